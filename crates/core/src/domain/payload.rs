@@ -1,0 +1,318 @@
+//! The provider's order webhook: the wire form, and the [`OrderEvent`] it is parsed into.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::{
+    ActivationCode, ActivationCodeError, Currency, CurrencyTable, Iccid, Money, OrderNo,
+    OrderResult,
+};
+
+/// Why a webhook body was not accepted. Both variants are quarantined by the receiver.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    /// Not JSON, or JSON that is not an object.
+    #[error("body is not a JSON object: {0}")]
+    InvalidJson(String),
+    /// A JSON object without a usable `orderNo` or `result`.
+    #[error("{message}")]
+    Invalid {
+        /// The wire name of the offending field.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// The order webhook as it arrives: a JSON object whose values may be strings or numbers.
+///
+/// Unknown keys are fine (they stay in the raw receipt); only `orderNo` and `result` are
+/// required. Everything else that is odd becomes a warning on the event.
+#[derive(Debug)]
+pub struct WebhookPayload {
+    object: Map<String, Value>,
+}
+
+/// One order event, parsed. Holding one means `orderNo` and `result` were usable; the other
+/// fields carry what could be understood of them.
+#[derive(Debug, Clone)]
+pub struct OrderEvent {
+    /// The provider's order number.
+    pub order_no: OrderNo,
+    /// COMPLETED, FAILED, or an unrecognised value.
+    pub result: OrderResult,
+    /// The ICCID as received (trimmed), empty when absent.
+    pub iccid_text: String,
+    /// The ICCID, if it parsed.
+    pub iccid: Option<Iccid>,
+    /// The activation code, if one was given: parsed, or why it is unusable.
+    pub activation_code: Option<Result<ActivationCode, ActivationCodeError>>,
+    /// The provider's package identifier.
+    pub package_code: Option<String>,
+    /// The package's human name, e.g. `Malaysia, 1 Day, 1GB, 256kbps`.
+    pub package_name: Option<String>,
+    /// The currency code as understood.
+    pub currency: Option<Currency>,
+    /// The reseller's contract cost with the provider (operators only, never customers).
+    pub contract_price: Option<Money>,
+    /// Odd things found while parsing; none of them blocks intake.
+    pub warnings: Vec<String>,
+    /// See [`OrderEvent::fingerprint`].
+    fingerprint: String,
+}
+
+impl WebhookPayload {
+    /// Parses a body as a JSON object.
+    pub fn from_slice(body: &[u8]) -> Result<Self, PayloadError> {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(object)) => Ok(Self { object }),
+            Ok(other) => Err(PayloadError::InvalidJson(format!(
+                "expected an object, found {}",
+                json_kind(&other)
+            ))),
+            Err(e) => Err(PayloadError::InvalidJson(e.to_string())),
+        }
+    }
+
+    /// The `orderNo`, if it is usable: lets a quarantined body still be tied to its order.
+    pub fn order_no(&self) -> Option<OrderNo> {
+        scalar_text(self.object.get("orderNo")?).and_then(|s| OrderNo::parse(&s).ok())
+    }
+
+    /// Parses the payload into an order event.
+    pub fn into_event(self, currencies: &CurrencyTable) -> Result<OrderEvent, PayloadError> {
+        let mut warnings = Vec::new();
+        let order_no = required(&self.object, "orderNo")?;
+        let order_no = OrderNo::parse(&order_no).map_err(|message| PayloadError::Invalid {
+            field: "orderNo",
+            message,
+        })?;
+        let result = OrderResult::parse(&required(&self.object, "result")?);
+
+        let mut optional = |key: &'static str| -> Option<String> {
+            match self.object.get(key) {
+                None | Some(Value::Null) => None,
+                Some(v) => match scalar_text(v) {
+                    Some(s) if s.trim().is_empty() => None,
+                    Some(s) => Some(s.trim().to_owned()),
+                    None => {
+                        warnings.push(format!("{key} is {}, expected a string; ignored", json_kind(v)));
+                        None
+                    }
+                },
+            }
+        };
+        let iccid_text = optional("iccid").unwrap_or_default();
+        let lpa = optional("lpa");
+        let package_code = optional("packageCode");
+        let package_name = optional("packageName");
+        let currency_text = optional("currency");
+        let price_text = optional("price");
+
+        let iccid = if iccid_text.is_empty() {
+            None
+        } else {
+            match Iccid::parse(&iccid_text) {
+                Ok(i) => {
+                    if !i.luhn_valid() {
+                        warnings.push(format!("ICCID {i} fails the Luhn check"));
+                    }
+                    Some(i)
+                }
+                Err(e) => {
+                    warnings.push(format!("ICCID {iccid_text:?} kept as text: {e}"));
+                    None
+                }
+            }
+        };
+        let activation_code = lpa.as_deref().map(ActivationCode::parse);
+        if let Some(Err(e)) = &activation_code {
+            warnings.push(format!("activation code is unusable: {e}"));
+        }
+        let currency = currency_text.as_deref().map(|c| currencies.parse(c));
+        if let Some(Currency::Unknown(c)) = &currency {
+            warnings.push(format!("currency code {c:?} is not in the currency table"));
+        }
+        let contract_price = match (price_text, &currency) {
+            (Some(p), Some(c)) => match Money::parse(&p, c.clone()) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    warnings.push(e);
+                    None
+                }
+            },
+            (Some(p), None) => {
+                warnings.push(format!("price {p:?} has no currency; ignored"));
+                None
+            }
+            (None, _) => None,
+        };
+        if result == OrderResult::Completed {
+            if iccid_text.is_empty() {
+                warnings.push("COMPLETED order without an ICCID".into());
+            }
+            if activation_code.is_none() {
+                warnings.push("COMPLETED order without an activation code".into());
+            }
+        }
+        let mut event = OrderEvent {
+            order_no,
+            result,
+            iccid_text,
+            iccid,
+            activation_code,
+            package_code,
+            package_name,
+            currency,
+            contract_price,
+            warnings,
+            fingerprint: String::new(),
+        };
+        event.fingerprint = event.digest(lpa.as_deref());
+        Ok(event)
+    }
+}
+
+impl OrderEvent {
+    /// The usable activation code, if any.
+    pub fn usable_activation_code(&self) -> Option<&ActivationCode> {
+        self.activation_code.as_ref().and_then(|r| r.as_ref().ok())
+    }
+
+    /// The ICCID to show: normalised when it parsed, else as received.
+    pub fn iccid_display(&self) -> &str {
+        self.iccid.as_ref().map_or(self.iccid_text.as_str(), Iccid::as_str)
+    }
+
+    /// A digest of what makes two deliveries "the same event": the result, the ICCID and the
+    /// activation code, normalised. JSON key order, spacing, number-vs-string and the other
+    /// fields do not change it. Hashed so the stored key carries no matching ID.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    fn digest(&self, lpa_text: Option<&str>) -> String {
+        let lpa = match self.usable_activation_code() {
+            Some(code) => code.qr_text(),
+            None => lpa_text.unwrap_or_default().trim().to_owned(),
+        };
+        let mut h = Sha256::new();
+        h.update(self.result.as_str().as_bytes());
+        h.update([0]);
+        h.update(self.iccid_display().as_bytes());
+        h.update([0]);
+        h.update(lpa.as_bytes());
+        hex::encode(h.finalize())
+    }
+}
+
+fn required(object: &Map<String, Value>, key: &'static str) -> Result<String, PayloadError> {
+    let value = object.get(key).ok_or_else(|| PayloadError::Invalid {
+        field: key,
+        message: format!("{key} is missing"),
+    })?;
+    match scalar_text(value) {
+        Some(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+        Some(_) => Err(PayloadError::Invalid {
+            field: key,
+            message: format!("{key} is empty"),
+        }),
+        None => Err(PayloadError::Invalid {
+            field: key,
+            message: format!("{key} is {}, expected a string", json_kind(value)),
+        }),
+    }
+}
+
+/// A string, or a number's text (the spec says strings; some senders send numbers).
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Result<OrderEvent, PayloadError> {
+        WebhookPayload::from_slice(body.as_bytes())?.into_event(&CurrencyTable::default())
+    }
+
+    const SAMPLE: &str = r#"{
+        "orderNo": "2026032516xxxxxxxxxxx", "currency": "4", "iccid": "8910010000xxxxxxxxxx",
+        "lpa": "LPA:1$rsp.demo$69C32E7Dxxxxxxxx", "packageCode": "YN2602130xxxxxx",
+        "packageName": "Malaysia, 1 Day, 1GB, 256kbps", "price": "9.99", "result": "COMPLETED"
+    }"#;
+
+    #[test]
+    fn the_providers_sample_parses_with_a_warning_for_its_placeholder_iccid() {
+        let e = parse(SAMPLE).expect("sample is accepted");
+        assert_eq!(e.order_no.as_str(), "2026032516xxxxxxxxxxx");
+        assert_eq!(e.result, OrderResult::Completed);
+        assert_eq!(e.iccid, None);
+        assert_eq!(e.iccid_display(), "8910010000xxxxxxxxxx");
+        assert_eq!(
+            e.usable_activation_code().map(ActivationCode::qr_text).as_deref(),
+            Some("LPA:1$rsp.demo$69C32E7Dxxxxxxxx")
+        );
+        assert_eq!(e.contract_price.as_ref().map(ToString::to_string).as_deref(), Some("9.99 SGD"));
+        assert_eq!(e.warnings.len(), 1, "{:?}", e.warnings);
+    }
+
+    #[test]
+    fn numbers_are_accepted_where_strings_are_expected() {
+        let e = parse(r#"{"orderNo": 123456, "result": "FAILED", "currency": 2, "price": 12.5}"#)
+            .expect("accepted");
+        assert_eq!(e.order_no.as_str(), "123456");
+        assert_eq!(e.contract_price.map(|m| m.to_string()).as_deref(), Some("12.5 USD"));
+    }
+
+    #[test]
+    fn missing_or_unusable_required_fields_name_the_field() {
+        let cases = [
+            (r#"{"result": "COMPLETED"}"#, "orderNo"),
+            (r#"{"orderNo": "", "result": "COMPLETED"}"#, "orderNo"),
+            (r#"{"orderNo": ["a"], "result": "COMPLETED"}"#, "orderNo"),
+            (r#"{"orderNo": "1"}"#, "result"),
+            (r#"{"orderNo": "1", "result": null}"#, "result"),
+        ];
+        for (body, want) in cases {
+            match parse(body) {
+                Err(PayloadError::Invalid { field, .. }) => assert_eq!(field, want, "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        for body in ["", "[1]", "{", "\"x\"", "{\"a\":1}x"] {
+            assert!(matches!(parse(body), Err(PayloadError::InvalidJson(_))), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn fingerprint_ignores_key_order_spacing_and_number_forms() {
+        let a = parse(SAMPLE).expect("ok");
+        let b = parse(r#"{"result":"completed","lpa":"lpa:1$rsp.demo$69C32E7Dxxxxxxxx","iccid":"8910010000xxxxxxxxxx","orderNo":"2026032516xxxxxxxxxxx","price":9.99}"#).expect("ok");
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        let c = parse(r#"{"result":"FAILED","orderNo":"2026032516xxxxxxxxxxx"}"#).expect("ok");
+        assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let body = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(matches!(parse(&body), Err(PayloadError::InvalidJson(_))));
+    }
+}

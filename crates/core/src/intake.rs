@@ -1,0 +1,84 @@
+//! The intake rules: what a new delivery of an order webhook means, given the events already
+//! recorded for that order.
+
+use crate::OrderResult;
+
+/// What identifies an event already recorded for an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFingerprint {
+    /// The event's result.
+    pub result: OrderResult,
+    /// [`crate::OrderEvent::fingerprint`].
+    pub digest: String,
+}
+
+/// What to do with a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// A new event: record it and route it to its notifiers.
+    Accepted,
+    /// The same event again (a provider retry): record the receipt only.
+    Duplicate,
+    /// Contradicts what was recorded: record it, alert operators, notify no customer.
+    Conflict(String),
+}
+
+/// Decides what a delivery means.
+///
+/// - the same result, ICCID and activation code as a recorded event: duplicate;
+/// - the first event of an order, or COMPLETED after FAILED: accepted;
+/// - FAILED (or anything else) after COMPLETED, or a second COMPLETED with another ICCID or
+///   activation code: conflict;
+/// - another FAILED with other details: accepted (operators hear of it again).
+pub fn classify(recorded: &[EventFingerprint], new: &EventFingerprint) -> Disposition {
+    if recorded.iter().any(|e| e.digest == new.digest) {
+        return Disposition::Duplicate;
+    }
+    let completed_before = recorded.iter().any(|e| e.result == OrderResult::Completed);
+    if !completed_before {
+        return Disposition::Accepted;
+    }
+    Disposition::Conflict(match &new.result {
+        OrderResult::Completed => {
+            "a second COMPLETED with another ICCID or activation code".to_owned()
+        }
+        OrderResult::Failed => "FAILED after the order was COMPLETED".to_owned(),
+        OrderResult::Unrecognised(r) => format!("result {r:?} after the order was COMPLETED"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fp(result: OrderResult, digest: &str) -> EventFingerprint {
+        EventFingerprint { result, digest: digest.into() }
+    }
+
+    #[test]
+    fn intake_rules() {
+        use OrderResult::{Completed as C, Failed as F};
+        let unknown = OrderResult::Unrecognised("REFUNDED".into());
+        let cases: Vec<(Vec<EventFingerprint>, EventFingerprint, &str)> = vec![
+            (vec![], fp(C, "c1"), "accepted"),
+            (vec![], fp(F, "f1"), "accepted"),
+            (vec![fp(C, "c1")], fp(C, "c1"), "duplicate"),
+            (vec![fp(F, "f1")], fp(F, "f1"), "duplicate"),
+            (vec![fp(F, "f1")], fp(C, "c1"), "accepted"),
+            (vec![fp(F, "f1"), fp(C, "c1")], fp(F, "f1"), "duplicate"),
+            (vec![fp(C, "c1")], fp(F, "f1"), "conflict"),
+            (vec![fp(C, "c1")], fp(C, "c2"), "conflict"),
+            (vec![fp(F, "f1")], fp(F, "f2"), "accepted"),
+            (vec![fp(C, "c1")], fp(unknown.clone(), "u1"), "conflict"),
+            (vec![], fp(unknown, "u1"), "accepted"),
+        ];
+        for (recorded, new, want) in cases {
+            let got = match classify(&recorded, &new) {
+                Disposition::Accepted => "accepted",
+                Disposition::Duplicate => "duplicate",
+                Disposition::Conflict(_) => "conflict",
+            };
+            assert_eq!(got, want, "{recorded:?} then {new:?}");
+        }
+    }
+}

@@ -1,0 +1,106 @@
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::Executor;
+use tokio::sync::Notify;
+
+use crate::{Backend, Store, StoreError};
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://path/to/file.db` or `postgres://user@host:port/db`.
+    pub url: String,
+    /// The most connections to open (reads, and writes on PostgreSQL).
+    pub max_connections: u32,
+    /// How long a query waits for a free connection before failing (the webhook then
+    /// answers 503 and the provider retries).
+    pub acquire_timeout: Duration,
+}
+
+impl StoreOptions {
+    /// Defaults for `url`: 8 connections, 3 s acquire timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), max_connections: 8, acquire_timeout: Duration::from_secs(3) }
+    }
+}
+
+impl Store {
+    /// Opens the database (creating a SQLite file and its folder if missing). Does not
+    /// migrate: call [`Store::migrate`].
+    pub async fn connect(options: &StoreOptions) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let url = options.url.trim();
+        let (backend, write, read) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let url = sqlite_url(rest)?;
+            let write = sqlite_pool(1, options.acquire_timeout)
+                .connect(&url)
+                .await?;
+            let read = sqlite_pool(options.max_connections.max(1), options.acquire_timeout)
+                .connect(&url)
+                .await?;
+            (Backend::Sqlite, write, read)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(options.max_connections.max(2))
+                .acquire_timeout(options.acquire_timeout)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("SET synchronous_commit = on").await?;
+                        Ok(())
+                    })
+                })
+                .connect(url)
+                .await?;
+            (Backend::Postgres, pool.clone(), pool)
+        } else {
+            return Err(StoreError::Config(format!(
+                "database.url must start with sqlite:// or postgres://, got {:?}",
+                url.split(':').next().unwrap_or_default()
+            )));
+        };
+        Ok(Self { backend, write, read, wake: Arc::new(Notify::new()) })
+    }
+}
+
+/// Turns `//data/x.db` into a URL that creates the file, and creates its folder.
+fn sqlite_url(rest: &str) -> Result<String, StoreError> {
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = path.strip_prefix("//").unwrap_or(path);
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::Config(
+            "database.url must name a SQLite file: an in-memory database would lose every order on restart".into(),
+        ));
+    }
+    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Config(format!("cannot create the database folder {}: {e}", dir.display()))
+        })?;
+    }
+    let query = match query {
+        "" => "mode=rwc".to_owned(),
+        q if q.contains("mode=") => q.to_owned(),
+        q => format!("{q}&mode=rwc"),
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+fn sqlite_pool(max: u32, acquire_timeout: Duration) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        .acquire_timeout(acquire_timeout)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; FULL syncs the WAL on every commit so
+                // an acknowledged webhook survives power loss, not just a process crash.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA busy_timeout = 5000").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                Ok(())
+            })
+        })
+}

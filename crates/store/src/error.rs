@@ -1,0 +1,44 @@
+use thiserror::Error;
+
+/// A storage failure.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database could not be reached or refused the statement.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("database migration failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// The database URL is not one this store understands.
+    #[error("{0}")]
+    Config(String),
+    /// A stored row does not hold what the code expects.
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the database is unreachable or overloaded (a 503, retried by the caller),
+    /// rather than a bug.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(e) => matches!(
+                e,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+            ) || e.as_database_error().is_some_and(|d| {
+                // SQLite: busy/locked; PostgreSQL: admin shutdown, cannot connect now,
+                // serialization failure.
+                matches!(
+                    d.code().as_deref(),
+                    Some("5" | "6" | "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "08006" | "08003")
+                )
+            }),
+            _ => false,
+        }
+    }
+}

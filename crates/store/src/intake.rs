@@ -1,0 +1,234 @@
+//! The intake transaction: receipt, order, event and outbox jobs, committed together.
+
+use esim_courier_core::{classify, Disposition, EventFingerprint, OrderEvent, OrderResult};
+use sqlx::{Any, Row, Transaction};
+
+use crate::outbox::JobKind;
+use crate::{now_ms, Store, StoreError};
+
+/// A webhook delivery as received.
+#[derive(Debug, Clone, Copy)]
+pub struct NewReceipt<'a> {
+    /// When it arrived (Unix milliseconds).
+    pub received_at_ms: i64,
+    /// The sender's address, as seen by the receiver.
+    pub remote_addr: Option<&'a str>,
+    /// The raw body, exactly as received.
+    pub body: &'a [u8],
+}
+
+/// An outbox job to write with an event.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// The notifier's configured name.
+    pub notifier: String,
+    /// What the job delivers.
+    pub kind: JobKind,
+    /// The alert, as JSON, for [`JobKind::Alert`] jobs.
+    pub payload: Option<String>,
+}
+
+/// What the intake recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntakeOutcome {
+    /// Accepted, duplicate or conflict.
+    pub disposition: Disposition,
+    /// The receipt's id.
+    pub receipt_id: i64,
+    /// The new event's id (none for a duplicate).
+    pub event_id: Option<i64>,
+    /// How many outbox jobs were written.
+    pub jobs: usize,
+}
+
+impl Store {
+    /// Records one webhook delivery in a single transaction: the raw receipt, the order row,
+    /// the event (unless it is a duplicate) and the outbox jobs that `plan` routes for it.
+    /// Returns only after the commit; wakes the dispatcher when jobs were written.
+    #[tracing::instrument(skip_all, fields(order_no = %event.order_no))]
+    pub async fn intake(
+        &self,
+        receipt: NewReceipt<'_>,
+        event: &OrderEvent,
+        plan: impl FnOnce(&Disposition) -> Vec<NewJob>,
+    ) -> Result<IntakeOutcome, StoreError> {
+        let now = now_ms();
+        let order_no = event.order_no.as_str();
+        let mut tx = self.write.begin().await?;
+
+        // The first statement writes, so SQLite takes its write lock at once (a read first
+        // could not be upgraded to a write later).
+        let receipt_id: i64 = sqlx::query(
+            "INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body)
+             VALUES ($1, $2, $3, 'pending', 200, $4) RETURNING id",
+        )
+        .bind(receipt.received_at_ms)
+        .bind(receipt.remote_addr.map(str::to_owned))
+        .bind(order_no.to_owned())
+        .bind(receipt.body.to_vec())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+
+        sqlx::query(
+            "INSERT INTO orders (order_no, created_at, updated_at, state) VALUES ($1, $2, $2, 'awaiting_webhook')
+             ON CONFLICT (order_no) DO NOTHING",
+        )
+        .bind(order_no.to_owned())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        // Serialises concurrent deliveries of the same order on PostgreSQL.
+        sqlx::query(&format!("SELECT order_no FROM orders WHERE order_no = $1{}", self.for_update()))
+            .bind(order_no.to_owned())
+            .fetch_one(&mut *tx)
+            .await?;
+
+        let recorded: Vec<EventFingerprint> =
+            sqlx::query("SELECT result, fingerprint FROM order_events WHERE order_no = $1")
+                .bind(order_no.to_owned())
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|row| {
+                    Ok(EventFingerprint {
+                        result: OrderResult::parse(&row.try_get::<String, _>("result")?),
+                        digest: row.try_get("fingerprint")?,
+                    })
+                })
+                .collect::<Result<_, sqlx::Error>>()?;
+        let new = EventFingerprint { result: event.result.clone(), digest: event.fingerprint().to_owned() };
+        let disposition = classify(&recorded, &new);
+
+        let (outcome, event_id, jobs) = match &disposition {
+            Disposition::Duplicate => ("duplicate", None, 0),
+            Disposition::Accepted | Disposition::Conflict(_) => {
+                let accepted = disposition == Disposition::Accepted;
+                let event_id = insert_event(&mut tx, receipt_id, receipt.received_at_ms, event, accepted).await?;
+                if accepted {
+                    sqlx::query("UPDATE orders SET state = $1, updated_at = $2 WHERE order_no = $3")
+                        .bind(event.result.as_str().to_owned())
+                        .bind(now)
+                        .bind(order_no.to_owned())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let jobs = plan(&disposition);
+                let n = jobs.len();
+                for job in jobs {
+                    let key = format!("event:{event_id}:{}:{}", job.kind.as_str(), job.notifier);
+                    insert_job(&mut tx, &job, &key, Some(order_no), Some(event_id), now).await?;
+                }
+                (if accepted { "accepted" } else { "conflict" }, Some(event_id), n)
+            }
+        };
+        sqlx::query("UPDATE webhook_receipts SET outcome = $1 WHERE id = $2")
+            .bind(outcome)
+            .bind(receipt_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if jobs > 0 {
+            self.notify_jobs_changed();
+        }
+        Ok(IntakeOutcome { disposition, receipt_id, event_id, jobs })
+    }
+
+    /// Keeps a rejected body from an authenticated sender, with the reason and the HTTP
+    /// status it got, and writes the alert jobs `plan` gives for it, in one transaction.
+    pub async fn quarantine(
+        &self,
+        receipt: NewReceipt<'_>,
+        order_no: Option<&str>,
+        http_status: u16,
+        reason: &str,
+        plan: impl FnOnce(i64) -> Vec<NewJob>,
+    ) -> Result<i64, StoreError> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let receipt_id: i64 = sqlx::query(
+            "INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, reason, body)
+             VALUES ($1, $2, $3, 'quarantined', $4, $5, $6) RETURNING id",
+        )
+        .bind(receipt.received_at_ms)
+        .bind(receipt.remote_addr.map(str::to_owned))
+        .bind(order_no.map(str::to_owned))
+        .bind(i64::from(http_status))
+        .bind(reason.to_owned())
+        .bind(receipt.body.to_vec())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        let jobs = plan(receipt_id);
+        let n = jobs.len();
+        for job in jobs {
+            let key = format!("receipt:{receipt_id}:{}:{}", job.kind.as_str(), job.notifier);
+            insert_job(&mut tx, &job, &key, order_no, None, now).await?;
+        }
+        tx.commit().await?;
+        if n > 0 {
+            self.notify_jobs_changed();
+        }
+        Ok(receipt_id)
+    }
+}
+
+async fn insert_event(
+    tx: &mut Transaction<'_, Any>,
+    receipt_id: i64,
+    received_at: i64,
+    event: &OrderEvent,
+    accepted: bool,
+) -> Result<i64, StoreError> {
+    let warnings = serde_json::to_string(&event.warnings)
+        .map_err(|e| StoreError::Corrupt(format!("warnings do not serialise: {e}")))?;
+    let id = sqlx::query(
+        "INSERT INTO order_events (order_no, receipt_id, received_at, result, disposition, fingerprint,
+             iccid, lpa, package_code, package_name, currency, price, warnings)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+    )
+    .bind(event.order_no.as_str().to_owned())
+    .bind(receipt_id)
+    .bind(received_at)
+    .bind(event.result.as_str().to_owned())
+    .bind(if accepted { "accepted" } else { "conflict" })
+    .bind(event.fingerprint().to_owned())
+    .bind(event.iccid_display().to_owned())
+    .bind(event.usable_activation_code().map(|c| c.qr_text()))
+    .bind(event.package_code.clone())
+    .bind(event.package_name.clone())
+    .bind(event.currency.as_ref().map(|c| c.code().to_owned()))
+    .bind(event.contract_price.as_ref().map(|m| m.amount().to_string()))
+    .bind(warnings)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("id")?;
+    Ok(id)
+}
+
+/// Writes a job unless one with the same key exists.
+pub(crate) async fn insert_job(
+    tx: &mut Transaction<'_, Any>,
+    job: &NewJob,
+    dedup_key: &str,
+    order_no: Option<&str>,
+    event_id: Option<i64>,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO outbox_jobs (dedup_key, notifier, kind, order_no, event_id, payload, state,
+             attempts, created_at, updated_at, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)
+         ON CONFLICT (dedup_key) DO NOTHING",
+    )
+    .bind(dedup_key.to_owned())
+    .bind(job.notifier.clone())
+    .bind(job.kind.as_str())
+    .bind(order_no.map(str::to_owned))
+    .bind(event_id)
+    .bind(job.payload.clone())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

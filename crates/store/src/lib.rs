@@ -1,0 +1,112 @@
+//! Durable storage of esim-courier on SQLite (the embedded default) or PostgreSQL (several
+//! replicas).
+//!
+//! One set of SQL serves both engines through sqlx's `Any` driver: the statements use only
+//! what both understand (`$n` parameters, `RETURNING`, `ON CONFLICT`), timestamps are Unix
+//! milliseconds in 64-bit integers, and the few engine-specific parts (the migrations, the
+//! `FOR UPDATE [SKIP LOCKED]` locks) branch on [`Backend`].
+//!
+//! Durability: SQLite runs in WAL mode with `synchronous=FULL`; PostgreSQL with
+//! `synchronous_commit=on`. Every write that a caller acknowledges has been committed.
+
+mod connect;
+mod error;
+mod intake;
+mod orders;
+mod outbox;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::AnyPool;
+use tokio::sync::Notify;
+
+pub use connect::StoreOptions;
+pub use error::StoreError;
+pub use intake::{IntakeOutcome, NewJob, NewReceipt};
+pub use orders::{
+    AttemptRecord, CustomerRecord, EventRecord, JobRecord, OrderDetails, OrderRecord,
+    Registration,
+};
+pub use outbox::{Attempt, ClaimedJob, JobContext, JobKind, JobState};
+
+/// Which database engine is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// The store. Cheap to clone; clones share the pools and the wake-up signal.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+    /// Where writes go. On SQLite a single connection: SQLite has one writer at a time
+    /// anyway, and one connection avoids lock-upgrade failures between our own writers.
+    write: AnyPool,
+    /// Where reads go. On PostgreSQL the same pool as `write`.
+    read: AnyPool,
+    wake: Arc<Notify>,
+}
+
+impl Store {
+    /// The engine behind this store.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the migrations of this engine that have not run yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+        };
+        migrator.run(&self.write).await.map_err(StoreError::Migrate)
+    }
+
+    /// Checks the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    /// Resolves when jobs may have become due: a webhook or a registration committed, a dead
+    /// letter was retried. In-process only; other processes are found by polling.
+    pub async fn jobs_changed(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Wakes whoever waits in [`Store::jobs_changed`].
+    pub fn notify_jobs_changed(&self) {
+        self.wake.notify_waiters();
+    }
+
+    /// Closes the pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    /// `FOR UPDATE` where the engine has row locks; SQLite serialises writers instead.
+    fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A duration in whole milliseconds, saturating.
+pub fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,362 @@
+//! Orders as operators and the API see them: registration, details, dead letters.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{now_ms, Store, StoreError};
+
+/// The customer registered for an order, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRecord {
+    /// Email address (validated on the way in).
+    pub email: String,
+    /// Name, if given.
+    pub name: Option<String>,
+    /// Locale tag, if given.
+    pub locale: Option<String>,
+    /// Retail price, as a decimal string.
+    pub retail_price: Option<String>,
+    /// Retail currency code.
+    pub retail_currency: Option<String>,
+}
+
+/// What a registration did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// The order had no customer before.
+    Created,
+    /// The order's customer was replaced.
+    Updated,
+}
+
+/// An order row.
+#[derive(Debug, Clone)]
+pub struct OrderRecord {
+    /// The order number.
+    pub order_no: String,
+    /// `awaiting_webhook` or the last accepted result.
+    pub state: String,
+    /// When the row was written.
+    pub created_at: i64,
+    /// When it last changed.
+    pub updated_at: i64,
+    /// The registered customer.
+    pub customer: Option<CustomerRecord>,
+}
+
+/// An order event, as stored.
+#[derive(Clone)]
+pub struct EventRecord {
+    /// The event's id.
+    pub id: i64,
+    /// The order number.
+    pub order_no: String,
+    /// The receipt it came in.
+    pub receipt_id: i64,
+    /// When it arrived.
+    pub received_at: i64,
+    /// The result as received.
+    pub result: String,
+    /// `accepted` or `conflict`.
+    pub disposition: String,
+    /// The ICCID as shown.
+    pub iccid: String,
+    /// The usable activation code's QR text, if any. A secret: redacted in `Debug`.
+    pub lpa: Option<String>,
+    /// Package id.
+    pub package_code: Option<String>,
+    /// Package name.
+    pub package_name: Option<String>,
+    /// Contract currency code.
+    pub currency: Option<String>,
+    /// Contract price, as a decimal string.
+    pub price: Option<String>,
+    /// Warnings found when parsing.
+    pub warnings: Vec<String>,
+}
+
+impl std::fmt::Debug for EventRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventRecord")
+            .field("id", &self.id)
+            .field("order_no", &self.order_no)
+            .field("result", &self.result)
+            .field("disposition", &self.disposition)
+            .field("iccid", &self.iccid)
+            .field("lpa", &self.lpa.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// An outbox job, as operators see it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobRecord {
+    /// The job's id (for `dead-letters retry ID`).
+    pub id: i64,
+    /// The notifier's name.
+    pub notifier: String,
+    /// What it delivers.
+    pub kind: String,
+    /// The order, if any.
+    pub order_no: Option<String>,
+    /// pending, waiting, in_flight, done, dead.
+    pub state: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// When it was written.
+    pub created_at: i64,
+    /// When it last changed.
+    pub updated_at: i64,
+    /// When it is next due.
+    pub next_attempt_at: i64,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// Every attempt, oldest first (filled by [`Store::order_details`]).
+    pub attempt_log: Vec<AttemptRecord>,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttemptRecord {
+    /// 1 for the first attempt.
+    pub attempt: i64,
+    /// When the notifier was called.
+    pub started_at: i64,
+    /// When it answered.
+    pub finished_at: i64,
+    /// delivered, transient, permanent.
+    pub outcome: String,
+    /// The error, if any.
+    pub error: Option<String>,
+    /// The channel's receipt id, if any.
+    pub receipt: Option<String>,
+    /// The worker that made it.
+    pub worker: String,
+}
+
+/// Everything known of an order.
+#[derive(Debug, Clone)]
+pub struct OrderDetails {
+    /// The order row.
+    pub order: OrderRecord,
+    /// Its events, oldest first.
+    pub events: Vec<EventRecord>,
+    /// Its jobs with their attempts.
+    pub jobs: Vec<JobRecord>,
+    /// Its receipts: (id, received_at, outcome).
+    pub receipts: Vec<(i64, i64, String)>,
+}
+
+const JOB_SELECT: &str = "SELECT id, notifier, kind, order_no, state, attempts, created_at, updated_at, next_attempt_at, last_error FROM outbox_jobs";
+
+impl Store {
+    /// Registers (or replaces) the customer of an order. Jobs waiting for this customer
+    /// become due at once.
+    pub async fn register_customer(&self, order_no: &str, customer: &CustomerRecord) -> Result<Registration, StoreError> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO orders (order_no, created_at, updated_at, state) VALUES ($1, $2, $2, 'awaiting_webhook')
+             ON CONFLICT (order_no) DO NOTHING",
+        )
+        .bind(order_no.to_owned())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let before: Option<String> = sqlx::query(&format!(
+            "SELECT customer_email FROM orders WHERE order_no = $1{}",
+            self.for_update()
+        ))
+        .bind(order_no.to_owned())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("customer_email")?;
+        sqlx::query(
+            "UPDATE orders SET customer_email = $1, customer_name = $2, customer_locale = $3, retail_price = $4,
+                    retail_currency = $5, registered_at = COALESCE(registered_at, $6), updated_at = $6
+              WHERE order_no = $7",
+        )
+        .bind(customer.email.clone())
+        .bind(customer.name.clone())
+        .bind(customer.locale.clone())
+        .bind(customer.retail_price.clone())
+        .bind(customer.retail_currency.clone())
+        .bind(now)
+        .bind(order_no.to_owned())
+        .execute(&mut *tx)
+        .await?;
+        let woken = sqlx::query(
+            "UPDATE outbox_jobs SET state = 'pending', next_attempt_at = $1, updated_at = $1
+              WHERE order_no = $2 AND state = 'waiting'",
+        )
+        .bind(now)
+        .bind(order_no.to_owned())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        if woken > 0 {
+            self.notify_jobs_changed();
+        }
+        Ok(if before.is_some() { Registration::Updated } else { Registration::Created })
+    }
+
+    /// An order row, if the order is known.
+    pub async fn order(&self, order_no: &str) -> Result<Option<OrderRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT order_no, state, created_at, updated_at, customer_email, customer_name, customer_locale,
+                    retail_price, retail_currency FROM orders WHERE order_no = $1",
+        )
+        .bind(order_no.to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| order_record(&r)).transpose()
+    }
+
+    /// An event by id.
+    pub async fn event(&self, id: i64) -> Result<Option<EventRecord>, StoreError> {
+        let row = sqlx::query(&format!("{EVENT_SELECT} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| event_record(&r)).transpose()
+    }
+
+    /// The order, its events, receipts, jobs and every attempt.
+    pub async fn order_details(&self, order_no: &str) -> Result<Option<OrderDetails>, StoreError> {
+        let Some(order) = self.order(order_no).await? else {
+            return Ok(None);
+        };
+        let events = sqlx::query(&format!("{EVENT_SELECT} WHERE order_no = $1 ORDER BY id"))
+            .bind(order_no.to_owned())
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(event_record)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut jobs = sqlx::query(&format!("{JOB_SELECT} WHERE order_no = $1 ORDER BY id"))
+            .bind(order_no.to_owned())
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(job_record)
+            .collect::<Result<Vec<_>, _>>()?;
+        for job in &mut jobs {
+            job.attempt_log = self.attempts(job.id).await?;
+        }
+        let receipts = sqlx::query("SELECT id, received_at, outcome FROM webhook_receipts WHERE order_no = $1 ORDER BY id")
+            .bind(order_no.to_owned())
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("received_at")?, r.try_get("outcome")?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(Some(OrderDetails { order, events, jobs, receipts }))
+    }
+
+    /// The attempts of a job, oldest first.
+    pub async fn attempts(&self, job_id: i64) -> Result<Vec<AttemptRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT attempt, started_at, finished_at, outcome, error, receipt, worker
+               FROM delivery_attempts WHERE job_id = $1 ORDER BY id",
+        )
+        .bind(job_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AttemptRecord {
+                    attempt: r.try_get("attempt")?,
+                    started_at: r.try_get("started_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                    outcome: r.try_get("outcome")?,
+                    error: r.try_get("error")?,
+                    receipt: r.try_get("receipt")?,
+                    worker: r.try_get("worker")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Dead jobs, newest first.
+    pub async fn dead_letters(&self) -> Result<Vec<JobRecord>, StoreError> {
+        sqlx::query(&format!("{JOB_SELECT} WHERE state = 'dead' ORDER BY updated_at DESC, id DESC"))
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(job_record)
+            .collect()
+    }
+
+    /// Counts of jobs by state, for health and metrics.
+    pub async fn job_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        sqlx::query("SELECT state, COUNT(*) AS n FROM outbox_jobs GROUP BY state ORDER BY state")
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}
+
+const EVENT_SELECT: &str = "SELECT id, order_no, receipt_id, received_at, result, disposition, iccid, lpa, package_code,
+    package_name, currency, price, warnings FROM order_events";
+
+fn order_record(r: &AnyRow) -> Result<OrderRecord, StoreError> {
+    let email: Option<String> = r.try_get("customer_email")?;
+    let customer = match email {
+        Some(email) => Some(CustomerRecord {
+            email,
+            name: r.try_get("customer_name")?,
+            locale: r.try_get("customer_locale")?,
+            retail_price: r.try_get("retail_price")?,
+            retail_currency: r.try_get("retail_currency")?,
+        }),
+        None => None,
+    };
+    Ok(OrderRecord {
+        order_no: r.try_get("order_no")?,
+        state: r.try_get("state")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        customer,
+    })
+}
+
+fn event_record(r: &AnyRow) -> Result<EventRecord, StoreError> {
+    let warnings: String = r.try_get("warnings")?;
+    Ok(EventRecord {
+        id: r.try_get("id")?,
+        order_no: r.try_get("order_no")?,
+        receipt_id: r.try_get("receipt_id")?,
+        received_at: r.try_get("received_at")?,
+        result: r.try_get("result")?,
+        disposition: r.try_get("disposition")?,
+        iccid: r.try_get("iccid")?,
+        lpa: r.try_get("lpa")?,
+        package_code: r.try_get("package_code")?,
+        package_name: r.try_get("package_name")?,
+        currency: r.try_get("currency")?,
+        price: r.try_get("price")?,
+        warnings: serde_json::from_str(&warnings)
+            .map_err(|e| StoreError::Corrupt(format!("event warnings: {e}")))?,
+    })
+}
+
+fn job_record(r: &AnyRow) -> Result<JobRecord, StoreError> {
+    Ok(JobRecord {
+        id: r.try_get("id")?,
+        notifier: r.try_get("notifier")?,
+        kind: r.try_get("kind")?,
+        order_no: r.try_get("order_no")?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        last_error: r.try_get("last_error")?,
+        attempt_log: Vec::new(),
+    })
+}

@@ -1,0 +1,357 @@
+//! Outbox jobs: leased claims and the outcome of each attempt.
+//!
+//! A claim sets `state = 'in_flight'` and `locked_until` and is committed before the
+//! dispatcher makes any network call. A job whose lease has expired (its worker died) is
+//! claimable again. Every outcome is written only by the worker holding the lease.
+
+use esim_courier_core::Alert;
+use sqlx::{Any, Row, Transaction};
+
+use crate::intake::{insert_job, NewJob};
+use crate::{now_ms, Store, StoreError};
+
+/// What a job delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// A COMPLETED order (the customer's activation email).
+    OrderCompleted,
+    /// A FAILED order.
+    OrderFailed,
+    /// An operator alert (its payload holds the alert).
+    Alert,
+}
+
+impl JobKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OrderCompleted => "order_completed",
+            Self::OrderFailed => "order_failed",
+            Self::Alert => "alert",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "order_completed" => Ok(Self::OrderCompleted),
+            "order_failed" => Ok(Self::OrderFailed),
+            "alert" => Ok(Self::Alert),
+            other => Err(StoreError::Corrupt(format!("unknown job kind {other:?}"))),
+        }
+    }
+}
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Due at `next_attempt_at`.
+    Pending,
+    /// Waiting for the order's customer to be registered.
+    Waiting,
+    /// Leased by a worker.
+    InFlight,
+    /// Delivered.
+    Done,
+    /// Gave up: a permanent error or no attempts left.
+    Dead,
+}
+
+/// A job leased to this worker.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    /// The job's id.
+    pub id: i64,
+    /// Stable across attempts; the notification's key.
+    pub dedup_key: String,
+    /// The notifier's configured name.
+    pub notifier: String,
+    /// What it delivers.
+    pub kind: JobKind,
+    /// The order concerned.
+    pub order_no: Option<String>,
+    /// The event it delivers.
+    pub event_id: Option<i64>,
+    /// The alert JSON, for alert jobs.
+    pub payload: Option<String>,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+    /// When the job was written (Unix milliseconds).
+    pub created_at: i64,
+    /// Whether the "customer unknown" alert was already raised for it.
+    pub customer_alerted: bool,
+}
+
+/// What a job needs to become a notification: its event and the order's customer.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    /// The event, for order jobs.
+    pub event: Option<crate::EventRecord>,
+    /// The order's registration, if any.
+    pub customer: Option<crate::CustomerRecord>,
+}
+
+const JOB_COLUMNS: &str = "id, dedup_key, notifier, kind, order_no, event_id, payload, attempts, created_at, customer_alerted";
+
+impl Store {
+    /// Leases up to `limit` due jobs to `worker` until `now + lease_ms`: pending and waiting
+    /// jobs whose time has come, and in-flight jobs whose lease has expired. On PostgreSQL,
+    /// `FOR UPDATE SKIP LOCKED` lets several replicas claim side by side without ever
+    /// taking the same job.
+    pub async fn claim(&self, worker: &str, lease_ms: i64, limit: i64) -> Result<Vec<ClaimedJob>, StoreError> {
+        let now = now_ms();
+        let lock = match self.backend {
+            crate::Backend::Sqlite => "",
+            crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE outbox_jobs
+                SET state = 'in_flight', locked_until = $1, locked_by = $2, attempts = attempts + 1, updated_at = $3
+              WHERE id IN (
+                    SELECT id FROM outbox_jobs
+                     WHERE (state IN ('pending', 'waiting') AND next_attempt_at <= $3)
+                        OR (state = 'in_flight' AND locked_until < $3)
+                     ORDER BY next_attempt_at
+                     LIMIT $4{lock})
+              RETURNING {JOB_COLUMNS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now + lease_ms)
+            .bind(worker.to_owned())
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.write)
+            .await?;
+        rows.iter().map(claimed_job).collect()
+    }
+
+    /// Loads the event and customer a claimed job needs.
+    pub async fn job_context(&self, job: &ClaimedJob) -> Result<JobContext, StoreError> {
+        let event = match job.event_id {
+            Some(id) => self.event(id).await?,
+            None => None,
+        };
+        let customer = match &job.order_no {
+            Some(order_no) => self.order(order_no).await?.and_then(|o| o.customer),
+            None => None,
+        };
+        Ok(JobContext { event, customer })
+    }
+
+    /// Records a successful attempt and marks the job done.
+    pub async fn job_delivered(&self, job: &ClaimedJob, attempt: &Attempt<'_>, receipt: Option<&str>) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let owned = finish(&mut tx, job, attempt, "done", None, None).await?;
+        if owned {
+            record_attempt(&mut tx, job, attempt, "delivered", None, receipt).await?;
+        }
+        tx.commit().await?;
+        Ok(owned)
+    }
+
+    /// Records a failed attempt and schedules the next one at `next_attempt_at`.
+    pub async fn job_retry(&self, job: &ClaimedJob, attempt: &Attempt<'_>, error: &str, next_attempt_at: i64) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let owned = finish(&mut tx, job, attempt, "pending", Some(error), Some(next_attempt_at)).await?;
+        if owned {
+            record_attempt(&mut tx, job, attempt, "transient", Some(error), None).await?;
+        }
+        tx.commit().await?;
+        Ok(owned)
+    }
+
+    /// Records the last failed attempt, marks the job dead, and writes the alert jobs for it
+    /// in the same transaction.
+    pub async fn job_dead(
+        &self,
+        job: &ClaimedJob,
+        attempt: &Attempt<'_>,
+        outcome: &str,
+        error: &str,
+        alert: Option<(&Alert, Vec<NewJob>)>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let owned = finish(&mut tx, job, attempt, "dead", Some(error), None).await?;
+        if owned {
+            record_attempt(&mut tx, job, attempt, outcome, Some(error), None).await?;
+            if let Some((_, jobs)) = &alert {
+                for alert_job in jobs {
+                    let key = format!("dead:{}:{}:{}", job.id, job.attempts, alert_job.notifier);
+                    insert_job(&mut tx, alert_job, &key, job.order_no.as_deref(), None, attempt.finished_at).await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        if alert.is_some_and(|(_, jobs)| !jobs.is_empty()) {
+            self.notify_jobs_changed();
+        }
+        Ok(owned)
+    }
+
+    /// Parks a customer job until its order's customer is registered (or `recheck_at`),
+    /// giving back the attempt its claim counted. With `alert`, also writes the "customer
+    /// unknown" alert jobs and remembers it was raised.
+    pub async fn job_wait_for_customer(
+        &self,
+        job: &ClaimedJob,
+        worker: &str,
+        recheck_at: i64,
+        alert_jobs: Vec<NewJob>,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let raise = !alert_jobs.is_empty();
+        let mut tx = self.write.begin().await?;
+        let owned = sqlx::query(
+            "UPDATE outbox_jobs SET state = 'waiting', attempts = attempts - 1, next_attempt_at = $1,
+                    locked_until = NULL, locked_by = NULL, updated_at = $2,
+                    customer_alerted = CASE WHEN $3 = 1 THEN 1 ELSE customer_alerted END
+              WHERE id = $4 AND locked_by = $5 AND state = 'in_flight'",
+        )
+        .bind(recheck_at)
+        .bind(now)
+        .bind(i64::from(raise))
+        .bind(job.id)
+        .bind(worker.to_owned())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if owned {
+            for alert_job in &alert_jobs {
+                let key = format!("customer-unknown:{}:{}", job.id, alert_job.notifier);
+                insert_job(&mut tx, alert_job, &key, job.order_no.as_deref(), None, now).await?;
+            }
+        }
+        tx.commit().await?;
+        if owned && raise {
+            self.notify_jobs_changed();
+        }
+        Ok(owned)
+    }
+
+    /// Gives a leased job back untouched (shutdown): it is due again at once, and the claim's
+    /// attempt is not counted.
+    pub async fn job_release(&self, job: &ClaimedJob, worker: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox_jobs SET state = 'pending', attempts = attempts - 1, locked_until = NULL,
+                    locked_by = NULL, updated_at = $1
+              WHERE id = $2 AND locked_by = $3 AND state = 'in_flight'",
+        )
+        .bind(now_ms())
+        .bind(job.id)
+        .bind(worker.to_owned())
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// When the next job falls due: the earliest `next_attempt_at` of pending or waiting jobs,
+    /// or `locked_until` of in-flight ones.
+    pub async fn next_due_at(&self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(t) AS due FROM (
+                 SELECT MIN(next_attempt_at) AS t FROM outbox_jobs WHERE state IN ('pending', 'waiting')
+                 UNION ALL
+                 SELECT MIN(locked_until) AS t FROM outbox_jobs WHERE state = 'in_flight') AS due_times",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>("due")?)
+    }
+
+    /// Puts dead jobs back in the queue: one by id, or all of them with `None`. Returns how
+    /// many were revived. Attempts start again from zero.
+    pub async fn retry_dead(&self, id: Option<i64>) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let sql = "UPDATE outbox_jobs SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1,
+                          locked_until = NULL, locked_by = NULL
+                    WHERE state = 'dead' AND ($2 = 0 OR id = $3)";
+        let n = sqlx::query(sql)
+            .bind(now)
+            .bind(i64::from(id.is_some()))
+            .bind(id.unwrap_or(0))
+            .execute(&self.write)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            self.notify_jobs_changed();
+        }
+        Ok(n)
+    }
+}
+
+/// One attempt's timing and the worker that made it.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    /// The worker holding the lease.
+    pub worker: &'a str,
+    /// When the notifier was called.
+    pub started_at: i64,
+    /// When it answered.
+    pub finished_at: i64,
+}
+
+async fn finish(
+    tx: &mut Transaction<'_, Any>,
+    job: &ClaimedJob,
+    attempt: &Attempt<'_>,
+    state: &str,
+    error: Option<&str>,
+    next_attempt_at: Option<i64>,
+) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE outbox_jobs SET state = $1, last_error = $2, next_attempt_at = COALESCE($3, next_attempt_at),
+                locked_until = NULL, locked_by = NULL, updated_at = $4
+          WHERE id = $5 AND locked_by = $6 AND state = 'in_flight'",
+    )
+    .bind(state.to_owned())
+    .bind(error.map(str::to_owned))
+    .bind(next_attempt_at)
+    .bind(attempt.finished_at)
+    .bind(job.id)
+    .bind(attempt.worker.to_owned())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+async fn record_attempt(
+    tx: &mut Transaction<'_, Any>,
+    job: &ClaimedJob,
+    attempt: &Attempt<'_>,
+    outcome: &str,
+    error: Option<&str>,
+    receipt: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(job.id)
+    .bind(job.attempts)
+    .bind(attempt.started_at)
+    .bind(attempt.finished_at)
+    .bind(outcome.to_owned())
+    .bind(error.map(str::to_owned))
+    .bind(receipt.map(str::to_owned))
+    .bind(attempt.worker.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn claimed_job(row: &sqlx::any::AnyRow) -> Result<ClaimedJob, StoreError> {
+    Ok(ClaimedJob {
+        id: row.try_get("id")?,
+        dedup_key: row.try_get("dedup_key")?,
+        notifier: row.try_get("notifier")?,
+        kind: JobKind::parse(&row.try_get::<String, _>("kind")?)?,
+        order_no: row.try_get("order_no")?,
+        event_id: row.try_get("event_id")?,
+        payload: row.try_get("payload")?,
+        attempts: row.try_get("attempts")?,
+        created_at: row.try_get("created_at")?,
+        customer_alerted: row.try_get::<i64, _>("customer_alerted")? != 0,
+    })
+}
