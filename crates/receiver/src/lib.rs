@@ -1,1 +1,113 @@
-//! placeholder
+//! The HTTP side of esim-courier (actix-web): the provider's webhook, the order API and
+//! health endpoints.
+//!
+//! Handlers are thin: extract, parse into domain types, call one service function, map the
+//! error to a stable JSON code. Nothing here does network I/O to a notifier: the webhook
+//! answers as soon as the event and its outbox jobs are committed.
+
+mod auth;
+mod error;
+mod health;
+mod intake;
+mod orders;
+mod request_log;
+mod webhook;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use esim_courier_core::{Audience, CurrencyTable, Routes};
+use esim_courier_store::Store;
+use secrecy::SecretString;
+
+pub use auth::TokenSet;
+pub use error::ApiError;
+
+/// What the receiver needs to know.
+#[derive(Debug, Clone)]
+pub struct ReceiverConfig {
+    /// Tokens accepted in `/webhooks/order/{token}` (several at once, for rotation).
+    pub webhook_tokens: TokenSet,
+    /// Bearer tokens of the order API.
+    pub api_tokens: TokenSet,
+    /// The largest webhook body read; larger ones get 413 before any parsing.
+    pub max_body_bytes: usize,
+    /// The provider's numeric currency codes.
+    pub currencies: CurrencyTable,
+    /// Routing of events and alerts to notifiers.
+    pub routes: Routes,
+    /// Notifiers that write to customers (their jobs wait for a registration).
+    pub customer_notifiers: Vec<String>,
+    /// Worker threads of the HTTP server (0 = one per core).
+    pub workers: usize,
+}
+
+impl ReceiverConfig {
+    /// A configuration with the given tokens and defaults elsewhere (64 KiB bodies, the
+    /// provider's currency table, no routes).
+    pub fn new(webhook_tokens: Vec<SecretString>, api_tokens: Vec<SecretString>) -> Self {
+        Self {
+            webhook_tokens: TokenSet::new(webhook_tokens),
+            api_tokens: TokenSet::new(api_tokens),
+            max_body_bytes: 64 * 1024,
+            currencies: CurrencyTable::default(),
+            routes: Routes::default(),
+            customer_notifiers: Vec::new(),
+            workers: 0,
+        }
+    }
+
+    /// Whether `name` writes to customers.
+    pub fn audience_of(&self, name: &str) -> Audience {
+        if self.customer_notifiers.iter().any(|n| n == name) {
+            Audience::Customer
+        } else {
+            Audience::Operator
+        }
+    }
+}
+
+/// Shared by every request.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub(crate) store: Store,
+    pub(crate) config: ReceiverConfig,
+}
+
+/// Registers every route on an actix `App`; used by [`serve`] and by tests.
+pub fn configure(store: Store, config: ReceiverConfig) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
+    let state = web::Data::from(Arc::new(AppState { store, config }));
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(state)
+            .service(web::resource("/webhooks/order/{token}").route(web::post().to(webhook::receive)))
+            .service(
+                web::resource("/api/v1/orders/{order_no}")
+                    .route(web::put().to(orders::register))
+                    .route(web::get().to(orders::show)),
+            )
+            .route("/healthz", web::get().to(health::live))
+            .route("/readyz", web::get().to(health::ready));
+    }
+}
+
+/// Starts the HTTP server on `listener`. The returned server runs until stopped through its
+/// handle; it finishes requests under way on a graceful stop.
+pub fn serve(listener: TcpListener, store: Store, config: ReceiverConfig) -> std::io::Result<Server> {
+    let workers = config.workers;
+    let routes = configure(store, config);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(actix_web::middleware::from_fn(request_log::log_request))
+            .configure(routes.clone())
+            .default_service(web::to(error::not_found))
+    })
+    // Signals are handled by the binary, which also stops the dispatcher.
+    .disable_signals()
+    .shutdown_timeout(30);
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    Ok(server.listen(listener)?.run())
+}

@@ -1,6 +1,6 @@
 //! The intake transaction: receipt, order, event and outbox jobs, committed together.
 
-use esim_courier_core::{classify, Disposition, EventFingerprint, OrderEvent, OrderResult};
+use esim_courier_core::{classify, Alert, Disposition, EventFingerprint, OrderEvent, OrderResult, Routes};
 use sqlx::{Any, Row, Transaction};
 
 use crate::outbox::JobKind;
@@ -26,6 +26,28 @@ pub struct NewJob {
     pub kind: JobKind,
     /// The alert, as JSON, for [`JobKind::Alert`] jobs.
     pub payload: Option<String>,
+}
+
+impl NewJob {
+    /// One alert job per notifier routed for the alert's kind. With no route, the alert is
+    /// logged as an error (the only place it then shows) and no job is written.
+    pub fn alerts(routes: &Routes, alert: &Alert) -> Vec<NewJob> {
+        let names = routes.for_alert(alert.kind);
+        if names.is_empty() {
+            tracing::error!(alert = %alert.summary(), "no notifier is routed for this alert kind; it is only logged");
+            return Vec::new();
+        }
+        match serde_json::to_string(alert) {
+            Ok(payload) => names
+                .into_iter()
+                .map(|n| NewJob { notifier: n.to_owned(), kind: JobKind::Alert, payload: Some(payload.clone()) })
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, alert = %alert.summary(), "an alert does not serialise; it is only logged");
+                Vec::new()
+            }
+        }
+    }
 }
 
 /// What the intake recorded.

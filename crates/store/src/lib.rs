@@ -72,15 +72,15 @@ impl Store {
         Ok(())
     }
 
-    /// Resolves when jobs may have become due: a webhook or a registration committed, a dead
-    /// letter was retried. In-process only; other processes are found by polling.
-    pub async fn jobs_changed(&self) {
-        self.wake.notified().await;
+    /// Signalled when jobs may have become due: a webhook or a registration committed, a dead
+    /// letter was retried. In-process only; other processes find new jobs by polling.
+    /// A signal sent while nobody waits is kept for the next waiter, so none is lost.
+    pub fn jobs_changed(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
     }
 
-    /// Wakes whoever waits in [`Store::jobs_changed`].
-    pub fn notify_jobs_changed(&self) {
-        self.wake.notify_waiters();
+    fn notify_jobs_changed(&self) {
+        self.wake.notify_one();
     }
 
     /// Closes the pools, waiting for connections in use to be returned.

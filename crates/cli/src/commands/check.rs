@@ -1,0 +1,62 @@
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::compose;
+use crate::config::Config;
+
+/// `esim-courier check`: one pass/fail line per check, non-zero exit on any failure.
+pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    let mut line = |ok: bool, what: &str, detail: &str| {
+        failed |= !ok;
+        println!("{} {what}{}", if ok { "PASS" } else { "FAIL" }, if detail.is_empty() { String::new() } else { format!(": {detail}") });
+    };
+    let config = match Config::load(path) {
+        Ok(c) => {
+            line(true, "configuration", &path.display().to_string());
+            c
+        }
+        Err(e) => {
+            line(false, "configuration", &format!("{e:#}"));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let notifiers = match compose::notifiers(&config).and_then(|n| compose::routes(&config, &n).map(|r| (n, r))) {
+        Ok((n, r)) => match compose::receiver_config(&config, &n, r) {
+            Ok(_) => {
+                line(true, "notifiers and routes", &format!("{} notifier(s)", n.len()));
+                Some(n)
+            }
+            Err(e) => {
+                line(false, "receiver settings", &format!("{e:#}"));
+                Some(n)
+            }
+        },
+        Err(e) => {
+            line(false, "notifiers and routes", &format!("{e:#}"));
+            None
+        }
+    };
+    match super::open_store(&config).await {
+        Ok(store) => {
+            match store.ping().await {
+                Ok(()) => line(true, "store", "reachable and migrated"),
+                Err(e) => line(false, "store", &e.to_string()),
+            }
+            store.close().await;
+        }
+        Err(e) => line(false, "store", &format!("{e:#}")),
+    }
+    if let Some(notifiers) = notifiers {
+        let mut names: Vec<_> = notifiers.keys().cloned().collect();
+        names.sort();
+        for name in names {
+            let n = &notifiers[&name];
+            match n.notifier.healthcheck().await {
+                Ok(()) => line(true, &format!("notifier {name}"), "healthy"),
+                Err(e) => line(false, &format!("notifier {name}"), &e.to_string()),
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,52 @@
+//! One module per subcommand.
+
+pub mod check;
+pub mod dead_letters;
+pub mod migrate;
+pub mod orders;
+pub mod serve;
+pub mod simulate;
+
+use std::path::Path;
+
+use anyhow::Context;
+use esim_courier_store::{Store, StoreOptions};
+use secrecy::ExposeSecret;
+
+use crate::config::Config;
+
+/// Loads the configuration and installs logging.
+pub fn load(path: &Path) -> anyhow::Result<Config> {
+    let config = Config::load(path)?;
+    crate::telemetry::init(config.log.format, &config.log.level);
+    Ok(config)
+}
+
+/// Opens and migrates the store.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let mut options = StoreOptions::new(config.database.url.expose_secret());
+    options.max_connections = config.database.max_connections;
+    let store = Store::connect(&options)
+        .await
+        .with_context(|| format!("cannot open the database ({})", redacted_url(config.database.url.expose_secret())))?;
+    store.migrate().await.context("cannot migrate the database")?;
+    Ok(store)
+}
+
+/// The database URL without its password, for messages.
+pub fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{user}:***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `2026-11-28T10:00:00.123Z` from Unix milliseconds.
+pub fn time(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}

@@ -1,0 +1,94 @@
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use esim_courier_core::ActivationCode;
+
+use super::{load, open_store, time};
+
+#[derive(Debug, Subcommand)]
+pub enum OrdersCommand {
+    /// Show an order: its customer, events (activation code masked), notifications and every
+    /// delivery attempt.
+    Show {
+        /// The provider's order number.
+        order_no: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `esim-courier orders ...`.
+pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    let store = open_store(&config).await?;
+    let OrdersCommand::Show { order_no, json } = command;
+    let Some(d) = store.order_details(&order_no).await? else {
+        eprintln!("order {order_no} is not known");
+        return Ok(ExitCode::from(2));
+    };
+    let masked = |lpa: Option<&str>| lpa.and_then(|l| ActivationCode::parse(l).ok()).map(|c| c.masked());
+    if json {
+        let events: Vec<_> = d.events.iter().map(|e| serde_json::json!({
+            "id": e.id, "receivedAt": time(e.received_at), "result": e.result, "disposition": e.disposition,
+            "iccid": e.iccid, "activationCode": masked(e.lpa.as_deref()), "packageName": e.package_name,
+            "price": e.price, "currency": e.currency, "warnings": e.warnings,
+        })).collect();
+        let out = serde_json::json!({
+            "orderNo": d.order.order_no, "state": d.order.state,
+            "customer": d.order.customer.as_ref().map(|c| serde_json::json!({"email": c.email, "name": c.name, "locale": c.locale})),
+            "events": events, "notifications": d.jobs,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("order {}  state {}  first seen {}", d.order.order_no, d.order.state, time(d.order.created_at));
+    match &d.order.customer {
+        Some(c) => println!(
+            "customer {}{}{}",
+            c.email,
+            c.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default(),
+            c.locale.as_deref().map(|l| format!(" locale {l}")).unwrap_or_default()
+        ),
+        None => println!("customer not registered"),
+    }
+    println!("\nwebhook deliveries: {}", d.receipts.len());
+    for (id, at, outcome) in &d.receipts {
+        println!("  #{id} {} {outcome}", time(*at));
+    }
+    println!("\nevents:");
+    for e in &d.events {
+        println!(
+            "  #{} {} {} ({}) ICCID {} code {} package {} price {} {}",
+            e.id,
+            time(e.received_at),
+            e.result,
+            e.disposition,
+            if e.iccid.is_empty() { "-" } else { &e.iccid },
+            masked(e.lpa.as_deref()).unwrap_or_else(|| "-".into()),
+            e.package_name.as_deref().unwrap_or("-"),
+            e.price.as_deref().unwrap_or("-"),
+            e.currency.as_deref().unwrap_or(""),
+        );
+        for w in &e.warnings {
+            println!("      warning: {w}");
+        }
+    }
+    println!("\nnotifications:");
+    for j in &d.jobs {
+        println!("  job {} {} -> {}: {} after {} attempt(s)", j.id, j.kind, j.notifier, j.state, j.attempts);
+        for a in &j.attempt_log {
+            println!(
+                "      attempt {} {} {} ({} ms){}{}",
+                a.attempt,
+                time(a.started_at),
+                a.outcome,
+                a.finished_at - a.started_at,
+                a.error.as_deref().map(|e| format!(" error: {e}")).unwrap_or_default(),
+                a.receipt.as_deref().map(|r| format!(" receipt: {r}")).unwrap_or_default(),
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,71 @@
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use esim_courier_dispatch::Dispatcher;
+use tokio_util::sync::CancellationToken;
+
+use super::{load, open_store};
+use crate::compose;
+
+/// `esim-courier serve`: receiver and dispatcher in one process, stopped gracefully on
+/// SIGTERM or Ctrl-C: stop accepting, finish requests under way, let deliveries under way
+/// finish and release the leases of jobs not started.
+pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    let notifiers = compose::notifiers(&config)?;
+    let routes = compose::routes(&config, &notifiers)?;
+    let receiver_config = compose::receiver_config(&config, &notifiers, routes.clone())?;
+    let store = open_store(&config).await?;
+
+    let listener = TcpListener::bind(&config.server.bind)
+        .with_context(|| format!("cannot listen on {}", config.server.bind))?;
+    let addr = listener.local_addr()?;
+    let server = esim_courier_receiver::serve(listener, store.clone(), receiver_config)?;
+    let handle = server.handle();
+    let mut server_task = tokio::spawn(server);
+
+    let shutdown = CancellationToken::new();
+    let dispatcher = Dispatcher::new(store.clone(), notifiers, routes, compose::dispatcher_config(&config));
+    let dispatcher_task = tokio::spawn(dispatcher.run(shutdown.clone()));
+    tracing::info!(%addr, "esim-courier is listening; webhook URL: http://{addr}/webhooks/order/<token>");
+
+    let outcome = tokio::select! {
+        signal = shutdown_signal() => {
+            tracing::info!(signal, "shutting down: no new requests, finishing those under way");
+            Ok(())
+        }
+        ended = &mut server_task => Err(anyhow::anyhow!("the HTTP server stopped unexpectedly: {ended:?}")),
+    };
+    handle.stop(true).await;
+    shutdown.cancel();
+    if let Err(e) = dispatcher_task.await {
+        tracing::error!(error = %e, "the dispatcher ended abnormally");
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    outcome.map(|()| ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}

@@ -1,0 +1,109 @@
+//! The composition root: the one place that knows every notifier plugin.
+//!
+//! Adding a notifier = a crate, a match arm in [`build_notifier`], and its config section.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use esim_courier_core::{Audience, CurrencyTable, Notifier, RouteTrigger, Routes};
+use esim_courier_dispatch::{default_worker_id, DispatcherConfig, Registered, RetryPolicy};
+use esim_courier_notify_log::{LogConfig, LogNotifier};
+use esim_courier_notify_webhook::{WebhookConfig, WebhookNotifier};
+use esim_courier_receiver::ReceiverConfig;
+use figment::value::Dict;
+
+use crate::config::{notifier_section, notifier_type, retry_section, Config};
+
+/// The notifier types this build knows.
+pub const NOTIFIER_TYPES: &[&str] = &["log", "webhook"];
+
+fn build_notifier(name: &str, section: &Dict) -> anyhow::Result<Arc<dyn Notifier>> {
+    let kind = notifier_type(section).unwrap_or_default();
+    Ok(match kind.as_str() {
+        "log" => Arc::new(LogNotifier::new(name, notifier_section::<LogConfig>(name, section)?)),
+        "webhook" => Arc::new(
+            WebhookNotifier::new(name, notifier_section::<WebhookConfig>(name, section)?)
+                .with_context(|| format!("notifiers.{name}"))?,
+        ),
+        other => bail!(
+            "notifiers.{name}: type {other:?} is not one of {}",
+            NOTIFIER_TYPES.join(", ")
+        ),
+    })
+}
+
+/// Every configured notifier with its retry policy.
+pub fn notifiers(config: &Config) -> anyhow::Result<HashMap<String, Registered>> {
+    let mut out = HashMap::new();
+    for (name, section) in &config.notifiers {
+        let retry = retry_section(name, section)?;
+        if retry.max_attempts == 0 {
+            bail!("notifiers.{name}.retry.max_attempts must be at least 1");
+        }
+        let policy = RetryPolicy {
+            max_attempts: retry.max_attempts,
+            max_age: retry.max_age,
+            initial_delay: retry.initial_delay,
+            max_delay: retry.max_delay,
+            timeout: retry.timeout,
+        };
+        out.insert(name.clone(), Registered { notifier: build_notifier(name, section)?, policy });
+    }
+    Ok(out)
+}
+
+/// The routes, checked against the configured notifiers.
+pub fn routes(config: &Config, notifiers: &HashMap<String, Registered>) -> anyhow::Result<Routes> {
+    let mut routes = Vec::new();
+    for (i, r) in config.routes.iter().enumerate() {
+        let trigger: RouteTrigger = r.when.parse().map_err(|e| anyhow::anyhow!("routes[{i}].when: {e}"))?;
+        for n in &r.notify {
+            let Some(reg) = notifiers.get(n) else {
+                bail!("routes[{i}] (when = {:?}) names notifier {n:?}, which is not configured under [notifiers]", r.when);
+            };
+            let audience = reg.notifier.audience();
+            if audience == Audience::Customer && trigger != RouteTrigger::Completed {
+                bail!("routes[{i}]: notifier {n:?} writes to customers, so it can only be routed on COMPLETED");
+            }
+        }
+        routes.push((trigger, r.notify.clone()));
+    }
+    Ok(Routes::new(routes))
+}
+
+/// The currency table with the configured extra codes.
+pub fn currencies(config: &Config) -> anyhow::Result<CurrencyTable> {
+    CurrencyTable::with_extra(config.currencies.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| anyhow::anyhow!("currencies: {e}"))
+}
+
+/// The receiver's configuration.
+pub fn receiver_config(config: &Config, notifiers: &HashMap<String, Registered>, routes: Routes) -> anyhow::Result<ReceiverConfig> {
+    if config.webhook.tokens.is_empty() {
+        bail!("webhook.tokens is empty: the provider's webhook URL needs at least one token");
+    }
+    let mut rc = ReceiverConfig::new(config.webhook.tokens.clone(), config.api.tokens.clone());
+    rc.max_body_bytes = config.webhook.max_body_bytes;
+    rc.currencies = currencies(config)?;
+    rc.routes = routes;
+    rc.customer_notifiers = notifiers
+        .iter()
+        .filter(|(_, r)| r.notifier.audience() == Audience::Customer)
+        .map(|(n, _)| n.clone())
+        .collect();
+    rc.workers = config.server.workers;
+    Ok(rc)
+}
+
+/// The dispatcher's configuration.
+pub fn dispatcher_config(config: &Config) -> DispatcherConfig {
+    let d = &config.dispatcher;
+    DispatcherConfig {
+        worker_id: default_worker_id(),
+        lease: d.lease,
+        concurrency: d.concurrency.max(1),
+        poll_interval: d.poll_interval,
+        customer_wait: d.customer_wait,
+    }
+}

@@ -1,0 +1,302 @@
+//! Configuration: a TOML file, then environment overrides `ESIM_COURIER__SECTION__KEY`
+//! (a double underscore nests: `ESIM_COURIER__DATABASE__URL`). Unknown keys are errors that
+//! name the key. Every secret can come from the environment instead of the file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use figment::providers::{Env, Format, Toml};
+use figment::value::{Dict, Value};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+
+/// The whole configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub webhook: WebhookSection,
+    #[serde(default)]
+    pub api: ApiSection,
+    #[serde(default)]
+    pub dispatcher: DispatcherSection,
+    #[serde(default)]
+    pub log: LogSection,
+    /// Extra numeric currency codes of the provider: `"6" = "JPY"`.
+    #[serde(default)]
+    pub currencies: BTreeMap<String, String>,
+    /// Notifier sections by name; each is checked against its type's own schema.
+    #[serde(default)]
+    pub notifiers: BTreeMap<String, Dict>,
+    #[serde(default)]
+    pub routes: Vec<RouteSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address of the HTTP listener.
+    #[serde(default = "default_bind")]
+    pub bind: String,
+    /// HTTP worker threads; 0 = one per core.
+    #[serde(default)]
+    pub workers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { bind: default_bind(), workers: 0 }
+    }
+}
+
+fn default_bind() -> String {
+    "127.0.0.1:8080".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://data/esim-courier.db` or `postgres://user@host/db`. May carry a password:
+    /// give it by `ESIM_COURIER__DATABASE__URL` rather than in the file.
+    pub url: SecretString,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    8
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSection {
+    /// Accepted path tokens (several at once during a rotation).
+    #[serde(deserialize_with = "one_or_many")]
+    pub tokens: Vec<SecretString>,
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_max_body() -> usize {
+    65536
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    /// Bearer tokens of the order API. With none, the API refuses every call.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub tokens: Vec<SecretString>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatcherSection {
+    #[serde(default = "default_lease", with = "humantime_serde")]
+    pub lease: Duration,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    #[serde(default = "default_poll", with = "humantime_serde")]
+    pub poll_interval: Duration,
+    #[serde(default = "default_customer_wait", with = "humantime_serde")]
+    pub customer_wait: Duration,
+}
+
+impl Default for DispatcherSection {
+    fn default() -> Self {
+        Self {
+            lease: default_lease(),
+            concurrency: default_concurrency(),
+            poll_interval: default_poll(),
+            customer_wait: default_customer_wait(),
+        }
+    }
+}
+
+fn default_lease() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_concurrency() -> usize {
+    16
+}
+fn default_poll() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_customer_wait() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `text` (readable) or `json`.
+    #[serde(default = "default_log_format")]
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `info,esim_courier_dispatch=debug`. `RUST_LOG` wins.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self { format: default_log_format(), level: default_log_level() }
+    }
+}
+
+fn default_log_format() -> LogFormat {
+    LogFormat::Text
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    /// `COMPLETED`, `FAILED`, `alert` or `alert.<kind>`.
+    pub when: String,
+    pub notify: Vec<String>,
+}
+
+/// A notifier's retry policy: `[notifiers.<name>.retry]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySection {
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_max_age", with = "humantime_serde")]
+    pub max_age: Duration,
+    #[serde(default = "default_initial_delay", with = "humantime_serde")]
+    pub initial_delay: Duration,
+    #[serde(default = "default_max_delay", with = "humantime_serde")]
+    pub max_delay: Duration,
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for RetrySection {
+    fn default() -> Self {
+        Self {
+            max_attempts: default_max_attempts(),
+            max_age: default_max_age(),
+            initial_delay: default_initial_delay(),
+            max_delay: default_max_delay(),
+            timeout: default_timeout(),
+        }
+    }
+}
+
+fn default_max_attempts() -> u32 {
+    12
+}
+fn default_max_age() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_initial_delay() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_max_delay() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// A list, or one string standing for a list of one (handy in environment variables).
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![SecretString::from(s)],
+        OneOrMany::Many(v) => v.into_iter().map(SecretString::from).collect(),
+    })
+}
+
+/// The environment prefix of overrides.
+pub const ENV_PREFIX: &str = "ESIM_COURIER__";
+
+impl Config {
+    /// Reads `path`, then the environment. Fails naming the file, the key and the reason.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        if !path.exists() {
+            bail!(
+                "configuration file {} does not exist (give another with --config PATH)",
+                path.display()
+            );
+        }
+        let figment = Figment::new()
+            .merge(Toml::file(path))
+            .merge(Env::prefixed(ENV_PREFIX).split("__"));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!(describe(&e)))
+            .with_context(|| format!("configuration {} is not valid", path.display()))?;
+        for (name, section) in &config.notifiers {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                bail!("notifier name {name:?} may only use letters, digits, '-' and '_'");
+            }
+            if !section.contains_key("type") {
+                bail!("notifiers.{name}: key \"type\" is missing (log, webhook, ...)");
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Figment's errors, one line each, naming the key.
+fn describe(e: &figment::Error) -> String {
+    e.clone()
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            if key.is_empty() {
+                e.kind.to_string()
+            } else {
+                format!("key {key}: {}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Deserializes a notifier's own section (without `type` and `retry`), naming the notifier
+/// and key on failure.
+pub fn notifier_section<T: serde::de::DeserializeOwned>(name: &str, section: &Dict) -> anyhow::Result<T> {
+    let mut rest = section.clone();
+    rest.remove("type");
+    rest.remove("retry");
+    Value::from(rest)
+        .deserialize::<T>()
+        .map_err(|e| anyhow::anyhow!("notifiers.{name}: {}", describe(&e)))
+}
+
+/// The `retry` table of a notifier section, or the defaults.
+pub fn retry_section(name: &str, section: &Dict) -> anyhow::Result<RetrySection> {
+    match section.get("retry") {
+        None => Ok(RetrySection::default()),
+        Some(v) => v
+            .deserialize::<RetrySection>()
+            .map_err(|e| anyhow::anyhow!("notifiers.{name}.retry: {}", describe(&e))),
+    }
+}
+
+/// A notifier section's `type`.
+pub fn notifier_type(section: &Dict) -> Option<String> {
+    section.get("type").and_then(Value::as_str).map(str::to_owned)
+}

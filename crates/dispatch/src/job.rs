@@ -1,0 +1,168 @@
+//! One job, one attempt: build the notification, call the notifier, record the outcome.
+
+use std::time::Duration;
+
+use esim_courier_core::{Alert, AlertKind, Audience, NotifyError};
+use esim_courier_store::{duration_ms, now_ms, Attempt, ClaimedJob, JobKind, NewJob};
+use tokio_util::sync::CancellationToken;
+
+use crate::{notification, Dispatcher};
+
+/// Waiting jobs are re-checked at least this often even without a registration signal.
+const WAITING_RECHECK: Duration = Duration::from_secs(3600);
+
+impl Dispatcher {
+    #[tracing::instrument(skip_all, fields(job = job.id, notifier = %job.notifier, order_no = job.order_no.as_deref().unwrap_or("-"), attempt = job.attempts))]
+    pub(crate) async fn process(&self, job: ClaimedJob, shutdown: &CancellationToken) {
+        if shutdown.is_cancelled() {
+            self.release(&job).await;
+            return;
+        }
+        let worker = self.config.worker_id.as_str();
+        let Some(registered) = self.notifiers.get(&job.notifier) else {
+            let error = format!("notifier {:?} is not configured", job.notifier);
+            self.dead(&job, now_ms(), "permanent", &error).await;
+            return;
+        };
+        let ctx = match self.store.job_context(&job).await {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                tracing::warn!(error = %e, "loading the job's order failed; releasing it");
+                self.release(&job).await;
+                return;
+            }
+        };
+        let audience = registered.notifier.audience();
+        if audience == Audience::Customer && job.kind == JobKind::OrderCompleted && ctx.customer.is_none() {
+            self.wait_for_customer(&job).await;
+            return;
+        }
+        let started_at = now_ms();
+        let notification = match notification::build(&job, &ctx) {
+            Ok(n) => n,
+            Err(e) => {
+                self.dead(&job, started_at, "permanent", &e.to_string()).await;
+                return;
+            }
+        };
+        let policy = &registered.policy;
+        let outcome = match tokio::time::timeout(policy.timeout, registered.notifier.notify(&notification)).await {
+            Ok(result) => result,
+            Err(_) => Err(NotifyError::transient(format!("no answer within {:?}", policy.timeout))),
+        };
+        let finished_at = now_ms();
+        let attempt = Attempt { worker, started_at, finished_at };
+        let written = match outcome {
+            Ok(receipt) => {
+                tracing::info!(latency_ms = finished_at - started_at, "delivered");
+                self.stat(&self.stats.delivered);
+                self.store.job_delivered(&job, &attempt, receipt.id.as_deref()).await
+            }
+            Err(e) => {
+                let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
+                let age = finished_at - job.created_at;
+                let next = finished_at + duration_ms(policy.delay(attempts, e.retry_after()));
+                let exhausted = attempts >= policy.max_attempts || next - job.created_at > duration_ms(policy.max_age);
+                if e.is_transient() && !exhausted {
+                    tracing::warn!(error = %e, retry_in_ms = next - finished_at, "delivery failed; will retry");
+                    self.stat(&self.stats.retried);
+                    self.store.job_retry(&job, &attempt, e.message(), next).await
+                } else {
+                    let (outcome, why) = if e.is_transient() {
+                        ("transient", format!("gave up after {attempts} attempts over {} s: {}", age / 1000, e.message()))
+                    } else {
+                        ("permanent", e.message().to_owned())
+                    };
+                    self.dead(&job, started_at, outcome, &why).await;
+                    return;
+                }
+            }
+        };
+        self.check_written(written);
+    }
+
+    /// Dead-letters a job and, unless it is itself an alert, raises a dead-letter alert.
+    async fn dead(&self, job: &ClaimedJob, started_at: i64, outcome: &str, error: &str) {
+        let finished_at = now_ms();
+        let attempt = Attempt { worker: &self.config.worker_id, started_at, finished_at };
+        self.stat(&self.stats.dead);
+        let alert_jobs = if job.kind == JobKind::Alert {
+            // Never alert about an alert: that could loop. Log it loudly and count it.
+            self.stat(&self.stats.alerts_lost);
+            tracing::error!(error, "an operator alert could not be delivered and is dead-lettered");
+            None
+        } else {
+            tracing::error!(error, "delivery dead-lettered");
+            let alert = Alert {
+                kind: AlertKind::DeadLetter,
+                order_no: job.order_no.clone(),
+                reason: format!("{} to {} failed: {error}", describe(job.kind), job.notifier),
+                package_name: None,
+                price: None,
+                occurred_at_ms: finished_at,
+                command: Some(format!("esim-courier dead-letters retry {}", job.id)),
+            };
+            Some(alert)
+        };
+        let jobs = alert_jobs.as_ref().map(|a| self.alert_jobs(a));
+        let written = self
+            .store
+            .job_dead(job, &attempt, outcome, error, alert_jobs.as_ref().zip(jobs))
+            .await;
+        self.check_written(written);
+    }
+
+    async fn wait_for_customer(&self, job: &ClaimedJob) {
+        let now = now_ms();
+        let deadline = job.created_at + duration_ms(self.config.customer_wait);
+        let recheck = now + duration_ms(WAITING_RECHECK);
+        let (recheck_at, alerts) = if job.customer_alerted {
+            (recheck, Vec::new())
+        } else if now >= deadline {
+            tracing::warn!("customer never registered; alerting operators");
+            let alert = Alert {
+                kind: AlertKind::CustomerUnknown,
+                order_no: job.order_no.clone(),
+                reason: format!(
+                    "no customer was registered within {} minutes; the activation email waits for PUT /api/v1/orders/{{orderNo}}",
+                    self.config.customer_wait.as_secs() / 60
+                ),
+                package_name: None,
+                price: None,
+                occurred_at_ms: now,
+                command: job.order_no.as_ref().map(|o| format!("esim-courier orders show {o}")),
+            };
+            (recheck, self.alert_jobs(&alert))
+        } else {
+            tracing::info!("waiting for the customer's registration");
+            (deadline, Vec::new())
+        };
+        let written = self.store.job_wait_for_customer(job, &self.config.worker_id, recheck_at, alerts).await;
+        self.check_written(written);
+    }
+
+    async fn release(&self, job: &ClaimedJob) {
+        let written = self.store.job_release(job, &self.config.worker_id).await;
+        self.check_written(written);
+    }
+
+    pub(crate) fn alert_jobs(&self, alert: &Alert) -> Vec<NewJob> {
+        NewJob::alerts(&self.routes, alert)
+    }
+
+    fn check_written(&self, written: Result<bool, esim_courier_store::StoreError>) {
+        match written {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("the job's lease had expired and another worker took it; outcome not recorded"),
+            Err(e) => tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "recording the job's outcome failed; it will be retried when its lease expires"),
+        }
+    }
+}
+
+fn describe(kind: JobKind) -> &'static str {
+    match kind {
+        JobKind::OrderCompleted => "the activation notification",
+        JobKind::OrderFailed => "the failed-order notification",
+        JobKind::Alert => "an alert",
+    }
+}

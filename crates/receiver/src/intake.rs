@@ -1,0 +1,145 @@
+//! The intake service: from a raw authenticated body to a committed event and its jobs.
+
+use actix_web::http::StatusCode;
+use esim_courier_core::{Alert, AlertKind, Disposition, OrderEvent, OrderResult, PayloadError, RouteTrigger, WebhookPayload};
+use esim_courier_store::{now_ms, JobKind, NewJob, NewReceipt};
+
+use crate::{ApiError, AppState};
+
+/// Why a body from an authenticated sender is refused before parsing.
+#[derive(Debug)]
+pub(crate) enum Rejection {
+    TooLarge { limit: usize },
+    MediaType(String),
+}
+
+/// What the webhook answers on success.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub(crate) status: &'static str,
+    pub(crate) order_no: String,
+}
+
+/// Parses, records and routes one delivery. Anything refused is still kept (quarantined)
+/// with its reason and raises an alert; if even that cannot be stored the answer is 503 so
+/// the provider retries.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn receive(
+    state: &AppState,
+    remote: Option<&str>,
+    body: &[u8],
+    rejection: Option<Rejection>,
+) -> Result<Accepted, ApiError> {
+    let receipt = NewReceipt { received_at_ms: now_ms(), remote_addr: remote, body };
+    let error = match rejection {
+        Some(Rejection::TooLarge { limit }) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {limit} bytes"),
+        ),
+        Some(Rejection::MediaType(ct)) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("Content-Type must be application/json, got {:?}", if ct.is_empty() { "nothing" } else { ct.as_str() }),
+        ),
+        None => match WebhookPayload::from_slice(body) {
+            Err(PayloadError::InvalidJson(m)) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not a JSON object: {m}")),
+            Err(PayloadError::Invalid { field, message }) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload", message).field(field),
+            Ok(payload) => {
+                let order_no = payload.order_no();
+                match payload.into_event(&state.config.currencies) {
+                    Ok(event) => return record(state, receipt, &event).await,
+                    Err(e) => {
+                        let (field, message) = match e {
+                            PayloadError::Invalid { field, message } => (field, message),
+                            PayloadError::InvalidJson(m) => ("body", m),
+                        };
+                        let err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload", message).field(field);
+                        return Err(quarantine(state, receipt, order_no.as_ref().map(|o| o.as_str()), err).await);
+                    }
+                }
+            }
+        },
+    };
+    let order_no = WebhookPayload::from_slice(body).ok().and_then(|p| p.order_no());
+    Err(quarantine(state, receipt, order_no.as_ref().map(|o| o.as_str()), error).await)
+}
+
+async fn record(state: &AppState, receipt: NewReceipt<'_>, event: &OrderEvent) -> Result<Accepted, ApiError> {
+    for w in &event.warnings {
+        tracing::warn!(order_no = %event.order_no, warning = %w, "webhook accepted with a warning");
+    }
+    let outcome = state
+        .store
+        .intake(receipt, event, |d| plan(state, event, d))
+        .await
+        .map_err(|e| ApiError::from_store(&e))?;
+    let status = match outcome.disposition {
+        Disposition::Accepted => "accepted",
+        Disposition::Duplicate => "duplicate",
+        Disposition::Conflict(_) => "conflict",
+    };
+    tracing::info!(order_no = %event.order_no, result = %event.result, status, jobs = outcome.jobs, "webhook recorded");
+    Ok(Accepted { status, order_no: event.order_no.to_string() })
+}
+
+async fn quarantine(state: &AppState, receipt: NewReceipt<'_>, order_no: Option<&str>, error: ApiError) -> ApiError {
+    let reason = format!("{}: {error}", error.code());
+    let status = actix_web::ResponseError::status_code(&error).as_u16();
+    let alert = Alert {
+        kind: AlertKind::WebhookRejected,
+        order_no: order_no.map(str::to_owned),
+        reason: format!("an authenticated webhook was refused with {status} ({reason}) and quarantined"),
+        package_name: None,
+        price: None,
+        occurred_at_ms: receipt.received_at_ms,
+        command: order_no.map(|o| format!("esim-courier orders show {o}")),
+    };
+    let jobs = alert_jobs(state, &alert);
+    match state.store.quarantine(receipt, order_no, status, &reason, |_| jobs).await {
+        Ok(id) => {
+            tracing::warn!(receipt = id, status, reason = %reason, "webhook refused and quarantined");
+            error
+        }
+        Err(e) => ApiError::from_store(&e),
+    }
+}
+
+/// The jobs an event gets: its route's notifications, or the alert that explains why a
+/// customer is not notified.
+fn plan(state: &AppState, event: &OrderEvent, disposition: &Disposition) -> Vec<NewJob> {
+    let routes = &state.config.routes;
+    let alert = |kind: AlertKind, reason: String| Alert {
+        kind,
+        order_no: Some(event.order_no.to_string()),
+        reason,
+        package_name: event.package_name.clone(),
+        price: event.contract_price.as_ref().map(ToString::to_string),
+        occurred_at_ms: now_ms(),
+        command: Some(format!("esim-courier orders show {}", event.order_no)),
+    };
+    let routed = |trigger: RouteTrigger, kind: JobKind| -> Vec<NewJob> {
+        routes
+            .for_trigger(trigger)
+            .into_iter()
+            .map(|n| NewJob { notifier: n.to_owned(), kind, payload: None })
+            .collect()
+    };
+    match (disposition, &event.result) {
+        (Disposition::Duplicate, _) => Vec::new(),
+        (Disposition::Conflict(why), _) => alert_jobs(state, &alert(AlertKind::Conflict, format!("conflicting event: {why}; the customer is not emailed again"))),
+        (Disposition::Accepted, OrderResult::Completed) => match &event.activation_code {
+            Some(Ok(_)) => routed(RouteTrigger::Completed, JobKind::OrderCompleted),
+            Some(Err(e)) => alert_jobs(state, &alert(AlertKind::MissingActivationCode, format!("COMPLETED with an unusable activation code ({e}); no email was sent"))),
+            None => alert_jobs(state, &alert(AlertKind::MissingActivationCode, "COMPLETED without an activation code; no email was sent".into())),
+        },
+        (Disposition::Accepted, OrderResult::Failed) => routed(RouteTrigger::Failed, JobKind::OrderFailed),
+        (Disposition::Accepted, OrderResult::Unrecognised(r)) => {
+            alert_jobs(state, &alert(AlertKind::UnrecognisedResult, format!("result {r:?} is neither COMPLETED nor FAILED; recorded, nobody notified")))
+        }
+    }
+}
+
+fn alert_jobs(state: &AppState, alert: &Alert) -> Vec<NewJob> {
+    NewJob::alerts(&state.config.routes, alert)
+}

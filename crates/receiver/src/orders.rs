@@ -1,0 +1,151 @@
+//! The order API: `PUT /api/v1/orders/{orderNo}` registers the customer,
+//! `GET /api/v1/orders/{orderNo}` shows the order, its events and its notifications.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use esim_courier_core::{ActivationCode, CurrencyTable, EmailAddress, Locale, Money, OrderNo};
+use esim_courier_store::{CustomerRecord, Registration};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::{ApiError, AppState};
+
+fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if state.config.api_tokens.accepts(token.trim()) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized())
+    }
+}
+
+fn order_no(raw: &str) -> Result<OrderNo, ApiError> {
+    OrderNo::parse(raw).map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload", m).field("orderNo"))
+}
+
+/// The registration body. Numbers are accepted for `price` and `currency`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistrationBody {
+    email: Option<String>,
+    name: Option<String>,
+    locale: Option<String>,
+    price: Option<Value>,
+    currency: Option<Value>,
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload", message).field(field)
+}
+
+fn parse_registration(body: &[u8], currencies: &CurrencyTable) -> Result<CustomerRecord, ApiError> {
+    let body: RegistrationBody = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not a registration object: {e}"))
+    })?;
+    let email = body.email.as_deref().ok_or_else(|| invalid("email", "email is missing"))?;
+    let email = EmailAddress::parse(email).map_err(|e| invalid("email", e.to_string()))?;
+    let locale = match body.locale.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+        Some(l) => Some(Locale::parse(l).map_err(|e| invalid("locale", e.to_string()))?),
+        None => None,
+    };
+    let price = text(body.price.as_ref());
+    let currency = text(body.currency.as_ref()).map(|c| currencies.parse(&c));
+    let retail = match (price, currency) {
+        (Some(p), Some(c)) => Some(Money::parse(&p, c).map_err(|e| invalid("price", e))?),
+        (Some(_), None) => return Err(invalid("currency", "a price needs its currency")),
+        (None, Some(_)) => return Err(invalid("price", "a currency needs its price")),
+        (None, None) => None,
+    };
+    let name = body.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+        return Err(invalid("name", "name is longer than 200 characters"));
+    }
+    Ok(CustomerRecord {
+        email: email.as_str().to_owned(),
+        name,
+        locale: locale.map(|l| l.as_str().to_owned()),
+        retail_price: retail.as_ref().map(|m| m.amount().to_string()),
+        retail_currency: retail.as_ref().map(|m| m.currency().code().to_owned()),
+    })
+}
+
+/// `PUT /api/v1/orders/{orderNo}`: 201 for a new registration, 200 for a replaced one.
+pub(crate) async fn register(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    let order_no = order_no(&path)?;
+    let customer = parse_registration(&body, &state.config.currencies)?;
+    let registration = state
+        .store
+        .register_customer(order_no.as_str(), &customer)
+        .await
+        .map_err(|e| ApiError::from_store(&e))?;
+    tracing::info!(order_no = %order_no, email = %EmailAddress::parse(&customer.email).map(|e| e.masked()).unwrap_or_default(), ?registration, "customer registered");
+    let status = match registration {
+        Registration::Created => StatusCode::CREATED,
+        Registration::Updated => StatusCode::OK,
+    };
+    Ok(HttpResponse::build(status).json(json!({"status": "registered", "orderNo": order_no.as_str()})))
+}
+
+/// `GET /api/v1/orders/{orderNo}`: the order, its events (activation code masked), its
+/// notifications with every attempt.
+pub(crate) async fn show(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    let order_no = order_no(&path)?;
+    let details = state
+        .store
+        .order_details(order_no.as_str())
+        .await
+        .map_err(|e| ApiError::from_store(&e))?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("order {order_no} is not known")))?;
+    let events: Vec<Value> = details
+        .events
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "receivedAt": e.received_at,
+                "result": e.result,
+                "disposition": e.disposition,
+                "iccid": e.iccid,
+                "activationCode": e.lpa.as_deref().and_then(|l| ActivationCode::parse(l).ok()).map(|c| c.masked()),
+                "packageCode": e.package_code,
+                "packageName": e.package_name,
+                "price": e.price,
+                "currency": e.currency,
+                "warnings": e.warnings,
+            })
+        })
+        .collect();
+    let customer = details.order.customer.as_ref().map(|c| {
+        json!({"email": c.email, "name": c.name, "locale": c.locale, "price": c.retail_price, "currency": c.retail_currency})
+    });
+    Ok(HttpResponse::Ok().json(json!({
+        "orderNo": details.order.order_no,
+        "state": details.order.state,
+        "createdAt": details.order.created_at,
+        "updatedAt": details.order.updated_at,
+        "customer": customer,
+        "events": events,
+        "notifications": details.jobs,
+        "receipts": details.receipts.iter().map(|(id, at, outcome)| json!({"id": id, "receivedAt": at, "outcome": outcome})).collect::<Vec<_>>(),
+    })))
+}

@@ -1,0 +1,72 @@
+//! `POST /webhooks/order/{token}`: the provider's order webhook.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::intake::{self, Rejection};
+use crate::{ApiError, AppState};
+
+/// Checks run in an order that tells an unauthenticated caller nothing (401 first), and
+/// that bounds memory before parsing (the size limit applies while reading).
+pub(crate) async fn receive(
+    req: HttpRequest,
+    token: web::Path<String>,
+    mut payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.config.webhook_tokens.accepts(&token) {
+        tracing::warn!("webhook with an unknown token refused");
+        return Err(ApiError::unauthorized());
+    }
+    let remote = req.peer_addr().map(|a| a.ip().to_string());
+    let limit = state.config.max_body_bytes;
+
+    // Read at most `limit` bytes (+1 to detect an overflow), whatever Content-Length says.
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit + 1));
+    let mut too_large = declared.is_some_and(|n| n > limit);
+    while !too_large {
+        match payload.next().await {
+            Some(Ok(chunk)) => {
+                let room = limit + 1 - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                too_large = body.len() > limit;
+            }
+            Some(Err(e)) => {
+                return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", format!("the request body could not be read: {e}")));
+            }
+            None => break,
+        }
+    }
+    let rejection = if too_large {
+        body.truncate(limit);
+        Some(Rejection::TooLarge { limit })
+    } else if !is_json(&req) {
+        Some(Rejection::MediaType(content_type(&req)))
+    } else {
+        None
+    };
+    let outcome = intake::receive(&state, remote.as_deref(), &body, rejection).await?;
+    Ok(HttpResponse::Ok().json(json!({"status": outcome.status, "orderNo": outcome.order_no})))
+}
+
+fn content_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// `application/json` or any `+json` type, with or without parameters.
+fn is_json(req: &HttpRequest) -> bool {
+    let ct = content_type(req);
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
