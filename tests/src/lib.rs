@@ -1,1 +1,60 @@
+//! The black-box test harness: the real actix app on a port, a fresh database per test
+//! (SQLite, and PostgreSQL when `ESIM_COURIER_TEST_POSTGRES_URL` is set), the real
+//! dispatcher with recording notifiers.
+//!
+//! PostgreSQL suites need a server: set `ESIM_COURIER_TEST_POSTGRES_URL` (e.g.
+//! `postgres://postgres@127.0.0.1:5432/test`). Without it they print that they were skipped;
+//! with `ESIM_COURIER_REQUIRE_POSTGRES=1` (as CI sets) a missing URL fails them instead.
 
+mod app;
+mod db;
+
+pub use app::{spawn_app, AppOptions, TestApp, API_TOKEN, WEBHOOK_TOKEN};
+pub use db::{test_db, Backend, TestDb};
+
+/// The provider's own sample COMPLETED payload.
+pub const SAMPLE_COMPLETED: &str = include_str!("../fixtures/webhook-completed.json");
+/// A FAILED payload with empty `iccid` and `lpa`.
+pub const SAMPLE_FAILED: &str = include_str!("../fixtures/webhook-failed.json");
+
+/// Generates one `#[tokio::test]` per backend for each listed `async fn name(Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics with `what` after `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {secs} s waiting for: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

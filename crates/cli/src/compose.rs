@@ -21,7 +21,10 @@ pub const NOTIFIER_TYPES: &[&str] = &["log", "webhook"];
 fn build_notifier(name: &str, section: &Dict) -> anyhow::Result<Arc<dyn Notifier>> {
     let kind = notifier_type(section).unwrap_or_default();
     Ok(match kind.as_str() {
-        "log" => Arc::new(LogNotifier::new(name, notifier_section::<LogConfig>(name, section)?)),
+        "log" => Arc::new(LogNotifier::new(
+            name,
+            notifier_section::<LogConfig>(name, section)?,
+        )),
         "webhook" => Arc::new(
             WebhookNotifier::new(name, notifier_section::<WebhookConfig>(name, section)?)
                 .with_context(|| format!("notifiers.{name}"))?,
@@ -48,7 +51,13 @@ pub fn notifiers(config: &Config) -> anyhow::Result<HashMap<String, Registered>>
             max_delay: retry.max_delay,
             timeout: retry.timeout,
         };
-        out.insert(name.clone(), Registered { notifier: build_notifier(name, section)?, policy });
+        out.insert(
+            name.clone(),
+            Registered {
+                notifier: build_notifier(name, section)?,
+                policy,
+            },
+        );
     }
     Ok(out)
 }
@@ -57,7 +66,10 @@ pub fn notifiers(config: &Config) -> anyhow::Result<HashMap<String, Registered>>
 pub fn routes(config: &Config, notifiers: &HashMap<String, Registered>) -> anyhow::Result<Routes> {
     let mut routes = Vec::new();
     for (i, r) in config.routes.iter().enumerate() {
-        let trigger: RouteTrigger = r.when.parse().map_err(|e| anyhow::anyhow!("routes[{i}].when: {e}"))?;
+        let trigger: RouteTrigger = r
+            .when
+            .parse()
+            .map_err(|e| anyhow::anyhow!("routes[{i}].when: {e}"))?;
         for n in &r.notify {
             let Some(reg) = notifiers.get(n) else {
                 bail!("routes[{i}] (when = {:?}) names notifier {n:?}, which is not configured under [notifiers]", r.when);
@@ -74,12 +86,21 @@ pub fn routes(config: &Config, notifiers: &HashMap<String, Registered>) -> anyho
 
 /// The currency table with the configured extra codes.
 pub fn currencies(config: &Config) -> anyhow::Result<CurrencyTable> {
-    CurrencyTable::with_extra(config.currencies.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(|e| anyhow::anyhow!("currencies: {e}"))
+    CurrencyTable::with_extra(
+        config
+            .currencies
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+    .map_err(|e| anyhow::anyhow!("currencies: {e}"))
 }
 
 /// The receiver's configuration.
-pub fn receiver_config(config: &Config, notifiers: &HashMap<String, Registered>, routes: Routes) -> anyhow::Result<ReceiverConfig> {
+pub fn receiver_config(
+    config: &Config,
+    notifiers: &HashMap<String, Registered>,
+    routes: Routes,
+) -> anyhow::Result<ReceiverConfig> {
     if config.webhook.tokens.is_empty() {
         bail!("webhook.tokens is empty: the provider's webhook URL needs at least one token");
     }
@@ -105,5 +126,6 @@ pub fn dispatcher_config(config: &Config) -> DispatcherConfig {
         concurrency: d.concurrency.max(1),
         poll_interval: d.poll_interval,
         customer_wait: d.customer_wait,
+        shutdown_grace: d.shutdown_grace,
     }
 }

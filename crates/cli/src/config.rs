@@ -50,7 +50,10 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { bind: default_bind(), workers: 0 }
+        Self {
+            bind: default_bind(),
+            workers: 0,
+        }
     }
 }
 
@@ -105,6 +108,8 @@ pub struct DispatcherSection {
     pub poll_interval: Duration,
     #[serde(default = "default_customer_wait", with = "humantime_serde")]
     pub customer_wait: Duration,
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for DispatcherSection {
@@ -114,6 +119,7 @@ impl Default for DispatcherSection {
             concurrency: default_concurrency(),
             poll_interval: default_poll(),
             customer_wait: default_customer_wait(),
+            shutdown_grace: default_shutdown_grace(),
         }
     }
 }
@@ -126,6 +132,9 @@ fn default_concurrency() -> usize {
 }
 fn default_poll() -> Duration {
     Duration::from_secs(5)
+}
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(10)
 }
 fn default_customer_wait() -> Duration {
     Duration::from_secs(30 * 60)
@@ -144,7 +153,10 @@ pub struct LogSection {
 
 impl Default for LogSection {
     fn default() -> Self {
-        Self { format: default_log_format(), level: default_log_level() }
+        Self {
+            format: default_log_format(),
+            level: default_log_level(),
+        }
     }
 }
 
@@ -248,7 +260,11 @@ impl Config {
             .map_err(|e| anyhow::anyhow!(describe(&e)))
             .with_context(|| format!("configuration {} is not valid", path.display()))?;
         for (name, section) in &config.notifiers {
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
                 bail!("notifier name {name:?} may only use letters, digits, '-' and '_'");
             }
             if !section.contains_key("type") {
@@ -277,7 +293,10 @@ fn describe(e: &figment::Error) -> String {
 
 /// Deserializes a notifier's own section (without `type` and `retry`), naming the notifier
 /// and key on failure.
-pub fn notifier_section<T: serde::de::DeserializeOwned>(name: &str, section: &Dict) -> anyhow::Result<T> {
+pub fn notifier_section<T: serde::de::DeserializeOwned>(
+    name: &str,
+    section: &Dict,
+) -> anyhow::Result<T> {
     let mut rest = section.clone();
     rest.remove("type");
     rest.remove("retry");
@@ -298,5 +317,8 @@ pub fn retry_section(name: &str, section: &Dict) -> anyhow::Result<RetrySection>
 
 /// A notifier section's `type`.
 pub fn notifier_type(section: &Dict) -> Option<String> {
-    section.get("type").and_then(Value::as_str).map(str::to_owned)
+    section
+        .get("type")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }

@@ -11,10 +11,19 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "esim-courier", version, about = "Receives the eSIM provider's order webhooks and delivers activation emails and operator alerts.")]
+#[command(
+    name = "esim-courier",
+    version,
+    about = "Receives the eSIM provider's order webhooks and delivers activation emails and operator alerts."
+)]
 struct Cli {
     /// Configuration file (TOML). Environment variables ESIM_COURIER__SECTION__KEY override it.
-    #[arg(long, global = true, default_value = "config/esim-courier.toml", env = "ESIM_COURIER_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "config/esim-courier.toml",
+        env = "ESIM_COURIER_CONFIG"
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -44,7 +53,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -57,7 +69,9 @@ fn main() -> ExitCode {
             Command::Migrate => commands::migrate::run(&cli.config).await,
             Command::Check => commands::check::run(&cli.config).await,
             Command::Orders { command } => commands::orders::run(&cli.config, command).await,
-            Command::DeadLetters { command } => commands::dead_letters::run(&cli.config, command).await,
+            Command::DeadLetters { command } => {
+                commands::dead_letters::run(&cli.config, command).await
+            }
             Command::Simulate(args) => commands::simulate::run(args).await,
         }
     });

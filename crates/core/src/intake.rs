@@ -52,7 +52,10 @@ mod tests {
     use super::*;
 
     fn fp(result: OrderResult, digest: &str) -> EventFingerprint {
-        EventFingerprint { result, digest: digest.into() }
+        EventFingerprint {
+            result,
+            digest: digest.into(),
+        }
     }
 
     #[test]

@@ -141,7 +141,9 @@ pub struct Receipt {
 impl Receipt {
     /// A receipt carrying the channel's id.
     pub fn with_id(id: impl Into<String>) -> Self {
-        Self { id: Some(id.into()) }
+        Self {
+            id: Some(id.into()),
+        }
     }
 }
 
@@ -156,13 +158,21 @@ pub struct NotifyError {
 impl NotifyError {
     /// A failure that may pass: timeout, connection refused, SMTP 4xx, HTTP 429 or 5xx.
     pub fn transient(message: impl Into<String>) -> Self {
-        Self { transient: true, message: message.into(), retry_after: None }
+        Self {
+            transient: true,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// A failure that retrying will not fix: SMTP 5xx, HTTP 4xx, a bad address, a template
     /// that does not render.
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self { transient: false, message: message.into(), retry_after: None }
+        Self {
+            transient: false,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// The channel asked to wait this long before the next attempt (e.g. `Retry-After`).
@@ -190,7 +200,11 @@ impl NotifyError {
 
 impl fmt::Display for NotifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = if self.transient { "transient" } else { "permanent" };
+        let kind = if self.transient {
+            "transient"
+        } else {
+            "permanent"
+        };
         write!(f, "{kind}: {}", self.message)
     }
 }

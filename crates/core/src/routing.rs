@@ -32,8 +32,10 @@ impl FromStr for RouteTrigger {
                 .and_then(AlertKind::parse)
                 .map(|k| Self::Alert(Some(k)))
                 .ok_or_else(|| {
-                    let kinds: Vec<String> =
-                        AlertKind::ALL.iter().map(|k| format!("alert.{k}")).collect();
+                    let kinds: Vec<String> = AlertKind::ALL
+                        .iter()
+                        .map(|k| format!("alert.{k}"))
+                        .collect();
                     format!(
                         "route trigger {other:?} is not one of COMPLETED, FAILED, alert, {}",
                         kinds.join(", ")
@@ -73,12 +75,16 @@ impl Routes {
 
     /// The notifiers for an alert kind: those routed on `alert` and on `alert.<kind>`.
     pub fn for_alert(&self, kind: AlertKind) -> Vec<&str> {
-        self.collect(|t| matches!(t, RouteTrigger::Alert(None)) || *t == RouteTrigger::Alert(Some(kind)))
+        self.collect(|t| {
+            matches!(t, RouteTrigger::Alert(None)) || *t == RouteTrigger::Alert(Some(kind))
+        })
     }
 
     /// Every notifier name any route mentions.
     pub fn notifier_names(&self) -> impl Iterator<Item = &str> {
-        self.routes.iter().flat_map(|(_, n)| n.iter().map(String::as_str))
+        self.routes
+            .iter()
+            .flat_map(|(_, n)| n.iter().map(String::as_str))
     }
 
     fn collect(&self, matches: impl Fn(&RouteTrigger) -> bool) -> Vec<&str> {
@@ -103,15 +109,29 @@ mod tests {
     #[test]
     fn alerts_route_by_kind_and_to_catch_all_routes() {
         let routes = Routes::new(vec![
-            ("COMPLETED".parse().expect("valid"), vec!["customer-email".into()]),
+            (
+                "COMPLETED".parse().expect("valid"),
+                vec!["customer-email".into()],
+            ),
             ("FAILED".parse().expect("valid"), vec!["ops-email".into()]),
             ("alert".parse().expect("valid"), vec!["ops-email".into()]),
-            ("alert.dead_letter".parse().expect("valid"), vec!["slack".into(), "ops-email".into()]),
+            (
+                "alert.dead_letter".parse().expect("valid"),
+                vec!["slack".into(), "ops-email".into()],
+            ),
         ]);
-        assert_eq!(routes.for_trigger(RouteTrigger::Completed), ["customer-email"]);
-        assert_eq!(routes.for_alert(AlertKind::DeadLetter), ["ops-email", "slack"]);
+        assert_eq!(
+            routes.for_trigger(RouteTrigger::Completed),
+            ["customer-email"]
+        );
+        assert_eq!(
+            routes.for_alert(AlertKind::DeadLetter),
+            ["ops-email", "slack"]
+        );
         assert_eq!(routes.for_alert(AlertKind::Conflict), ["ops-email"]);
-        let err = "alert.nope".parse::<RouteTrigger>().expect_err("unknown kind");
+        let err = "alert.nope"
+            .parse::<RouteTrigger>()
+            .expect_err("unknown kind");
         assert!(err.contains("alert.dead_letter"), "{err}");
     }
 }

@@ -35,7 +35,11 @@ struct State {
 impl RecordingNotifier {
     /// A notifier that succeeds unless told otherwise.
     pub fn new(name: impl Into<String>, audience: Audience) -> Self {
-        Self { name: name.into(), audience, state: Arc::default() }
+        Self {
+            name: name.into(),
+            audience,
+            state: Arc::default(),
+        }
     }
 
     /// The next call fails with `error` (calls queue up).
@@ -75,6 +79,9 @@ impl Notifier for RecordingNotifier {
             return Err(error);
         }
         state.delivered.push(notification.clone());
-        Ok(Receipt::with_id(format!("recorded-{}", state.delivered.len())))
+        Ok(Receipt::with_id(format!(
+            "recorded-{}",
+            state.delivered.len()
+        )))
     }
 }

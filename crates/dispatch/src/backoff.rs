@@ -35,7 +35,9 @@ impl RetryPolicy {
         if let Some(after) = retry_after {
             return after.min(self.max_age);
         }
-        let exp = self.initial_delay.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(30)));
+        let exp = self
+            .initial_delay
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(30)));
         let capped = exp.min(self.max_delay);
         let half = capped / 2;
         let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
@@ -56,12 +58,20 @@ mod tests {
         };
         for _ in 0..200 {
             for attempt in 1..=10u32 {
-                let full = Duration::from_millis(100 * 2u64.pow(attempt - 1)).min(Duration::from_secs(10));
+                let full =
+                    Duration::from_millis(100 * 2u64.pow(attempt - 1)).min(Duration::from_secs(10));
                 let d = p.delay(attempt, None);
-                assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?} not in [{:?}, {full:?}]", full / 2);
+                assert!(
+                    d >= full / 2 && d <= full,
+                    "attempt {attempt}: {d:?} not in [{:?}, {full:?}]",
+                    full / 2
+                );
             }
         }
-        assert_eq!(p.delay(3, Some(Duration::from_secs(42))), Duration::from_secs(42));
+        assert_eq!(
+            p.delay(3, Some(Duration::from_secs(42))),
+            Duration::from_secs(42)
+        );
         // No overflow on absurd attempt numbers.
         assert!(p.delay(u32::MAX, None) <= Duration::from_secs(10));
     }

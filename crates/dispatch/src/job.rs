@@ -33,7 +33,10 @@ impl Dispatcher {
             }
         };
         let audience = registered.notifier.audience();
-        if audience == Audience::Customer && job.kind == JobKind::OrderCompleted && ctx.customer.is_none() {
+        if audience == Audience::Customer
+            && job.kind == JobKind::OrderCompleted
+            && ctx.customer.is_none()
+        {
             self.wait_for_customer(&job).await;
             return;
         }
@@ -41,35 +44,60 @@ impl Dispatcher {
         let notification = match notification::build(&job, &ctx) {
             Ok(n) => n,
             Err(e) => {
-                self.dead(&job, started_at, "permanent", &e.to_string()).await;
+                self.dead(&job, started_at, "permanent", &e.to_string())
+                    .await;
                 return;
             }
         };
         let policy = &registered.policy;
-        let outcome = match tokio::time::timeout(policy.timeout, registered.notifier.notify(&notification)).await {
-            Ok(result) => result,
-            Err(_) => Err(NotifyError::transient(format!("no answer within {:?}", policy.timeout))),
+        let grace = self.config.shutdown_grace;
+        let outcome = tokio::select! {
+            answered = tokio::time::timeout(policy.timeout, registered.notifier.notify(&notification)) => match answered {
+                Ok(result) => result,
+                Err(_) => Err(NotifyError::transient(format!("no answer within {:?}", policy.timeout))),
+            },
+            () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!("shutting down: delivery still under way after the grace period; releasing its lease");
+                self.release(&job).await;
+                return;
+            }
         };
         let finished_at = now_ms();
-        let attempt = Attempt { worker, started_at, finished_at };
+        let attempt = Attempt {
+            worker,
+            started_at,
+            finished_at,
+        };
         let written = match outcome {
             Ok(receipt) => {
                 tracing::info!(latency_ms = finished_at - started_at, "delivered");
                 self.stat(&self.stats.delivered);
-                self.store.job_delivered(&job, &attempt, receipt.id.as_deref()).await
+                self.store
+                    .job_delivered(&job, &attempt, receipt.id.as_deref())
+                    .await
             }
             Err(e) => {
                 let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
                 let age = finished_at - job.created_at;
                 let next = finished_at + duration_ms(policy.delay(attempts, e.retry_after()));
-                let exhausted = attempts >= policy.max_attempts || next - job.created_at > duration_ms(policy.max_age);
+                let exhausted = attempts >= policy.max_attempts
+                    || next - job.created_at > duration_ms(policy.max_age);
                 if e.is_transient() && !exhausted {
                     tracing::warn!(error = %e, retry_in_ms = next - finished_at, "delivery failed; will retry");
                     self.stat(&self.stats.retried);
-                    self.store.job_retry(&job, &attempt, e.message(), next).await
+                    self.store
+                        .job_retry(&job, &attempt, e.message(), next)
+                        .await
                 } else {
                     let (outcome, why) = if e.is_transient() {
-                        ("transient", format!("gave up after {attempts} attempts over {} s: {}", age / 1000, e.message()))
+                        (
+                            "transient",
+                            format!(
+                                "gave up after {attempts} attempts over {} s: {}",
+                                age / 1000,
+                                e.message()
+                            ),
+                        )
                     } else {
                         ("permanent", e.message().to_owned())
                     };
@@ -84,12 +112,19 @@ impl Dispatcher {
     /// Dead-letters a job and, unless it is itself an alert, raises a dead-letter alert.
     async fn dead(&self, job: &ClaimedJob, started_at: i64, outcome: &str, error: &str) {
         let finished_at = now_ms();
-        let attempt = Attempt { worker: &self.config.worker_id, started_at, finished_at };
+        let attempt = Attempt {
+            worker: &self.config.worker_id,
+            started_at,
+            finished_at,
+        };
         self.stat(&self.stats.dead);
         let alert_jobs = if job.kind == JobKind::Alert {
             // Never alert about an alert: that could loop. Log it loudly and count it.
             self.stat(&self.stats.alerts_lost);
-            tracing::error!(error, "an operator alert could not be delivered and is dead-lettered");
+            tracing::error!(
+                error,
+                "an operator alert could not be delivered and is dead-lettered"
+            );
             None
         } else {
             tracing::error!(error, "delivery dead-lettered");
@@ -137,7 +172,10 @@ impl Dispatcher {
             tracing::info!("waiting for the customer's registration");
             (deadline, Vec::new())
         };
-        let written = self.store.job_wait_for_customer(job, &self.config.worker_id, recheck_at, alerts).await;
+        let written = self
+            .store
+            .job_wait_for_customer(job, &self.config.worker_id, recheck_at, alerts)
+            .await;
         self.check_written(written);
     }
 
@@ -153,8 +191,12 @@ impl Dispatcher {
     fn check_written(&self, written: Result<bool, esim_courier_store::StoreError>) {
         match written {
             Ok(true) => {}
-            Ok(false) => tracing::warn!("the job's lease had expired and another worker took it; outcome not recorded"),
-            Err(e) => tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "recording the job's outcome failed; it will be retried when its lease expires"),
+            Ok(false) => tracing::warn!(
+                "the job's lease had expired and another worker took it; outcome not recorded"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "recording the job's outcome failed; it will be retried when its lease expires")
+            }
         }
     }
 }

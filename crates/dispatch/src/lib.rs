@@ -39,6 +39,9 @@ pub struct DispatcherConfig {
     pub poll_interval: Duration,
     /// How long a customer job waits for its registration before operators are alerted.
     pub customer_wait: Duration,
+    /// On shutdown, how long deliveries under way may still take; past it they are
+    /// abandoned and their leases released, so a restart need not wait for them to expire.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for DispatcherConfig {
@@ -49,6 +52,7 @@ impl Default for DispatcherConfig {
             concurrency: 16,
             poll_interval: Duration::from_secs(5),
             customer_wait: Duration::from_secs(30 * 60),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -93,8 +97,19 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// A dispatcher over `store`, calling `notifiers` (by configured name), raising alerts
     /// along `routes`.
-    pub fn new(store: Store, notifiers: HashMap<String, Registered>, routes: Routes, config: DispatcherConfig) -> Self {
-        Self { store, notifiers, routes, config, stats: Arc::default() }
+    pub fn new(
+        store: Store,
+        notifiers: HashMap<String, Registered>,
+        routes: Routes,
+        config: DispatcherConfig,
+    ) -> Self {
+        Self {
+            store,
+            notifiers,
+            routes,
+            config,
+            stats: Arc::default(),
+        }
     }
 
     /// The counters.
@@ -122,7 +137,11 @@ impl Dispatcher {
 
             let want = 1 + permits.available_permits();
             let lease_ms = duration_ms(this.config.lease);
-            let jobs = match this.store.claim(&this.config.worker_id, lease_ms, want as i64).await {
+            let jobs = match this
+                .store
+                .claim(&this.config.worker_id, lease_ms, want as i64)
+                .await
+            {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "claiming outbox jobs failed; retrying in 1 s");

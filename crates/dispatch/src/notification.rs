@@ -23,7 +23,8 @@ pub(crate) fn build(job: &ClaimedJob, ctx: &JobContext) -> Result<Notification, 
     let content = match job.kind {
         JobKind::Alert => {
             let payload = job.payload.as_deref().unwrap_or_default();
-            let alert: Alert = serde_json::from_str(payload).map_err(|e| BuildError::Alert(e.to_string()))?;
+            let alert: Alert =
+                serde_json::from_str(payload).map_err(|e| BuildError::Alert(e.to_string()))?;
             Content::Alert(alert)
         }
         JobKind::OrderFailed => {
@@ -39,7 +40,8 @@ pub(crate) fn build(job: &ClaimedJob, ctx: &JobContext) -> Result<Notification, 
         JobKind::OrderCompleted => {
             let event = ctx.event.as_ref().ok_or(BuildError::NoEvent)?;
             let lpa = event.lpa.as_deref().ok_or(BuildError::NoActivationCode)?;
-            let activation_code = ActivationCode::parse(lpa).map_err(|_| BuildError::NoActivationCode)?;
+            let activation_code =
+                ActivationCode::parse(lpa).map_err(|_| BuildError::NoActivationCode)?;
             let customer = ctx.customer.as_ref().map(customer).transpose()?;
             Content::OrderCompleted(CompletedOrder {
                 order_no: order_no(event)?,
@@ -53,7 +55,10 @@ pub(crate) fn build(job: &ClaimedJob, ctx: &JobContext) -> Result<Notification, 
             })
         }
     };
-    Ok(Notification { key: job.dedup_key.clone(), content })
+    Ok(Notification {
+        key: job.dedup_key.clone(),
+        content,
+    })
 }
 
 fn order_no(event: &EventRecord) -> Result<OrderNo, BuildError> {
@@ -68,13 +73,20 @@ fn contract_price(event: &EventRecord) -> Option<Money> {
 fn customer(record: &CustomerRecord) -> Result<Customer, BuildError> {
     let data = |e: esim_courier_core::CustomerError| BuildError::Data(e.to_string());
     let retail_price = match (&record.retail_price, &record.retail_currency) {
-        (Some(p), Some(c)) => Some(Money::parse(p, CurrencyTable::default().parse(c)).map_err(BuildError::Data)?),
+        (Some(p), Some(c)) => {
+            Some(Money::parse(p, CurrencyTable::default().parse(c)).map_err(BuildError::Data)?)
+        }
         _ => None,
     };
     Ok(Customer {
         email: EmailAddress::parse(&record.email).map_err(data)?,
         name: record.name.clone(),
-        locale: record.locale.as_deref().map(Locale::parse).transpose().map_err(data)?,
+        locale: record
+            .locale
+            .as_deref()
+            .map(Locale::parse)
+            .transpose()
+            .map_err(data)?,
         retail_price,
     })
 }

@@ -7,7 +7,9 @@
 //! audience = "operator"   # or "customer"
 //! ```
 
-use esim_courier_core::{async_trait, Audience, Content, Notification, Notifier, NotifyError, Receipt};
+use esim_courier_core::{
+    async_trait, Audience, Content, Notification, Notifier, NotifyError, Receipt,
+};
 use serde::Deserialize;
 
 /// The `[notifiers.<name>]` section of a `log` notifier.
@@ -33,7 +35,10 @@ pub struct LogNotifier {
 impl LogNotifier {
     /// Builds the notifier named `name` from its section.
     pub fn new(name: impl Into<String>, config: LogConfig) -> Self {
-        Self { name: name.into(), audience: config.audience }
+        Self {
+            name: name.into(),
+            audience: config.audience,
+        }
     }
 }
 
@@ -55,7 +60,9 @@ impl Notifier for LogNotifier {
                 o.package_name.as_deref().unwrap_or("package unknown"),
                 o.iccid,
                 o.activation_code,
-                o.customer.as_ref().map_or_else(|| "not registered".to_owned(), |c| c.email.masked()),
+                o.customer
+                    .as_ref()
+                    .map_or_else(|| "not registered".to_owned(), |c| c.email.masked()),
             ),
             Content::OrderFailed(o) => format!(
                 "order {} FAILED: {}",
@@ -76,7 +83,12 @@ mod tests {
 
     #[tokio::test]
     async fn logs_without_failing_and_answers_with_the_key() {
-        let n = LogNotifier::new("dev-log", LogConfig { audience: Audience::Operator });
+        let n = LogNotifier::new(
+            "dev-log",
+            LogConfig {
+                audience: Audience::Operator,
+            },
+        );
         let notification = Notification {
             key: "event:1:order_completed:dev-log".into(),
             content: Content::OrderCompleted(CompletedOrder {
@@ -91,6 +103,9 @@ mod tests {
             }),
         };
         let receipt = n.notify(&notification).await.expect("logging cannot fail");
-        assert_eq!(receipt.id.as_deref(), Some("event:1:order_completed:dev-log"));
+        assert_eq!(
+            receipt.id.as_deref(),
+            Some("event:1:order_completed:dev-log")
+        );
     }
 }

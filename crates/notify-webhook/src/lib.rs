@@ -39,16 +39,29 @@ impl WebhookNotifier {
     pub fn new(name: impl Into<String>, config: WebhookConfig) -> Result<Self, ConfigError> {
         let url = reqwest::Url::parse(&config.url).map_err(|e| ConfigError::Url(e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(ConfigError::Url(format!("scheme {:?} is not http or https", url.scheme())));
+            return Err(ConfigError::Url(format!(
+                "scheme {:?} is not http or https",
+                url.scheme()
+            )));
         }
-        let signer = config.secret.as_ref().map(Signer::from_secret).transpose()?;
+        let signer = config
+            .secret
+            .as_ref()
+            .map(Signer::from_secret)
+            .transpose()?;
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .user_agent(concat!("esim-courier/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ConfigError::Client(e.to_string()))?;
-        Ok(Self { name: name.into(), audience: config.audience, url, signer, client })
+        Ok(Self {
+            name: name.into(),
+            audience: config.audience,
+            url,
+            signer,
+            client,
+        })
     }
 }
 
@@ -75,11 +88,18 @@ impl Notifier for WebhookNotifier {
             .header("webhook-id", &notification.key)
             .header("webhook-timestamp", timestamp.to_string());
         if let Some(signer) = &self.signer {
-            request = request.header("webhook-signature", signer.sign(&notification.key, timestamp, &body));
+            request = request.header(
+                "webhook-signature",
+                signer.sign(&notification.key, timestamp, &body),
+            );
         }
         let response = request.body(body).send().await.map_err(|e| {
             // Timeouts, refused connections, resets: the receiver may be back soon.
-            NotifyError::transient(format!("POST to {} failed: {}", self.url.host_str().unwrap_or("?"), error_chain(&e)))
+            NotifyError::transient(format!(
+                "POST to {} failed: {}",
+                self.url.host_str().unwrap_or("?"),
+                error_chain(&e)
+            ))
         })?;
         let status = response.status();
         if status.is_success() {
@@ -91,7 +111,11 @@ impl Notifier for WebhookNotifier {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(std::time::Duration::from_secs);
-        let message = format!("{} answered HTTP {}", self.url.host_str().unwrap_or("?"), status.as_u16());
+        let message = format!(
+            "{} answered HTTP {}",
+            self.url.host_str().unwrap_or("?"),
+            status.as_u16()
+        );
         if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
             let error = NotifyError::transient(message);
             Err(match retry_after {
@@ -110,7 +134,13 @@ impl Notifier for WebhookNotifier {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| NotifyError::transient(format!("{} is unreachable: {}", self.url.host_str().unwrap_or("?"), error_chain(&e))))
+            .map_err(|e| {
+                NotifyError::transient(format!(
+                    "{} is unreachable: {}",
+                    self.url.host_str().unwrap_or("?"),
+                    error_chain(&e)
+                ))
+            })
     }
 }
 

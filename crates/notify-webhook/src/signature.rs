@@ -52,14 +52,23 @@ mod tests {
     /// The test vector published with the Standard Webhooks reference libraries.
     #[test]
     fn signs_the_specifications_test_vector() {
-        let signer = Signer::from_secret(&SecretString::from("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")).expect("valid");
-        let sig = signer.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, br#"{"test": 2432232314}"#);
+        let signer = Signer::from_secret(&SecretString::from(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ))
+        .expect("valid");
+        let sig = signer.sign(
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1_614_265_330,
+            br#"{"test": 2432232314}"#,
+        );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
     #[test]
     fn refuses_secrets_without_the_prefix() {
-        assert!(Signer::from_secret(&SecretString::from("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")).is_err());
+        assert!(
+            Signer::from_secret(&SecretString::from("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")).is_err()
+        );
         assert!(Signer::from_secret(&SecretString::from("whsec_!!!")).is_err());
         let s = Signer::from_secret(&SecretString::from("whsec_c2VjcmV0")).expect("valid");
         assert!(!format!("{s:?}").contains("c2VjcmV0"));

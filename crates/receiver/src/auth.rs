@@ -54,7 +54,11 @@ mod tests {
 
     #[test]
     fn accepts_any_configured_token_and_nothing_else() {
-        let set = TokenSet::new(vec!["old".to_owned().into(), "new".to_owned().into(), String::new().into()]);
+        let set = TokenSet::new(vec![
+            "old".to_owned().into(),
+            "new".to_owned().into(),
+            String::new().into(),
+        ]);
         assert!(set.accepts("old"));
         assert!(set.accepts("new"));
         assert!(!set.accepts(""));

@@ -23,7 +23,12 @@ struct Body<'a> {
 impl ApiError {
     /// An error with a status, stable code and human sentence.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
 
     /// Names the offending field.
@@ -39,7 +44,11 @@ impl ApiError {
     }
 
     pub(crate) fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "the token is missing or not valid")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the token is missing or not valid",
+        )
     }
 
     pub(crate) fn unavailable() -> Self {
@@ -58,7 +67,11 @@ impl ApiError {
             Self::unavailable()
         } else {
             tracing::error!(error = %e, cause = ?std::error::Error::source(e), "store error");
-            Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; it has been logged")
+            Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "an internal error occurred; it has been logged",
+            )
         }
     }
 }
@@ -69,7 +82,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(Body { error: self.code, message: &self.message, field: self.field })
+        HttpResponse::build(self.status).json(Body {
+            error: self.code,
+            message: &self.message,
+            field: self.field,
+        })
     }
 }
 

@@ -1,7 +1,10 @@
 //! The intake service: from a raw authenticated body to a committed event and its jobs.
 
 use actix_web::http::StatusCode;
-use esim_courier_core::{Alert, AlertKind, Disposition, OrderEvent, OrderResult, PayloadError, RouteTrigger, WebhookPayload};
+use esim_courier_core::{
+    Alert, AlertKind, Disposition, OrderEvent, OrderResult, PayloadError, RouteTrigger,
+    WebhookPayload,
+};
 use esim_courier_store::{now_ms, JobKind, NewJob, NewReceipt};
 
 use crate::{ApiError, AppState};
@@ -30,7 +33,11 @@ pub(crate) async fn receive(
     body: &[u8],
     rejection: Option<Rejection>,
 ) -> Result<Accepted, ApiError> {
-    let receipt = NewReceipt { received_at_ms: now_ms(), remote_addr: remote, body };
+    let receipt = NewReceipt {
+        received_at_ms: now_ms(),
+        remote_addr: remote,
+        body,
+    };
     let error = match rejection {
         Some(Rejection::TooLarge { limit }) => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -40,11 +47,25 @@ pub(crate) async fn receive(
         Some(Rejection::MediaType(ct)) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            format!("Content-Type must be application/json, got {:?}", if ct.is_empty() { "nothing" } else { ct.as_str() }),
+            format!(
+                "Content-Type must be application/json, got {:?}",
+                if ct.is_empty() {
+                    "nothing"
+                } else {
+                    ct.as_str()
+                }
+            ),
         ),
         None => match WebhookPayload::from_slice(body) {
-            Err(PayloadError::InvalidJson(m)) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not a JSON object: {m}")),
-            Err(PayloadError::Invalid { field, message }) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload", message).field(field),
+            Err(PayloadError::InvalidJson(m)) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the body is not a JSON object: {m}"),
+            ),
+            Err(PayloadError::Invalid { field, message }) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload", message)
+                    .field(field)
+            }
             Ok(payload) => {
                 let order_no = payload.order_no();
                 match payload.into_event(&state.config.currencies) {
@@ -54,18 +75,35 @@ pub(crate) async fn receive(
                             PayloadError::Invalid { field, message } => (field, message),
                             PayloadError::InvalidJson(m) => ("body", m),
                         };
-                        let err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload", message).field(field);
-                        return Err(quarantine(state, receipt, order_no.as_ref().map(|o| o.as_str()), err).await);
+                        let err = ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "invalid_payload",
+                            message,
+                        )
+                        .field(field);
+                        return Err(quarantine(
+                            state,
+                            receipt,
+                            order_no.as_ref().map(|o| o.as_str()),
+                            err,
+                        )
+                        .await);
                     }
                 }
             }
         },
     };
-    let order_no = WebhookPayload::from_slice(body).ok().and_then(|p| p.order_no());
+    let order_no = WebhookPayload::from_slice(body)
+        .ok()
+        .and_then(|p| p.order_no());
     Err(quarantine(state, receipt, order_no.as_ref().map(|o| o.as_str()), error).await)
 }
 
-async fn record(state: &AppState, receipt: NewReceipt<'_>, event: &OrderEvent) -> Result<Accepted, ApiError> {
+async fn record(
+    state: &AppState,
+    receipt: NewReceipt<'_>,
+    event: &OrderEvent,
+) -> Result<Accepted, ApiError> {
     for w in &event.warnings {
         tracing::warn!(order_no = %event.order_no, warning = %w, "webhook accepted with a warning");
     }
@@ -80,23 +118,37 @@ async fn record(state: &AppState, receipt: NewReceipt<'_>, event: &OrderEvent) -
         Disposition::Conflict(_) => "conflict",
     };
     tracing::info!(order_no = %event.order_no, result = %event.result, status, jobs = outcome.jobs, "webhook recorded");
-    Ok(Accepted { status, order_no: event.order_no.to_string() })
+    Ok(Accepted {
+        status,
+        order_no: event.order_no.to_string(),
+    })
 }
 
-async fn quarantine(state: &AppState, receipt: NewReceipt<'_>, order_no: Option<&str>, error: ApiError) -> ApiError {
+async fn quarantine(
+    state: &AppState,
+    receipt: NewReceipt<'_>,
+    order_no: Option<&str>,
+    error: ApiError,
+) -> ApiError {
     let reason = format!("{}: {error}", error.code());
     let status = actix_web::ResponseError::status_code(&error).as_u16();
     let alert = Alert {
         kind: AlertKind::WebhookRejected,
         order_no: order_no.map(str::to_owned),
-        reason: format!("an authenticated webhook was refused with {status} ({reason}) and quarantined"),
+        reason: format!(
+            "an authenticated webhook was refused with {status} ({reason}) and quarantined"
+        ),
         package_name: None,
         price: None,
         occurred_at_ms: receipt.received_at_ms,
         command: order_no.map(|o| format!("esim-courier orders show {o}")),
     };
     let jobs = alert_jobs(state, &alert);
-    match state.store.quarantine(receipt, order_no, status, &reason, |_| jobs).await {
+    match state
+        .store
+        .quarantine(receipt, order_no, status, &reason, |_| jobs)
+        .await
+    {
         Ok(id) => {
             tracing::warn!(receipt = id, status, reason = %reason, "webhook refused and quarantined");
             error
@@ -122,21 +174,49 @@ fn plan(state: &AppState, event: &OrderEvent, disposition: &Disposition) -> Vec<
         routes
             .for_trigger(trigger)
             .into_iter()
-            .map(|n| NewJob { notifier: n.to_owned(), kind, payload: None })
+            .map(|n| NewJob {
+                notifier: n.to_owned(),
+                kind,
+                payload: None,
+            })
             .collect()
     };
     match (disposition, &event.result) {
         (Disposition::Duplicate, _) => Vec::new(),
-        (Disposition::Conflict(why), _) => alert_jobs(state, &alert(AlertKind::Conflict, format!("conflicting event: {why}; the customer is not emailed again"))),
+        (Disposition::Conflict(why), _) => alert_jobs(
+            state,
+            &alert(
+                AlertKind::Conflict,
+                format!("conflicting event: {why}; the customer is not emailed again"),
+            ),
+        ),
         (Disposition::Accepted, OrderResult::Completed) => match &event.activation_code {
             Some(Ok(_)) => routed(RouteTrigger::Completed, JobKind::OrderCompleted),
-            Some(Err(e)) => alert_jobs(state, &alert(AlertKind::MissingActivationCode, format!("COMPLETED with an unusable activation code ({e}); no email was sent"))),
-            None => alert_jobs(state, &alert(AlertKind::MissingActivationCode, "COMPLETED without an activation code; no email was sent".into())),
+            Some(Err(e)) => alert_jobs(
+                state,
+                &alert(
+                    AlertKind::MissingActivationCode,
+                    format!("COMPLETED with an unusable activation code ({e}); no email was sent"),
+                ),
+            ),
+            None => alert_jobs(
+                state,
+                &alert(
+                    AlertKind::MissingActivationCode,
+                    "COMPLETED without an activation code; no email was sent".into(),
+                ),
+            ),
         },
-        (Disposition::Accepted, OrderResult::Failed) => routed(RouteTrigger::Failed, JobKind::OrderFailed),
-        (Disposition::Accepted, OrderResult::Unrecognised(r)) => {
-            alert_jobs(state, &alert(AlertKind::UnrecognisedResult, format!("result {r:?} is neither COMPLETED nor FAILED; recorded, nobody notified")))
+        (Disposition::Accepted, OrderResult::Failed) => {
+            routed(RouteTrigger::Failed, JobKind::OrderFailed)
         }
+        (Disposition::Accepted, OrderResult::Unrecognised(r)) => alert_jobs(
+            state,
+            &alert(
+                AlertKind::UnrecognisedResult,
+                format!("result {r:?} is neither COMPLETED nor FAILED; recorded, nobody notified"),
+            ),
+        ),
     }
 }
 

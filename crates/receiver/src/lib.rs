@@ -77,11 +77,16 @@ pub(crate) struct AppState {
 }
 
 /// Registers every route on an actix `App`; used by [`serve`] and by tests.
-pub fn configure(store: Store, config: ReceiverConfig) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
+pub fn configure(
+    store: Store,
+    config: ReceiverConfig,
+) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
     let state = web::Data::from(Arc::new(AppState { store, config }));
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state)
-            .service(web::resource("/webhooks/order/{token}").route(web::post().to(webhook::receive)))
+            .service(
+                web::resource("/webhooks/order/{token}").route(web::post().to(webhook::receive)),
+            )
             .service(
                 web::resource("/api/v1/orders/{order_no}")
                     .route(web::put().to(orders::register))
@@ -94,7 +99,11 @@ pub fn configure(store: Store, config: ReceiverConfig) -> impl FnOnce(&mut web::
 
 /// Starts the HTTP server on `listener`. The returned server runs until stopped through its
 /// handle; it finishes requests under way on a graceful stop.
-pub fn serve(listener: TcpListener, store: Store, config: ReceiverConfig) -> std::io::Result<Server> {
+pub fn serve(
+    listener: TcpListener,
+    store: Store,
+    config: ReceiverConfig,
+) -> std::io::Result<Server> {
     let workers = config.workers;
     let routes = configure(store, config);
     let mut server = HttpServer::new(move || {

@@ -25,7 +25,9 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
 }
 
 fn order_no(raw: &str) -> Result<OrderNo, ApiError> {
-    OrderNo::parse(raw).map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload", m).field("orderNo"))
+    OrderNo::parse(raw).map_err(|m| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload", m).field("orderNo")
+    })
 }
 
 /// The registration body. Numbers are accepted for `price` and `currency`.
@@ -53,11 +55,23 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
 
 fn parse_registration(body: &[u8], currencies: &CurrencyTable) -> Result<CustomerRecord, ApiError> {
     let body: RegistrationBody = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not a registration object: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not a registration object: {e}"),
+        )
     })?;
-    let email = body.email.as_deref().ok_or_else(|| invalid("email", "email is missing"))?;
+    let email = body
+        .email
+        .as_deref()
+        .ok_or_else(|| invalid("email", "email is missing"))?;
     let email = EmailAddress::parse(email).map_err(|e| invalid("email", e.to_string()))?;
-    let locale = match body.locale.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+    let locale = match body
+        .locale
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
         Some(l) => Some(Locale::parse(l).map_err(|e| invalid("locale", e.to_string()))?),
         None => None,
     };
@@ -69,7 +83,10 @@ fn parse_registration(body: &[u8], currencies: &CurrencyTable) -> Result<Custome
         (None, Some(_)) => return Err(invalid("price", "a currency needs its price")),
         (None, None) => None,
     };
-    let name = body.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    let name = body
+        .name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
         return Err(invalid("name", "name is longer than 200 characters"));
     }
@@ -102,12 +119,17 @@ pub(crate) async fn register(
         Registration::Created => StatusCode::CREATED,
         Registration::Updated => StatusCode::OK,
     };
-    Ok(HttpResponse::build(status).json(json!({"status": "registered", "orderNo": order_no.as_str()})))
+    Ok(HttpResponse::build(status)
+        .json(json!({"status": "registered", "orderNo": order_no.as_str()})))
 }
 
 /// `GET /api/v1/orders/{orderNo}`: the order, its events (activation code masked), its
 /// notifications with every attempt.
-pub(crate) async fn show(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn show(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state)?;
     let order_no = order_no(&path)?;
     let details = state
@@ -115,7 +137,13 @@ pub(crate) async fn show(req: HttpRequest, path: web::Path<String>, state: web::
         .order_details(order_no.as_str())
         .await
         .map_err(|e| ApiError::from_store(&e))?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("order {order_no} is not known")))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("order {order_no} is not known"),
+            )
+        })?;
     let events: Vec<Value> = details
         .events
         .iter()

@@ -22,9 +22,15 @@ pub(crate) async fn log_request(
         .headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
         .map_or_else(|| format!("{:016x}", fastrand::u64(..)), str::to_owned);
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), route = %route);
     let started = Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
@@ -32,7 +38,8 @@ pub(crate) async fn log_request(
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     span.in_scope(|| tracing::info!(status, latency_us, "request finished"));
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert(HeaderName::from_static(REQUEST_ID), v);
+        res.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID), v);
     }
     Ok(res)
 }

@@ -39,7 +39,11 @@ pub(crate) async fn receive(
                 too_large = body.len() > limit;
             }
             Some(Err(e)) => {
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", format!("the request body could not be read: {e}")));
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    format!("the request body could not be read: {e}"),
+                ));
             }
             None => break,
         }
@@ -67,6 +71,12 @@ fn content_type(req: &HttpRequest) -> String {
 /// `application/json` or any `+json` type, with or without parameters.
 fn is_json(req: &HttpRequest) -> bool {
     let ct = content_type(req);
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }

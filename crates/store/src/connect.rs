@@ -23,7 +23,11 @@ pub struct StoreOptions {
 impl StoreOptions {
     /// Defaults for `url`: 8 connections, 3 s acquire timeout.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), max_connections: 8, acquire_timeout: Duration::from_secs(3) }
+        Self {
+            url: url.into(),
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(3),
+        }
     }
 }
 
@@ -61,7 +65,12 @@ impl Store {
                 url.split(':').next().unwrap_or_default()
             )));
         };
-        Ok(Self { backend, write, read, wake: Arc::new(Notify::new()) })
+        Ok(Self {
+            backend,
+            write,
+            read,
+            wake: Arc::new(Notify::new()),
+        })
     }
 }
 
@@ -74,9 +83,15 @@ fn sqlite_url(rest: &str) -> Result<String, StoreError> {
             "database.url must name a SQLite file: an in-memory database would lose every order on restart".into(),
         ));
     }
-    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Config(format!("cannot create the database folder {}: {e}", dir.display()))
+            StoreError::Config(format!(
+                "cannot create the database folder {}: {e}",
+                dir.display()
+            ))
         })?;
     }
     let query = match query {

@@ -22,22 +22,33 @@ impl StoreError {
     /// rather than a bug.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::Database(e) => matches!(
-                e,
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::WorkerCrashed
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::Protocol(_)
-            ) || e.as_database_error().is_some_and(|d| {
-                // SQLite: busy/locked; PostgreSQL: admin shutdown, cannot connect now,
-                // serialization failure.
+            Self::Database(e) => {
                 matches!(
-                    d.code().as_deref(),
-                    Some("5" | "6" | "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "08006" | "08003")
-                )
-            }),
+                    e,
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed
+                        | sqlx::Error::Tls(_)
+                        | sqlx::Error::Protocol(_)
+                ) || e.as_database_error().is_some_and(|d| {
+                    // SQLite: busy/locked; PostgreSQL: admin shutdown, cannot connect now,
+                    // serialization failure.
+                    matches!(
+                        d.code().as_deref(),
+                        Some(
+                            "5" | "6"
+                                | "57P01"
+                                | "57P02"
+                                | "57P03"
+                                | "40001"
+                                | "40P01"
+                                | "08006"
+                                | "08003"
+                        )
+                    )
+                })
+            }
             _ => false,
         }
     }

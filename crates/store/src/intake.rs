@@ -1,6 +1,8 @@
 //! The intake transaction: receipt, order, event and outbox jobs, committed together.
 
-use esim_courier_core::{classify, Alert, Disposition, EventFingerprint, OrderEvent, OrderResult, Routes};
+use esim_courier_core::{
+    classify, Alert, Disposition, EventFingerprint, OrderEvent, OrderResult, Routes,
+};
 use sqlx::{Any, Row, Transaction};
 
 use crate::outbox::JobKind;
@@ -40,7 +42,11 @@ impl NewJob {
         match serde_json::to_string(alert) {
             Ok(payload) => names
                 .into_iter()
-                .map(|n| NewJob { notifier: n.to_owned(), kind: JobKind::Alert, payload: Some(payload.clone()) })
+                .map(|n| NewJob {
+                    notifier: n.to_owned(),
+                    kind: JobKind::Alert,
+                    payload: Some(payload.clone()),
+                })
                 .collect(),
             Err(e) => {
                 tracing::error!(error = %e, alert = %alert.summary(), "an alert does not serialise; it is only logged");
@@ -101,10 +107,13 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         // Serialises concurrent deliveries of the same order on PostgreSQL.
-        sqlx::query(&format!("SELECT order_no FROM orders WHERE order_no = $1{}", self.for_update()))
-            .bind(order_no.to_owned())
-            .fetch_one(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "SELECT order_no FROM orders WHERE order_no = $1{}",
+            self.for_update()
+        ))
+        .bind(order_no.to_owned())
+        .fetch_one(&mut *tx)
+        .await?;
 
         let recorded: Vec<EventFingerprint> =
             sqlx::query("SELECT result, fingerprint FROM order_events WHERE order_no = $1")
@@ -119,21 +128,28 @@ impl Store {
                     })
                 })
                 .collect::<Result<_, sqlx::Error>>()?;
-        let new = EventFingerprint { result: event.result.clone(), digest: event.fingerprint().to_owned() };
+        let new = EventFingerprint {
+            result: event.result.clone(),
+            digest: event.fingerprint().to_owned(),
+        };
         let disposition = classify(&recorded, &new);
 
         let (outcome, event_id, jobs) = match &disposition {
             Disposition::Duplicate => ("duplicate", None, 0),
             Disposition::Accepted | Disposition::Conflict(_) => {
                 let accepted = disposition == Disposition::Accepted;
-                let event_id = insert_event(&mut tx, receipt_id, receipt.received_at_ms, event, accepted).await?;
-                if accepted {
-                    sqlx::query("UPDATE orders SET state = $1, updated_at = $2 WHERE order_no = $3")
-                        .bind(event.result.as_str().to_owned())
-                        .bind(now)
-                        .bind(order_no.to_owned())
-                        .execute(&mut *tx)
+                let event_id =
+                    insert_event(&mut tx, receipt_id, receipt.received_at_ms, event, accepted)
                         .await?;
+                if accepted {
+                    sqlx::query(
+                        "UPDATE orders SET state = $1, updated_at = $2 WHERE order_no = $3",
+                    )
+                    .bind(event.result.as_str().to_owned())
+                    .bind(now)
+                    .bind(order_no.to_owned())
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 let jobs = plan(&disposition);
                 let n = jobs.len();
@@ -141,7 +157,11 @@ impl Store {
                     let key = format!("event:{event_id}:{}:{}", job.kind.as_str(), job.notifier);
                     insert_job(&mut tx, &job, &key, Some(order_no), Some(event_id), now).await?;
                 }
-                (if accepted { "accepted" } else { "conflict" }, Some(event_id), n)
+                (
+                    if accepted { "accepted" } else { "conflict" },
+                    Some(event_id),
+                    n,
+                )
             }
         };
         sqlx::query("UPDATE webhook_receipts SET outcome = $1 WHERE id = $2")
@@ -153,7 +173,12 @@ impl Store {
         if jobs > 0 {
             self.notify_jobs_changed();
         }
-        Ok(IntakeOutcome { disposition, receipt_id, event_id, jobs })
+        Ok(IntakeOutcome {
+            disposition,
+            receipt_id,
+            event_id,
+            jobs,
+        })
     }
 
     /// Keeps a rejected body from an authenticated sender, with the reason and the HTTP
@@ -184,7 +209,11 @@ impl Store {
         let jobs = plan(receipt_id);
         let n = jobs.len();
         for job in jobs {
-            let key = format!("receipt:{receipt_id}:{}:{}", job.kind.as_str(), job.notifier);
+            let key = format!(
+                "receipt:{receipt_id}:{}:{}",
+                job.kind.as_str(),
+                job.notifier
+            );
             insert_job(&mut tx, &job, &key, order_no, None, now).await?;
         }
         tx.commit().await?;

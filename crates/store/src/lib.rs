@@ -25,8 +25,7 @@ pub use connect::StoreOptions;
 pub use error::StoreError;
 pub use intake::{IntakeOutcome, NewJob, NewReceipt};
 pub use orders::{
-    AttemptRecord, CustomerRecord, EventRecord, JobRecord, OrderDetails, OrderRecord,
-    Registration,
+    AttemptRecord, CustomerRecord, EventRecord, JobRecord, OrderDetails, OrderRecord, Registration,
 };
 pub use outbox::{Attempt, ClaimedJob, JobContext, JobKind, JobState};
 

@@ -152,7 +152,11 @@ const JOB_SELECT: &str = "SELECT id, notifier, kind, order_no, state, attempts, 
 impl Store {
     /// Registers (or replaces) the customer of an order. Jobs waiting for this customer
     /// become due at once.
-    pub async fn register_customer(&self, order_no: &str, customer: &CustomerRecord) -> Result<Registration, StoreError> {
+    pub async fn register_customer(
+        &self,
+        order_no: &str,
+        customer: &CustomerRecord,
+    ) -> Result<Registration, StoreError> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
         sqlx::query(
@@ -198,7 +202,11 @@ impl Store {
         if woken > 0 {
             self.notify_jobs_changed();
         }
-        Ok(if before.is_some() { Registration::Updated } else { Registration::Created })
+        Ok(if before.is_some() {
+            Registration::Updated
+        } else {
+            Registration::Created
+        })
     }
 
     /// An order row, if the order is known.
@@ -244,14 +252,27 @@ impl Store {
         for job in &mut jobs {
             job.attempt_log = self.attempts(job.id).await?;
         }
-        let receipts = sqlx::query("SELECT id, received_at, outcome FROM webhook_receipts WHERE order_no = $1 ORDER BY id")
-            .bind(order_no.to_owned())
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("received_at")?, r.try_get("outcome")?)))
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        Ok(Some(OrderDetails { order, events, jobs, receipts }))
+        let receipts = sqlx::query(
+            "SELECT id, received_at, outcome FROM webhook_receipts WHERE order_no = $1 ORDER BY id",
+        )
+        .bind(order_no.to_owned())
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get("id")?,
+                r.try_get("received_at")?,
+                r.try_get("outcome")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(Some(OrderDetails {
+            order,
+            events,
+            jobs,
+            receipts,
+        }))
     }
 
     /// The attempts of a job, oldest first.
@@ -281,12 +302,14 @@ impl Store {
 
     /// Dead jobs, newest first.
     pub async fn dead_letters(&self) -> Result<Vec<JobRecord>, StoreError> {
-        sqlx::query(&format!("{JOB_SELECT} WHERE state = 'dead' ORDER BY updated_at DESC, id DESC"))
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(job_record)
-            .collect()
+        sqlx::query(&format!(
+            "{JOB_SELECT} WHERE state = 'dead' ORDER BY updated_at DESC, id DESC"
+        ))
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(job_record)
+        .collect()
     }
 
     /// Counts of jobs by state, for health and metrics.
@@ -301,7 +324,8 @@ impl Store {
     }
 }
 
-const EVENT_SELECT: &str = "SELECT id, order_no, receipt_id, received_at, result, disposition, iccid, lpa, package_code,
+const EVENT_SELECT: &str =
+    "SELECT id, order_no, receipt_id, received_at, result, disposition, iccid, lpa, package_code,
     package_name, currency, price, warnings FROM order_events";
 
 fn order_record(r: &AnyRow) -> Result<OrderRecord, StoreError> {

@@ -97,7 +97,12 @@ impl Store {
     /// jobs whose time has come, and in-flight jobs whose lease has expired. On PostgreSQL,
     /// `FOR UPDATE SKIP LOCKED` lets several replicas claim side by side without ever
     /// taking the same job.
-    pub async fn claim(&self, worker: &str, lease_ms: i64, limit: i64) -> Result<Vec<ClaimedJob>, StoreError> {
+    pub async fn claim(
+        &self,
+        worker: &str,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
         let now = now_ms();
         let lock = match self.backend {
             crate::Backend::Sqlite => "",
@@ -138,7 +143,12 @@ impl Store {
     }
 
     /// Records a successful attempt and marks the job done.
-    pub async fn job_delivered(&self, job: &ClaimedJob, attempt: &Attempt<'_>, receipt: Option<&str>) -> Result<bool, StoreError> {
+    pub async fn job_delivered(
+        &self,
+        job: &ClaimedJob,
+        attempt: &Attempt<'_>,
+        receipt: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.write.begin().await?;
         let owned = finish(&mut tx, job, attempt, "done", None, None).await?;
         if owned {
@@ -149,9 +159,23 @@ impl Store {
     }
 
     /// Records a failed attempt and schedules the next one at `next_attempt_at`.
-    pub async fn job_retry(&self, job: &ClaimedJob, attempt: &Attempt<'_>, error: &str, next_attempt_at: i64) -> Result<bool, StoreError> {
+    pub async fn job_retry(
+        &self,
+        job: &ClaimedJob,
+        attempt: &Attempt<'_>,
+        error: &str,
+        next_attempt_at: i64,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.write.begin().await?;
-        let owned = finish(&mut tx, job, attempt, "pending", Some(error), Some(next_attempt_at)).await?;
+        let owned = finish(
+            &mut tx,
+            job,
+            attempt,
+            "pending",
+            Some(error),
+            Some(next_attempt_at),
+        )
+        .await?;
         if owned {
             record_attempt(&mut tx, job, attempt, "transient", Some(error), None).await?;
         }
@@ -176,7 +200,15 @@ impl Store {
             if let Some((_, jobs)) = &alert {
                 for alert_job in jobs {
                     let key = format!("dead:{}:{}:{}", job.id, job.attempts, alert_job.notifier);
-                    insert_job(&mut tx, alert_job, &key, job.order_no.as_deref(), None, attempt.finished_at).await?;
+                    insert_job(
+                        &mut tx,
+                        alert_job,
+                        &key,
+                        job.order_no.as_deref(),
+                        None,
+                        attempt.finished_at,
+                    )
+                    .await?;
                 }
             }
         }

@@ -9,7 +9,15 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut line = |ok: bool, what: &str, detail: &str| {
         failed |= !ok;
-        println!("{} {what}{}", if ok { "PASS" } else { "FAIL" }, if detail.is_empty() { String::new() } else { format!(": {detail}") });
+        println!(
+            "{} {what}{}",
+            if ok { "PASS" } else { "FAIL" },
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {detail}")
+            }
+        );
     };
     let config = match Config::load(path) {
         Ok(c) => {
@@ -21,10 +29,16 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let notifiers = match compose::notifiers(&config).and_then(|n| compose::routes(&config, &n).map(|r| (n, r))) {
+    let notifiers = match compose::notifiers(&config)
+        .and_then(|n| compose::routes(&config, &n).map(|r| (n, r)))
+    {
         Ok((n, r)) => match compose::receiver_config(&config, &n, r) {
             Ok(_) => {
-                line(true, "notifiers and routes", &format!("{} notifier(s)", n.len()));
+                line(
+                    true,
+                    "notifiers and routes",
+                    &format!("{} notifier(s)", n.len()),
+                );
                 Some(n)
             }
             Err(e) => {
@@ -58,5 +72,9 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

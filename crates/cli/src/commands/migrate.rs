@@ -9,6 +9,9 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
     let store = open_store(&config).await?;
     store.close().await;
-    println!("database {} is up to date", redacted_url(config.database.url.expose_secret()));
+    println!(
+        "database {} is up to date",
+        redacted_url(config.database.url.expose_secret())
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -26,10 +26,16 @@ pub fn load(path: &Path) -> anyhow::Result<Config> {
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let mut options = StoreOptions::new(config.database.url.expose_secret());
     options.max_connections = config.database.max_connections;
-    let store = Store::connect(&options)
+    let store = Store::connect(&options).await.with_context(|| {
+        format!(
+            "cannot open the database ({})",
+            redacted_url(config.database.url.expose_secret())
+        )
+    })?;
+    store
+        .migrate()
         .await
-        .with_context(|| format!("cannot open the database ({})", redacted_url(config.database.url.expose_secret())))?;
-    store.migrate().await.context("cannot migrate the database")?;
+        .context("cannot migrate the database")?;
     Ok(store)
 }
 
@@ -47,6 +53,7 @@ pub fn redacted_url(url: &str) -> String {
 
 /// `2026-11-28T10:00:00.123Z` from Unix milliseconds.
 pub fn time(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
     humantime::format_rfc3339_millis(t).to_string()
 }

@@ -28,7 +28,10 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
         eprintln!("order {order_no} is not known");
         return Ok(ExitCode::from(2));
     };
-    let masked = |lpa: Option<&str>| lpa.and_then(|l| ActivationCode::parse(l).ok()).map(|c| c.masked());
+    let masked = |lpa: Option<&str>| {
+        lpa.and_then(|l| ActivationCode::parse(l).ok())
+            .map(|c| c.masked())
+    };
     if json {
         let events: Vec<_> = d.events.iter().map(|e| serde_json::json!({
             "id": e.id, "receivedAt": time(e.received_at), "result": e.result, "disposition": e.disposition,
@@ -43,13 +46,24 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("order {}  state {}  first seen {}", d.order.order_no, d.order.state, time(d.order.created_at));
+    println!(
+        "order {}  state {}  first seen {}",
+        d.order.order_no,
+        d.order.state,
+        time(d.order.created_at)
+    );
     match &d.order.customer {
         Some(c) => println!(
             "customer {}{}{}",
             c.email,
-            c.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default(),
-            c.locale.as_deref().map(|l| format!(" locale {l}")).unwrap_or_default()
+            c.name
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default(),
+            c.locale
+                .as_deref()
+                .map(|l| format!(" locale {l}"))
+                .unwrap_or_default()
         ),
         None => println!("customer not registered"),
     }
@@ -77,7 +91,10 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
     }
     println!("\nnotifications:");
     for j in &d.jobs {
-        println!("  job {} {} -> {}: {} after {} attempt(s)", j.id, j.kind, j.notifier, j.state, j.attempts);
+        println!(
+            "  job {} {} -> {}: {} after {} attempt(s)",
+            j.id, j.kind, j.notifier, j.state, j.attempts
+        );
         for a in &j.attempt_log {
             println!(
                 "      attempt {} {} {} ({} ms){}{}",
@@ -85,8 +102,14 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
                 time(a.started_at),
                 a.outcome,
                 a.finished_at - a.started_at,
-                a.error.as_deref().map(|e| format!(" error: {e}")).unwrap_or_default(),
-                a.receipt.as_deref().map(|r| format!(" receipt: {r}")).unwrap_or_default(),
+                a.error
+                    .as_deref()
+                    .map(|e| format!(" error: {e}"))
+                    .unwrap_or_default(),
+                a.receipt
+                    .as_deref()
+                    .map(|r| format!(" receipt: {r}"))
+                    .unwrap_or_default(),
             );
         }
     }

@@ -40,15 +40,23 @@ pub struct SimulateArgs {
 /// `esim-courier simulate`: POST like the provider does, 3 attempts at 0 s, +3 s, +6 s.
 pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let text = match &args.payload {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?
+        }
         None => SAMPLE.to_owned(),
     };
     let mut payload: Value = serde_json::from_str(&text).context("the payload is not JSON")?;
     if let (Some(result), Some(obj)) = (&args.result, payload.as_object_mut()) {
         obj.insert("result".into(), Value::String(result.clone()));
     }
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-    let base_order = payload.get("orderNo").and_then(Value::as_str).unwrap_or("SIM").to_owned();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let base_order = payload
+        .get("orderNo")
+        .and_then(Value::as_str)
+        .unwrap_or("SIM")
+        .to_owned();
     let mut failures = 0u32;
     for i in 1..=args.count {
         let mut body = payload.clone();
@@ -57,7 +65,11 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
                 obj.insert("orderNo".into(), Value::String(format!("{base_order}-{i}")));
             }
         }
-        let order = body.get("orderNo").and_then(Value::as_str).unwrap_or("?").to_owned();
+        let order = body
+            .get("orderNo")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
         let bytes = serde_json::to_vec(&body)?;
         let mut delivered = false;
         for attempt in 1..=3usize {
@@ -73,7 +85,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
                 Ok(r) => {
                     let status = r.status();
                     let text = r.text().await.unwrap_or_default();
-                    println!("order {order} attempt {attempt}: HTTP {} in {ms:.1} ms {text}", status.as_u16());
+                    println!(
+                        "order {order} attempt {attempt}: HTTP {} in {ms:.1} ms {text}",
+                        status.as_u16()
+                    );
                     if status.is_success() {
                         delivered = true;
                         break;
@@ -82,7 +97,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
                 Err(e) => println!("order {order} attempt {attempt}: failed in {ms:.1} ms: {e}"),
             }
             if let Some(wait) = RETRY_WAITS.get(attempt - 1) {
-                println!("order {order}: retrying in {} s, as the provider does", wait.as_secs());
+                println!(
+                    "order {order}: retrying in {} s, as the provider does",
+                    wait.as_secs()
+                );
                 tokio::time::sleep(*wait).await;
             }
         }
@@ -92,7 +110,15 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if args.count > 1 {
-        println!("{} of {} orders delivered", args.count - failures, args.count);
+        println!(
+            "{} of {} orders delivered",
+            args.count - failures,
+            args.count
+        );
     }
-    Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -73,7 +73,11 @@ impl ActivationCode {
             return Err(ActivationCodeError::SmdpAddress);
         }
         let matching_id = fields[2];
-        if matching_id.is_empty() || matching_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if matching_id.is_empty()
+            || matching_id
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(ActivationCodeError::MatchingId);
         }
         let smdp_oid = match fields.get(3) {
@@ -136,7 +140,10 @@ impl ActivationCode {
         } else {
             String::new()
         };
-        self.render(&format!("{}{visible}", "*".repeat(n.saturating_sub(visible.len()).max(4))))
+        self.render(&format!(
+            "{}{visible}",
+            "*".repeat(n.saturating_sub(visible.len()).max(4))
+        ))
     }
 
     fn render(&self, matching_id: &str) -> String {
@@ -157,7 +164,10 @@ impl fmt::Debug for ActivationCode {
             .field("smdp_address", &self.smdp_address)
             .field("matching_id", &"[redacted]")
             .field("smdp_oid", &self.smdp_oid)
-            .field("confirmation_code_required", &self.confirmation_code_required)
+            .field(
+                "confirmation_code_required",
+                &self.confirmation_code_required,
+            )
             .finish()
     }
 }
@@ -245,7 +255,10 @@ mod tests {
             assert_eq!(code.confirmation_code_required(), want.confirm, "{input}");
             assert_eq!(code.qr_text(), want.qr, "{input}");
             // A code's QR text parses back to the same code.
-            assert_eq!(ActivationCode::parse(&code.qr_text()).as_ref(), std::result::Result::Ok(&code));
+            assert_eq!(
+                ActivationCode::parse(&code.qr_text()).as_ref(),
+                std::result::Result::Ok(&code)
+            );
         }
     }
 

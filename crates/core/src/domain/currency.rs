@@ -40,10 +40,16 @@ pub struct CurrencyTable {
 
 impl Default for CurrencyTable {
     fn default() -> Self {
-        let codes = [("1", "CNY"), ("2", "USD"), ("3", "EUR"), ("4", "SGD"), ("5", "TWD")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let codes = [
+            ("1", "CNY"),
+            ("2", "USD"),
+            ("3", "EUR"),
+            ("4", "SGD"),
+            ("5", "TWD"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
         Self { codes }
     }
 }

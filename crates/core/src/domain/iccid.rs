@@ -101,7 +101,11 @@ mod tests {
             (" 8944500102198304826f ", Ok("8944500102198304826"), true),
             ("8944500102198304827", Ok("8944500102198304827"), false),
             ("89852000000000000001", Ok("89852000000000000001"), false),
-            ("8910010000xxxxxxxxxx", Err(IccidError::NotDigit('x')), false),
+            (
+                "8910010000xxxxxxxxxx",
+                Err(IccidError::NotDigit('x')),
+                false,
+            ),
             ("", Err(IccidError::Empty), false),
             ("F", Err(IccidError::Empty), false),
             ("12345", Err(IccidError::Length(5)), false),

@@ -16,7 +16,10 @@ impl OrderNo {
             return Err("orderNo is empty".into());
         }
         if s.chars().count() > Self::MAX_LEN {
-            return Err(format!("orderNo is longer than {} characters", Self::MAX_LEN));
+            return Err(format!(
+                "orderNo is longer than {} characters",
+                Self::MAX_LEN
+            ));
         }
         if s.chars().any(|c| c.is_control()) {
             return Err("orderNo contains control characters".into());

@@ -96,7 +96,10 @@ impl WebhookPayload {
                     Some(s) if s.trim().is_empty() => None,
                     Some(s) => Some(s.trim().to_owned()),
                     None => {
-                        warnings.push(format!("{key} is {}, expected a string; ignored", json_kind(v)));
+                        warnings.push(format!(
+                            "{key} is {}, expected a string; ignored",
+                            json_kind(v)
+                        ));
                         None
                     }
                 },
@@ -181,7 +184,9 @@ impl OrderEvent {
 
     /// The ICCID to show: normalised when it parsed, else as received.
     pub fn iccid_display(&self) -> &str {
-        self.iccid.as_ref().map_or(self.iccid_text.as_str(), Iccid::as_str)
+        self.iccid
+            .as_ref()
+            .map_or(self.iccid_text.as_str(), Iccid::as_str)
     }
 
     /// A digest of what makes two deliveries "the same event": the result, the ICCID and the
@@ -266,10 +271,18 @@ mod tests {
         assert_eq!(e.iccid, None);
         assert_eq!(e.iccid_display(), "8910010000xxxxxxxxxx");
         assert_eq!(
-            e.usable_activation_code().map(ActivationCode::qr_text).as_deref(),
+            e.usable_activation_code()
+                .map(ActivationCode::qr_text)
+                .as_deref(),
             Some("LPA:1$rsp.demo$69C32E7Dxxxxxxxx")
         );
-        assert_eq!(e.contract_price.as_ref().map(ToString::to_string).as_deref(), Some("9.99 SGD"));
+        assert_eq!(
+            e.contract_price
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("9.99 SGD")
+        );
         assert_eq!(e.warnings.len(), 1, "{:?}", e.warnings);
     }
 
@@ -278,7 +291,10 @@ mod tests {
         let e = parse(r#"{"orderNo": 123456, "result": "FAILED", "currency": 2, "price": 12.5}"#)
             .expect("accepted");
         assert_eq!(e.order_no.as_str(), "123456");
-        assert_eq!(e.contract_price.map(|m| m.to_string()).as_deref(), Some("12.5 USD"));
+        assert_eq!(
+            e.contract_price.map(|m| m.to_string()).as_deref(),
+            Some("12.5 USD")
+        );
     }
 
     #[test]
@@ -297,7 +313,10 @@ mod tests {
             }
         }
         for body in ["", "[1]", "{", "\"x\"", "{\"a\":1}x"] {
-            assert!(matches!(parse(body), Err(PayloadError::InvalidJson(_))), "{body:?}");
+            assert!(
+                matches!(parse(body), Err(PayloadError::InvalidJson(_))),
+                "{body:?}"
+            );
         }
     }
 

@@ -1,0 +1,228 @@
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use esim_courier_core::testing::RecordingNotifier;
+use esim_courier_core::{Audience, RouteTrigger, Routes};
+use esim_courier_dispatch::{Dispatcher, DispatcherConfig, Registered, RetryPolicy};
+use esim_courier_receiver::ReceiverConfig;
+use esim_courier_store::{Store, StoreOptions};
+use serde_json::Value;
+use sqlx::AnyPool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{test_db, Backend, TestDb};
+
+/// The webhook token of test apps.
+pub const WEBHOOK_TOKEN: &str = "test-webhook-token";
+/// The API token of test apps.
+pub const API_TOKEN: &str = "test-api-token";
+
+/// How to build a test app.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    /// Webhook body limit.
+    pub max_body_bytes: usize,
+    /// The retry policy of both notifiers.
+    pub policy: RetryPolicy,
+    /// How long customer jobs wait for a registration.
+    pub customer_wait: Duration,
+    /// Whether to run the dispatcher.
+    pub dispatcher: bool,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            policy: RetryPolicy {
+                max_attempts: 5,
+                max_age: Duration::from_secs(3600),
+                initial_delay: Duration::from_millis(100),
+                max_delay: Duration::from_secs(2),
+                timeout: Duration::from_secs(5),
+            },
+            customer_wait: Duration::from_secs(3600),
+            dispatcher: true,
+        }
+    }
+}
+
+/// A running app: HTTP on a port, store, dispatcher, and the notifiers' recordings.
+/// Routes: COMPLETED -> `customer`, FAILED -> `ops`, every alert -> `ops`.
+#[derive(Debug)]
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+    /// The app's store.
+    pub store: Store,
+    /// A separate pool on the same database, to look at rows.
+    pub db: AnyPool,
+    /// The customer notifier's recording.
+    pub customer: RecordingNotifier,
+    /// The operator notifier's recording.
+    pub ops: RecordingNotifier,
+    shutdown: CancellationToken,
+    server: ServerHandle,
+    dispatcher: Option<JoinHandle<()>>,
+    _db: TestDb,
+}
+
+/// Starts the app on `backend`; `None` when that backend is not available (see [`test_db`]).
+pub async fn spawn_app(backend: Backend, options: AppOptions) -> Option<TestApp> {
+    let test_db = test_db(backend).await?;
+    let store = Store::connect(&StoreOptions::new(&test_db.url))
+        .await
+        .expect("store connects");
+    store.migrate().await.expect("migrations run");
+    let db = sqlx::any::AnyPoolOptions::new()
+        .max_connections(2)
+        .connect(&test_db.url)
+        .await
+        .expect("inspection pool connects");
+
+    let customer = RecordingNotifier::new("customer", Audience::Customer);
+    let ops = RecordingNotifier::new("ops", Audience::Operator);
+    let routes = Routes::new(vec![
+        (RouteTrigger::Completed, vec!["customer".into()]),
+        (RouteTrigger::Failed, vec!["ops".into()]),
+        (RouteTrigger::Alert(None), vec!["ops".into()]),
+    ]);
+    let mut config = ReceiverConfig::new(
+        vec![WEBHOOK_TOKEN.to_owned().into()],
+        vec![API_TOKEN.to_owned().into()],
+    );
+    config.max_body_bytes = options.max_body_bytes;
+    config.routes = routes.clone();
+    config.customer_notifiers = vec!["customer".into()];
+    config.workers = 2;
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().expect("bound").port();
+    let server =
+        esim_courier_receiver::serve(listener, store.clone(), config).expect("server starts");
+    let handle = server.handle();
+    tokio::spawn(server);
+
+    let shutdown = CancellationToken::new();
+    let dispatcher = options.dispatcher.then(|| {
+        let mut notifiers = HashMap::new();
+        for n in [&customer, &ops] {
+            notifiers.insert(
+                esim_courier_core::Notifier::name(n).to_owned(),
+                Registered {
+                    notifier: Arc::new(n.clone()),
+                    policy: options.policy.clone(),
+                },
+            );
+        }
+        let config = DispatcherConfig {
+            poll_interval: Duration::from_millis(500),
+            lease: Duration::from_secs(30),
+            customer_wait: options.customer_wait,
+            ..DispatcherConfig::default()
+        };
+        tokio::spawn(
+            Dispatcher::new(store.clone(), notifiers, routes, config).run(shutdown.clone()),
+        )
+    });
+
+    Some(TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        store,
+        db,
+        customer,
+        ops,
+        shutdown,
+        server: handle,
+        dispatcher,
+        _db: test_db,
+    })
+}
+
+impl TestApp {
+    /// POSTs a JSON webhook body with the right token.
+    pub async fn post_webhook(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.post_raw(WEBHOOK_TOKEN, Some("application/json"), body)
+            .await
+    }
+
+    /// POSTs anything to the webhook endpoint.
+    pub async fn post_raw(
+        &self,
+        token: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("{}/webhooks/order/{token}", self.base))
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        req.send().await.expect("the app answers")
+    }
+
+    /// POSTs and returns (status, JSON body).
+    pub async fn webhook_json(&self, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let res = self.post_webhook(body).await;
+        let status = res.status().as_u16();
+        (status, res.json().await.expect("a JSON answer"))
+    }
+
+    /// `PUT /api/v1/orders/{order_no}` with the API token.
+    pub async fn register(&self, order_no: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .client
+            .put(format!("{}/api/v1/orders/{order_no}", self.base))
+            .bearer_auth(API_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("the app answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.expect("a JSON answer"))
+    }
+
+    /// `GET /api/v1/orders/{order_no}` with the API token.
+    pub async fn order(&self, order_no: &str) -> (u16, Value) {
+        let res = self
+            .client
+            .get(format!("{}/api/v1/orders/{order_no}", self.base))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .expect("the app answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.expect("a JSON answer"))
+    }
+
+    /// A single integer from `sql` (e.g. a `COUNT(*)`), on the app's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query(sql)
+            .fetch_one(&self.db)
+            .await
+            .expect("query runs")
+            .try_get(0)
+            .expect("an integer")
+    }
+
+    /// Stops the dispatcher (gracefully) and the HTTP server.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(d) = self.dispatcher.take() {
+            d.await.expect("dispatcher ends cleanly");
+        }
+        self.server.stop(true).await;
+        self.store.close().await;
+        self.db.close().await;
+    }
+}

@@ -1,0 +1,332 @@
+//! The dispatcher: retries, dead letters, alerts, shutdown.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use esim_courier_core::{
+    async_trait, Audience, Content, CurrencyTable, Notification, Notifier, NotifyError, Receipt,
+    Routes, WebhookPayload,
+};
+use esim_courier_dispatch::{Dispatcher, DispatcherConfig, Registered, RetryPolicy};
+use esim_courier_store::{now_ms, JobKind, NewJob, NewReceipt, Store, StoreOptions};
+use esim_courier_tests::{
+    eventually, on_both_backends, spawn_app, test_db, AppOptions, Backend, SAMPLE_COMPLETED,
+    SAMPLE_FAILED,
+};
+use serde_json::json;
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
+
+on_both_backends!(
+    transient_errors_are_retried_with_growing_delays_then_succeed,
+    retry_after_from_the_channel_is_honoured,
+    a_permanent_error_is_dead_lettered_at_once_and_alerts_operators,
+    exhausted_retries_become_a_dead_letter_and_an_alert,
+    an_alert_that_cannot_be_delivered_is_not_alerted_again,
+    a_dead_letter_can_be_retried,
+    shutdown_releases_the_lease_of_a_stuck_delivery,
+);
+
+async fn attempt_log(app_db: &sqlx::AnyPool, notifier: &str) -> Vec<(i64, i64, String)> {
+    sqlx::query(
+        "SELECT a.started_at, a.finished_at, a.outcome FROM delivery_attempts a JOIN outbox_jobs j ON j.id = a.job_id
+          WHERE j.notifier = $1 ORDER BY a.id",
+    )
+    .bind(notifier.to_owned())
+    .fetch_all(app_db)
+    .await
+    .expect("attempts")
+    .iter()
+    .map(|r| (r.try_get(0).expect("i64"), r.try_get(1).expect("i64"), r.try_get(2).expect("text")))
+    .collect()
+}
+
+async fn transient_errors_are_retried_with_growing_delays_then_succeed(backend: Backend) {
+    let Some(app) = spawn_app(backend, AppOptions::default()).await else {
+        return;
+    };
+    for _ in 0..3 {
+        app.customer
+            .fail_next(NotifyError::transient("SMTP 421 try again later"));
+    }
+    app.register("2026032516xxxxxxxxxxx", json!({"email": "ana@example.com"}))
+        .await;
+    app.webhook_json(SAMPLE_COMPLETED).await;
+    eventually(20, "the 4th attempt to succeed", || async {
+        (!app.customer.delivered().is_empty()).then_some(())
+    })
+    .await;
+    let log = eventually(5, "four recorded attempts", || async {
+        let log = attempt_log(&app.db, "customer").await;
+        (log.len() == 4).then_some(log)
+    })
+    .await;
+    let outcomes: Vec<&str> = log.iter().map(|(_, _, o)| o.as_str()).collect();
+    assert_eq!(
+        outcomes,
+        ["transient", "transient", "transient", "delivered"]
+    );
+    // Each wait is at least half the doubled delay (100 ms, 200 ms, 400 ms with equal jitter):
+    // lower bounds the schedule guarantees however slow the machine is.
+    for (k, window) in log.windows(2).enumerate() {
+        let gap = window[1].0 - window[0].1;
+        let floor = (100i64 << k) / 2;
+        assert!(gap >= floor, "wait {k} was {gap} ms, below {floor} ms");
+    }
+    assert_eq!(app.customer.attempts().len(), 4);
+    // All attempts carried the same key: the channel can deduplicate.
+    assert!(app
+        .customer
+        .attempts()
+        .iter()
+        .all(|n| n.key == app.customer.attempts()[0].key));
+    app.stop().await;
+}
+
+async fn retry_after_from_the_channel_is_honoured(backend: Backend) {
+    let Some(app) = spawn_app(backend, AppOptions::default()).await else {
+        return;
+    };
+    app.ops.fail_next(
+        NotifyError::transient("HTTP 429").with_retry_after(Duration::from_millis(1500)),
+    );
+    app.webhook_json(SAMPLE_FAILED).await;
+    eventually(20, "the retry to succeed", || async {
+        (!app.ops.delivered().is_empty()).then_some(())
+    })
+    .await;
+    let log = attempt_log(&app.db, "ops").await;
+    assert_eq!(log.len(), 2);
+    assert!(
+        log[1].0 - log[0].1 >= 1500,
+        "retried after {} ms",
+        log[1].0 - log[0].1
+    );
+    app.stop().await;
+}
+
+async fn a_permanent_error_is_dead_lettered_at_once_and_alerts_operators(backend: Backend) {
+    let Some(app) = spawn_app(backend, AppOptions::default()).await else {
+        return;
+    };
+    app.customer
+        .fail_next(NotifyError::permanent("550 mailbox unavailable"));
+    app.register(
+        "2026032516xxxxxxxxxxx",
+        json!({"email": "nobody@example.com"}),
+    )
+    .await;
+    app.webhook_json(SAMPLE_COMPLETED).await;
+    let alert = eventually(10, "the dead-letter alert", || async {
+        app.ops
+            .delivered()
+            .into_iter()
+            .find_map(|n| match n.content {
+                Content::Alert(a) => Some(a),
+                _ => None,
+            })
+    })
+    .await;
+    assert_eq!(alert.kind.as_str(), "dead_letter");
+    assert!(
+        alert.reason.contains("550 mailbox unavailable"),
+        "{}",
+        alert.reason
+    );
+    assert!(alert
+        .command
+        .as_deref()
+        .is_some_and(|c| c.starts_with("esim-courier dead-letters retry ")));
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_jobs WHERE notifier = 'customer' AND state = 'dead' AND attempts = 1").await, 1);
+    assert_eq!(app.customer.attempts().len(), 1);
+    let dead = app.store.dead_letters().await.expect("listed");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0].last_error.as_deref(),
+        Some("550 mailbox unavailable")
+    );
+    app.stop().await;
+}
+
+async fn exhausted_retries_become_a_dead_letter_and_an_alert(backend: Backend) {
+    let mut options = AppOptions::default();
+    options.policy.max_attempts = 3;
+    let Some(app) = spawn_app(backend, options).await else {
+        return;
+    };
+    for _ in 0..3 {
+        app.customer
+            .fail_next(NotifyError::transient("connection refused"));
+    }
+    app.register("2026032516xxxxxxxxxxx", json!({"email": "ana@example.com"}))
+        .await;
+    app.webhook_json(SAMPLE_COMPLETED).await;
+    let alert = eventually(20, "the dead-letter alert", || async {
+        app.ops
+            .delivered()
+            .into_iter()
+            .find_map(|n| match n.content {
+                Content::Alert(a) => Some(a),
+                _ => None,
+            })
+    })
+    .await;
+    assert!(
+        alert.reason.contains("gave up after 3 attempts"),
+        "{}",
+        alert.reason
+    );
+    assert_eq!(app.customer.attempts().len(), 3);
+    assert!(app.customer.delivered().is_empty());
+    app.stop().await;
+}
+
+async fn an_alert_that_cannot_be_delivered_is_not_alerted_again(backend: Backend) {
+    let Some(app) = spawn_app(backend, AppOptions::default()).await else {
+        return;
+    };
+    app.ops.fail_next(NotifyError::permanent("403 forbidden"));
+    app.ops.fail_next(NotifyError::permanent("403 forbidden"));
+    app.webhook_json(SAMPLE_FAILED).await;
+    eventually(10, "both jobs dead", || async {
+        (app.count("SELECT COUNT(*) FROM outbox_jobs WHERE state = 'dead'")
+            .await
+            == 2)
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outbox_jobs").await,
+        2,
+        "no alert about the lost alert"
+    );
+    assert_eq!(app.ops.attempts().len(), 2);
+    app.stop().await;
+}
+
+async fn a_dead_letter_can_be_retried(backend: Backend) {
+    let Some(app) = spawn_app(backend, AppOptions::default()).await else {
+        return;
+    };
+    app.ops
+        .fail_next(NotifyError::permanent("404 no such hook"));
+    app.webhook_json(SAMPLE_FAILED).await;
+    let dead = eventually(10, "a dead letter", || async {
+        let d = app.store.dead_letters().await.expect("listed");
+        (!d.is_empty()).then_some(d)
+    })
+    .await;
+    assert_eq!(
+        app.store
+            .retry_dead(Some(dead[0].id))
+            .await
+            .expect("revived"),
+        1
+    );
+    eventually(10, "the retried delivery", || async {
+        app.ops
+            .delivered()
+            .into_iter()
+            .find(|n| n.kind() == "order_failed")
+    })
+    .await;
+    assert_eq!(app.store.retry_dead(None).await.expect("nothing left"), 0);
+    app.stop().await;
+}
+
+/// A notifier that never answers.
+#[derive(Debug)]
+struct Stuck;
+
+#[async_trait]
+impl Notifier for Stuck {
+    fn name(&self) -> &str {
+        "stuck"
+    }
+    fn audience(&self) -> Audience {
+        Audience::Operator
+    }
+    async fn notify(&self, _: &Notification) -> Result<Receipt, NotifyError> {
+        std::future::pending().await
+    }
+}
+
+async fn shutdown_releases_the_lease_of_a_stuck_delivery(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let store = Store::connect(&StoreOptions::new(&db.url))
+        .await
+        .expect("connects");
+    store.migrate().await.expect("migrates");
+    let event = WebhookPayload::from_slice(SAMPLE_FAILED.as_bytes())
+        .and_then(|p| p.into_event(&CurrencyTable::default()))
+        .expect("fixture parses");
+    let receipt = NewReceipt {
+        received_at_ms: now_ms(),
+        remote_addr: None,
+        body: SAMPLE_FAILED.as_bytes(),
+    };
+    store
+        .intake(receipt, &event, |_| {
+            vec![NewJob {
+                notifier: "stuck".into(),
+                kind: JobKind::OrderFailed,
+                payload: None,
+            }]
+        })
+        .await
+        .expect("recorded");
+    let notifiers = HashMap::from([(
+        "stuck".to_owned(),
+        Registered {
+            notifier: Arc::new(Stuck),
+            policy: RetryPolicy {
+                timeout: Duration::from_secs(600),
+                ..RetryPolicy::default()
+            },
+        },
+    )]);
+    let config = DispatcherConfig {
+        shutdown_grace: Duration::from_millis(200),
+        ..DispatcherConfig::default()
+    };
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn(
+        Dispatcher::new(store.clone(), notifiers, Routes::default(), config).run(shutdown.clone()),
+    );
+    let state = |store: Store| async move {
+        let d = store
+            .order_details("2026032517000000000042")
+            .await
+            .expect("reads")
+            .expect("order");
+        (d.jobs[0].state.clone(), d.jobs[0].attempts)
+    };
+    eventually(10, "the delivery to start", || async {
+        (state(store.clone()).await.0 == "in_flight").then_some(())
+    })
+    .await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("shutdown is prompt")
+        .expect("clean");
+    assert_eq!(
+        state(store.clone()).await,
+        ("pending".to_owned(), 0),
+        "lease released, attempt not counted"
+    );
+    assert_eq!(
+        store
+            .claim("next-worker", 1000, 10)
+            .await
+            .expect("claims")
+            .len(),
+        1,
+        "claimable again at once"
+    );
+    store.close().await;
+}

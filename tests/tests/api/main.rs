@@ -1,0 +1,8 @@
+//! Black-box suites over HTTP against the running app. Every test runs on SQLite and on
+//! PostgreSQL.
+
+mod dispatch;
+mod errors;
+mod intake;
+mod outbox;
+mod registration;
