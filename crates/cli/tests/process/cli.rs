@@ -1,0 +1,191 @@
+use std::time::Duration;
+
+use crate::harness::{failed, run_cli, wait_until, write_config, Hook, Server};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_gracefully() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let hook = Hook::start(0);
+    let config = write_config(
+        dir.path(),
+        &format!("sqlite://{}/t.db", dir.path().display()),
+        &hook.url,
+        "",
+    );
+    let mut server = Server::start(&config, dir.path()).await;
+    let client = reqwest::Client::new();
+    assert_eq!(server.post(&client, failed("TERM-1")).await, 200);
+    wait_until(20, "the delivery", || !hook.completed().is_empty()).await;
+    let pid = server.child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(20), server.child.wait())
+        .await
+        .expect("stops within 20 s")
+        .expect("exit status");
+    assert!(exit.success(), "exit {exit:?}\n{}", server.log_text());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = server.log_text();
+    assert!(
+        log.contains("SIGTERM") && log.contains("dispatcher stopped") && log.contains("stopped"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_config_key_fails_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &format!("sqlite://{}/t.db", dir.path().display()),
+        "http://127.0.0.1:9/hook",
+        "",
+    );
+    let text = std::fs::read_to_string(&config)
+        .expect("read")
+        .replace("workers = 1", "workers = 1\nbnd = \"x\"");
+    std::fs::write(&config, text).expect("write");
+    let (code, _, err) = run_cli(&config, dir.path(), &["serve"], &[]).await;
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("server.bnd") && err.contains("unknown field"),
+        "{err}"
+    );
+
+    let (code, _, err) = run_cli(
+        &config,
+        dir.path(),
+        &["migrate"],
+        &[("ESIM_COURIER__DATABASE__COLOUR", "blue")],
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("colour"),
+        "an unknown key from the environment is named too: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_variables_override_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        "sqlite:///nonexistent/dir/never.db",
+        "http://127.0.0.1:9/hook",
+        "",
+    );
+    let elsewhere = format!("sqlite://{}/from-env.db", dir.path().display());
+    let (code, out, err) = run_cli(
+        &config,
+        dir.path(),
+        &["migrate"],
+        &[("ESIM_COURIER__DATABASE__URL", &elsewhere)],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("up to date"), "{out}");
+    assert!(dir.path().join("from-env.db").exists());
+    // A token given by the environment replaces the file's.
+    let hook = Hook::start(0);
+    let config = write_config(dir.path(), &elsewhere, &hook.url, "");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_esim-courier"))
+        .args(["--config", config.to_str().expect("utf-8"), "serve"])
+        .env("ESIM_COURIER__WEBHOOK__TOKENS", "rotated-token")
+        .env("ESIM_COURIER__SERVER__BIND", "127.0.0.1:0")
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starts");
+    let stderr = child.stderr.take().expect("piped");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    let addr = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("starts")
+            .expect("reads")
+            .expect("a line");
+        if let Some(rest) = line.split("webhook URL: http://").nth(1) {
+            break rest.split('/').next().expect("addr").to_owned();
+        }
+    };
+    let client = reqwest::Client::new();
+    let post = |token: &'static str| {
+        let client = client.clone();
+        let url = format!("http://{addr}/webhooks/order/{token}");
+        async move {
+            client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(failed("ENV-1"))
+                .send()
+                .await
+                .expect("answers")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(post(crate::harness::WEBHOOK_TOKEN).await, 401);
+    assert_eq!(post("rotated-token").await, 200);
+    child.kill().await.expect("stopped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_inspect_orders_and_retry_dead_letters_from_the_cli() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let hook = Hook::start(0);
+    hook.respond_with(404);
+    let db = format!("sqlite://{}/ops.db", dir.path().display());
+    let config = write_config(dir.path(), &db, &hook.url, "poll_interval = \"200ms\"");
+    let server = Server::start(&config, dir.path()).await;
+    let client = reqwest::Client::new();
+    let completed = r#"{"orderNo":"CLI-1","result":"COMPLETED","iccid":"8944500102198304826","lpa":"LPA:1$smdp.example.com$SECRET-MATCHING-ID"}"#;
+    assert_eq!(server.post(&client, completed.to_owned()).await, 200);
+    assert_eq!(server.post(&client, failed("CLI-2")).await, 200);
+
+    let (code, out, err) = run_cli(&config, dir.path(), &["orders", "show", "CLI-1"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("CLI-1") && out.contains("COMPLETED"), "{out}");
+    assert!(
+        out.contains("LPA:1$smdp.example.com$**************G-ID"),
+        "activation code masked: {out}"
+    );
+    assert!(!out.contains("SECRET-MATCHING-ID"));
+    let (code, _, err) = run_cli(&config, dir.path(), &["orders", "show", "NOPE"], &[]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("not known"), "{err}");
+
+    // 404 is permanent: the failed-order job and the alert about it are both dead letters.
+    let mut listing = String::new();
+    for _ in 0..200 {
+        let (code, out, _) = run_cli(&config, dir.path(), &["dead-letters", "list"], &[]).await;
+        assert_eq!(code, 0);
+        listing = out;
+        if listing.lines().filter(|l| l.contains("-> hook")).count() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let failed_job = listing
+        .lines()
+        .find(|l| l.contains("order_failed"))
+        .unwrap_or_else(|| panic!("the failed order is a dead letter: {listing}"));
+    assert!(failed_job.contains("HTTP 404"), "{failed_job}");
+    assert!(listing.lines().any(|l| l.contains("alert")), "{listing}");
+    let id = failed_job.split('\t').next().expect("an id").to_owned();
+
+    // The endpoint is fixed; an operator retries that one job while the server runs.
+    hook.respond_with(200);
+    let (code, out, err) = run_cli(&config, dir.path(), &["dead-letters", "retry", &id], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 dead letter(s) queued again"), "{out}");
+    wait_until(30, "the retried delivery", || !hook.completed().is_empty()).await;
+    assert_eq!(hook.completed().len(), 1);
+    let (code, _, _) = run_cli(&config, dir.path(), &["dead-letters", "retry", &id], &[]).await;
+    assert_eq!(code, 2, "no longer a dead letter");
+    drop(server);
+}

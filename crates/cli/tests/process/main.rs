@@ -1,0 +1,8 @@
+//! The `esim-courier` binary as operators run it: separate processes, signals, kill -9,
+//! two replicas on one PostgreSQL database.
+
+mod harness;
+
+mod cli;
+mod crash_recovery;
+mod replicas;
