@@ -32,6 +32,10 @@ pub struct AppOptions {
     pub customer_wait: Duration,
     /// Whether to run the dispatcher.
     pub dispatcher: bool,
+    /// Webhook hardening.
+    pub hardening: esim_courier_receiver::Hardening,
+    /// Accepted webhook tokens (default: [`WEBHOOK_TOKEN`]).
+    pub webhook_tokens: Vec<&'static str>,
 }
 
 impl Default for AppOptions {
@@ -47,6 +51,8 @@ impl Default for AppOptions {
             },
             customer_wait: Duration::from_secs(3600),
             dispatcher: true,
+            hardening: esim_courier_receiver::Hardening::default(),
+            webhook_tokens: vec![WEBHOOK_TOKEN],
         }
     }
 }
@@ -94,9 +100,14 @@ pub async fn spawn_app(backend: Backend, options: AppOptions) -> Option<TestApp>
         (RouteTrigger::Alert(None), vec!["ops".into()]),
     ]);
     let mut config = ReceiverConfig::new(
-        vec![WEBHOOK_TOKEN.to_owned().into()],
+        options
+            .webhook_tokens
+            .iter()
+            .map(|t| (*t).to_owned().into())
+            .collect(),
         vec![API_TOKEN.to_owned().into()],
     );
+    config.hardening = options.hardening.clone();
     config.max_body_bytes = options.max_body_bytes;
     config.routes = routes.clone();
     config.customer_notifiers = vec!["customer".into()];
@@ -105,7 +116,7 @@ pub async fn spawn_app(backend: Backend, options: AppOptions) -> Option<TestApp>
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     let port = listener.local_addr().expect("bound").port();
     let server =
-        esim_courier_receiver::serve(listener, store.clone(), config).expect("server starts");
+        esim_courier_receiver::serve(listener, store.clone(), config, None).expect("server starts");
     let handle = server.handle();
     tokio::spawn(server);
 

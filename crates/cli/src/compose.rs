@@ -10,8 +10,11 @@ use esim_courier_core::{Audience, CurrencyTable, Notifier, RouteTrigger, Routes}
 use esim_courier_dispatch::{default_worker_id, DispatcherConfig, Registered, RetryPolicy};
 use esim_courier_notify_log::{LogConfig, LogNotifier};
 use esim_courier_notify_webhook::{WebhookConfig, WebhookNotifier};
-use esim_courier_receiver::ReceiverConfig;
+use esim_courier_receiver::{
+    Hardening, RateLimit, ReceiverConfig, SignatureAlgorithm, SignatureCheck, SignatureEncoding,
+};
 use figment::value::Dict;
+use std::num::NonZeroU32;
 
 use crate::config::{notifier_section, notifier_type, retry_section, Config};
 
@@ -114,7 +117,50 @@ pub fn receiver_config(
         .map(|(n, _)| n.clone())
         .collect();
     rc.workers = config.server.workers;
+    rc.hardening = hardening(config)?;
+    rc.metrics_on_main = config.server.admin_bind.is_none();
     Ok(rc)
+}
+
+fn hardening(config: &Config) -> anyhow::Result<Hardening> {
+    let w = &config.webhook;
+    let rate_limit = match &w.rate_limit {
+        None => None,
+        Some(r) => {
+            let per_second = NonZeroU32::new(r.per_second)
+                .context("webhook.rate_limit.per_second must be at least 1")?;
+            let burst = NonZeroU32::new(r.burst.unwrap_or(r.per_second.saturating_mul(2)))
+                .context("webhook.rate_limit.burst must be at least 1")?;
+            Some(RateLimit { per_second, burst })
+        }
+    };
+    let signature = match &w.signature {
+        None => None,
+        Some(s) => Some(SignatureCheck {
+            header: s.header.clone(),
+            algorithm: match s.algorithm.to_ascii_lowercase().as_str() {
+                "sha256" => SignatureAlgorithm::Sha256,
+                "sha512" => SignatureAlgorithm::Sha512,
+                "sha1" => SignatureAlgorithm::Sha1,
+                other => {
+                    bail!("webhook.signature.algorithm {other:?} is not sha256, sha512 or sha1")
+                }
+            },
+            encoding: match s.encoding.to_ascii_lowercase().as_str() {
+                "hex" => SignatureEncoding::Hex,
+                "base64" => SignatureEncoding::Base64,
+                other => bail!("webhook.signature.encoding {other:?} is not hex or base64"),
+            },
+            prefix: s.prefix.clone(),
+            secret: s.secret.clone(),
+        }),
+    };
+    Ok(Hardening {
+        allow_sources: w.allow_sources.clone(),
+        trusted_proxies: w.trusted_proxies.clone(),
+        rate_limit,
+        signature,
+    })
 }
 
 /// The dispatcher's configuration.

@@ -46,6 +46,13 @@ pub struct ServerConfig {
     /// HTTP worker threads; 0 = one per core.
     #[serde(default)]
     pub workers: usize,
+    /// A second listener for `/metrics` (and health), e.g. on a monitoring-only address.
+    /// When set, `/metrics` is not served on `bind`.
+    #[serde(default)]
+    pub admin_bind: Option<String>,
+    /// Serve HTTPS directly (rustls) with this certificate chain and key, both PEM files.
+    #[serde(default)]
+    pub tls: Option<TlsSection>,
 }
 
 impl Default for ServerConfig {
@@ -53,8 +60,19 @@ impl Default for ServerConfig {
         Self {
             bind: default_bind(),
             workers: 0,
+            admin_bind: None,
+            tls: None,
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain, leaf first.
+    pub cert: std::path::PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: std::path::PathBuf,
 }
 
 fn default_bind() -> String {
@@ -83,6 +101,51 @@ pub struct WebhookSection {
     pub tokens: Vec<SecretString>,
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Only these networks (CIDR) may post webhooks; empty = any.
+    #[serde(default)]
+    pub allow_sources: Vec<ipnet::IpNet>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Requests per source address: `{ per_second = 20, burst = 40 }`.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitSection>,
+    /// Verify an HMAC signature header, for providers that sign.
+    #[serde(default)]
+    pub signature: Option<SignatureSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSection {
+    pub per_second: u32,
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureSection {
+    /// The header holding the signature, e.g. `X-Signature`.
+    pub header: String,
+    /// `sha256` (default), `sha512` or `sha1`.
+    #[serde(default = "default_algorithm")]
+    pub algorithm: String,
+    /// `hex` (default) or `base64`.
+    #[serde(default = "default_encoding")]
+    pub encoding: String,
+    /// Text before the signature in the header value, e.g. `sha256=`.
+    #[serde(default)]
+    pub prefix: String,
+    /// The shared secret (better given by ESIM_COURIER__WEBHOOK__SIGNATURE__SECRET).
+    pub secret: SecretString,
+}
+
+fn default_algorithm() -> String {
+    "sha256".into()
+}
+fn default_encoding() -> String {
+    "hex".into()
 }
 
 fn default_max_body() -> usize {

@@ -4,6 +4,7 @@ mod commands;
 mod compose;
 mod config;
 mod telemetry;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,12 @@ enum Command {
     },
     /// Act as the provider: POST an order webhook with its 3-attempt retry policy.
     Simulate(commands::simulate::SimulateArgs),
+    /// Deliberately send an order's activation email again (recorded; bypasses the
+    /// once-only rule).
+    Resend {
+        /// The provider's order number.
+        order_no: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -73,6 +80,7 @@ fn main() -> ExitCode {
                 commands::dead_letters::run(&cli.config, command).await
             }
             Command::Simulate(args) => commands::simulate::run(args).await,
+            Command::Resend { order_no } => commands::resend::run(&cli.config, &order_no).await,
         }
     });
     match result {

@@ -72,6 +72,12 @@ impl Dispatcher {
             Ok(receipt) => {
                 tracing::info!(latency_ms = finished_at - started_at, "delivered");
                 self.stat(&self.stats.delivered);
+                let notifier = job.notifier.clone();
+                metrics::counter!("esim_courier_deliveries_total", "notifier" => notifier.clone(), "outcome" => "delivered").increment(1);
+                // From the webhook's commit (the job's creation) to the channel's acceptance.
+                #[allow(clippy::cast_precision_loss)]
+                let since_webhook = (finished_at - job.created_at).max(0) as f64 / 1000.0;
+                metrics::histogram!("esim_courier_delivery_latency_seconds", "notifier" => notifier).record(since_webhook);
                 self.store
                     .job_delivered(&job, &attempt, receipt.id.as_deref())
                     .await
@@ -85,6 +91,7 @@ impl Dispatcher {
                 if e.is_transient() && !exhausted {
                     tracing::warn!(error = %e, retry_in_ms = next - finished_at, "delivery failed; will retry");
                     self.stat(&self.stats.retried);
+                    metrics::counter!("esim_courier_deliveries_total", "notifier" => job.notifier.clone(), "outcome" => "retry").increment(1);
                     self.store
                         .job_retry(&job, &attempt, e.message(), next)
                         .await
@@ -118,9 +125,13 @@ impl Dispatcher {
             finished_at,
         };
         self.stat(&self.stats.dead);
+        metrics::counter!("esim_courier_deliveries_total", "notifier" => job.notifier.clone(), "outcome" => "dead").increment(1);
+        metrics::counter!("esim_courier_dead_letters_total", "notifier" => job.notifier.clone())
+            .increment(1);
         let alert_jobs = if job.kind == JobKind::Alert {
             // Never alert about an alert: that could loop. Log it loudly and count it.
             self.stat(&self.stats.alerts_lost);
+            metrics::counter!("esim_courier_alerts_lost_total").increment(1);
             tracing::error!(
                 error,
                 "an operator alert could not be delivered and is dead-lettered"

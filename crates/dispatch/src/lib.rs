@@ -144,6 +144,7 @@ impl Dispatcher {
             {
                 Ok(jobs) => jobs,
                 Err(e) => {
+                    metrics::counter!("esim_courier_store_errors_total", "component" => "dispatcher").increment(1);
                     tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "claiming outbox jobs failed; retrying in 1 s");
                     drop(first);
                     tokio::select! {

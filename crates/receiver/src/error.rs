@@ -62,6 +62,8 @@ impl ApiError {
     /// Maps a store failure: unreachable is 503 (retry), anything else an opaque 500 logged
     /// with its cause chain.
     pub(crate) fn from_store(e: &esim_courier_store::StoreError) -> Self {
+        metrics::counter!("esim_courier_store_errors_total", "component" => "receiver")
+            .increment(1);
         if e.is_unavailable() {
             tracing::warn!(error = %e, cause = ?std::error::Error::source(e), "store unavailable");
             Self::unavailable()
@@ -82,7 +84,13 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(Body {
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::TOO_MANY_REQUESTS
+            || self.status == StatusCode::SERVICE_UNAVAILABLE
+        {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, "1"));
+        }
+        response.json(Body {
             error: self.code,
             message: &self.message,
             field: self.field,

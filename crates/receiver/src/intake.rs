@@ -14,6 +14,7 @@ use crate::{ApiError, AppState};
 pub(crate) enum Rejection {
     TooLarge { limit: usize },
     MediaType(String),
+    Signature,
 }
 
 /// What the webhook answers on success.
@@ -43,6 +44,11 @@ pub(crate) async fn receive(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             format!("the body is larger than {limit} bytes"),
+        ),
+        Some(Rejection::Signature) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+            "the signature header is missing or does not match the body",
         ),
         Some(Rejection::MediaType(ct)) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -7,8 +7,10 @@
 
 mod auth;
 mod error;
+mod guard;
 mod health;
 mod intake;
+mod metrics;
 mod orders;
 mod request_log;
 mod webhook;
@@ -24,6 +26,8 @@ use secrecy::SecretString;
 
 pub use auth::TokenSet;
 pub use error::ApiError;
+pub use guard::{Hardening, RateLimit, SignatureAlgorithm, SignatureCheck, SignatureEncoding};
+pub use metrics::MetricsRender;
 
 /// What the receiver needs to know.
 #[derive(Debug, Clone)]
@@ -42,6 +46,12 @@ pub struct ReceiverConfig {
     pub customer_notifiers: Vec<String>,
     /// Worker threads of the HTTP server (0 = one per core).
     pub workers: usize,
+    /// Allowlist, rate limit and signature checks of the webhook.
+    pub hardening: Hardening,
+    /// Renders `GET /metrics`; `None` disables the endpoint.
+    pub metrics: Option<MetricsRender>,
+    /// Serve `/metrics` on the main listener (false when an admin listener serves it).
+    pub metrics_on_main: bool,
 }
 
 impl ReceiverConfig {
@@ -56,6 +66,9 @@ impl ReceiverConfig {
             routes: Routes::default(),
             customer_notifiers: Vec::new(),
             workers: 0,
+            hardening: Hardening::default(),
+            metrics: None,
+            metrics_on_main: true,
         }
     }
 
@@ -73,7 +86,17 @@ impl ReceiverConfig {
 #[derive(Debug)]
 pub(crate) struct AppState {
     pub(crate) store: Store,
+    pub(crate) guard: Arc<guard::Guard>,
     pub(crate) config: ReceiverConfig,
+}
+
+fn state(store: Store, config: ReceiverConfig) -> web::Data<AppState> {
+    let guard = guard::Guard::new(config.hardening.clone());
+    web::Data::from(Arc::new(AppState {
+        store,
+        guard,
+        config,
+    }))
 }
 
 /// Registers every route on an actix `App`; used by [`serve`] and by tests.
@@ -81,8 +104,12 @@ pub fn configure(
     store: Store,
     config: ReceiverConfig,
 ) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
-    let state = web::Data::from(Arc::new(AppState { store, config }));
+    let metrics_on_main = config.metrics_on_main;
+    let state = state(store, config);
     move |cfg: &mut web::ServiceConfig| {
+        if metrics_on_main {
+            cfg.route("/metrics", web::get().to(metrics::scrape));
+        }
         cfg.app_data(state)
             .service(
                 web::resource("/webhooks/order/{token}").route(web::post().to(webhook::receive)),
@@ -97,12 +124,35 @@ pub fn configure(
     }
 }
 
-/// Starts the HTTP server on `listener`. The returned server runs until stopped through its
-/// handle; it finishes requests under way on a graceful stop.
+/// Starts the admin server on `listener`: `/metrics`, `/healthz`, `/readyz` only, for an
+/// address that only the monitoring network reaches.
+pub fn serve_admin(
+    listener: TcpListener,
+    store: Store,
+    config: ReceiverConfig,
+) -> std::io::Result<Server> {
+    let state = state(store, config);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/metrics", web::get().to(metrics::scrape))
+            .route("/healthz", web::get().to(health::live))
+            .route("/readyz", web::get().to(health::ready))
+            .default_service(web::to(error::not_found))
+    })
+    .disable_signals()
+    .workers(1)
+    .listen(listener)?
+    .run())
+}
+
+/// Starts the HTTP server on `listener`, over HTTPS when `tls` is given. The returned server
+/// runs until stopped through its handle; it finishes requests under way on a graceful stop.
 pub fn serve(
     listener: TcpListener,
     store: Store,
     config: ReceiverConfig,
+    tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<Server> {
     let workers = config.workers;
     let routes = configure(store, config);
@@ -118,5 +168,9 @@ pub fn serve(
     if workers > 0 {
         server = server.workers(workers);
     }
-    Ok(server.listen(listener)?.run())
+    let server = match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }

@@ -1,10 +1,11 @@
 //! `POST /webhooks/order/{token}`: the provider's order webhook.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
 
+use crate::guard::Refusal;
 use crate::intake::{self, Rejection};
 use crate::{ApiError, AppState};
 
@@ -13,14 +14,59 @@ use crate::{ApiError, AppState};
 pub(crate) async fn receive(
     req: HttpRequest,
     token: web::Path<String>,
-    mut payload: web::Payload,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.config.webhook_tokens.accepts(&token) {
+    let started = std::time::Instant::now();
+    let answer = receive_inner(&req, &token, payload, &state).await;
+    let outcome = match &answer {
+        Ok(status) => *status,
+        Err(e) => e.code(),
+    };
+    metrics::counter!("esim_courier_webhooks_received_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("esim_courier_intake_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
+    answer.map(|status| {
+        let order_no = req.extensions().get::<OrderNoAnswer>().map(|o| o.0.clone());
+        HttpResponse::Ok().json(json!({"status": status, "orderNo": order_no}))
+    })
+}
+
+/// The order number of an accepted webhook, passed from the intake to the answer.
+#[derive(Clone)]
+struct OrderNoAnswer(String);
+
+async fn receive_inner(
+    req: &HttpRequest,
+    token: &str,
+    mut payload: web::Payload,
+    state: &AppState,
+) -> Result<&'static str, ApiError> {
+    let source = state.guard.source(req);
+    match state.guard.admit(source) {
+        Ok(()) => {}
+        Err(Refusal::Forbidden(ip)) => {
+            tracing::warn!(source = %ip, "webhook from a source outside the allowlist refused");
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this source address may not post webhooks",
+            ));
+        }
+        Err(Refusal::RateLimited(ip)) => {
+            tracing::warn!(source = %ip, "webhook rate limit exceeded");
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests from this address; retry shortly",
+            ));
+        }
+    }
+    if !state.config.webhook_tokens.accepts(token) {
         tracing::warn!("webhook with an unknown token refused");
         return Err(ApiError::unauthorized());
     }
-    let remote = req.peer_addr().map(|a| a.ip().to_string());
+    let remote = source.map(|ip| ip.to_string());
     let limit = state.config.max_body_bytes;
 
     // Read at most `limit` bytes (+1 to detect an overflow), whatever Content-Length says.
@@ -51,13 +97,20 @@ pub(crate) async fn receive(
     let rejection = if too_large {
         body.truncate(limit);
         Some(Rejection::TooLarge { limit })
-    } else if !is_json(&req) {
-        Some(Rejection::MediaType(content_type(&req)))
+    } else if !is_json(req) {
+        Some(Rejection::MediaType(content_type(req)))
+    } else if state
+        .guard
+        .signature()
+        .is_some_and(|s| !s.verify(req, &body))
+    {
+        Some(Rejection::Signature)
     } else {
         None
     };
-    let outcome = intake::receive(&state, remote.as_deref(), &body, rejection).await?;
-    Ok(HttpResponse::Ok().json(json!({"status": outcome.status, "orderNo": outcome.order_no})))
+    let outcome = intake::receive(state, remote.as_deref(), &body, rejection).await?;
+    req.extensions_mut().insert(OrderNoAnswer(outcome.order_no));
+    Ok(outcome.status)
 }
 
 fn content_type(req: &HttpRequest) -> String {

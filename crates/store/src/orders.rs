@@ -209,6 +209,59 @@ impl Store {
         })
     }
 
+    /// Queues a deliberate re-send of an order's activation notification to `notifiers`: new
+    /// jobs for its latest accepted COMPLETED event, with keys of their own (`resend:...`),
+    /// so the once-only rule of the webhook path is untouched and the re-send is on record.
+    /// Returns the new job ids; `None` when the order has no accepted COMPLETED event.
+    pub async fn resend(
+        &self,
+        order_no: &str,
+        notifiers: &[String],
+    ) -> Result<Option<Vec<i64>>, StoreError> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let event_id: Option<i64> = sqlx::query(
+            "SELECT id FROM order_events WHERE order_no = $1 AND result = 'COMPLETED' AND disposition = 'accepted'
+              AND lpa IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(order_no.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get("id"))
+        .transpose()?;
+        let Some(event_id) = event_id else {
+            return Ok(None);
+        };
+        let mut ids = Vec::new();
+        for notifier in notifiers {
+            let previous: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM outbox_jobs WHERE event_id = $1 AND notifier = $2",
+            )
+            .bind(event_id)
+            .bind(notifier.clone())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+            let id: i64 = sqlx::query(
+                "INSERT INTO outbox_jobs (dedup_key, notifier, kind, order_no, event_id, payload, state,
+                     attempts, created_at, updated_at, next_attempt_at)
+                 VALUES ($1, $2, 'order_completed', $3, $4, NULL, 'pending', 0, $5, $5, $5) RETURNING id",
+            )
+            .bind(format!("resend:{event_id}:{notifier}:{previous}"))
+            .bind(notifier.clone())
+            .bind(order_no.to_owned())
+            .bind(event_id)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("id")?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        self.notify_jobs_changed();
+        Ok(Some(ids))
+    }
+
     /// An order row, if the order is known.
     pub async fn order(&self, order_no: &str) -> Result<Option<OrderRecord>, StoreError> {
         let row = sqlx::query(

@@ -3,6 +3,7 @@
 
 mod dispatch;
 mod errors;
+mod hardening;
 mod intake;
 mod outbox;
 mod registration;

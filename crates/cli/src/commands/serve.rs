@@ -16,13 +16,38 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
     let notifiers = compose::notifiers(&config)?;
     let routes = compose::routes(&config, &notifiers)?;
-    let receiver_config = compose::receiver_config(&config, &notifiers, routes.clone())?;
+    let mut receiver_config = compose::receiver_config(&config, &notifiers, routes.clone())?;
+    receiver_config.metrics = Some(crate::telemetry::metrics()?);
+    let tls = config
+        .server
+        .tls
+        .as_ref()
+        .map(crate::tls::server_config)
+        .transpose()?;
     let store = open_store(&config).await?;
 
     let listener = TcpListener::bind(&config.server.bind)
         .with_context(|| format!("cannot listen on {}", config.server.bind))?;
     let addr = listener.local_addr()?;
-    let server = esim_courier_receiver::serve(listener, store.clone(), receiver_config)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let admin = match &config.server.admin_bind {
+        Some(bind) => {
+            let admin_listener = TcpListener::bind(bind)
+                .with_context(|| format!("cannot listen on server.admin_bind {bind}"))?;
+            let admin_addr = admin_listener.local_addr()?;
+            let server = esim_courier_receiver::serve_admin(
+                admin_listener,
+                store.clone(),
+                receiver_config.clone(),
+            )?;
+            tracing::info!(%admin_addr, "metrics on http://{admin_addr}/metrics");
+            let handle = server.handle();
+            tokio::spawn(server);
+            Some(handle)
+        }
+        None => None,
+    };
+    let server = esim_courier_receiver::serve(listener, store.clone(), receiver_config, tls)?;
     let handle = server.handle();
     let mut server_task = tokio::spawn(server);
 
@@ -34,7 +59,7 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         compose::dispatcher_config(&config),
     );
     let dispatcher_task = tokio::spawn(dispatcher.run(shutdown.clone()));
-    tracing::info!(%addr, "esim-courier is listening; webhook URL: http://{addr}/webhooks/order/<token>");
+    tracing::info!(%addr, "esim-courier is listening; webhook URL: {scheme}://{addr}/webhooks/order/<token>");
 
     let outcome = tokio::select! {
         signal = shutdown_signal() => {
@@ -44,6 +69,9 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         ended = &mut server_task => Err(anyhow::anyhow!("the HTTP server stopped unexpectedly: {ended:?}")),
     };
     handle.stop(true).await;
+    if let Some(admin) = admin {
+        admin.stop(true).await;
+    }
     shutdown.cancel();
     if let Err(e) = dispatcher_task.await {
         tracing::error!(error = %e, "the dispatcher ended abnormally");

@@ -4,6 +4,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
+use futures_util::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
 /// The provider's sample COMPLETED order, used when no payload file is given.
@@ -35,9 +37,13 @@ pub struct SimulateArgs {
     /// Send this many distinct orders (order numbers get a -N suffix).
     #[arg(long, default_value_t = 1)]
     count: u32,
+    /// Orders in flight at once with --count.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
 }
 
-/// `esim-courier simulate`: POST like the provider does, 3 attempts at 0 s, +3 s, +6 s.
+/// `esim-courier simulate`: POST like the provider does, 3 attempts at 0 s, +3 s, +6 s,
+/// printing each attempt's status and latency.
 pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let text = match &args.payload {
         Some(p) => {
@@ -57,62 +63,40 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         .and_then(Value::as_str)
         .unwrap_or("SIM")
         .to_owned();
-    let mut failures = 0u32;
-    for i in 1..=args.count {
+    let progress = if args.count > 1 {
+        let bar = ProgressBar::new(u64::from(args.count));
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} orders, {per_sec}, eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let orders = (1..=args.count).map(|i| {
         let mut body = payload.clone();
         if args.count > 1 {
             if let Some(obj) = body.as_object_mut() {
                 obj.insert("orderNo".into(), Value::String(format!("{base_order}-{i}")));
             }
         }
-        let order = body
-            .get("orderNo")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_owned();
-        let bytes = serde_json::to_vec(&body)?;
-        let mut delivered = false;
-        for attempt in 1..=3usize {
-            let started = Instant::now();
-            let sent = client
-                .post(&args.url)
-                .header("content-type", "application/json")
-                .body(bytes.clone())
-                .send()
-                .await;
-            let ms = started.elapsed().as_secs_f64() * 1000.0;
-            match sent {
-                Ok(r) => {
-                    let status = r.status();
-                    let text = r.text().await.unwrap_or_default();
-                    println!(
-                        "order {order} attempt {attempt}: HTTP {} in {ms:.1} ms {text}",
-                        status.as_u16()
-                    );
-                    if status.is_success() {
-                        delivered = true;
-                        break;
-                    }
-                }
-                Err(e) => println!("order {order} attempt {attempt}: failed in {ms:.1} ms: {e}"),
-            }
-            if let Some(wait) = RETRY_WAITS.get(attempt - 1) {
-                println!(
-                    "order {order}: retrying in {} s, as the provider does",
-                    wait.as_secs()
-                );
-                tokio::time::sleep(*wait).await;
-            }
+        let (client, url, progress) = (client.clone(), args.url.clone(), progress.clone());
+        async move {
+            let delivered = deliver(&client, &url, &body, &progress).await;
+            progress.inc(1);
+            delivered
         }
-        if !delivered {
-            println!("order {order}: 3 attempts failed; the provider would drop this order now");
-            failures += 1;
-        }
-    }
+    });
+    let results: Vec<bool> = futures_util::stream::iter(orders)
+        .buffer_unordered(args.concurrency.max(1))
+        .collect()
+        .await;
+    progress.finish_and_clear();
+    let failures = results.iter().filter(|ok| !**ok).count();
     if args.count > 1 {
         println!(
             "{} of {} orders delivered",
-            args.count - failures,
+            results.len() - failures,
             args.count
         );
     }
@@ -121,4 +105,77 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// One order, with the provider's retry policy. Returns whether it got a 2xx.
+async fn deliver(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    progress: &ProgressBar,
+) -> bool {
+    let order = body
+        .get("orderNo")
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        .unwrap_or_default();
+    let Ok(bytes) = serde_json::to_vec(body) else {
+        return false;
+    };
+    for attempt in 1..=3usize {
+        let started = Instant::now();
+        let sent = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(bytes.clone())
+            .send()
+            .await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let line = match sent {
+            Ok(r) => {
+                let status = r.status();
+                let text = r.text().await.unwrap_or_default();
+                if status.is_success() {
+                    say(
+                        progress,
+                        format!(
+                            "order {order} attempt {attempt}: HTTP {} in {ms:.1} ms {text}",
+                            status.as_u16()
+                        ),
+                    );
+                    return true;
+                }
+                format!(
+                    "order {order} attempt {attempt}: HTTP {} in {ms:.1} ms {text}",
+                    status.as_u16()
+                )
+            }
+            Err(e) => format!("order {order} attempt {attempt}: failed in {ms:.1} ms: {e}"),
+        };
+        say(progress, line);
+        if let Some(wait) = RETRY_WAITS.get(attempt - 1) {
+            say(
+                progress,
+                format!(
+                    "order {order}: retrying in {} s, as the provider does",
+                    wait.as_secs()
+                ),
+            );
+            tokio::time::sleep(*wait).await;
+        }
+    }
+    say(
+        progress,
+        format!("order {order}: 3 attempts failed; the provider would drop this order now"),
+    );
+    false
+}
+
+/// Prints above the progress bar, or plainly when there is no bar (not a terminal, one order):
+/// a hidden bar would swallow the line.
+fn say(progress: &ProgressBar, line: String) {
+    if progress.is_hidden() {
+        println!("{line}");
+    } else {
+        progress.println(line);
+    }
 }

@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 pub const WEBHOOK_TOKEN: &str = "proc-token";
-const API_TOKEN: &str = "proc-api-token";
+pub const API_TOKEN: &str = "proc-api-token";
 
 /// A config file for a server on `db_url` whose FAILED orders and alerts go to a webhook
 /// notifier posting to `hook_url`.
@@ -87,7 +87,11 @@ impl Server {
             let mut tx = Some(tx);
             let mut reader = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = reader.next_line().await {
-                if let Some(rest) = line.split("webhook URL: http://").nth(1) {
+                if let Some(rest) = line
+                    .split("webhook URL: http://")
+                    .nth(1)
+                    .or_else(|| line.split("webhook URL: https://").nth(1))
+                {
                     if let (Some(tx), Some(addr)) = (tx.take(), rest.split('/').next()) {
                         let _ = tx.send(addr.to_owned());
                     }
@@ -143,6 +147,11 @@ pub struct HookState {
     pub bodies: HashMap<String, String>,
     /// The status to answer with (200 when 0).
     pub respond_with: u16,
+    /// Answer this many of the next requests with `fail_status`.
+    pub fail_next: usize,
+    pub fail_status: u16,
+    /// When each request arrived.
+    pub arrivals: Vec<std::time::Instant>,
 }
 
 /// A local endpoint for the webhook notifier.
@@ -178,6 +187,16 @@ impl Hook {
         self.state.lock().expect("lock").completed.clone()
     }
 
+    pub fn fail_next(&self, n: usize, status: u16) {
+        let mut s = self.state.lock().expect("lock");
+        s.fail_next = n;
+        s.fail_status = status;
+    }
+
+    pub fn arrival_times(&self) -> Vec<std::time::Instant> {
+        self.state.lock().expect("lock").arrivals.clone()
+    }
+
     pub fn respond_with(&self, status: u16) {
         self.state.lock().expect("lock").respond_with = status;
     }
@@ -200,6 +219,7 @@ async fn receive(
         .to_owned();
     let stall = {
         let mut s = state.lock().expect("lock");
+        s.arrivals.push(std::time::Instant::now());
         s.started.push(id.clone());
         s.bodies.insert(id.clone(), body);
         if s.stall_next > 0 {
@@ -214,6 +234,13 @@ async fn receive(
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
     let mut s = state.lock().expect("lock");
+    if s.fail_next > 0 {
+        s.fail_next -= 1;
+        return HttpResponse::build(
+            actix_web::http::StatusCode::from_u16(s.fail_status).expect("a status"),
+        )
+        .finish();
+    }
     match s.respond_with {
         0 | 200 => {
             s.completed.push(id);

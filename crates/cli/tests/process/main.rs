@@ -5,4 +5,5 @@ mod harness;
 
 mod cli;
 mod crash_recovery;
+mod ops;
 mod replicas;
