@@ -385,3 +385,53 @@ pub fn notifier_type(section: &Dict) -> Option<String> {
         .and_then(Value::as_str)
         .map(str::to_owned)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_file(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config").join(name)
+    }
+
+    #[test]
+    fn the_shipped_configurations_load_and_compose() {
+        for name in ["esim-courier.toml", "production.example.toml"] {
+            let config = Config::load(&repo_file(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let notifiers = crate::compose::notifiers(&config).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let routes = crate::compose::routes(&config, &notifiers).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            crate::compose::receiver_config(&config, &notifiers, routes).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        }
+    }
+
+    #[test]
+    fn a_notifier_section_with_an_unknown_key_names_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[database]\nurl = \"sqlite://x.db\"\n[webhook]\ntokens = [\"t\"]\n[notifiers.ops]\ntype = \"log\"\naudiense = \"operator\"\n",
+        )
+        .expect("write");
+        let config = Config::load(&path).expect("the top level is valid");
+        let err = crate::compose::notifiers(&config).expect_err("unknown key").to_string();
+        assert!(err.contains("notifiers.ops") && err.contains("audiense"), "{err}");
+    }
+
+    #[test]
+    fn routes_must_name_configured_notifiers_and_valid_triggers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("c.toml");
+        let base = "[database]\nurl = \"sqlite://x.db\"\n[webhook]\ntokens = [\"t\"]\n[notifiers.ops]\ntype = \"log\"\n";
+        for (route, expected) in [
+            ("[[routes]]\nwhen = \"FAILED\"\nnotify = [\"nope\"]\n", "\"nope\""),
+            ("[[routes]]\nwhen = \"REFUNDED\"\nnotify = [\"ops\"]\n", "REFUNDED"),
+        ] {
+            std::fs::write(&path, format!("{base}{route}")).expect("write");
+            let config = Config::load(&path).expect("loads");
+            let notifiers = crate::compose::notifiers(&config).expect("builds");
+            let err = crate::compose::routes(&config, &notifiers).expect_err("refused").to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+}
