@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use esim_courier_core::{
-    Alert, AlertKind, Disposition, OrderEvent, OrderResult, PayloadError, RouteTrigger,
+    Alert, AlertKind, Disposition, OrderEvent, OrderResult, PayloadError, RouteTrigger, Routes,
     WebhookPayload,
 };
 use esim_courier_store::{now_ms, JobKind, NewJob, NewReceipt};
@@ -115,7 +115,10 @@ async fn record(
     }
     let outcome = state
         .store
-        .intake(receipt, event, |d| plan(state, event, d))
+        .intake(receipt, event, {
+            let (routes, event) = (state.config.routes.clone(), event.clone());
+            move |d| plan(&routes, &event, d)
+        })
         .await
         .map_err(|e| ApiError::from_store(&e))?;
     let status = match outcome.disposition {
@@ -165,8 +168,7 @@ async fn quarantine(
 
 /// The jobs an event gets: its route's notifications, or the alert that explains why a
 /// customer is not notified.
-fn plan(state: &AppState, event: &OrderEvent, disposition: &Disposition) -> Vec<NewJob> {
-    let routes = &state.config.routes;
+fn plan(routes: &Routes, event: &OrderEvent, disposition: &Disposition) -> Vec<NewJob> {
     let alert = |kind: AlertKind, reason: String| Alert {
         kind,
         order_no: Some(event.order_no.to_string()),
@@ -189,8 +191,8 @@ fn plan(state: &AppState, event: &OrderEvent, disposition: &Disposition) -> Vec<
     };
     match (disposition, &event.result) {
         (Disposition::Duplicate, _) => Vec::new(),
-        (Disposition::Conflict(why), _) => alert_jobs(
-            state,
+        (Disposition::Conflict(why), _) => NewJob::alerts(
+            routes,
             &alert(
                 AlertKind::Conflict,
                 format!("conflicting event: {why}; the customer is not emailed again"),
@@ -198,15 +200,15 @@ fn plan(state: &AppState, event: &OrderEvent, disposition: &Disposition) -> Vec<
         ),
         (Disposition::Accepted, OrderResult::Completed) => match &event.activation_code {
             Some(Ok(_)) => routed(RouteTrigger::Completed, JobKind::OrderCompleted),
-            Some(Err(e)) => alert_jobs(
-                state,
+            Some(Err(e)) => NewJob::alerts(
+                routes,
                 &alert(
                     AlertKind::MissingActivationCode,
                     format!("COMPLETED with an unusable activation code ({e}); no email was sent"),
                 ),
             ),
-            None => alert_jobs(
-                state,
+            None => NewJob::alerts(
+                routes,
                 &alert(
                     AlertKind::MissingActivationCode,
                     "COMPLETED without an activation code; no email was sent".into(),
@@ -216,8 +218,8 @@ fn plan(state: &AppState, event: &OrderEvent, disposition: &Disposition) -> Vec<
         (Disposition::Accepted, OrderResult::Failed) => {
             routed(RouteTrigger::Failed, JobKind::OrderFailed)
         }
-        (Disposition::Accepted, OrderResult::Unrecognised(r)) => alert_jobs(
-            state,
+        (Disposition::Accepted, OrderResult::Unrecognised(r)) => NewJob::alerts(
+            routes,
             &alert(
                 AlertKind::UnrecognisedResult,
                 format!("result {r:?} is neither COMPLETED nor FAILED; recorded, nobody notified"),

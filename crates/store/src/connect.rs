@@ -65,11 +65,14 @@ impl Store {
                 url.split(':').next().unwrap_or_default()
             )));
         };
+        let batcher = (backend == Backend::Sqlite)
+            .then(|| crate::group_commit::Batcher::start(write.clone()));
         Ok(Self {
             backend,
             write,
             read,
             wake: Arc::new(Notify::new()),
+            batcher,
         })
     }
 }

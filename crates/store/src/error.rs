@@ -15,6 +15,17 @@ pub enum StoreError {
     /// A stored row does not hold what the code expects.
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// The group-commit writer has stopped (the store is closing).
+    #[error("the database writer has stopped")]
+    WriterStopped,
+    /// A failure shared by every intake of a group commit.
+    #[error("{message}")]
+    Batch {
+        /// The failure, with its causes.
+        message: String,
+        /// Whether it means the database is unavailable.
+        unavailable: bool,
+    },
 }
 
 impl StoreError {
@@ -49,7 +60,24 @@ impl StoreError {
                     )
                 })
             }
+            Self::WriterStopped => true,
+            Self::Batch { unavailable, .. } => *unavailable,
             _ => false,
+        }
+    }
+
+    /// A copy for each caller of a group commit (the driver's errors cannot be cloned).
+    pub(crate) fn clone_for_caller(&self) -> StoreError {
+        let mut message = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        StoreError::Batch {
+            message,
+            unavailable: self.is_unavailable(),
         }
     }
 }

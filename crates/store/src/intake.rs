@@ -6,7 +6,7 @@ use esim_courier_core::{
 use sqlx::{Any, Row, Transaction};
 
 use crate::outbox::JobKind;
-use crate::{now_ms, Store, StoreError};
+use crate::{now_ms, Backend, Store, StoreError};
 
 /// A webhook delivery as received.
 #[derive(Debug, Clone, Copy)]
@@ -69,116 +69,49 @@ pub struct IntakeOutcome {
     pub jobs: usize,
 }
 
+/// How the intake turns a disposition into jobs: called inside the transaction, once the
+/// disposition is known.
+pub type Plan = Box<dyn FnOnce(&Disposition) -> Vec<NewJob> + Send>;
+
 impl Store {
     /// Records one webhook delivery in a single transaction: the raw receipt, the order row,
     /// the event (unless it is a duplicate) and the outbox jobs that `plan` routes for it.
     /// Returns only after the commit; wakes the dispatcher when jobs were written.
+    ///
+    /// On SQLite, concurrent intakes are committed together by one writer (group commit:
+    /// one WAL sync for many webhooks, each in its own savepoint so one failure does not
+    /// fail the others). PostgreSQL groups concurrent commits itself.
     #[tracing::instrument(skip_all, fields(order_no = %event.order_no))]
     pub async fn intake(
         &self,
         receipt: NewReceipt<'_>,
         event: &OrderEvent,
-        plan: impl FnOnce(&Disposition) -> Vec<NewJob>,
+        plan: impl FnOnce(&Disposition) -> Vec<NewJob> + Send + 'static,
     ) -> Result<IntakeOutcome, StoreError> {
-        let now = now_ms();
-        let order_no = event.order_no.as_str();
-        let mut tx = self.write.begin().await?;
-
-        // The first statement writes, so SQLite takes its write lock at once (a read first
-        // could not be upgraded to a write later).
-        let receipt_id: i64 = sqlx::query(
-            "INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body)
-             VALUES ($1, $2, $3, 'pending', 200, $4) RETURNING id",
-        )
-        .bind(receipt.received_at_ms)
-        .bind(receipt.remote_addr.map(str::to_owned))
-        .bind(order_no.to_owned())
-        .bind(receipt.body.to_vec())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
-
-        sqlx::query(
-            "INSERT INTO orders (order_no, created_at, updated_at, state) VALUES ($1, $2, $2, 'awaiting_webhook')
-             ON CONFLICT (order_no) DO NOTHING",
-        )
-        .bind(order_no.to_owned())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        // Serialises concurrent deliveries of the same order on PostgreSQL.
-        sqlx::query(&format!(
-            "SELECT order_no FROM orders WHERE order_no = $1{}",
-            self.for_update()
-        ))
-        .bind(order_no.to_owned())
-        .fetch_one(&mut *tx)
-        .await?;
-
-        let recorded: Vec<EventFingerprint> =
-            sqlx::query("SELECT result, fingerprint FROM order_events WHERE order_no = $1")
-                .bind(order_no.to_owned())
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(|row| {
-                    Ok(EventFingerprint {
-                        result: OrderResult::parse(&row.try_get::<String, _>("result")?),
-                        digest: row.try_get("fingerprint")?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()?;
-        let new = EventFingerprint {
-            result: event.result.clone(),
-            digest: event.fingerprint().to_owned(),
-        };
-        let disposition = classify(&recorded, &new);
-
-        let (outcome, event_id, jobs) = match &disposition {
-            Disposition::Duplicate => ("duplicate", None, 0),
-            Disposition::Accepted | Disposition::Conflict(_) => {
-                let accepted = disposition == Disposition::Accepted;
-                let event_id =
-                    insert_event(&mut tx, receipt_id, receipt.received_at_ms, event, accepted)
-                        .await?;
-                if accepted {
-                    sqlx::query(
-                        "UPDATE orders SET state = $1, updated_at = $2 WHERE order_no = $3",
-                    )
-                    .bind(event.result.as_str().to_owned())
-                    .bind(now)
-                    .bind(order_no.to_owned())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                let jobs = plan(&disposition);
-                let n = jobs.len();
-                for job in jobs {
-                    let key = format!("event:{event_id}:{}:{}", job.kind.as_str(), job.notifier);
-                    insert_job(&mut tx, &job, &key, Some(order_no), Some(event_id), now).await?;
-                }
-                (
-                    if accepted { "accepted" } else { "conflict" },
-                    Some(event_id),
-                    n,
+        let outcome = match &self.batcher {
+            Some(batcher) => {
+                batcher
+                    .submit(OwnedReceipt::from(receipt), event.clone(), Box::new(plan))
+                    .await?
+            }
+            None => {
+                let mut tx = self.write.begin().await?;
+                let outcome = intake_in(
+                    &mut tx,
+                    self.backend,
+                    &OwnedReceipt::from(receipt),
+                    event,
+                    Box::new(plan),
                 )
+                .await?;
+                tx.commit().await?;
+                outcome
             }
         };
-        sqlx::query("UPDATE webhook_receipts SET outcome = $1 WHERE id = $2")
-            .bind(outcome)
-            .bind(receipt_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        if jobs > 0 {
+        if outcome.jobs > 0 {
             self.notify_jobs_changed();
         }
-        Ok(IntakeOutcome {
-            disposition,
-            receipt_id,
-            event_id,
-            jobs,
-        })
+        Ok(outcome)
     }
 
     /// Keeps a rejected body from an authenticated sender, with the reason and the HTTP
@@ -222,6 +155,132 @@ impl Store {
         }
         Ok(receipt_id)
     }
+}
+
+/// A receipt that can travel to the group-commit writer.
+#[derive(Debug, Clone)]
+pub(crate) struct OwnedReceipt {
+    pub(crate) received_at_ms: i64,
+    pub(crate) remote_addr: Option<String>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl From<NewReceipt<'_>> for OwnedReceipt {
+    fn from(r: NewReceipt<'_>) -> Self {
+        Self {
+            received_at_ms: r.received_at_ms,
+            remote_addr: r.remote_addr.map(str::to_owned),
+            body: r.body.to_vec(),
+        }
+    }
+}
+
+fn for_update(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE",
+    }
+}
+
+/// The intake's statements, inside a transaction (or savepoint) the caller commits.
+pub(crate) async fn intake_in(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    receipt: &OwnedReceipt,
+    event: &OrderEvent,
+    plan: Plan,
+) -> Result<IntakeOutcome, StoreError> {
+    let now = now_ms();
+    let order_no = event.order_no.as_str();
+
+    // The first statement writes, so SQLite takes its write lock at once (a read first
+    // could not be upgraded to a write later).
+    let receipt_id: i64 = sqlx::query(
+            "INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body)
+             VALUES ($1, $2, $3, 'pending', 200, $4) RETURNING id",
+        )
+        .bind(receipt.received_at_ms)
+        .bind(receipt.remote_addr.clone())
+        .bind(order_no.to_owned())
+        .bind(receipt.body.clone())
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("id")?;
+
+    sqlx::query(
+            "INSERT INTO orders (order_no, created_at, updated_at, state) VALUES ($1, $2, $2, 'awaiting_webhook')
+             ON CONFLICT (order_no) DO NOTHING",
+        )
+        .bind(order_no.to_owned())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    // Serialises concurrent deliveries of the same order on PostgreSQL.
+    sqlx::query(&format!(
+        "SELECT order_no FROM orders WHERE order_no = $1{}",
+        for_update(backend)
+    ))
+    .bind(order_no.to_owned())
+    .fetch_one(&mut **tx)
+    .await?;
+
+    let recorded: Vec<EventFingerprint> =
+        sqlx::query("SELECT result, fingerprint FROM order_events WHERE order_no = $1")
+            .bind(order_no.to_owned())
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .map(|row| {
+                Ok(EventFingerprint {
+                    result: OrderResult::parse(&row.try_get::<String, _>("result")?),
+                    digest: row.try_get("fingerprint")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+    let new = EventFingerprint {
+        result: event.result.clone(),
+        digest: event.fingerprint().to_owned(),
+    };
+    let disposition = classify(&recorded, &new);
+
+    let (outcome, event_id, jobs) = match &disposition {
+        Disposition::Duplicate => ("duplicate", None, 0),
+        Disposition::Accepted | Disposition::Conflict(_) => {
+            let accepted = disposition == Disposition::Accepted;
+            let event_id =
+                insert_event(tx, receipt_id, receipt.received_at_ms, event, accepted).await?;
+            if accepted {
+                sqlx::query("UPDATE orders SET state = $1, updated_at = $2 WHERE order_no = $3")
+                    .bind(event.result.as_str().to_owned())
+                    .bind(now)
+                    .bind(order_no.to_owned())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            let jobs = plan(&disposition);
+            let n = jobs.len();
+            for job in jobs {
+                let key = format!("event:{event_id}:{}:{}", job.kind.as_str(), job.notifier);
+                insert_job(tx, &job, &key, Some(order_no), Some(event_id), now).await?;
+            }
+            (
+                if accepted { "accepted" } else { "conflict" },
+                Some(event_id),
+                n,
+            )
+        }
+    };
+    sqlx::query("UPDATE webhook_receipts SET outcome = $1 WHERE id = $2")
+        .bind(outcome)
+        .bind(receipt_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(IntakeOutcome {
+        disposition,
+        receipt_id,
+        event_id,
+        jobs,
+    })
 }
 
 async fn insert_event(

@@ -11,6 +11,7 @@
 
 mod connect;
 mod error;
+mod group_commit;
 mod intake;
 mod orders;
 mod outbox;
@@ -23,7 +24,7 @@ use tokio::sync::Notify;
 
 pub use connect::StoreOptions;
 pub use error::StoreError;
-pub use intake::{IntakeOutcome, NewJob, NewReceipt};
+pub use intake::{IntakeOutcome, NewJob, NewReceipt, Plan};
 pub use orders::{
     AttemptRecord, CustomerRecord, EventRecord, JobRecord, OrderDetails, OrderRecord, Registration,
 };
@@ -48,6 +49,8 @@ pub struct Store {
     /// Where reads go. On PostgreSQL the same pool as `write`.
     read: AnyPool,
     wake: Arc<Notify>,
+    /// SQLite's group-commit writer for intakes; `None` on PostgreSQL.
+    batcher: Option<group_commit::Batcher>,
 }
 
 impl Store {

@@ -18,6 +18,7 @@ on_both_backends!(
     an_unrecognised_result_is_recorded_and_alerted,
     completed_without_a_usable_activation_code_is_recorded_and_alerted,
     fifty_simultaneous_deliveries_make_one_order_and_one_event,
+    two_hundred_simultaneous_orders_are_all_recorded,
 );
 
 async fn the_providers_sample_is_accepted_and_recorded_durably(backend: Backend) {
@@ -338,5 +339,47 @@ async fn fifty_simultaneous_deliveries_make_one_order_and_one_event(backend: Bac
     assert_eq!(app.count("SELECT COUNT(*) FROM order_events").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM webhook_receipts").await, 50);
     assert_eq!(app.count("SELECT COUNT(*) FROM outbox_jobs").await, 1);
+    app.stop().await;
+}
+
+async fn two_hundred_simultaneous_orders_are_all_recorded(backend: Backend) {
+    let Some(app) = spawn_app(
+        backend,
+        AppOptions {
+            dispatcher: false,
+            ..AppOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    // Concurrent intakes share commits on SQLite (group commit): each must still get its own
+    // answer, and a duplicate inside the same batch must still be recognised.
+    let bodies: Vec<String> = (0..200)
+        .map(|i| {
+            format!(
+                r#"{{"orderNo":"BULK-{}","result":"FAILED","iccid":"","lpa":""}}"#,
+                i % 150
+            )
+        })
+        .collect();
+    let answers =
+        futures_util::future::join_all(bodies.into_iter().map(|b| app.webhook_json(b))).await;
+    let accepted = answers
+        .iter()
+        .filter(|(s, b)| *s == 200 && b["status"] == "accepted")
+        .count();
+    let duplicate = answers
+        .iter()
+        .filter(|(s, b)| *s == 200 && b["status"] == "duplicate")
+        .count();
+    assert_eq!((accepted, duplicate), (150, 50), "{answers:?}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM order_events").await, 150);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webhook_receipts").await,
+        200
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_jobs").await, 150);
     app.stop().await;
 }
