@@ -90,6 +90,12 @@ fn parse_registration(body: &[u8], currencies: &CurrencyTable) -> Result<Custome
     if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
         return Err(invalid("name", "name is longer than 200 characters"));
     }
+    if name
+        .as_ref()
+        .is_some_and(|n| n.chars().any(char::is_control))
+    {
+        return Err(invalid("name", "name contains control characters"));
+    }
     Ok(CustomerRecord {
         email: email.as_str().to_owned(),
         name,

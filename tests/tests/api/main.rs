@@ -5,5 +5,6 @@ mod dispatch;
 mod errors;
 mod hardening;
 mod intake;
+mod malformed;
 mod outbox;
 mod registration;

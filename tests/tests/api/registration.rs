@@ -60,6 +60,10 @@ async fn registration_validates_its_fields(backend: Backend) {
             json!({"email": "a@example.com", "price": "1.00"}),
             "currency",
         ),
+        (
+            json!({"email": "a@example.com", "name": "Ana\u{0}"}),
+            "name",
+        ),
     ];
     for (body, field) in cases {
         let (status, answer) = app.register("ORD-11", body.clone()).await;

@@ -230,8 +230,11 @@ fn required(object: &Map<String, Value>, key: &'static str) -> Result<String, Pa
 }
 
 /// A string, or a number's text (the spec says strings; some senders send numbers).
+/// NUL characters become U+FFFD: no database text type can hold them, and the raw body keeps
+/// the original anyway.
 fn scalar_text(v: &Value) -> Option<String> {
     match v {
+        Value::String(s) if s.contains('\0') => Some(s.replace('\0', "\u{FFFD}")),
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
@@ -327,6 +330,16 @@ mod tests {
         assert_eq!(a.fingerprint(), b.fingerprint());
         let c = parse(r#"{"result":"FAILED","orderNo":"2026032516xxxxxxxxxxx"}"#).expect("ok");
         assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+
+    #[test]
+    fn nul_characters_never_reach_the_event() {
+        let e = parse(
+            "{\"orderNo\":\"N1\",\"result\":\"FAIL\\u0000ED\",\"packageName\":\"a\\u0000b\"}",
+        )
+        .expect("accepted");
+        assert_eq!(e.package_name.as_deref(), Some("a\u{FFFD}b"));
+        assert_eq!(e.result, OrderResult::Unrecognised("FAIL\u{FFFD}ED".into()));
     }
 
     #[test]
