@@ -1,0 +1,520 @@
+//! Black-box delivery tests: emails sent over real SMTP to a real SMTP server (mailin-embedded)
+//! on 127.0.0.1, or written by the file transport, then parsed as a mail client would.
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use esim_courier_core::{
+    ActivationCode, CompletedOrder, Content, Currency, Customer, EmailAddress, FailedOrder, Locale,
+    Money, Notification, Notifier, OrderNo,
+};
+use esim_courier_notify_email::{EmailConfig, EmailNotifier};
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+use mailin_embedded::{response, Handler, Response, Server};
+
+const LPA: &str = "LPA:1$rsp.demo$69C32E7Dxxxxxxxx";
+const IOS: &str = "https://esimsetup.apple.com/esim_qrcode_provisioning?carddata=LPA%3A1%24rsp.demo%2469C32E7Dxxxxxxxx";
+const ANDROID: &str =
+    "https://esimsetup.android.com/esim_qrcode_provisioning?carddata=LPA%3A1%24rsp.demo%2469C32E7Dxxxxxxxx";
+
+// ---------------------------------------------------------------------------------------------
+// A real SMTP server that records what it receives and answers from a script.
+
+#[derive(Debug, Clone)]
+struct Received {
+    from: String,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+/// When a scripted reply is given instead of the usual one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// To `RCPT TO` (greylisting, unknown mailbox).
+    Rcpt,
+    /// To the `DATA` command (a server refusing any mail now).
+    Data,
+}
+
+#[derive(Default)]
+struct Mailbox {
+    received: Vec<Received>,
+    /// Replies to give instead of 250/354, in order.
+    script: Vec<(Stage, Response)>,
+}
+
+#[derive(Clone)]
+struct Recorder {
+    mailbox: Arc<Mutex<Mailbox>>,
+    current: Option<Received>,
+}
+
+impl Recorder {
+    fn scripted(&self, stage: Stage) -> Option<Response> {
+        let mut mailbox = self.mailbox.lock().unwrap_or_else(PoisonError::into_inner);
+        match mailbox.script.first() {
+            Some((s, _)) if *s == stage => Some(mailbox.script.remove(0).1),
+            _ => None,
+        }
+    }
+}
+
+// Replies are scripted at RCPT and DATA, not at the end of the data: mailin 0.6 stays in its
+// data state after refusing a message there and then ignores QUIT.
+impl Handler for Recorder {
+    fn rcpt(&mut self, _to: &str) -> Response {
+        self.scripted(Stage::Rcpt).unwrap_or(response::OK)
+    }
+
+    fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
+        if let Some(reply) = self.scripted(Stage::Data) {
+            return reply;
+        }
+        self.current = Some(Received {
+            from: from.to_owned(),
+            to: to.to_vec(),
+            data: Vec::new(),
+        });
+        response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if let Some(current) = self.current.as_mut() {
+            current.data.extend_from_slice(buf);
+        }
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        let received = self.current.take();
+        self.mailbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .received
+            .extend(received);
+        response::OK
+    }
+}
+
+struct SmtpServer {
+    port: u16,
+    mailbox: Arc<Mutex<Mailbox>>,
+}
+
+impl SmtpServer {
+    /// Starts the server on 127.0.0.1, port 0. Its thread ends with the test process.
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let mailbox = Arc::new(Mutex::new(Mailbox::default()));
+        let mut server = Server::new(Recorder {
+            mailbox: Arc::clone(&mailbox),
+            current: None,
+        });
+        server.with_name("mx.test").with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            // serve() returns only on a listener error; the test then fails on its own.
+            let _ = server.serve().map_err(|e| e.to_string());
+        });
+        Self { port, mailbox }
+    }
+
+    fn reply_next(&self, stage: Stage, response: Response) {
+        self.mailbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .script
+            .push((stage, response));
+    }
+
+    fn received(&self) -> Vec<Received> {
+        std::mem::take(
+            &mut self
+                .mailbox
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .received,
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notifiers and notifications.
+
+fn notifier(audience_and_recipients: &str, transport: &str) -> EmailNotifier {
+    let config: EmailConfig = toml::from_str(&format!(
+        r#"
+        from = "Wander eSIM <esim@wander.example>"
+        reply_to = "help@wander.example"
+        transport = {transport}
+        {audience_and_recipients}
+        "#
+    ))
+    .expect("valid section");
+    EmailNotifier::new("email", config).expect("valid notifier")
+}
+
+fn customer_over_smtp(server: &SmtpServer) -> EmailNotifier {
+    notifier(
+        "audience = \"customer\"\ntemplate = \"activation\"",
+        &format!(
+            r#"{{ type = "smtp", url = "smtp://127.0.0.1:{}", timeout = "5s" }}"#,
+            server.port
+        ),
+    )
+}
+
+fn money(amount: &str) -> Money {
+    Money::parse(amount, Currency::Iso("SGD".into())).expect("price")
+}
+
+fn completed_order(locale: &str) -> Notification {
+    let order = CompletedOrder {
+        order_no: OrderNo::parse("B23120118131234").expect("order"),
+        iccid: "89852000263355500023".into(),
+        activation_code: ActivationCode::parse(LPA).expect("code"),
+        package_code: Some("CKH491".into()),
+        package_name: Some("Malaysia, 1 Day, 1GB, 256kbps".into()),
+        contract_price: Some(money("4.87")),
+        customer: Some(Customer {
+            email: EmailAddress::parse("ana@traveller.example").expect("email"),
+            name: Some("Ana Lim".into()),
+            locale: Some(Locale::parse(locale).expect("locale")),
+            retail_price: Some(money("12.90")),
+        }),
+        received_at_ms: 1_714_555_800_000,
+    };
+    Notification {
+        key: "B23120118131234:89852000263355500023:customer-email".into(),
+        content: Content::OrderCompleted(order),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a mail client sees.
+
+/// Checks the MIME tree of an activation email and returns (html, text, png, message id).
+fn open_activation_email(raw: &[u8]) -> (String, String, Vec<u8>, String) {
+    let message = MessageParser::default()
+        .parse(raw)
+        .expect("a parsable message");
+    let root = message.root_part();
+    assert!(
+        root.is_content_type("multipart", "alternative"),
+        "root is {:?}",
+        root.content_type()
+    );
+    let children = root.sub_parts().expect("alternative has parts");
+    assert_eq!(children.len(), 2, "text/plain then multipart/related");
+    let plain = message.part(children[0]).expect("plain part");
+    assert!(plain.is_content_type("text", "plain"));
+    let related = message.part(children[1]).expect("related part");
+    assert!(
+        related.is_content_type("multipart", "related"),
+        "got {:?}",
+        related.content_type()
+    );
+    let inner = related.sub_parts().expect("related has parts");
+    assert_eq!(inner.len(), 2, "text/html then the QR PNG");
+    let html = message.part(inner[0]).expect("html part");
+    assert!(html.is_content_type("text", "html"));
+    let png = message.part(inner[1]).expect("png part");
+    assert!(png.is_content_type("image", "png"));
+    let cid = png
+        .content_id()
+        .expect("the PNG has a Content-ID")
+        .trim_matches(['<', '>'])
+        .to_owned();
+    assert!(png
+        .content_disposition()
+        .is_some_and(|d| d.ctype() == "inline"));
+
+    let html = html.text_contents().expect("html text").to_owned();
+    assert!(
+        html.contains(&format!("src=\"cid:{cid}\"")),
+        "the HTML shows the inline PNG by its Content-ID"
+    );
+    let text = plain.text_contents().expect("plain text").to_owned();
+    let png = match &png.body {
+        PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+        other => panic!("the PNG part is not binary: {other:?}"),
+    };
+    let message_id = message.message_id().expect("Message-ID").to_owned();
+    (html, text, png, message_id)
+}
+
+/// Reads the QR code in `png` the way a phone camera would.
+fn read_qr(png: &[u8]) -> String {
+    let image = image::load_from_memory(png)
+        .expect("a decodable PNG")
+        .to_luma8();
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
+        image.get_pixel(x as u32, y as u32).0[0]
+    });
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "exactly one QR code");
+    grids[0].decode().expect("a readable QR code").1
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_activation_email_arrives_over_smtp_with_a_qr_code_that_scans_to_the_lpa() {
+    let server = SmtpServer::start();
+    let notifier = customer_over_smtp(&server);
+    notifier
+        .healthcheck()
+        .await
+        .expect("the server answers NOOP");
+
+    let receipt = notifier
+        .notify(&completed_order("en"))
+        .await
+        .expect("delivered");
+    let rendered = notifier.render(&completed_order("en")).expect("renders");
+    assert!(
+        receipt
+            .id
+            .as_deref()
+            .is_some_and(|id| id.starts_with(&rendered.message_id)),
+        "{receipt:?}"
+    );
+
+    let mut received = server.received();
+    assert_eq!(received.len(), 1);
+    let mail = received.remove(0);
+    assert_eq!(mail.from, "esim@wander.example");
+    assert_eq!(mail.to, ["ana@traveller.example"]);
+    let (html, text, png, message_id) = open_activation_email(&mail.data);
+
+    assert_eq!(read_qr(&png), LPA);
+    assert!(png.len() < 8 * 1024, "the QR PNG is {} bytes", png.len());
+    assert_eq!(format!("<{message_id}>"), rendered.message_id);
+    for (part, body) in [("HTML", &html), ("text", &text)] {
+        for needle in [
+            IOS,
+            ANDROID,
+            "rsp.demo",
+            "69C32E7Dxxxxxxxx",
+            "B23120118131234",
+            "89852000263355500023",
+            "12.90 SGD",
+        ] {
+            assert!(body.contains(needle), "the {part} part lacks {needle}");
+        }
+        assert!(
+            !body.contains("4.87"),
+            "the {part} part shows the contract price"
+        );
+    }
+    let parsed = MessageParser::default()
+        .parse(&mail.data)
+        .expect("parsable");
+    assert_eq!(
+        parsed.subject(),
+        Some("Your eSIM is ready: Malaysia, 1 Day, 1GB, 256kbps")
+    );
+    assert_eq!(
+        parsed
+            .reply_to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address()),
+        Some("help@wander.example")
+    );
+}
+
+#[tokio::test]
+async fn a_chinese_email_survives_the_trip_intact() {
+    let server = SmtpServer::start();
+    let notifier = customer_over_smtp(&server);
+    notifier
+        .notify(&completed_order("zh-Hans-CN"))
+        .await
+        .expect("delivered");
+    let mail = server.received().pop().expect("one message");
+    let (html, text, png, _) = open_activation_email(&mail.data);
+    assert_eq!(read_qr(&png), LPA);
+    assert!(html.contains("<html lang=\"zh-Hans\">"));
+    assert!(
+        text.contains("激活码: 69C32E7Dxxxxxxxx") || text.contains("激活码：69C32E7Dxxxxxxxx"),
+        "{text}"
+    );
+    let parsed = MessageParser::default()
+        .parse(&mail.data)
+        .expect("parsable");
+    assert_eq!(
+        parsed.subject(),
+        Some("您的 eSIM 已就绪：Malaysia, 1 Day, 1GB, 256kbps")
+    );
+}
+
+#[tokio::test]
+async fn a_4xx_reply_is_transient_and_the_retry_carries_the_same_message_id() {
+    let server = SmtpServer::start();
+    let notifier = customer_over_smtp(&server);
+    let notification = completed_order("en");
+
+    server.reply_next(
+        Stage::Rcpt,
+        Response::custom(450, "4.7.1 Greylisted, please try again later".into()),
+    );
+    let error = notifier.notify(&notification).await.expect_err("450");
+    assert!(error.is_transient(), "{error}");
+    assert!(error.message().contains("450"), "{error}");
+    assert!(
+        !error.message().contains("69C32E7Dxxxxxxxx"),
+        "no secret in errors"
+    );
+    assert!(server.received().is_empty());
+
+    server.reply_next(
+        Stage::Data,
+        Response::custom(451, "4.3.0 Local error in processing".into()),
+    );
+    let error = notifier.notify(&notification).await.expect_err("451");
+    assert!(error.is_transient(), "{error}");
+
+    notifier
+        .notify(&notification)
+        .await
+        .expect("the retry is delivered");
+    let mail = server.received().pop().expect("one message");
+    let (_, _, _, message_id) = open_activation_email(&mail.data);
+    assert_eq!(
+        format!("<{message_id}>"),
+        notifier.render(&notification).expect("renders").message_id
+    );
+}
+
+#[tokio::test]
+async fn a_5xx_reply_is_permanent() {
+    let server = SmtpServer::start();
+    let notifier = customer_over_smtp(&server);
+
+    server.reply_next(
+        Stage::Rcpt,
+        Response::custom(550, "5.1.1 No such user here".into()),
+    );
+    let error = notifier
+        .notify(&completed_order("en"))
+        .await
+        .expect_err("550");
+    assert!(!error.is_transient(), "{error}");
+    assert!(error.message().contains("550"), "{error}");
+
+    server.reply_next(
+        Stage::Data,
+        Response::custom(554, "5.7.1 Message rejected".into()),
+    );
+    let error = notifier
+        .notify(&completed_order("en"))
+        .await
+        .expect_err("554");
+    assert!(!error.is_transient(), "{error}");
+    assert!(error.message().contains("554"), "{error}");
+    assert!(server.received().is_empty());
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_transient() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let notifier = notifier(
+        "audience = \"customer\"\ntemplate = \"activation\"",
+        &format!(r#"{{ type = "smtp", url = "smtp://127.0.0.1:{port}", timeout = "2s" }}"#),
+    );
+    let error = notifier
+        .notify(&completed_order("en"))
+        .await
+        .expect_err("nothing listens");
+    assert!(error.is_transient(), "{error}");
+    assert!(notifier
+        .healthcheck()
+        .await
+        .expect_err("nothing listens")
+        .is_transient());
+}
+
+#[tokio::test]
+async fn an_operator_email_reaches_every_operator_with_the_contract_price() {
+    let server = SmtpServer::start();
+    let notifier = notifier(
+        "audience = \"operator\"\ntemplate = \"order-failed\"\nto = [\"ops@wander.example\", \"Night Shift <night@wander.example>\"]",
+        &format!(r#"{{ type = "smtp", url = "smtp://127.0.0.1:{}" }}"#, server.port),
+    );
+    let failed = Notification {
+        key: "B23120118131234:failed".into(),
+        content: Content::OrderFailed(FailedOrder {
+            order_no: OrderNo::parse("B23120118131234").expect("order"),
+            package_code: Some("CKH491".into()),
+            package_name: Some("Malaysia, 1 Day, 1GB, 256kbps".into()),
+            contract_price: Some(money("4.87")),
+            received_at_ms: 1_714_555_800_000,
+        }),
+    };
+    notifier.notify(&failed).await.expect("delivered");
+    let mail = server.received().pop().expect("one message");
+    assert_eq!(mail.to, ["ops@wander.example", "night@wander.example"]);
+    let parsed = MessageParser::default()
+        .parse(&mail.data)
+        .expect("parsable");
+    assert_eq!(
+        parsed.subject(),
+        Some("[Wander eSIM] Order B23120118131234 failed at the provider")
+    );
+    let root = parsed.root_part();
+    assert!(
+        root.is_content_type("multipart", "alternative"),
+        "no image, so no related part"
+    );
+    let text = parsed.body_text(0).expect("text body");
+    for needle in [
+        "4.87 SGD",
+        "2024-05-01T09:30:00Z",
+        "esim-courier orders show B23120118131234",
+        "CKH491",
+    ] {
+        assert!(text.contains(needle), "{needle}");
+    }
+    assert!(parsed.body_html(0).is_some_and(|h| h.contains("4.87 SGD")));
+}
+
+#[tokio::test]
+async fn the_file_transport_writes_one_eml_per_message_into_a_folder_it_creates() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("data/mail");
+    let notifier = notifier(
+        "audience = \"customer\"\ntemplate = \"activation\"",
+        &format!(
+            r#"{{ type = "file", dir = {:?} }}"#,
+            dir.display().to_string()
+        ),
+    );
+    notifier.healthcheck().await.expect("writable");
+    let receipt = notifier
+        .notify(&completed_order("ja"))
+        .await
+        .expect("written");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("folder exists")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let file = &files[0];
+    assert_eq!(file.extension().and_then(|e| e.to_str()), Some("eml"));
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("file name");
+    assert!(
+        receipt.id.as_deref().is_some_and(|id| id.ends_with(name)),
+        "{receipt:?}"
+    );
+    let (html, _, png, _) = open_activation_email(&std::fs::read(file).expect("readable"));
+    assert_eq!(read_qr(&png), LPA);
+    assert!(html.contains("アクティベーションコード"));
+}
