@@ -129,6 +129,7 @@ pub async fn spawn_app(backend: Backend, options: AppOptions) -> Option<TestApp>
                 Registered {
                     notifier: Arc::new(n.clone()),
                     policy: options.policy.clone(),
+                    group_window: None,
                 },
             );
         }

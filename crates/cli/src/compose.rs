@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use esim_courier_core::{Audience, CurrencyTable, Notifier, RouteTrigger, Routes};
 use esim_courier_dispatch::{default_worker_id, DispatcherConfig, Registered, RetryPolicy};
+use esim_courier_notify_email::{EmailConfig, EmailNotifier};
 use esim_courier_notify_log::{LogConfig, LogNotifier};
 use esim_courier_notify_webhook::{WebhookConfig, WebhookNotifier};
 use esim_courier_receiver::{
@@ -16,14 +17,22 @@ use esim_courier_receiver::{
 use figment::value::Dict;
 use std::num::NonZeroU32;
 
-use crate::config::{notifier_section, notifier_type, retry_section, Config};
+use crate::config::{self, notifier_section, notifier_type, retry_section, Config};
 
 /// The notifier types this build knows.
-pub const NOTIFIER_TYPES: &[&str] = &["log", "webhook"];
+pub const NOTIFIER_TYPES: &[&str] = &["email", "log", "webhook"];
+
+/// Operator notifications within this window go out as one message, unless a notifier's
+/// `group_window` says otherwise.
+pub const DEFAULT_GROUP_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn build_notifier(name: &str, section: &Dict) -> anyhow::Result<Arc<dyn Notifier>> {
     let kind = notifier_type(section).unwrap_or_default();
     Ok(match kind.as_str() {
+        "email" => Arc::new(
+            EmailNotifier::new(name, notifier_section::<EmailConfig>(name, section)?)
+                .map_err(|e| anyhow::anyhow!("notifiers.{name}.{e}"))?,
+        ),
         "log" => Arc::new(LogNotifier::new(
             name,
             notifier_section::<LogConfig>(name, section)?,
@@ -54,11 +63,23 @@ pub fn notifiers(config: &Config) -> anyhow::Result<HashMap<String, Registered>>
             max_delay: retry.max_delay,
             timeout: retry.timeout,
         };
+        let notifier = build_notifier(name, section)?;
+        let group_window = match (notifier.audience(), config::group_window(name, section)?) {
+            (Audience::Customer, Some(w)) if !w.is_zero() => {
+                bail!(
+                    "notifiers.{name}.group_window: customer notifiers send each email on its own"
+                )
+            }
+            (Audience::Customer, _) => None,
+            (Audience::Operator, None) => Some(DEFAULT_GROUP_WINDOW),
+            (Audience::Operator, Some(w)) => (!w.is_zero()).then_some(w),
+        };
         out.insert(
             name.clone(),
             Registered {
-                notifier: build_notifier(name, section)?,
+                notifier,
                 policy,
+                group_window,
             },
         );
     }
@@ -174,4 +195,18 @@ pub fn dispatcher_config(config: &Config) -> DispatcherConfig {
         customer_wait: d.customer_wait,
         shutdown_grace: d.shutdown_grace,
     }
+}
+
+/// The configured email notifiers as their concrete type (for `preview` and `check`).
+pub fn email_notifiers(config: &Config) -> anyhow::Result<Vec<(String, EmailNotifier)>> {
+    let mut out = Vec::new();
+    for (name, section) in &config.notifiers {
+        if notifier_type(section).as_deref() == Some("email") {
+            let notifier =
+                EmailNotifier::new(name, notifier_section::<EmailConfig>(name, section)?)
+                    .map_err(|e| anyhow::anyhow!("notifiers.{name}.{e}"))?;
+            out.push((name.clone(), notifier));
+        }
+    }
+    Ok(out)
 }

@@ -363,6 +363,7 @@ pub fn notifier_section<T: serde::de::DeserializeOwned>(
     let mut rest = section.clone();
     rest.remove("type");
     rest.remove("retry");
+    rest.remove("group_window");
     Value::from(rest)
         .deserialize::<T>()
         .map_err(|e| anyhow::anyhow!("notifiers.{name}: {}", describe(&e)))
@@ -375,6 +376,21 @@ pub fn retry_section(name: &str, section: &Dict) -> anyhow::Result<RetrySection>
         Some(v) => v
             .deserialize::<RetrySection>()
             .map_err(|e| anyhow::anyhow!("notifiers.{name}.retry: {}", describe(&e))),
+    }
+}
+
+/// A notifier section's `group_window` (e.g. `"10s"`, `"0s"` to send each on its own), if set.
+pub fn group_window(name: &str, section: &Dict) -> anyhow::Result<Option<Duration>> {
+    match section.get("group_window") {
+        None => Ok(None),
+        Some(v) => {
+            let text = v.as_str().ok_or_else(|| {
+                anyhow::anyhow!("notifiers.{name}.group_window must be a duration such as \"10s\"")
+            })?;
+            humantime::parse_duration(text)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("notifiers.{name}.group_window: {e}"))
+        }
     }
 }
 
@@ -391,16 +407,21 @@ mod tests {
     use super::*;
 
     fn repo_file(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../config")
+            .join(name)
     }
 
     #[test]
     fn the_shipped_configurations_load_and_compose() {
         for name in ["esim-courier.toml", "production.example.toml"] {
             let config = Config::load(&repo_file(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-            let notifiers = crate::compose::notifiers(&config).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-            let routes = crate::compose::routes(&config, &notifiers).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-            crate::compose::receiver_config(&config, &notifiers, routes).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let notifiers =
+                crate::compose::notifiers(&config).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let routes = crate::compose::routes(&config, &notifiers)
+                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            crate::compose::receiver_config(&config, &notifiers, routes)
+                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         }
     }
 
@@ -414,8 +435,13 @@ mod tests {
         )
         .expect("write");
         let config = Config::load(&path).expect("the top level is valid");
-        let err = crate::compose::notifiers(&config).expect_err("unknown key").to_string();
-        assert!(err.contains("notifiers.ops") && err.contains("audiense"), "{err}");
+        let err = crate::compose::notifiers(&config)
+            .expect_err("unknown key")
+            .to_string();
+        assert!(
+            err.contains("notifiers.ops") && err.contains("audiense"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -424,13 +450,21 @@ mod tests {
         let path = dir.path().join("c.toml");
         let base = "[database]\nurl = \"sqlite://x.db\"\n[webhook]\ntokens = [\"t\"]\n[notifiers.ops]\ntype = \"log\"\n";
         for (route, expected) in [
-            ("[[routes]]\nwhen = \"FAILED\"\nnotify = [\"nope\"]\n", "\"nope\""),
-            ("[[routes]]\nwhen = \"REFUNDED\"\nnotify = [\"ops\"]\n", "REFUNDED"),
+            (
+                "[[routes]]\nwhen = \"FAILED\"\nnotify = [\"nope\"]\n",
+                "\"nope\"",
+            ),
+            (
+                "[[routes]]\nwhen = \"REFUNDED\"\nnotify = [\"ops\"]\n",
+                "REFUNDED",
+            ),
         ] {
             std::fs::write(&path, format!("{base}{route}")).expect("write");
             let config = Config::load(&path).expect("loads");
             let notifiers = crate::compose::notifiers(&config).expect("builds");
-            let err = crate::compose::routes(&config, &notifiers).expect_err("refused").to_string();
+            let err = crate::compose::routes(&config, &notifiers)
+                .expect_err("refused")
+                .to_string();
             assert!(err.contains(expected), "{err}");
         }
     }

@@ -48,6 +48,9 @@ enum Command {
         #[command(subcommand)]
         command: commands::dead_letters::DeadLettersCommand,
     },
+    /// Render the email a webhook payload would produce, to .eml and .html files, without
+    /// sending anything.
+    Preview(commands::preview::PreviewArgs),
     /// Act as the provider: POST an order webhook with its 3-attempt retry policy.
     Simulate(commands::simulate::SimulateArgs),
     /// Deliberately send an order's activation email again (recorded; bypasses the
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
                 commands::dead_letters::run(&cli.config, command).await
             }
             Command::Simulate(args) => commands::simulate::run(args).await,
+            Command::Preview(args) => commands::preview::run(&cli.config, args).await,
             Command::Resend { order_no } => commands::resend::run(&cli.config, &order_no).await,
         }
     });

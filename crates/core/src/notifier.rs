@@ -75,6 +75,10 @@ pub enum Content {
     OrderFailed(FailedOrder),
     /// Something operators must act on.
     Alert(Alert),
+    /// Several operator notifications bound for the same notifier within its grouping window
+    /// (`group_window`), to be sent as one message that lists them all. Never nested; never
+    /// sent to customer notifiers. Identical alerts appear once.
+    Digest(Vec<Notification>),
 }
 
 /// A completed order with everything needed to install its eSIM.
@@ -114,21 +118,32 @@ pub struct FailedOrder {
 }
 
 impl Notification {
-    /// The order concerned, if any.
+    /// The order concerned, if any (none for a digest).
     pub fn order_no(&self) -> Option<&str> {
         match &self.content {
             Content::OrderCompleted(o) => Some(o.order_no.as_str()),
             Content::OrderFailed(o) => Some(o.order_no.as_str()),
             Content::Alert(a) => a.order_no.as_deref(),
+            Content::Digest(_) => None,
         }
     }
 
-    /// `order_completed`, `order_failed` or `alert`.
+    /// `order_completed`, `order_failed`, `alert` or `digest`.
     pub fn kind(&self) -> &'static str {
         match &self.content {
             Content::OrderCompleted(_) => "order_completed",
             Content::OrderFailed(_) => "order_failed",
             Content::Alert(_) => "alert",
+            Content::Digest(_) => "digest",
+        }
+    }
+
+    /// The single notifications this one stands for: itself, or a digest's items. Lets a
+    /// plugin render "one or many" with one loop.
+    pub fn items(&self) -> &[Notification] {
+        match &self.content {
+            Content::Digest(items) => items,
+            _ => std::slice::from_ref(self),
         }
     }
 }

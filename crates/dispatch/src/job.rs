@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use esim_courier_core::{Alert, AlertKind, Audience, NotifyError};
+use esim_courier_core::{Alert, AlertKind, Audience, Notification, NotifyError, Receipt};
 use esim_courier_store::{duration_ms, now_ms, Attempt, ClaimedJob, JobKind, NewJob};
 use tokio_util::sync::CancellationToken;
 
-use crate::{notification, Dispatcher};
+use crate::{notification, Dispatcher, Registered, RetryPolicy};
 
 /// Waiting jobs are re-checked at least this often even without a registration signal.
 const WAITING_RECHECK: Duration = Duration::from_secs(3600);
@@ -18,59 +18,95 @@ impl Dispatcher {
             self.release(&job).await;
             return;
         }
-        let worker = self.config.worker_id.as_str();
-        let Some(registered) = self.notifiers.get(&job.notifier) else {
-            let error = format!("notifier {:?} is not configured", job.notifier);
-            self.dead(&job, now_ms(), "permanent", &error).await;
+        let Some((registered, notification)) = self.prepare(&job).await else {
             return;
         };
-        let ctx = match self.store.job_context(&job).await {
+        let started_at = now_ms();
+        match self.call(registered, &notification, shutdown).await {
+            Some(outcome) => {
+                self.settle(&job, &registered.policy, started_at, &outcome)
+                    .await
+            }
+            None => self.release(&job).await,
+        }
+    }
+
+    /// Everything before the call: the notifier, the job's order and customer, the
+    /// notification. `None` when the job was settled here (dead, waiting, released).
+    pub(crate) async fn prepare(&self, job: &ClaimedJob) -> Option<(&Registered, Notification)> {
+        let Some(registered) = self.notifiers.get(&job.notifier) else {
+            let error = format!("notifier {:?} is not configured", job.notifier);
+            self.dead(job, now_ms(), "permanent", &error).await;
+            return None;
+        };
+        let ctx = match self.store.job_context(job).await {
             Ok(ctx) => ctx,
             Err(e) => {
                 tracing::warn!(error = %e, "loading the job's order failed; releasing it");
-                self.release(&job).await;
-                return;
+                self.release(job).await;
+                return None;
             }
         };
-        let audience = registered.notifier.audience();
-        if audience == Audience::Customer
+        if registered.notifier.audience() == Audience::Customer
             && job.kind == JobKind::OrderCompleted
             && ctx.customer.is_none()
         {
-            self.wait_for_customer(&job).await;
-            return;
+            self.wait_for_customer(job).await;
+            return None;
         }
-        let started_at = now_ms();
-        let notification = match notification::build(&job, &ctx) {
-            Ok(n) => n,
+        match notification::build(job, &ctx) {
+            Ok(n) => Some((registered, n)),
             Err(e) => {
-                self.dead(&job, started_at, "permanent", &e.to_string())
-                    .await;
-                return;
+                self.dead(job, now_ms(), "permanent", &e.to_string()).await;
+                None
             }
-        };
+        }
+    }
+
+    /// Calls the notifier with its timeout. `None` when shutdown's grace period ran out
+    /// first (the caller releases the lease).
+    pub(crate) async fn call(
+        &self,
+        registered: &Registered,
+        notification: &Notification,
+        shutdown: &CancellationToken,
+    ) -> Option<Result<Receipt, NotifyError>> {
         let policy = &registered.policy;
         let grace = self.config.shutdown_grace;
-        let outcome = tokio::select! {
-            answered = tokio::time::timeout(policy.timeout, registered.notifier.notify(&notification)) => match answered {
+        tokio::select! {
+            answered = tokio::time::timeout(policy.timeout, registered.notifier.notify(notification)) => Some(match answered {
                 Ok(result) => result,
                 Err(_) => Err(NotifyError::transient(format!("no answer within {:?}", policy.timeout))),
-            },
+            }),
             () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!("shutting down: delivery still under way after the grace period; releasing its lease");
-                self.release(&job).await;
-                return;
+                None
             }
-        };
+        }
+    }
+
+    /// Records what the notifier answered: done, retry later, or dead letter.
+    pub(crate) async fn settle(
+        &self,
+        job: &ClaimedJob,
+        policy: &RetryPolicy,
+        started_at: i64,
+        outcome: &Result<Receipt, NotifyError>,
+    ) {
         let finished_at = now_ms();
         let attempt = Attempt {
-            worker,
+            worker: &self.config.worker_id,
             started_at,
             finished_at,
         };
         let written = match outcome {
             Ok(receipt) => {
-                tracing::info!(latency_ms = finished_at - started_at, "delivered");
+                tracing::info!(
+                    job = job.id,
+                    order_no = job.order_no.as_deref().unwrap_or("-"),
+                    latency_ms = finished_at - started_at,
+                    "delivered"
+                );
                 self.stat(&self.stats.delivered);
                 let notifier = job.notifier.clone();
                 metrics::counter!("esim_courier_deliveries_total", "notifier" => notifier.clone(), "outcome" => "delivered").increment(1);
@@ -79,7 +115,7 @@ impl Dispatcher {
                 let since_webhook = (finished_at - job.created_at).max(0) as f64 / 1000.0;
                 metrics::histogram!("esim_courier_delivery_latency_seconds", "notifier" => notifier).record(since_webhook);
                 self.store
-                    .job_delivered(&job, &attempt, receipt.id.as_deref())
+                    .job_delivered(job, &attempt, receipt.id.as_deref())
                     .await
             }
             Err(e) => {
@@ -89,12 +125,10 @@ impl Dispatcher {
                 let exhausted = attempts >= policy.max_attempts
                     || next - job.created_at > duration_ms(policy.max_age);
                 if e.is_transient() && !exhausted {
-                    tracing::warn!(error = %e, retry_in_ms = next - finished_at, "delivery failed; will retry");
+                    tracing::warn!(job = job.id, error = %e, retry_in_ms = next - finished_at, "delivery failed; will retry");
                     self.stat(&self.stats.retried);
                     metrics::counter!("esim_courier_deliveries_total", "notifier" => job.notifier.clone(), "outcome" => "retry").increment(1);
-                    self.store
-                        .job_retry(&job, &attempt, e.message(), next)
-                        .await
+                    self.store.job_retry(job, &attempt, e.message(), next).await
                 } else {
                     let (outcome, why) = if e.is_transient() {
                         (
@@ -108,7 +142,7 @@ impl Dispatcher {
                     } else {
                         ("permanent", e.message().to_owned())
                     };
-                    self.dead(&job, started_at, outcome, &why).await;
+                    self.dead(job, started_at, outcome, &why).await;
                     return;
                 }
             }
@@ -190,7 +224,7 @@ impl Dispatcher {
         self.check_written(written);
     }
 
-    async fn release(&self, job: &ClaimedJob) {
+    pub(crate) async fn release(&self, job: &ClaimedJob) {
         let written = self.store.job_release(job, &self.config.worker_id).await;
         self.check_written(written);
     }
@@ -199,7 +233,7 @@ impl Dispatcher {
         NewJob::alerts(&self.routes, alert)
     }
 
-    fn check_written(&self, written: Result<bool, esim_courier_store::StoreError>) {
+    pub(crate) fn check_written(&self, written: Result<bool, esim_courier_store::StoreError>) {
         match written {
             Ok(true) => {}
             Ok(false) => tracing::warn!(

@@ -11,6 +11,7 @@
 //! - On shutdown it stops claiming, lets deliveries under way finish, and releases the rest.
 
 mod backoff;
+mod group;
 mod job;
 mod notification;
 
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use esim_courier_core::{Notifier, Routes};
-use esim_courier_store::{duration_ms, now_ms, Store};
+use esim_courier_store::{duration_ms, now_ms, ClaimedJob, Store};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -62,13 +63,16 @@ pub fn default_worker_id() -> String {
     format!("worker-{}-{:08x}", std::process::id(), fastrand::u32(..))
 }
 
-/// A notifier and its retry policy.
+/// A notifier, its retry policy and its grouping window.
 #[derive(Debug, Clone)]
 pub struct Registered {
     /// The plugin.
     pub notifier: Arc<dyn Notifier>,
     /// When to retry and when to give up.
     pub policy: RetryPolicy,
+    /// Operator notifiers: notifications within this window go out as one digest.
+    /// `None` sends each on its own (always so for customer notifiers).
+    pub group_window: Option<Duration>,
 }
 
 /// Counters the dispatcher keeps (exported as metrics).
@@ -92,6 +96,8 @@ pub struct Dispatcher {
     routes: Routes,
     config: DispatcherConfig,
     stats: Arc<DispatchStats>,
+    /// Per grouping notifier: until when its current window is open (Unix ms).
+    windows: std::sync::Mutex<HashMap<String, i64>>,
 }
 
 impl Dispatcher {
@@ -109,6 +115,7 @@ impl Dispatcher {
             routes,
             config,
             stats: Arc::default(),
+            windows: std::sync::Mutex::default(),
         }
     }
 
@@ -156,13 +163,34 @@ impl Dispatcher {
             };
             let claimed = jobs.len();
             let mut first = Some(first);
+            // Jobs of grouping notifiers go out together, one task per notifier.
+            let mut groups: HashMap<String, Vec<ClaimedJob>> = HashMap::new();
+            let mut singles = Vec::new();
             for job in jobs {
-                let permit = match first.take() {
-                    Some(p) => p,
-                    None => match Arc::clone(&permits).acquire_owned().await {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
+                if this
+                    .notifiers
+                    .get(&job.notifier)
+                    .is_some_and(|r| r.group_window.is_some())
+                {
+                    groups.entry(job.notifier.clone()).or_default().push(job);
+                } else {
+                    singles.push(job);
+                }
+            }
+            for (notifier, jobs) in groups {
+                let Some(permit) = this.permit(&permits, &mut first).await else {
+                    break;
+                };
+                let this = Arc::clone(&this);
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    this.process_group(notifier, jobs, &shutdown).await;
+                    drop(permit);
+                });
+            }
+            for job in singles {
+                let Some(permit) = this.permit(&permits, &mut first).await else {
+                    break;
                 };
                 let this = Arc::clone(&this);
                 let shutdown = shutdown.clone();
@@ -200,6 +228,18 @@ impl Dispatcher {
                 tracing::warn!(error = %e, "reading the next due job failed");
                 poll
             }
+        }
+    }
+
+    /// The permit taken before claiming, or a new one.
+    async fn permit(
+        &self,
+        permits: &Arc<Semaphore>,
+        first: &mut Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        match first.take() {
+            Some(p) => Some(p),
+            None => Arc::clone(permits).acquire_owned().await.ok(),
         }
     }
 

@@ -36,7 +36,7 @@ impl fmt::Debug for Branding {
 }
 
 /// What templates see as `brand`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct BrandView<'a> {
     name: &'a str,
     support_email: &'a str,

@@ -7,7 +7,9 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use esim_courier_core::{Alert, AlertKind, CompletedOrder, Content, Customer, FailedOrder};
+use esim_courier_core::{
+    Alert, AlertKind, CompletedOrder, Content, Customer, FailedOrder, Notification,
+};
 use serde::Serialize;
 
 use crate::branding::BrandView;
@@ -93,6 +95,8 @@ pub(crate) struct OperatorView<'a> {
     /// The activation code with the matching ID masked.
     activation_code_masked: Option<String>,
     customer_email_masked: Option<String>,
+    /// A digest's notifications, one view each; empty otherwise.
+    items: Vec<OperatorView<'a>>,
 }
 
 impl<'a> OperatorView<'a> {
@@ -101,6 +105,50 @@ impl<'a> OperatorView<'a> {
             Content::OrderFailed(order) => Self::failed(brand, locale, order),
             Content::Alert(alert) => Self::alert(brand, locale, alert),
             Content::OrderCompleted(order) => Self::completed(brand, locale, order),
+            Content::Digest(items) => Self::digest(brand, locale, items),
+        }
+    }
+
+    /// Several notifications in one email: a headline that counts them, then one entry each.
+    fn digest(brand: BrandView<'a>, locale: &'a str, items: &[Notification]) -> Self {
+        let views: Vec<Self> = items
+            .iter()
+            .map(|n| Self::new(brand.clone(), locale, &n.content))
+            .collect();
+        let failed = views.iter().filter(|v| v.kind == "order_failed").count();
+        let others = views.len() - failed;
+        let headline = match (failed, others) {
+            (f, 0) => format!("{f} orders failed at the provider"),
+            (0, o) => format!("{o} alerts"),
+            (f, o) => format!("{f} orders failed at the provider, and {o} alerts"),
+        };
+        let orders: Vec<&str> = views.iter().filter_map(|v| v.order_no.as_deref()).collect();
+        Self {
+            brand,
+            locale,
+            kind: "digest",
+            headline,
+            order_no: None,
+            package_name: None,
+            package_code: None,
+            price: None,
+            occurred_at: views
+                .first()
+                .map(|v| v.occurred_at.clone())
+                .unwrap_or_default(),
+            reason: format!(
+                "These arrived within the grouping window and are listed together. Orders: {}.",
+                if orders.is_empty() {
+                    "none".to_owned()
+                } else {
+                    orders.join(", ")
+                }
+            ),
+            command: Some("esim-courier dead-letters list".to_owned()),
+            iccid: None,
+            activation_code_masked: None,
+            customer_email_masked: None,
+            items: views,
         }
     }
 
@@ -121,6 +169,7 @@ impl<'a> OperatorView<'a> {
             iccid: None,
             activation_code_masked: None,
             customer_email_masked: None,
+            items: Vec::new(),
         }
     }
 
@@ -144,6 +193,7 @@ impl<'a> OperatorView<'a> {
             iccid: None,
             activation_code_masked: None,
             customer_email_masked: None,
+            items: Vec::new(),
         }
     }
 
@@ -166,6 +216,7 @@ impl<'a> OperatorView<'a> {
             iccid: Some(order.iccid.clone()),
             activation_code_masked: Some(order.activation_code.masked()),
             customer_email_masked: order.customer.as_ref().map(|c| c.email.masked()),
+            items: Vec::new(),
         }
     }
 }

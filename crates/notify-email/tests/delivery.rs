@@ -1,16 +1,15 @@
 //! Black-box delivery tests: emails sent over real SMTP to a real SMTP server (mailin-embedded)
 //! on 127.0.0.1, or written by the file transport, then parsed as a mail client would.
 
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use esim_courier_core::{
     ActivationCode, CompletedOrder, Content, Currency, Customer, EmailAddress, FailedOrder, Locale,
     Money, Notification, Notifier, OrderNo,
 };
 use esim_courier_notify_email::{EmailConfig, EmailNotifier};
-use mail_parser::{MessageParser, MimeHeaders, PartType};
-use mailin_embedded::{response, Handler, Response, Server};
+use std::net::TcpListener;
+
+use esim_courier_tests::smtp::{open_activation_email, read_qr, Response, SmtpServer, Stage};
+use mail_parser::{MessageParser, MimeHeaders};
 
 const LPA: &str = "LPA:1$rsp.demo$69C32E7Dxxxxxxxx";
 const IOS: &str = "https://esimsetup.apple.com/esim_qrcode_provisioning?carddata=LPA%3A1%24rsp.demo%2469C32E7Dxxxxxxxx";
@@ -18,128 +17,8 @@ const ANDROID: &str =
     "https://esimsetup.android.com/esim_qrcode_provisioning?carddata=LPA%3A1%24rsp.demo%2469C32E7Dxxxxxxxx";
 
 // ---------------------------------------------------------------------------------------------
-// A real SMTP server that records what it receives and answers from a script.
-
-#[derive(Debug, Clone)]
-struct Received {
-    from: String,
-    to: Vec<String>,
-    data: Vec<u8>,
-}
-
-/// When a scripted reply is given instead of the usual one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    /// To `RCPT TO` (greylisting, unknown mailbox).
-    Rcpt,
-    /// To the `DATA` command (a server refusing any mail now).
-    Data,
-}
-
-#[derive(Default)]
-struct Mailbox {
-    received: Vec<Received>,
-    /// Replies to give instead of 250/354, in order.
-    script: Vec<(Stage, Response)>,
-}
-
-#[derive(Clone)]
-struct Recorder {
-    mailbox: Arc<Mutex<Mailbox>>,
-    current: Option<Received>,
-}
-
-impl Recorder {
-    fn scripted(&self, stage: Stage) -> Option<Response> {
-        let mut mailbox = self.mailbox.lock().unwrap_or_else(PoisonError::into_inner);
-        match mailbox.script.first() {
-            Some((s, _)) if *s == stage => Some(mailbox.script.remove(0).1),
-            _ => None,
-        }
-    }
-}
-
-// Replies are scripted at RCPT and DATA, not at the end of the data: mailin 0.6 stays in its
-// data state after refusing a message there and then ignores QUIT.
-impl Handler for Recorder {
-    fn rcpt(&mut self, _to: &str) -> Response {
-        self.scripted(Stage::Rcpt).unwrap_or(response::OK)
-    }
-
-    fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
-        if let Some(reply) = self.scripted(Stage::Data) {
-            return reply;
-        }
-        self.current = Some(Received {
-            from: from.to_owned(),
-            to: to.to_vec(),
-            data: Vec::new(),
-        });
-        response::OK
-    }
-
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        if let Some(current) = self.current.as_mut() {
-            current.data.extend_from_slice(buf);
-        }
-        Ok(())
-    }
-
-    fn data_end(&mut self) -> Response {
-        let received = self.current.take();
-        self.mailbox
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .received
-            .extend(received);
-        response::OK
-    }
-}
-
-struct SmtpServer {
-    port: u16,
-    mailbox: Arc<Mutex<Mailbox>>,
-}
-
-impl SmtpServer {
-    /// Starts the server on 127.0.0.1, port 0. Its thread ends with the test process.
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("address").port();
-        let mailbox = Arc::new(Mutex::new(Mailbox::default()));
-        let mut server = Server::new(Recorder {
-            mailbox: Arc::clone(&mailbox),
-            current: None,
-        });
-        server.with_name("mx.test").with_tcp_listener(listener);
-        std::thread::spawn(move || {
-            // serve() returns only on a listener error; the test then fails on its own.
-            let _ = server.serve().map_err(|e| e.to_string());
-        });
-        Self { port, mailbox }
-    }
-
-    fn reply_next(&self, stage: Stage, response: Response) {
-        self.mailbox
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .script
-            .push((stage, response));
-    }
-
-    fn received(&self) -> Vec<Received> {
-        std::mem::take(
-            &mut self
-                .mailbox
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .received,
-        )
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Notifiers and notifications.
+// The notifiers under test; the SMTP server and the mail-client checks are the shared ones of
+// `esim_courier_tests::smtp`.
 
 fn notifier(audience_and_recipients: &str, transport: &str) -> EmailNotifier {
     let config: EmailConfig = toml::from_str(&format!(
@@ -188,73 +67,6 @@ fn completed_order(locale: &str) -> Notification {
         key: "B23120118131234:89852000263355500023:customer-email".into(),
         content: Content::OrderCompleted(order),
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// What a mail client sees.
-
-/// Checks the MIME tree of an activation email and returns (html, text, png, message id).
-fn open_activation_email(raw: &[u8]) -> (String, String, Vec<u8>, String) {
-    let message = MessageParser::default()
-        .parse(raw)
-        .expect("a parsable message");
-    let root = message.root_part();
-    assert!(
-        root.is_content_type("multipart", "alternative"),
-        "root is {:?}",
-        root.content_type()
-    );
-    let children = root.sub_parts().expect("alternative has parts");
-    assert_eq!(children.len(), 2, "text/plain then multipart/related");
-    let plain = message.part(children[0]).expect("plain part");
-    assert!(plain.is_content_type("text", "plain"));
-    let related = message.part(children[1]).expect("related part");
-    assert!(
-        related.is_content_type("multipart", "related"),
-        "got {:?}",
-        related.content_type()
-    );
-    let inner = related.sub_parts().expect("related has parts");
-    assert_eq!(inner.len(), 2, "text/html then the QR PNG");
-    let html = message.part(inner[0]).expect("html part");
-    assert!(html.is_content_type("text", "html"));
-    let png = message.part(inner[1]).expect("png part");
-    assert!(png.is_content_type("image", "png"));
-    let cid = png
-        .content_id()
-        .expect("the PNG has a Content-ID")
-        .trim_matches(['<', '>'])
-        .to_owned();
-    assert!(png
-        .content_disposition()
-        .is_some_and(|d| d.ctype() == "inline"));
-
-    let html = html.text_contents().expect("html text").to_owned();
-    assert!(
-        html.contains(&format!("src=\"cid:{cid}\"")),
-        "the HTML shows the inline PNG by its Content-ID"
-    );
-    let text = plain.text_contents().expect("plain text").to_owned();
-    let png = match &png.body {
-        PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
-        other => panic!("the PNG part is not binary: {other:?}"),
-    };
-    let message_id = message.message_id().expect("Message-ID").to_owned();
-    (html, text, png, message_id)
-}
-
-/// Reads the QR code in `png` the way a phone camera would.
-fn read_qr(png: &[u8]) -> String {
-    let image = image::load_from_memory(png)
-        .expect("a decodable PNG")
-        .to_luma8();
-    let (width, height) = (image.width() as usize, image.height() as usize);
-    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
-        image.get_pixel(x as u32, y as u32).0[0]
-    });
-    let grids = prepared.detect_grids();
-    assert_eq!(grids.len(), 1, "exactly one QR code");
-    grids[0].decode().expect("a readable QR code").1
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -70,6 +70,14 @@ impl Notifier for LogNotifier {
                 o.package_name.as_deref().unwrap_or("package unknown")
             ),
             Content::Alert(a) => a.summary(),
+            Content::Digest(items) => {
+                let orders: Vec<&str> = items.iter().filter_map(Notification::order_no).collect();
+                format!(
+                    "{} notifications grouped; orders: {}",
+                    items.len(),
+                    orders.join(", ")
+                )
+            }
         };
         tracing::info!(target: "esim_courier::notify_log", notifier = %self.name, kind = n.kind(), key = %n.key, "{summary}");
         Ok(Receipt::with_id(n.key.clone()))

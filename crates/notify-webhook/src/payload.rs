@@ -4,6 +4,11 @@ use serde_json::{json, Value};
 /// The JSON body: `{"type": "...", "key": "...", "data": {...}}`. Operators never get the
 /// activation code; a customer-audience webhook does.
 pub(crate) fn body(n: &Notification, audience: Audience) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&envelope(n, audience)?)
+}
+
+/// `{"type", "key", "data"}`; a digest's data is `{"items": [<envelope>, ...]}`.
+fn envelope(n: &Notification, audience: Audience) -> serde_json::Result<Value> {
     let (kind, data): (String, Value) = match &n.content {
         Content::OrderCompleted(o) => {
             let code = match audience {
@@ -43,6 +48,13 @@ pub(crate) fn body(n: &Notification, audience: Audience) -> serde_json::Result<V
             }),
         ),
         Content::Alert(a) => (format!("alert.{}", a.kind), serde_json::to_value(a)?),
+        Content::Digest(items) => {
+            let items = items
+                .iter()
+                .map(|i| envelope(i, audience))
+                .collect::<serde_json::Result<Vec<_>>>()?;
+            ("digest".into(), json!({ "items": items }))
+        }
     };
-    serde_json::to_vec(&json!({"type": kind, "key": n.key, "data": data}))
+    Ok(json!({"type": kind, "key": n.key, "data": data}))
 }

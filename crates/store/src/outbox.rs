@@ -129,6 +129,64 @@ impl Store {
         rows.iter().map(claimed_job).collect()
     }
 
+    /// Leases up to `limit` due pending jobs of one notifier: the sweep that gathers a
+    /// grouping window's notifications into one digest.
+    pub async fn claim_for_notifier(
+        &self,
+        notifier: &str,
+        worker: &str,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        let now = now_ms();
+        let lock = match self.backend {
+            crate::Backend::Sqlite => "",
+            crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE outbox_jobs
+                SET state = 'in_flight', locked_until = $1, locked_by = $2, attempts = attempts + 1, updated_at = $3
+              WHERE id IN (
+                    SELECT id FROM outbox_jobs
+                     WHERE state = 'pending' AND next_attempt_at <= $3 AND notifier = $5
+                     ORDER BY id
+                     LIMIT $4{lock})
+              RETURNING {JOB_COLUMNS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now + lease_ms)
+            .bind(worker.to_owned())
+            .bind(now)
+            .bind(limit)
+            .bind(notifier.to_owned())
+            .fetch_all(&self.write)
+            .await?;
+        rows.iter().map(claimed_job).collect()
+    }
+
+    /// Gives a leased job back, due at `at` (a grouping window's end), without counting the
+    /// claim as an attempt.
+    pub async fn job_defer(
+        &self,
+        job: &ClaimedJob,
+        worker: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox_jobs SET state = 'pending', attempts = attempts - 1, next_attempt_at = $1,
+                    locked_until = NULL, locked_by = NULL, updated_at = $2
+              WHERE id = $3 AND locked_by = $4 AND state = 'in_flight'",
+        )
+        .bind(at)
+        .bind(now_ms())
+        .bind(job.id)
+        .bind(worker.to_owned())
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
     /// Loads the event and customer a claimed job needs.
     pub async fn job_context(&self, job: &ClaimedJob) -> Result<JobContext, StoreError> {
         let event = match job.event_id {

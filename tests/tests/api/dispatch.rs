@@ -287,6 +287,7 @@ async fn shutdown_releases_the_lease_of_a_stuck_delivery(backend: Backend) {
                 timeout: Duration::from_secs(600),
                 ..RetryPolicy::default()
             },
+            group_window: None,
         },
     )]);
     let config = DispatcherConfig {

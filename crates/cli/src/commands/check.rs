@@ -61,6 +61,25 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         }
         Err(e) => line(false, "store", &format!("{e:#}")),
     }
+    match crate::compose::email_notifiers(&config) {
+        Ok(emails) => {
+            for (name, email) in emails {
+                let check = email.check_templates();
+                if check.is_ok() {
+                    line(
+                        true,
+                        &format!("templates of {name}"),
+                        &format!("{} template/locale pairs render", check.passed.len()),
+                    );
+                } else {
+                    for e in &check.errors {
+                        line(false, &format!("templates of {name}"), &e.to_string());
+                    }
+                }
+            }
+        }
+        Err(e) => line(false, "email templates", &format!("{e:#}")),
+    }
     if let Some(notifiers) = notifiers {
         let mut names: Vec<_> = notifiers.keys().cloned().collect();
         names.sort();

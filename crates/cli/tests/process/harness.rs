@@ -44,6 +44,8 @@ type = "webhook"
 url = "{hook_url}"
 timeout = "60s"
 retry = {{ initial_delay = "100ms", max_delay = "1s", timeout = "60s" }}
+# One POST per notification, unless a test turns grouping on.
+group_window = "0s"
 
 [[routes]]
 when = "FAILED"

@@ -5,5 +5,6 @@ mod harness;
 
 mod cli;
 mod crash_recovery;
+mod grouping;
 mod ops;
 mod replicas;
