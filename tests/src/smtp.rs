@@ -222,3 +222,18 @@ pub fn read_qr(png: &[u8]) -> String {
     assert_eq!(grids.len(), 1, "exactly one QR code");
     grids[0].decode().expect("a readable QR code").1
 }
+
+/// The decoded subject and text of every text part of a message, for searching.
+pub fn readable_text(raw: &[u8]) -> String {
+    let Some(message) = MessageParser::default().parse(raw) else {
+        return String::new();
+    };
+    let mut out = message.subject().unwrap_or_default().to_owned();
+    for i in 0..message.text_body_count() {
+        if let Some(t) = message.body_text(i) {
+            out.push('\n');
+            out.push_str(&t);
+        }
+    }
+    out
+}

@@ -260,7 +260,17 @@ pub(crate) async fn intake_in(
             let jobs = plan(&disposition);
             let n = jobs.len();
             for job in jobs {
-                let key = format!("event:{event_id}:{}:{}", job.kind.as_str(), job.notifier);
+                // An activation is keyed by order and ICCID: one per eSIM, whatever events
+                // carried it. Everything else by event.
+                let key = match job.kind {
+                    JobKind::OrderCompleted => format!(
+                        "completed:{}:{}:{}",
+                        event.order_no,
+                        event.iccid_display(),
+                        job.notifier
+                    ),
+                    _ => format!("event:{event_id}:{}:{}", job.kind.as_str(), job.notifier),
+                };
                 insert_job(tx, &job, &key, Some(order_no), Some(event_id), now).await?;
             }
             (

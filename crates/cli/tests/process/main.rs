@@ -5,6 +5,7 @@ mod harness;
 
 mod cli;
 mod crash_recovery;
+mod email;
 mod grouping;
 mod ops;
 mod replicas;

@@ -1,0 +1,375 @@
+//! The activation email end to end: webhook and registration in, over real SMTP out, parsed
+//! as a mail client would.
+
+use std::path::Path;
+use std::time::Duration;
+
+use esim_courier_tests::smtp::{
+    open_activation_email, read_qr, readable_text, Response, SmtpServer, Stage,
+};
+use serde_json::json;
+
+use crate::harness::{run_cli, wait_until, Server, API_TOKEN, WEBHOOK_TOKEN};
+
+const LPA: &str = "LPA:1$smdp.example.com$K2-4KJ2T-1B6Q9X";
+
+fn completed(order_no: &str, iccid: &str) -> String {
+    json!({
+        "orderNo": order_no, "result": "COMPLETED", "iccid": iccid, "lpa": LPA,
+        "packageCode": "YN26", "packageName": "Malaysia, 1 Day, 1GB, 256kbps", "price": "9.99", "currency": "4"
+    })
+    .to_string()
+}
+
+/// A server whose customer and operator emails go over SMTP to `smtp_url`.
+fn write_email_config(dir: &Path, smtp_url: &str, extra_customer: &str) -> std::path::PathBuf {
+    let path = dir.join("esim-courier.toml");
+    let db = format!("sqlite://{}/mail.db", dir.display());
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[server]
+bind = "127.0.0.1:0"
+workers = 1
+[database]
+url = "{db}"
+[webhook]
+tokens = ["{WEBHOOK_TOKEN}"]
+[api]
+tokens = ["{API_TOKEN}"]
+[dispatcher]
+poll_interval = "200ms"
+
+[notifiers.customer-email]
+type = "email"
+audience = "customer"
+template = "activation"
+from = "eSIM Shop <esim@shop.example>"
+transport = {{ type = "smtp", url = "{smtp_url}", timeout = "10s" }}
+retry = {{ initial_delay = "200ms", max_delay = "1s" }}
+{extra_customer}
+
+[notifiers.ops-email]
+type = "email"
+audience = "operator"
+template = "alert"
+from = "esim-courier <courier@shop.example>"
+to = ["ops@shop.example"]
+transport = {{ type = "smtp", url = "{smtp_url}", timeout = "10s" }}
+group_window = "1s"
+
+[[routes]]
+when = "COMPLETED"
+notify = ["customer-email"]
+[[routes]]
+when = "FAILED"
+notify = ["ops-email"]
+[[routes]]
+when = "alert"
+notify = ["ops-email"]
+"#
+        ),
+    )
+    .expect("config written");
+    path
+}
+
+async fn register(
+    client: &reqwest::Client,
+    server: &Server,
+    order_no: &str,
+    email: &str,
+    locale: &str,
+) {
+    let res = client
+        .put(format!("{}/api/v1/orders/{order_no}", server.base))
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"email": email, "name": "Ana", "locale": locale, "price": "14.90", "currency": "USD"}))
+        .send()
+        .await
+        .expect("answers");
+    assert!(res.status().is_success(), "{}", res.status());
+}
+
+fn to_customers(smtp: &SmtpServer) -> Vec<esim_courier_tests::smtp::Received> {
+    smtp.peek()
+        .into_iter()
+        .filter(|m| !m.to.iter().any(|t| t.contains("ops@")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_order_gets_exactly_one_activation_email_whichever_comes_first() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &smtp.url(), "");
+    let server = Server::start(&config, dir.path()).await;
+    let client = reqwest::Client::new();
+
+    // A: the webhook first (the email waits), then the registration.
+    assert_eq!(
+        server
+            .post(&client, completed("MAIL-A", "8944500102198304826"))
+            .await,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        to_customers(&smtp).is_empty(),
+        "nothing is sent before the customer is known"
+    );
+    register(&client, &server, "MAIL-A", "ana@traveller.example", "ja").await;
+    // B: the registration first, then the provider's three attempts.
+    register(&client, &server, "MAIL-B", "ben@traveller.example", "en").await;
+    for _ in 0..3 {
+        assert_eq!(
+            server
+                .post(&client, completed("MAIL-B", "89852000000000000001"))
+                .await,
+            200
+        );
+    }
+    wait_until(30, "two activation emails", || {
+        to_customers(&smtp).len() >= 2
+    })
+    .await;
+    // A repeated registration and more retries send nothing more.
+    register(&client, &server, "MAIL-A", "ana@traveller.example", "ja").await;
+    assert_eq!(
+        server
+            .post(&client, completed("MAIL-A", "8944500102198304826"))
+            .await,
+        200
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mails = to_customers(&smtp);
+    assert_eq!(mails.len(), 2, "exactly one email per order");
+
+    let mut ids = Vec::new();
+    for (mail, (who, order, iccid)) in mails.iter().zip([
+        ("ana@traveller.example", "MAIL-A", "8944500102198304826"),
+        ("ben@traveller.example", "MAIL-B", "89852000000000000001"),
+    ]) {
+        assert_eq!(mail.to, [who.to_owned()]);
+        let (html, text, png, message_id) = open_activation_email(&mail.data);
+        assert_eq!(
+            read_qr(&png),
+            LPA,
+            "the QR code scans to the exact activation code"
+        );
+        for part in [&html, &text] {
+            assert!(
+                part.contains("smdp.example.com") && part.contains("K2-4KJ2T-1B6Q9X"),
+                "manual codes"
+            );
+            assert!(
+                part.contains(order) && part.contains(iccid),
+                "order details"
+            );
+            assert!(
+                part.contains("https://esimsetup.apple.com/esim_qrcode_provisioning?carddata=LPA%3A1%24smdp.example.com%24K2-4KJ2T-1B6Q9X"),
+                "iPhone link"
+            );
+            assert!(
+                part.contains(
+                    "https://esimsetup.android.com/esim_qrcode_provisioning?carddata=LPA%3A1%24"
+                ),
+                "Android link"
+            );
+            assert!(
+                part.contains("14.90"),
+                "the retail price from the registration"
+            );
+            assert!(!part.contains("9.99"), "never the contract price");
+        }
+        assert!(html.len() < 100 * 1024);
+        ids.push(message_id);
+    }
+    assert_ne!(ids[0], ids[1]);
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_4xx_smtp_reply_is_retried_and_a_5xx_is_dead_lettered_with_an_operator_email() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &smtp.url(), "");
+    let server = Server::start(&config, dir.path()).await;
+    let client = reqwest::Client::new();
+
+    smtp.reply_next(
+        Stage::Rcpt,
+        Response::custom(450, "4.2.1 Mailbox busy, try later".into()),
+    );
+    register(&client, &server, "MAIL-4XX", "ana@traveller.example", "en").await;
+    assert_eq!(
+        server
+            .post(&client, completed("MAIL-4XX", "8944500102198304826"))
+            .await,
+        200
+    );
+    wait_until(30, "the retried email", || !to_customers(&smtp).is_empty()).await;
+    let (code, out, err) = run_cli(
+        &config,
+        dir.path(),
+        &["orders", "show", "MAIL-4XX", "--json"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let order: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let attempts = order["notifications"][0]["attempt_log"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let outcomes: Vec<&str> = attempts
+        .iter()
+        .filter_map(|a| a["outcome"].as_str())
+        .collect();
+    assert_eq!(outcomes, ["transient", "delivered"]);
+    assert!(
+        attempts[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("450")),
+        "{attempts:?}"
+    );
+
+    smtp.reply_next(
+        Stage::Rcpt,
+        Response::custom(550, "5.1.1 No such user".into()),
+    );
+    register(
+        &client,
+        &server,
+        "MAIL-5XX",
+        "nobody@traveller.example",
+        "en",
+    )
+    .await;
+    assert_eq!(
+        server
+            .post(&client, completed("MAIL-5XX", "89852000000000000001"))
+            .await,
+        200
+    );
+    wait_until(30, "the operators' dead-letter email", || {
+        smtp.peek()
+            .iter()
+            .any(|m| m.to.iter().any(|t| t.contains("ops@")))
+    })
+    .await;
+    let ops: Vec<_> = smtp
+        .peek()
+        .into_iter()
+        .filter(|m| m.to.iter().any(|t| t.contains("ops@")))
+        .collect();
+    let body = readable_text(&ops[0].data);
+    assert!(
+        body.contains("MAIL-5XX") && body.contains("dead-letters retry"),
+        "the alert names the order and the command"
+    );
+    let (code, out, _) = run_cli(&config, dir.path(), &["dead-letters", "list"], &[]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("MAIL-5XX") && out.contains("550"), "{out}");
+    assert_eq!(
+        to_customers(&smtp).len(),
+        1,
+        "the refused address got nothing, and no retry was made"
+    );
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_orders_reach_operators_as_grouped_emails_over_smtp() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &smtp.url(), "");
+    let server = Server::start(&config, dir.path()).await;
+    let client = reqwest::Client::new();
+    let posts = (0..40).map(|i| server.post(&client, crate::harness::failed(&format!("DOWN-{i}"))));
+    assert!(futures_util::future::join_all(posts)
+        .await
+        .iter()
+        .all(|s| *s == 200));
+    let named = || {
+        let mut orders = std::collections::HashSet::new();
+        for mail in smtp.peek() {
+            let text = readable_text(&mail.data);
+            for token in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+                if token.starts_with("DOWN-") {
+                    orders.insert(token.to_owned());
+                }
+            }
+        }
+        orders.len()
+    };
+    wait_until(30, "all 40 orders in operator emails", || named() == 40).await;
+    let emails = smtp.peek().len();
+    assert!(emails <= 4, "{emails} emails for 40 failed orders");
+    let subjects: Vec<String> = smtp
+        .peek()
+        .iter()
+        .map(|m| {
+            readable_text(&m.data)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        subjects.iter().any(|s| s.contains("orders failed")),
+        "{subjects:?}"
+    );
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_fails_clearly_on_a_broken_template_and_an_unreachable_smtp_server() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let good = write_email_config(dir.path(), &smtp.url(), "");
+    let (code, out, err) = run_cli(&good, dir.path(), &["check"], &[]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.lines().all(|l| l.starts_with("PASS")), "{out}");
+    assert!(out.contains("PASS notifier customer-email"), "{out}");
+
+    // An SMTP server that is not there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let unreachable = write_email_config(dir.path(), &format!("smtp://127.0.0.1:{port}"), "");
+    let (code, out, _) = run_cli(&unreachable, dir.path(), &["check"], &[]).await;
+    assert_ne!(code, 0);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("FAIL notifier customer-email")),
+        "{out}"
+    );
+
+    // A template override with a typo: strict mode refuses the unknown variable.
+    let templates = dir.path().join("templates/activation/en");
+    std::fs::create_dir_all(&templates).expect("dir");
+    std::fs::write(templates.join("subject.hbs"), "Your eSIM {{pakage_name}}").expect("write");
+    std::fs::write(templates.join("body.txt.hbs"), "{{qr_text}}").expect("write");
+    std::fs::write(templates.join("body.html.hbs"), "<p>{{order_no}}</p>").expect("write");
+    let broken = write_email_config(
+        dir.path(),
+        &smtp.url(),
+        &format!(
+            "templates_dir = \"{}\"",
+            dir.path().join("templates").display()
+        ),
+    );
+    let (code, out, err) = run_cli(&broken, dir.path(), &["check"], &[]).await;
+    assert_ne!(code, 0);
+    assert!(
+        out.contains("FAIL") && out.contains("customer-email"),
+        "{out}\n{err}"
+    );
+    assert!(
+        out.contains("pakage_name") || out.contains("activation"),
+        "the failure names what is wrong: {out}"
+    );
+}
