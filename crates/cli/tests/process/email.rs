@@ -373,3 +373,49 @@ async fn check_fails_clearly_on_a_broken_template_and_an_unreachable_smtp_server
         "the failure names what is wrong: {out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resend_sends_the_activation_email_again_on_record() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &smtp.url(), "");
+    let server = Server::start(&config, dir.path()).await;
+    let client = reqwest::Client::new();
+    register(&client, &server, "MAIL-R", "ana@traveller.example", "en").await;
+    assert_eq!(
+        server
+            .post(&client, completed("MAIL-R", "8944500102198304826"))
+            .await,
+        200
+    );
+    wait_until(30, "the activation email", || {
+        to_customers(&smtp).len() == 1
+    })
+    .await;
+
+    let (code, out, err) = run_cli(&config, dir.path(), &["resend", "MAIL-R"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("re-send of order MAIL-R queued"), "{out}");
+    wait_until(30, "the re-sent email", || to_customers(&smtp).len() == 2).await;
+    let mails = to_customers(&smtp);
+    let (_, _, png, first_id) = open_activation_email(&mails[0].data);
+    let (_, _, _, second_id) = open_activation_email(&mails[1].data);
+    assert_eq!(read_qr(&png), LPA);
+    assert_ne!(first_id, second_id, "a deliberate re-send is a new message");
+    let (_, out, _) = run_cli(
+        &config,
+        dir.path(),
+        &["orders", "show", "MAIL-R", "--json"],
+        &[],
+    )
+    .await;
+    let order: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        order["notifications"].as_array().map(Vec::len),
+        Some(2),
+        "both sends are on record"
+    );
+    let (code, _, _) = run_cli(&config, dir.path(), &["resend", "NO-SUCH-ORDER"], &[]).await;
+    assert_eq!(code, 2);
+    drop(server);
+}
