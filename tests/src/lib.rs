@@ -8,6 +8,7 @@
 
 mod app;
 mod db;
+pub mod proxy;
 pub mod smtp;
 
 pub use app::{spawn_app, AppOptions, TestApp, API_TOKEN, WEBHOOK_TOKEN};

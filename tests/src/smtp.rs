@@ -237,3 +237,11 @@ pub fn readable_text(raw: &[u8]) -> String {
     }
     out
 }
+
+/// The `Message-ID` of a message, if it has one.
+pub fn message_id(raw: &[u8]) -> Option<String> {
+    MessageParser::default()
+        .parse(raw)?
+        .message_id()
+        .map(str::to_owned)
+}

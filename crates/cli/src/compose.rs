@@ -10,6 +10,8 @@ use esim_courier_core::{Audience, CurrencyTable, Notifier, RouteTrigger, Routes}
 use esim_courier_dispatch::{default_worker_id, DispatcherConfig, Registered, RetryPolicy};
 use esim_courier_notify_email::{EmailConfig, EmailNotifier};
 use esim_courier_notify_log::{LogConfig, LogNotifier};
+use esim_courier_notify_slack::{SlackConfig, SlackNotifier};
+use esim_courier_notify_telegram::{TelegramConfig, TelegramNotifier};
 use esim_courier_notify_webhook::{WebhookConfig, WebhookNotifier};
 use esim_courier_receiver::{
     Hardening, RateLimit, ReceiverConfig, SignatureAlgorithm, SignatureCheck, SignatureEncoding,
@@ -20,7 +22,7 @@ use std::num::NonZeroU32;
 use crate::config::{self, notifier_section, notifier_type, retry_section, Config};
 
 /// The notifier types this build knows.
-pub const NOTIFIER_TYPES: &[&str] = &["email", "log", "webhook"];
+pub const NOTIFIER_TYPES: &[&str] = &["email", "log", "slack", "telegram", "webhook"];
 
 /// Operator notifications within this window go out as one message, unless a notifier's
 /// `group_window` says otherwise.
@@ -37,6 +39,14 @@ fn build_notifier(name: &str, section: &Dict) -> anyhow::Result<Arc<dyn Notifier
             name,
             notifier_section::<LogConfig>(name, section)?,
         )),
+        "slack" => Arc::new(
+            SlackNotifier::new(name, notifier_section::<SlackConfig>(name, section)?)
+                .with_context(|| format!("notifiers.{name}"))?,
+        ),
+        "telegram" => Arc::new(
+            TelegramNotifier::new(name, notifier_section::<TelegramConfig>(name, section)?)
+                .with_context(|| format!("notifiers.{name}"))?,
+        ),
         "webhook" => Arc::new(
             WebhookNotifier::new(name, notifier_section::<WebhookConfig>(name, section)?)
                 .with_context(|| format!("notifiers.{name}"))?,

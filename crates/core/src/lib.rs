@@ -10,6 +10,7 @@ pub mod domain;
 pub mod intake;
 pub mod notifier;
 pub mod routing;
+pub mod summary;
 pub mod testing;
 
 pub use alert::{Alert, AlertKind};

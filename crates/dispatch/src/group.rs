@@ -48,10 +48,7 @@ impl Dispatcher {
         let open_until = self.window_until(&notifier);
         if let Some(until) = open_until.filter(|u| *u > now) {
             for job in &jobs {
-                let deferred = self
-                    .store
-                    .job_defer(job, &self.config.worker_id, until)
-                    .await;
+                let deferred = self.store.job_defer(job, until).await;
                 self.check_written(deferred);
             }
             tracing::debug!(until, "grouping window open: deferred to its end");
@@ -113,7 +110,7 @@ impl Dispatcher {
         shutdown: &CancellationToken,
     ) {
         let started_at = now_ms();
-        match self.call(registered, notification, shutdown).await {
+        match self.call(registered, notification, jobs, shutdown).await {
             Some(outcome) => {
                 for job in jobs {
                     self.settle(job, &registered.policy, started_at, &outcome)

@@ -22,7 +22,15 @@ impl Dispatcher {
             return;
         };
         let started_at = now_ms();
-        match self.call(registered, &notification, shutdown).await {
+        match self
+            .call(
+                registered,
+                &notification,
+                std::slice::from_ref(&job),
+                shutdown,
+            )
+            .await
+        {
             Some(outcome) => {
                 self.settle(&job, &registered.policy, started_at, &outcome)
                     .await
@@ -65,19 +73,50 @@ impl Dispatcher {
 
     /// Calls the notifier with its timeout. `None` when shutdown's grace period ran out
     /// first (the caller releases the lease).
+    ///
+    /// While the call runs, the leases of `jobs` are renewed every third of the lease, so a
+    /// slow but live delivery is never claimed by another worker (which would send it
+    /// twice); only a dead worker's leases expire.
     pub(crate) async fn call(
         &self,
         registered: &Registered,
         notification: &Notification,
+        jobs: &[ClaimedJob],
         shutdown: &CancellationToken,
     ) -> Option<Result<Receipt, NotifyError>> {
         let policy = &registered.policy;
         let grace = self.config.shutdown_grace;
+        let lease = self.config.lease;
+        let heartbeat = async {
+            let mut tick = tokio::time::interval(lease / 3);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match self
+                    .store
+                    .extend_leases(jobs, now_ms() + duration_ms(lease))
+                    .await
+                {
+                    Ok(held) if held < jobs.len() as u64 => {
+                        tracing::warn!(
+                            held,
+                            jobs = jobs.len(),
+                            "a lease was lost during the delivery"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "renewing the lease failed; retrying at the next beat")
+                    }
+                }
+            }
+        };
         tokio::select! {
             answered = tokio::time::timeout(policy.timeout, registered.notifier.notify(notification)) => Some(match answered {
                 Ok(result) => result,
                 Err(_) => Err(NotifyError::transient(format!("no answer within {:?}", policy.timeout))),
             }),
+            () = heartbeat => None,
             () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!("shutting down: delivery still under way after the grace period; releasing its lease");
                 None
@@ -219,13 +258,13 @@ impl Dispatcher {
         };
         let written = self
             .store
-            .job_wait_for_customer(job, &self.config.worker_id, recheck_at, alerts)
+            .job_wait_for_customer(job, recheck_at, alerts)
             .await;
         self.check_written(written);
     }
 
     pub(crate) async fn release(&self, job: &ClaimedJob) {
-        let written = self.store.job_release(job, &self.config.worker_id).await;
+        let written = self.store.job_release(job).await;
         self.check_written(written);
     }
 

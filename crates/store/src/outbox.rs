@@ -79,6 +79,9 @@ pub struct ClaimedJob {
     pub created_at: i64,
     /// Whether the "customer unknown" alert was already raised for it.
     pub customer_alerted: bool,
+    /// This claim's token (`locked_by`): unique per claim, so a worker whose lease expired
+    /// and was claimed again, even by itself, can no longer write the job's outcome.
+    pub lease: String,
 }
 
 /// What a job needs to become a notification: its event and the order's customer.
@@ -90,7 +93,8 @@ pub struct JobContext {
     pub customer: Option<crate::CustomerRecord>,
 }
 
-const JOB_COLUMNS: &str = "id, dedup_key, notifier, kind, order_no, event_id, payload, attempts, created_at, customer_alerted";
+const JOB_COLUMNS: &str =
+    "id, dedup_key, notifier, kind, order_no, event_id, payload, attempts, created_at, customer_alerted, locked_by";
 
 impl Store {
     /// Leases up to `limit` due jobs to `worker` until `now + lease_ms`: pending and waiting
@@ -121,7 +125,7 @@ impl Store {
         );
         let rows = sqlx::query(&sql)
             .bind(now + lease_ms)
-            .bind(worker.to_owned())
+            .bind(lease_token(worker))
             .bind(now)
             .bind(limit)
             .fetch_all(&self.write)
@@ -155,7 +159,7 @@ impl Store {
         );
         let rows = sqlx::query(&sql)
             .bind(now + lease_ms)
-            .bind(worker.to_owned())
+            .bind(lease_token(worker))
             .bind(now)
             .bind(limit)
             .bind(notifier.to_owned())
@@ -166,12 +170,7 @@ impl Store {
 
     /// Gives a leased job back, due at `at` (a grouping window's end), without counting the
     /// claim as an attempt.
-    pub async fn job_defer(
-        &self,
-        job: &ClaimedJob,
-        worker: &str,
-        at: i64,
-    ) -> Result<bool, StoreError> {
+    pub async fn job_defer(&self, job: &ClaimedJob, at: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE outbox_jobs SET state = 'pending', attempts = attempts - 1, next_attempt_at = $1,
                     locked_until = NULL, locked_by = NULL, updated_at = $2
@@ -180,7 +179,7 @@ impl Store {
         .bind(at)
         .bind(now_ms())
         .bind(job.id)
-        .bind(worker.to_owned())
+        .bind(job.lease.clone())
         .execute(&self.write)
         .await?
         .rows_affected();
@@ -283,7 +282,6 @@ impl Store {
     pub async fn job_wait_for_customer(
         &self,
         job: &ClaimedJob,
-        worker: &str,
         recheck_at: i64,
         alert_jobs: Vec<NewJob>,
     ) -> Result<bool, StoreError> {
@@ -300,7 +298,7 @@ impl Store {
         .bind(now)
         .bind(i64::from(raise))
         .bind(job.id)
-        .bind(worker.to_owned())
+        .bind(job.lease.clone())
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -318,9 +316,25 @@ impl Store {
         Ok(owned)
     }
 
+    /// Extends the leases of jobs still being delivered to `until` (a heartbeat, so a slow
+    /// but live delivery never loses its lease). Returns how many were still held.
+    pub async fn extend_leases(&self, jobs: &[ClaimedJob], until: i64) -> Result<u64, StoreError> {
+        let mut held = 0;
+        for job in jobs {
+            held += sqlx::query("UPDATE outbox_jobs SET locked_until = $1 WHERE id = $2 AND locked_by = $3 AND state = 'in_flight'")
+                .bind(until)
+                .bind(job.id)
+                .bind(job.lease.clone())
+                .execute(&self.write)
+                .await?
+                .rows_affected();
+        }
+        Ok(held)
+    }
+
     /// Gives a leased job back untouched (shutdown): it is due again at once, and the claim's
     /// attempt is not counted.
-    pub async fn job_release(&self, job: &ClaimedJob, worker: &str) -> Result<bool, StoreError> {
+    pub async fn job_release(&self, job: &ClaimedJob) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE outbox_jobs SET state = 'pending', attempts = attempts - 1, locked_until = NULL,
                     locked_by = NULL, updated_at = $1
@@ -328,7 +342,7 @@ impl Store {
         )
         .bind(now_ms())
         .bind(job.id)
-        .bind(worker.to_owned())
+        .bind(job.lease.clone())
         .execute(&self.write)
         .await?
         .rows_affected();
@@ -399,7 +413,7 @@ async fn finish(
     .bind(next_attempt_at)
     .bind(attempt.finished_at)
     .bind(job.id)
-    .bind(attempt.worker.to_owned())
+    .bind(job.lease.clone())
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -443,5 +457,15 @@ fn claimed_job(row: &sqlx::any::AnyRow) -> Result<ClaimedJob, StoreError> {
         attempts: row.try_get("attempts")?,
         created_at: row.try_get("created_at")?,
         customer_alerted: row.try_get::<i64, _>("customer_alerted")? != 0,
+        lease: row
+            .try_get::<Option<String>, _>("locked_by")?
+            .unwrap_or_default(),
     })
+}
+
+/// A token unique to one claim: the worker's name and a process-wide sequence number.
+fn lease_token(worker: &str) -> String {
+    static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{worker}#{n}")
 }

@@ -89,6 +89,8 @@ impl Server {
             let mut tx = Some(tx);
             let mut reader = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = reader.next_line().await {
+                // Keep the line before announcing the address, so the log has it by then.
+                lines.lock().expect("log lock").push(line.clone());
                 if let Some(rest) = line
                     .split("webhook URL: http://")
                     .nth(1)
@@ -98,7 +100,6 @@ impl Server {
                         let _ = tx.send(addr.to_owned());
                     }
                 }
-                lines.lock().expect("log lock").push(line);
             }
         });
         let addr = tokio::time::timeout(Duration::from_secs(30), rx)

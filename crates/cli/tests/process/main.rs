@@ -6,6 +6,7 @@ mod harness;
 mod cli;
 mod crash_recovery;
 mod email;
+mod faults;
 mod grouping;
 mod ops;
 mod replicas;

@@ -1,0 +1,148 @@
+//! The `slack` notifier: posts operator notifications to a Slack channel through an
+//! [incoming webhook](https://api.slack.com/messaging/webhooks), as Block Kit messages.
+//!
+//! ```toml
+//! [notifiers.ops-slack]
+//! type = "slack"
+//! webhook_url = "https://hooks.slack.com/services/T000/B000/XXXX"   # a secret: prefer the env
+//! timeout = "10s"
+//! ```
+//!
+//! Each notification is one message: a header, the reason, the facts (order, package,
+//! contract price, time), the `esim-courier` command to run in a code block, and a context
+//! line. A digest is one message listing every item (see `blocks.rs` for how it stays within
+//! Slack's 50 blocks and 3000 characters per text). Operators only: the activation code is
+//! never shown, except masked on a completed order.
+//!
+//! The webhook URL is a secret (whoever has it can post to the channel): it never appears in
+//! `Debug`, an error message or a log line; only its host does.
+
+mod answer;
+mod blocks;
+mod config;
+mod endpoint;
+mod mrkdwn;
+
+use esim_courier_core::{async_trait, Audience, Notification, Notifier, NotifyError, Receipt};
+use serde_json::Value;
+
+pub use config::{ConfigError, SlackConfig};
+
+use crate::answer::Answer;
+use crate::endpoint::Endpoint;
+
+/// Posts notifications to one Slack incoming webhook.
+#[derive(Debug)]
+pub struct SlackNotifier {
+    name: String,
+    endpoint: Endpoint,
+    client: reqwest::Client,
+}
+
+impl SlackNotifier {
+    /// Builds the notifier named `name` from its section, checking the webhook URL.
+    pub fn new(name: impl Into<String>, config: SlackConfig) -> Result<Self, ConfigError> {
+        let endpoint = Endpoint::parse(&config.webhook_url)?;
+        if config.timeout.is_zero() {
+            return Err(ConfigError::Timeout);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            // Slack does not redirect webhooks; following one could hand the message (and
+            // the path, in a Referer) to someone else.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("esim-courier/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        Ok(Self {
+            name: name.into(),
+            endpoint,
+            client,
+        })
+    }
+
+    /// POSTs one message body and reads Slack's answer.
+    async fn post(&self, body: &Value) -> Result<Answer, NotifyError> {
+        let response = self
+            .client
+            .post(self.endpoint.url())
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| {
+                // Timeouts, refused connections, resets: Slack may be back soon.
+                NotifyError::transient(self.endpoint.redact(&format!(
+                    "POST to {} failed: {}",
+                    self.endpoint.host(),
+                    error_chain(&e)
+                )))
+            })?;
+        Ok(Answer::read(response).await)
+    }
+}
+
+#[async_trait]
+impl Notifier for SlackNotifier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn audience(&self) -> Audience {
+        Audience::Operator
+    }
+
+    async fn notify(&self, notification: &Notification) -> Result<Receipt, NotifyError> {
+        let items = esim_courier_core::summary::summarise_all(notification);
+        let messages = blocks::messages(&self.name, &items);
+        let total = messages.len();
+        // Nearly always one message. A digest of thousands of orders is several; should one
+        // of them fail, the retry posts them all again (an incoming webhook has no
+        // idempotency key), which is better than losing the rest.
+        for (i, message) in messages.iter().enumerate() {
+            let what = if total == 1 {
+                "the message".to_owned()
+            } else {
+                format!("message {} of {total}", i + 1)
+            };
+            self.post(message).await?.into_result(&what)?;
+        }
+        Ok(Receipt::with_id(if total == 1 {
+            "HTTP 200".to_owned()
+        } else {
+            format!("HTTP 200 ({total} messages)")
+        }))
+    }
+
+    async fn healthcheck(&self) -> Result<(), NotifyError> {
+        // An incoming webhook has no read-only call. An empty message is refused by a live
+        // webhook with `400 no_text` and posts nothing, while a revoked one answers 403/404.
+        let answer = self.post(&serde_json::json!({})).await?;
+        if answer.status == 400 {
+            return Ok(());
+        }
+        answer.into_result("the health check")
+    }
+}
+
+/// The error and its causes, without the URL (its path is the secret).
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    if parts.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {}", parts.join(": "))
+    }
+}

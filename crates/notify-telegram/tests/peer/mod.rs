@@ -1,0 +1,127 @@
+//! A local HTTP peer on 127.0.0.1:0 that records what it receives and answers as scripted.
+
+use std::collections::VecDeque;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+
+/// One request that arrived.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub body: serde_json::Value,
+}
+
+/// How the peer answers one request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+    /// How long to wait before answering.
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn new(status: u16, body: &str) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: body.to_owned(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    received: Vec<Received>,
+    script: VecDeque<Reply>,
+    default: Reply,
+}
+
+/// A running peer.
+pub struct Peer {
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl Peer {
+    /// Starts a peer answering `default` unless a reply is scripted.
+    pub fn start(default: Reply) -> Peer {
+        let state = Arc::new(Mutex::new(State {
+            received: Vec::new(),
+            script: VecDeque::new(),
+            default,
+        }));
+        let shared = web::Data::from(Arc::clone(&state));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
+                .default_service(web::to(receive))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listens")
+        .run();
+        tokio::spawn(server);
+        Peer { base, state }
+    }
+
+    /// Answers the next request (after those already scripted) with `reply`.
+    pub fn then(&self, reply: Reply) {
+        self.state.lock().expect("lock").script.push_back(reply);
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().expect("lock").received.clone()
+    }
+}
+
+async fn receive(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<Mutex<State>>,
+) -> HttpResponse {
+    let reply = {
+        let mut s = state.lock().expect("lock");
+        s.received.push(Received {
+            path: req.path().to_owned(),
+            body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        });
+        s.script.pop_front().unwrap_or_else(|| s.default.clone())
+    };
+    tokio::time::sleep(reply.delay).await;
+    let mut response = HttpResponse::build(StatusCode::from_u16(reply.status).expect("a status"));
+    for (name, value) in &reply.headers {
+        response.insert_header((*name, value.as_str()));
+    }
+    response.body(reply.body)
+}
+
+/// A port on which nothing listens.
+pub fn unreachable_base() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = listener.local_addr().expect("an address");
+    drop(listener);
+    format!("http://{addr}")
+}
