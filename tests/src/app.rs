@@ -227,6 +227,20 @@ impl TestApp {
             .expect("an integer")
     }
 
+    /// The first alert the `ops` notifier delivered, waiting up to `secs` for it.
+    pub async fn first_alert(&self, secs: u64, what: &str) -> esim_courier_core::Alert {
+        crate::eventually(secs, what, || async {
+            self.ops
+                .delivered()
+                .into_iter()
+                .find_map(|n| match n.content {
+                    esim_courier_core::Content::Alert(a) => Some(a),
+                    _ => None,
+                })
+        })
+        .await
+    }
+
     /// Stops the dispatcher (gracefully) and the HTTP server.
     pub async fn stop(mut self) {
         self.shutdown.cancel();

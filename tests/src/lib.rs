@@ -8,6 +8,7 @@
 
 mod app;
 mod db;
+pub mod http_peer;
 pub mod proxy;
 pub mod smtp;
 

@@ -242,3 +242,46 @@ mod tests {
         assert_eq!(digest_headline(&[]), "An empty digest");
     }
 }
+
+/// The length of `s` in UTF-16 code units: never less than the character count chat services
+/// limit messages by, so a text within a limit here is within it there.
+pub fn utf16_units(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+/// `raw` with `&`, `<` and `>` escaped as HTML entities (Slack's mrkdwn and Telegram's HTML
+/// both need exactly these), at most `max` UTF-16 units long, ending in `…` when cut. Never
+/// cuts inside an escape.
+pub fn escape_clipped(raw: &str, max: usize) -> String {
+    let mut out = String::with_capacity(raw.len().min(max));
+    let mut used = 0;
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        let piece = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            _ => "",
+        };
+        let width = if piece.is_empty() {
+            c.len_utf16()
+        } else {
+            piece.len()
+        };
+        // Keep one unit for the ellipsis unless this is the last character.
+        let reserve = usize::from(chars.peek().is_some());
+        if used + width + reserve > max {
+            if used < max {
+                out.push('…');
+            }
+            return out;
+        }
+        if piece.is_empty() {
+            out.push(c);
+        } else {
+            out.push_str(piece);
+        }
+        used += width;
+    }
+    out
+}

@@ -26,12 +26,7 @@ impl Answer {
     /// Reads the status, `Retry-After` and (at most [`MAX_BODY`] bytes of) the body.
     pub(crate) async fn read(mut response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = esim_courier_notify_http::retry_after(response.headers());
         let mut body = Vec::new();
         while body.len() < MAX_BODY {
             match response.chunk().await {

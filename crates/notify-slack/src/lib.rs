@@ -75,7 +75,7 @@ impl SlackNotifier {
                 NotifyError::transient(self.endpoint.redact(&format!(
                     "POST to {} failed: {}",
                     self.endpoint.host(),
-                    error_chain(&e)
+                    esim_courier_notify_http::describe(&e)
                 )))
             })?;
         Ok(Answer::read(response).await)
@@ -122,27 +122,5 @@ impl Notifier for SlackNotifier {
             return Ok(());
         }
         answer.into_result("the health check")
-    }
-}
-
-/// The error and its causes, without the URL (its path is the secret).
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut parts = Vec::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        parts.push(s.to_string());
-        source = s.source();
-    }
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    if parts.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}: {}", parts.join(": "))
     }
 }

@@ -1,7 +1,5 @@
 //! The Slack notifier against a local HTTP peer standing in for Slack's incoming webhook.
 
-mod peer;
-
 use std::time::Duration;
 
 use esim_courier_core::{
@@ -9,7 +7,7 @@ use esim_courier_core::{
     Notification, Notifier, NotifyError, OrderNo,
 };
 use esim_courier_notify_slack::{SlackConfig, SlackNotifier};
-use peer::{unreachable_base, Peer, Reply};
+use esim_courier_tests::http_peer::{unreachable_base, Peer, Reply};
 use secrecy::SecretString;
 use serde_json::Value;
 

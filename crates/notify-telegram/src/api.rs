@@ -98,14 +98,14 @@ impl BotApi {
         let url = format!("{}/bot{}/{method}", self.base, self.token.expose_secret());
         let response = self.client.post(url).json(body).send().await.map_err(|e| {
             // Timeouts, refused connections, resets: Telegram may be back soon.
-            NotifyError::transient(self.scrub(&format!("{method} failed: {}", error_chain(&e))))
+            NotifyError::transient(self.scrub(&format!(
+                "{method} failed: {}",
+                esim_courier_notify_http::describe(&e)
+            )))
         })?;
         let status = response.status().as_u16();
-        let retry_after_header = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let retry_after_header =
+            esim_courier_notify_http::retry_after(response.headers()).map(|d| d.as_secs());
         let answer: Option<Answer> = serde_json::from_slice(&read(response).await).ok();
         let outcome = classify(status, answer, retry_after_header);
         outcome.map_err(|e| self.scrub_error(method, e))
@@ -230,28 +230,6 @@ fn clean(text: &str) -> String {
         .collect::<String>()
         .trim()
         .to_owned()
-}
-
-/// The error and its causes, without the URL (it holds the token).
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut parts = Vec::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        parts.push(s.to_string());
-        source = s.source();
-    }
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    if parts.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}: {}", parts.join(": "))
-    }
 }
 
 #[cfg(test)]

@@ -4,46 +4,7 @@
 //! counts the text after parsing (tags and escapes excluded), in the same units, so a text
 //! measured within a limit here is within it at Telegram too.
 
-/// The length of `s` as limits are checked here.
-pub(crate) fn units(s: &str) -> usize {
-    s.encode_utf16().count()
-}
-
-/// `raw` with `&`, `<` and `>` escaped, at most `max` units long, ending in `…` when cut.
-/// Never cuts inside an escape.
-pub(crate) fn escape(raw: &str, max: usize) -> String {
-    let mut out = String::with_capacity(raw.len().min(max));
-    let mut used = 0;
-    let mut chars = raw.chars().peekable();
-    while let Some(c) = chars.next() {
-        let piece = match c {
-            '&' => "&amp;",
-            '<' => "&lt;",
-            '>' => "&gt;",
-            _ => "",
-        };
-        let width = if piece.is_empty() {
-            c.len_utf16()
-        } else {
-            piece.len()
-        };
-        // Keep one unit for the ellipsis unless this is the last character.
-        let reserve = usize::from(chars.peek().is_some());
-        if used + width + reserve > max {
-            if used < max {
-                out.push('…');
-            }
-            return out;
-        }
-        if piece.is_empty() {
-            out.push(c);
-        } else {
-            out.push_str(piece);
-        }
-        used += width;
-    }
-    out
-}
+pub(crate) use esim_courier_core::summary::{escape_clipped as escape, utf16_units as units};
 
 /// `<tag>raw</tag>`, escaped, at most `max` units long in all.
 pub(crate) fn tagged(tag: &str, raw: &str, max: usize) -> String {

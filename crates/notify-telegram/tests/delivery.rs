@@ -1,7 +1,5 @@
 //! The Telegram notifier against a local HTTP peer standing in for the Bot API.
 
-mod peer;
-
 use std::time::Duration;
 
 use esim_courier_core::{
@@ -9,7 +7,7 @@ use esim_courier_core::{
     OrderNo,
 };
 use esim_courier_notify_telegram::{ChatId, TelegramConfig, TelegramNotifier};
-use peer::{unreachable_base, Peer, Reply};
+use esim_courier_tests::http_peer::{unreachable_base, Peer, Reply};
 use secrecy::SecretString;
 
 const TOKEN: &str = "987654321:AAsecretTOKENsecretTOKENsecretTOKEN12";

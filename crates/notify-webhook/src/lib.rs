@@ -98,19 +98,14 @@ impl Notifier for WebhookNotifier {
             NotifyError::transient(format!(
                 "POST to {} failed: {}",
                 self.url.host_str().unwrap_or("?"),
-                error_chain(&e)
+                esim_courier_notify_http::describe(&e)
             ))
         })?;
         let status = response.status();
         if status.is_success() {
             return Ok(Receipt::with_id(format!("HTTP {}", status.as_u16())));
         }
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(std::time::Duration::from_secs);
+        let retry_after = esim_courier_notify_http::retry_after(response.headers());
         let message = format!(
             "{} answered HTTP {}",
             self.url.host_str().unwrap_or("?"),
@@ -138,30 +133,8 @@ impl Notifier for WebhookNotifier {
                 NotifyError::transient(format!(
                     "{} is unreachable: {}",
                     self.url.host_str().unwrap_or("?"),
-                    error_chain(&e)
+                    esim_courier_notify_http::describe(&e)
                 ))
             })
-    }
-}
-
-/// The error and its causes, without the URL (it may carry a secret in its query).
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut parts = Vec::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        parts.push(s.to_string());
-        source = s.source();
-    }
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    if parts.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}: {}", parts.join(": "))
     }
 }

@@ -107,30 +107,15 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
-        let now = now_ms();
-        let lock = match self.backend {
-            crate::Backend::Sqlite => "",
-            crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        };
-        let sql = format!(
-            "UPDATE outbox_jobs
-                SET state = 'in_flight', locked_until = $1, locked_by = $2, attempts = attempts + 1, updated_at = $3
-              WHERE id IN (
-                    SELECT id FROM outbox_jobs
-                     WHERE (state IN ('pending', 'waiting') AND next_attempt_at <= $3)
-                        OR (state = 'in_flight' AND locked_until < $3)
-                     ORDER BY next_attempt_at
-                     LIMIT $4{lock})
-              RETURNING {JOB_COLUMNS}"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(now + lease_ms)
-            .bind(lease_token(worker))
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&self.write)
-            .await?;
-        rows.iter().map(claimed_job).collect()
+        self.claim_where(
+            "(state IN ('pending', 'waiting') AND next_attempt_at <= $3) OR (state = 'in_flight' AND locked_until < $3)",
+            "next_attempt_at",
+            None,
+            worker,
+            lease_ms,
+            limit,
+        )
+        .await
     }
 
     /// Leases up to `limit` due pending jobs of one notifier: the sweep that gathers a
@@ -138,6 +123,28 @@ impl Store {
     pub async fn claim_for_notifier(
         &self,
         notifier: &str,
+        worker: &str,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        self.claim_where(
+            "state = 'pending' AND next_attempt_at <= $3 AND notifier = $5",
+            "id",
+            Some(notifier),
+            worker,
+            lease_ms,
+            limit,
+        )
+        .await
+    }
+
+    /// The claim statement: `$1` lease end, `$2` lease token, `$3` now, `$4` limit, `$5` the
+    /// notifier when given. The lease is committed before this returns.
+    async fn claim_where(
+        &self,
+        due: &str,
+        order: &str,
+        notifier: Option<&str>,
         worker: &str,
         lease_ms: i64,
         limit: i64,
@@ -150,21 +157,18 @@ impl Store {
         let sql = format!(
             "UPDATE outbox_jobs
                 SET state = 'in_flight', locked_until = $1, locked_by = $2, attempts = attempts + 1, updated_at = $3
-              WHERE id IN (
-                    SELECT id FROM outbox_jobs
-                     WHERE state = 'pending' AND next_attempt_at <= $3 AND notifier = $5
-                     ORDER BY id
-                     LIMIT $4{lock})
+              WHERE id IN (SELECT id FROM outbox_jobs WHERE {due} ORDER BY {order} LIMIT $4{lock})
               RETURNING {JOB_COLUMNS}"
         );
-        let rows = sqlx::query(&sql)
+        let mut query = sqlx::query(&sql)
             .bind(now + lease_ms)
             .bind(lease_token(worker))
             .bind(now)
-            .bind(limit)
-            .bind(notifier.to_owned())
-            .fetch_all(&self.write)
-            .await?;
+            .bind(limit);
+        if let Some(n) = notifier {
+            query = query.bind(n.to_owned());
+        }
+        let rows = query.fetch_all(&self.write).await?;
         rows.iter().map(claimed_job).collect()
     }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use esim_courier_core::{
-    async_trait, Audience, Content, CurrencyTable, Notification, Notifier, NotifyError, Receipt,
-    Routes, WebhookPayload,
+    async_trait, Audience, CurrencyTable, Notification, Notifier, NotifyError, Receipt, Routes,
+    WebhookPayload,
 };
 use esim_courier_dispatch::{Dispatcher, DispatcherConfig, Registered, RetryPolicy};
 use esim_courier_store::{now_ms, JobKind, NewJob, NewReceipt, Store, StoreOptions};
@@ -118,16 +118,7 @@ async fn a_permanent_error_is_dead_lettered_at_once_and_alerts_operators(backend
     )
     .await;
     app.webhook_json(SAMPLE_COMPLETED).await;
-    let alert = eventually(10, "the dead-letter alert", || async {
-        app.ops
-            .delivered()
-            .into_iter()
-            .find_map(|n| match n.content {
-                Content::Alert(a) => Some(a),
-                _ => None,
-            })
-    })
-    .await;
+    let alert = app.first_alert(10, "the dead-letter alert").await;
     assert_eq!(alert.kind.as_str(), "dead_letter");
     assert!(
         alert.reason.contains("550 mailbox unavailable"),
@@ -162,16 +153,7 @@ async fn exhausted_retries_become_a_dead_letter_and_an_alert(backend: Backend) {
     app.register("2026032516xxxxxxxxxxx", json!({"email": "ana@example.com"}))
         .await;
     app.webhook_json(SAMPLE_COMPLETED).await;
-    let alert = eventually(20, "the dead-letter alert", || async {
-        app.ops
-            .delivered()
-            .into_iter()
-            .find_map(|n| match n.content {
-                Content::Alert(a) => Some(a),
-                _ => None,
-            })
-    })
-    .await;
+    let alert = app.first_alert(20, "the dead-letter alert").await;
     assert!(
         alert.reason.contains("gave up after 3 attempts"),
         "{}",

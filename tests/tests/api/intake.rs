@@ -160,16 +160,7 @@ async fn completed_then_failed_is_a_conflict_and_operators_are_alerted(backend: 
             .await,
         1
     );
-    let alert = eventually(10, "the conflict alert", || async {
-        app.ops
-            .delivered()
-            .into_iter()
-            .find_map(|n| match n.content {
-                Content::Alert(a) => Some(a),
-                _ => None,
-            })
-    })
-    .await;
+    let alert = app.first_alert(10, "the conflict alert").await;
     assert_eq!(alert.kind.as_str(), "conflict");
     assert_eq!(alert.order_no.as_deref(), Some("2026032516xxxxxxxxxxx"));
     // The order keeps its COMPLETED state and the customer got exactly one notification.
@@ -273,16 +264,7 @@ async fn an_unrecognised_result_is_recorded_and_alerted(backend: Backend) {
     assert_eq!((status, body["status"].as_str()), (200, Some("accepted")));
     let (_, order) = app.order("ORD-3").await;
     assert_eq!(order["events"][0]["result"], "REFUNDED");
-    let alert = eventually(10, "the alert", || async {
-        app.ops
-            .delivered()
-            .into_iter()
-            .find_map(|n| match n.content {
-                Content::Alert(a) => Some(a),
-                _ => None,
-            })
-    })
-    .await;
+    let alert = app.first_alert(10, "the alert").await;
     assert_eq!(alert.kind.as_str(), "unrecognised_result");
     app.stop().await;
 }
@@ -303,16 +285,7 @@ async fn completed_without_a_usable_activation_code_is_recorded_and_alerted(back
             .await,
         0
     );
-    let alert = eventually(10, "the alert", || async {
-        app.ops
-            .delivered()
-            .into_iter()
-            .find_map(|n| match n.content {
-                Content::Alert(a) => Some(a),
-                _ => None,
-            })
-    })
-    .await;
+    let alert = app.first_alert(10, "the alert").await;
     assert_eq!(alert.kind.as_str(), "missing_activation_code");
     assert!(alert.reason.contains("at most 5"), "{}", alert.reason);
     app.stop().await;

@@ -184,16 +184,7 @@ async fn a_customer_never_registered_raises_an_alert(backend: Backend) {
         return;
     };
     app.webhook_json(SAMPLE_COMPLETED).await;
-    let alert = eventually(10, "the customer-unknown alert", || async {
-        app.ops
-            .delivered()
-            .into_iter()
-            .find_map(|n| match n.content {
-                Content::Alert(a) => Some(a),
-                _ => None,
-            })
-    })
-    .await;
+    let alert = app.first_alert(10, "the customer-unknown alert").await;
     assert_eq!(alert.kind.as_str(), "customer_unknown");
     assert_eq!(alert.order_no.as_deref(), Some("2026032516xxxxxxxxxxx"));
     // A late registration still delivers the email, and the alert is not repeated.

@@ -1,4 +1,5 @@
-//! A local HTTP peer on 127.0.0.1:0 that records what it receives and answers as scripted.
+//! A local HTTP peer on 127.0.0.1:0 that records what it receives and answers as scripted:
+//! the Slack, Telegram and webhook endpoints of the notifier tests.
 
 use std::collections::VecDeque;
 use std::net::TcpListener;
@@ -11,21 +12,27 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 /// One request that arrived.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The request path.
     pub path: String,
+    /// The JSON body (`null` when it was not JSON).
     pub body: serde_json::Value,
 }
 
 /// How the peer answers one request.
 #[derive(Debug, Clone)]
 pub struct Reply {
+    /// The HTTP status.
     pub status: u16,
+    /// Extra response headers.
     pub headers: Vec<(&'static str, String)>,
+    /// The response body.
     pub body: String,
     /// How long to wait before answering.
     pub delay: Duration,
 }
 
 impl Reply {
+    /// Answers `status` with `body`.
     pub fn new(status: u16, body: &str) -> Self {
         Self {
             status,
@@ -35,11 +42,15 @@ impl Reply {
         }
     }
 
+    /// Adds a response header.
+    #[must_use]
     pub fn header(mut self, name: &'static str, value: &str) -> Self {
         self.headers.push((name, value.to_owned()));
         self
     }
 
+    /// Answers only after `delay`.
+    #[must_use]
     pub fn after(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
@@ -54,6 +65,7 @@ struct State {
 }
 
 /// A running peer.
+#[derive(Debug)]
 pub struct Peer {
     /// `http://127.0.0.1:<port>`
     pub base: String,
