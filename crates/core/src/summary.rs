@@ -221,28 +221,6 @@ fn clip(s: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_commands_and_headlines_read_well() {
-        assert_eq!(rfc3339(1_714_555_800_123), "2024-05-01T09:30:00Z");
-        assert_eq!(rfc3339(-5), "1970-01-01T00:00:00Z");
-        assert_eq!(secs(-5), 0);
-        assert_eq!(shell_word("B2405011234"), "B2405011234");
-        assert_eq!(shell_word("it's 1"), r"'it'\''s 1'");
-        assert_eq!(clip(&"x".repeat(5000)).chars().count(), MAX_FIELD);
-        assert_eq!(
-            package(Some("Japan 5GB"), Some("JP-5GB")).as_deref(),
-            Some("Japan 5GB (JP-5GB)")
-        );
-        assert_eq!(package(Some(" "), None), None);
-        assert_eq!(given(Some(" \n")), None);
-        assert_eq!(digest_headline(&[]), "An empty digest");
-    }
-}
-
 /// The length of `s` in UTF-16 code units: never less than the character count chat services
 /// limit messages by, so a text within a limit here is within it there.
 pub fn utf16_units(s: &str) -> usize {
@@ -284,4 +262,26 @@ pub fn escape_clipped(raw: &str, max: usize) -> String {
         used += width;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_commands_and_headlines_read_well() {
+        assert_eq!(rfc3339(1_714_555_800_123), "2024-05-01T09:30:00Z");
+        assert_eq!(rfc3339(-5), "1970-01-01T00:00:00Z");
+        assert_eq!(secs(-5), 0);
+        assert_eq!(shell_word("B2405011234"), "B2405011234");
+        assert_eq!(shell_word("it's 1"), r"'it'\''s 1'");
+        assert_eq!(clip(&"x".repeat(5000)).chars().count(), MAX_FIELD);
+        assert_eq!(
+            package(Some("Japan 5GB"), Some("JP-5GB")).as_deref(),
+            Some("Japan 5GB (JP-5GB)")
+        );
+        assert_eq!(package(Some(" "), None), None);
+        assert_eq!(given(Some(" \n")), None);
+        assert_eq!(digest_headline(&[]), "An empty digest");
+    }
 }
