@@ -1,12 +1,12 @@
 //! `POST /webhooks/order/{token}`: the provider's order webhook.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::guard::Refusal;
-use crate::intake::{self, Rejection};
+use crate::intake::{self, Accepted, Rejection};
 use crate::{ApiError, AppState};
 
 /// Checks run in an order that tells an unauthenticated caller nothing (401 first), and
@@ -20,28 +20,21 @@ pub(crate) async fn receive(
     let started = std::time::Instant::now();
     let answer = receive_inner(&req, &token, payload, &state).await;
     let outcome = match &answer {
-        Ok(status) => *status,
+        Ok(accepted) => accepted.status,
         Err(e) => e.code(),
     };
     metrics::counter!("esim_courier_webhooks_received_total", "outcome" => outcome).increment(1);
     metrics::histogram!("esim_courier_intake_duration_seconds")
         .record(started.elapsed().as_secs_f64());
-    answer.map(|status| {
-        let order_no = req.extensions().get::<OrderNoAnswer>().map(|o| o.0.clone());
-        HttpResponse::Ok().json(json!({"status": status, "orderNo": order_no}))
-    })
+    answer.map(|a| HttpResponse::Ok().json(json!({"status": a.status, "orderNo": a.order_no})))
 }
-
-/// The order number of an accepted webhook, passed from the intake to the answer.
-#[derive(Clone)]
-struct OrderNoAnswer(String);
 
 async fn receive_inner(
     req: &HttpRequest,
     token: &str,
     mut payload: web::Payload,
     state: &AppState,
-) -> Result<&'static str, ApiError> {
+) -> Result<Accepted, ApiError> {
     let source = state.guard.source(req);
     match state.guard.admit(source) {
         Ok(()) => {}
@@ -108,9 +101,7 @@ async fn receive_inner(
     } else {
         None
     };
-    let outcome = intake::receive(state, remote.as_deref(), &body, rejection).await?;
-    req.extensions_mut().insert(OrderNoAnswer(outcome.order_no));
-    Ok(outcome.status)
+    intake::receive(state, remote.as_deref(), &body, rejection).await
 }
 
 fn content_type(req: &HttpRequest) -> String {
