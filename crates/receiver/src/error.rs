@@ -101,3 +101,12 @@ impl ResponseError for ApiError {
 pub(crate) async fn not_found() -> HttpResponse {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint").error_response()
 }
+
+pub(crate) async fn method_not_allowed() -> HttpResponse {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+    .error_response()
+}

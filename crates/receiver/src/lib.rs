@@ -6,6 +6,7 @@
 //! answers as soon as the event and its outbox jobs are committed.
 
 mod auth;
+mod body;
 mod error;
 mod guard;
 mod health;
@@ -112,12 +113,15 @@ pub fn configure(
         }
         cfg.app_data(state)
             .service(
-                web::resource("/webhooks/order/{token}").route(web::post().to(webhook::receive)),
+                web::resource("/webhooks/order/{token}")
+                    .route(web::post().to(webhook::receive))
+                    .default_service(web::to(error::method_not_allowed)),
             )
             .service(
                 web::resource("/api/v1/orders/{order_no}")
                     .route(web::put().to(orders::register))
-                    .route(web::get().to(orders::show)),
+                    .route(web::get().to(orders::show))
+                    .default_service(web::to(error::method_not_allowed)),
             )
             .route("/healthz", web::get().to(health::live))
             .route("/readyz", web::get().to(health::ready));

@@ -10,6 +10,9 @@ use serde_json::{json, Value};
 
 use crate::{ApiError, AppState};
 
+/// A registration is a handful of short fields.
+const REGISTRATION_LIMIT: usize = 16 * 1024;
+
 fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let token = req
         .headers()
@@ -109,10 +112,19 @@ fn parse_registration(body: &[u8], currencies: &CurrencyTable) -> Result<Custome
 pub(crate) async fn register(
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state)?;
+    let body = crate::body::read(&req, &mut payload, REGISTRATION_LIMIT).await?;
+    if body.too_large {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("a registration is at most {REGISTRATION_LIMIT} bytes"),
+        ));
+    }
+    let body = body.bytes;
     let order_no = order_no(&path)?;
     let customer = parse_registration(&body, &state.config.currencies)?;
     let registration = state

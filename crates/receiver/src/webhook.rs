@@ -2,9 +2,9 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde_json::json;
 
+use crate::body;
 use crate::guard::Refusal;
 use crate::intake::{self, Accepted, Rejection};
 use crate::{ApiError, AppState};
@@ -62,33 +62,11 @@ async fn receive_inner(
     let remote = source.map(|ip| ip.to_string());
     let limit = state.config.max_body_bytes;
 
-    // Read at most `limit` bytes (+1 to detect an overflow), whatever Content-Length says.
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit + 1));
-    let mut too_large = declared.is_some_and(|n| n > limit);
-    while !too_large {
-        match payload.next().await {
-            Some(Ok(chunk)) => {
-                let room = limit + 1 - body.len();
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                too_large = body.len() > limit;
-            }
-            Some(Err(e)) => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_body",
-                    format!("the request body could not be read: {e}"),
-                ));
-            }
-            None => break,
-        }
-    }
+    let body::Limited {
+        bytes: body,
+        too_large,
+    } = body::read(req, &mut payload, limit).await?;
     let rejection = if too_large {
-        body.truncate(limit);
         Some(Rejection::TooLarge { limit })
     } else if !is_json(req) {
         Some(Rejection::MediaType(content_type(req)))

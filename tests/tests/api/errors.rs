@@ -14,7 +14,7 @@ on_both_backends!(
     missing_order_no_or_result_is_422_naming_the_field,
     an_unreachable_store_answers_503,
     health_and_readiness,
-    unknown_paths_get_a_json_404,
+    unknown_paths_wrong_methods_and_huge_registrations_get_json_errors,
 );
 
 async fn error_of(res: reqwest::Response) -> (u16, Value) {
@@ -241,7 +241,7 @@ async fn health_and_readiness(backend: Backend) {
     app.stop().await;
 }
 
-async fn unknown_paths_get_a_json_404(backend: Backend) {
+async fn unknown_paths_wrong_methods_and_huge_registrations_get_json_errors(backend: Backend) {
     let Some(app) = spawn_app(backend, AppOptions::default()).await else {
         return;
     };
@@ -254,5 +254,26 @@ async fn unknown_paths_get_a_json_404(backend: Backend) {
     )
     .await;
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    let wrong_method = app
+        .client
+        .get(format!(
+            "{}/webhooks/order/{}",
+            app.base,
+            esim_courier_tests::WEBHOOK_TOKEN
+        ))
+        .send()
+        .await
+        .expect("answers");
+    let (status, body) = error_of(wrong_method).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    let huge = serde_json::json!({"email": "a@example.com", "name": "x".repeat(40_000)});
+    let (status, body) = app.register("ORD-BIG", huge).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("payload_too_large"))
+    );
     app.stop().await;
 }
