@@ -16,6 +16,20 @@ pub struct Received {
     pub path: String,
     /// The JSON body (`null` when it was not JSON).
     pub body: serde_json::Value,
+    /// The body exactly as received.
+    pub raw: Vec<u8>,
+    /// The request headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Received {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// How the peer answers one request.
@@ -119,6 +133,17 @@ async fn receive(
         s.received.push(Received {
             path: req.path().to_owned(),
             body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+            raw: body.to_vec(),
+            headers: req
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        v.to_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
         });
         s.script.pop_front().unwrap_or_else(|| s.default.clone())
     };
