@@ -91,7 +91,7 @@ impl Store {
         let outcome = match &self.batcher {
             Some(batcher) => {
                 batcher
-                    .submit(OwnedReceipt::from(receipt), event.clone(), Box::new(plan))
+                    .intake(OwnedReceipt::from(receipt), event.clone(), Box::new(plan))
                     .await?
             }
             None => {
@@ -175,13 +175,6 @@ impl From<NewReceipt<'_>> for OwnedReceipt {
     }
 }
 
-fn for_update(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => "",
-        Backend::Postgres => " FOR UPDATE",
-    }
-}
-
 /// The intake's statements, inside a transaction (or savepoint) the caller commits.
 pub(crate) async fn intake_in(
     tx: &mut Transaction<'_, Any>,
@@ -193,20 +186,8 @@ pub(crate) async fn intake_in(
     let now = now_ms();
     let order_no = event.order_no.as_str();
 
-    // The first statement writes, so SQLite takes its write lock at once (a read first
-    // could not be upgraded to a write later).
-    let receipt_id: i64 = sqlx::query(
-            "INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body)
-             VALUES ($1, $2, $3, 'pending', 200, $4) RETURNING id",
-        )
-        .bind(receipt.received_at_ms)
-        .bind(receipt.remote_addr.clone())
-        .bind(order_no.to_owned())
-        .bind(receipt.body.clone())
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get("id")?;
-
+    // The first statement writes, so SQLite takes its write lock at once (a read first could
+    // not be upgraded to a write later, were another process writing).
     sqlx::query(
             "INSERT INTO orders (order_no, created_at, updated_at, state) VALUES ($1, $2, $2, 'awaiting_webhook')
              ON CONFLICT (order_no) DO NOTHING",
@@ -215,14 +196,14 @@ pub(crate) async fn intake_in(
         .bind(now)
         .execute(&mut **tx)
         .await?;
-    // Serialises concurrent deliveries of the same order on PostgreSQL.
-    sqlx::query(&format!(
-        "SELECT order_no FROM orders WHERE order_no = $1{}",
-        for_update(backend)
-    ))
-    .bind(order_no.to_owned())
-    .fetch_one(&mut **tx)
-    .await?;
+    // Serialises concurrent deliveries of the same order on PostgreSQL. (SQLite has a single
+    // writer: nothing to serialise.)
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT order_no FROM orders WHERE order_no = $1 FOR UPDATE")
+            .bind(order_no.to_owned())
+            .fetch_one(&mut **tx)
+            .await?;
+    }
 
     let recorded: Vec<EventFingerprint> =
         sqlx::query("SELECT result, fingerprint FROM order_events WHERE order_no = $1")
@@ -242,9 +223,26 @@ pub(crate) async fn intake_in(
         digest: event.fingerprint().to_owned(),
     };
     let disposition = classify(&recorded, &new);
+    let outcome = match disposition {
+        Disposition::Accepted => "accepted",
+        Disposition::Duplicate => "duplicate",
+        Disposition::Conflict(_) => "conflict",
+    };
+    let receipt_id: i64 = sqlx::query(
+        "INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body)
+         VALUES ($1, $2, $3, $4, 200, $5) RETURNING id",
+    )
+    .bind(receipt.received_at_ms)
+    .bind(receipt.remote_addr.clone())
+    .bind(order_no.to_owned())
+    .bind(outcome)
+    .bind(receipt.body.clone())
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("id")?;
 
-    let (outcome, event_id, jobs) = match &disposition {
-        Disposition::Duplicate => ("duplicate", None, 0),
+    let (event_id, jobs) = match &disposition {
+        Disposition::Duplicate => (None, 0),
         Disposition::Accepted | Disposition::Conflict(_) => {
             let accepted = disposition == Disposition::Accepted;
             let event_id =
@@ -273,18 +271,9 @@ pub(crate) async fn intake_in(
                 };
                 insert_job(tx, &job, &key, Some(order_no), Some(event_id), now).await?;
             }
-            (
-                if accepted { "accepted" } else { "conflict" },
-                Some(event_id),
-                n,
-            )
+            (Some(event_id), n)
         }
     };
-    sqlx::query("UPDATE webhook_receipts SET outcome = $1 WHERE id = $2")
-        .bind(outcome)
-        .bind(receipt_id)
-        .execute(&mut **tx)
-        .await?;
     Ok(IntakeOutcome {
         disposition,
         receipt_id,

@@ -210,13 +210,14 @@ impl Store {
         attempt: &Attempt<'_>,
         receipt: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
-        let owned = finish(&mut tx, job, attempt, "done", None, None).await?;
-        if owned {
-            record_attempt(&mut tx, job, attempt, "delivered", None, receipt).await?;
-        }
-        tx.commit().await?;
-        Ok(owned)
+        self.job_outcome(
+            job,
+            attempt,
+            Finish::Delivered {
+                receipt: receipt.map(str::to_owned),
+            },
+        )
+        .await
     }
 
     /// Records a failed attempt and schedules the next one at `next_attempt_at`.
@@ -227,19 +228,31 @@ impl Store {
         error: &str,
         next_attempt_at: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
-        let owned = finish(
-            &mut tx,
+        self.job_outcome(
             job,
             attempt,
-            "pending",
-            Some(error),
-            Some(next_attempt_at),
+            Finish::Retry {
+                error: error.to_owned(),
+                next_attempt_at,
+            },
         )
-        .await?;
-        if owned {
-            record_attempt(&mut tx, job, attempt, "transient", Some(error), None).await?;
+        .await
+    }
+
+    /// Writes an attempt's outcome: through the group-commit writer on SQLite (outcomes of
+    /// concurrent deliveries share one sync with the webhooks arriving meanwhile), in a
+    /// transaction of its own on PostgreSQL.
+    async fn job_outcome(
+        &self,
+        job: &ClaimedJob,
+        attempt: &Attempt<'_>,
+        finish: Finish,
+    ) -> Result<bool, StoreError> {
+        if let Some(batcher) = &self.batcher {
+            return batcher.outcome(job, attempt, finish).await;
         }
+        let mut tx = self.write.begin().await?;
+        let owned = finish_attempt(&mut tx, job, attempt, &finish).await?;
         tx.commit().await?;
         Ok(owned)
     }
@@ -397,6 +410,52 @@ pub struct Attempt<'a> {
     pub started_at: i64,
     /// When it answered.
     pub finished_at: i64,
+}
+
+/// How an attempt that did not die ended.
+#[derive(Debug, Clone)]
+pub(crate) enum Finish {
+    /// The channel took it.
+    Delivered { receipt: Option<String> },
+    /// A transient failure; try again then.
+    Retry { error: String, next_attempt_at: i64 },
+}
+
+/// Marks the job and logs the attempt, if this claim still holds the lease.
+pub(crate) async fn finish_attempt(
+    tx: &mut Transaction<'_, Any>,
+    job: &ClaimedJob,
+    attempt: &Attempt<'_>,
+    outcome: &Finish,
+) -> Result<bool, StoreError> {
+    let owned = match outcome {
+        Finish::Delivered { receipt } => {
+            let owned = finish(tx, job, attempt, "done", None, None).await?;
+            if owned {
+                record_attempt(tx, job, attempt, "delivered", None, receipt.as_deref()).await?;
+            }
+            owned
+        }
+        Finish::Retry {
+            error,
+            next_attempt_at,
+        } => {
+            let owned = finish(
+                tx,
+                job,
+                attempt,
+                "pending",
+                Some(error),
+                Some(*next_attempt_at),
+            )
+            .await?;
+            if owned {
+                record_attempt(tx, job, attempt, "transient", Some(error), None).await?;
+            }
+            owned
+        }
+    };
+    Ok(owned)
 }
 
 async fn finish(
