@@ -38,7 +38,7 @@ pub fn qr_png(text: &str) -> Result<Vec<u8>, RenderError> {
         }
     }
     let mut png = Vec::new();
-    PngEncoder::new_with_quality(&mut png, CompressionType::Best, FilterType::Adaptive)
+    PngEncoder::new_with_quality(&mut png, CompressionType::Fast, FilterType::Adaptive)
         .write_image(image.as_raw(), side, side, ExtendedColorType::L8)
         .map_err(|e| RenderError::Qr(e.to_string()))?;
     Ok(png)

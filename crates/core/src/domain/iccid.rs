@@ -52,6 +52,15 @@ impl Iccid {
         &self.digits
     }
 
+    /// The Luhn check digit that completes `body` (ASCII digits), or `None` for other text.
+    /// For issuing test ICCIDs.
+    pub fn check_digit(body: &str) -> Option<char> {
+        if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        ('0'..='9').find(|d| luhn(&format!("{body}{d}")))
+    }
+
     /// Whether the last digit is a correct Luhn check digit.
     pub fn luhn_valid(&self) -> bool {
         self.luhn_valid

@@ -1,0 +1,70 @@
+//! `esim-courier-bench`: measures, in one run on this machine, esim-courier's webhook intake
+//! against a raw actix-web baseline (throughput at 32 connections, latency percentiles,
+//! latency against request rate), on SQLite and PostgreSQL; the end-to-end latency from
+//! webhook to the customer's email accepted by a local SMTP server; activation emails per
+//! second; and esim-courier's resident memory. Prints a table with the targets, writes
+//! `target/bench/results.json` and the plot `docs/bench-latency.png`.
+//!
+//! ```sh
+//! cargo run --release -p esim-courier-bench
+//! ```
+
+mod baseline;
+mod courier;
+mod e2e;
+mod emails;
+mod load;
+mod machine;
+mod memory;
+mod payload;
+mod plot;
+mod postgres;
+mod process;
+mod report;
+mod run;
+mod smtp_sink;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "esim-courier-bench", about, version)]
+/// Benchmarks esim-courier against a raw actix-web baseline (see BENCHMARKS.md).
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    options: run::Options,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the whole benchmark (the default).
+    Run,
+    /// Posts webhooks to a server you started yourself, e.g. to profile it under load, and
+    /// prints what it measured.
+    Load(run::LoadOptions),
+    /// Serves the raw actix-web baseline (started by the benchmark itself).
+    BaselineServer {
+        /// The port on 127.0.0.1.
+        #[arg(long)]
+        port: u16,
+        /// HTTP worker threads.
+        #[arg(long)]
+        workers: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::BaselineServer { port, workers }) => baseline::serve(port, workers),
+        Some(Command::Load(options)) => runtime()?.block_on(run::load_only(options)),
+        None | Some(Command::Run) => runtime()?.block_on(run::run(cli.options)),
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}

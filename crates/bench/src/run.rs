@@ -1,0 +1,653 @@
+//! The benchmark from start to end: build, measure a to f in order, report, plot.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::courier::{self, Notifications, Setup};
+use crate::load::{self, Outcome, Target};
+use crate::machine::{self, Machine};
+use crate::memory::{self, PeakSampler};
+use crate::payload::Orders;
+use crate::process::Server;
+use crate::report::{Curve, CurvePoint, EmailRates, EndToEnd, Intake, Results, Settings};
+use crate::smtp_sink::SmtpSink;
+use crate::{baseline, e2e, emails, plot, postgres};
+
+/// How the benchmark runs (every default is the documented run).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// Seconds of each closed-loop throughput measurement.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds of each rate step of the latency-against-rate curve.
+    #[arg(long, default_value_t = 3.0)]
+    pub step: f64,
+    /// Concurrent keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// The curve's rates, as fractions of each system's measured throughput.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![0.05, 0.25, 0.5, 0.75, 0.9])]
+    pub curve: Vec<f64>,
+    /// HTTP workers of esim-courier and of the baseline [default: one per core].
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// A PostgreSQL URL whose user may create databases; (c) runs in a fresh database there.
+    #[arg(
+        long,
+        env = "ESIM_COURIER_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pub postgres_url: String,
+    /// The esim-courier binary [default: esim-courier beside this executable, built first].
+    #[arg(long, env = "ESIM_COURIER_BENCH_BIN")]
+    pub esim_courier: Option<PathBuf>,
+    /// Do not run `cargo build -p esim-courier` first.
+    #[arg(long)]
+    pub no_build: bool,
+    /// The webhook rates of the end-to-end measurement: idle, then busy.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![5.0, 200.0])]
+    pub e2e_rates: Vec<f64>,
+    /// Seconds of each end-to-end measurement.
+    #[arg(long, default_value_t = 10.0)]
+    pub e2e_duration: f64,
+    /// Activation emails sent in the timed batch of (e).
+    #[arg(long, default_value_t = 5000)]
+    pub emails: u64,
+    /// Emails under way at once in (e) (also the SMTP connection pool's size).
+    #[arg(long, default_value_t = 16)]
+    pub email_concurrency: usize,
+    /// Run only these parts (a,b,c,d,e; f is measured with b and c). The plot is written only
+    /// when a, b and c all ran.
+    #[arg(long, value_delimiter = ',', default_values_t = vec!['a', 'b', 'c', 'd', 'e'])]
+    pub only: Vec<char>,
+    /// Where to write the plot [default: docs/bench-latency.png in the repository].
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Where to write the results [default: target/bench/results.json in the repository].
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// The `load` command: webhooks to a server started by hand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadOptions {
+    /// The server's address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// The webhook path (with the token).
+    #[arg(long, default_value = "/webhooks/order/dev-token")]
+    pub path: String,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// Requests per second (open loop); without it, closed loop as fast as answers come.
+    #[arg(long)]
+    pub rate: Option<f64>,
+}
+
+/// Runs the `load` command.
+pub async fn load_only(options: LoadOptions) -> anyhow::Result<()> {
+    let run_id = format!("{:06x}", fastrand::u32(..0x100_0000));
+    let orders = Orders::new(&run_id, "load");
+    let target = Target {
+        addr: options.addr,
+        path: options.path,
+        bodies: Arc::new(move |seq| orders.webhook_body(seq)),
+    };
+    let duration = Duration::from_secs_f64(options.duration);
+    let outcome = match options.rate {
+        Some(rate) => {
+            load::open_loop(
+                target,
+                options.connections,
+                rate,
+                duration,
+                Duration::from_secs(5),
+            )
+            .await?
+        }
+        None => load::closed_loop(target, options.connections, duration).await?,
+    };
+    println!(
+        "{} ok, {} errors, {} unsent in {:.1} s: {:.0} req/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        outcome.ok,
+        outcome.errors,
+        outcome.unsent,
+        outcome.elapsed.as_secs_f64(),
+        outcome.throughput(),
+        outcome.latency_ms(0.5),
+        outcome.latency_ms(0.99),
+        outcome.max_ms()
+    );
+    if let Some(e) = &outcome.first_error {
+        println!("first error: {e}");
+    }
+    Ok(())
+}
+
+/// Prints progress lines with the time since the start.
+#[derive(Debug)]
+struct Progress(Instant);
+
+impl Progress {
+    fn say(&self, message: impl AsRef<str>) {
+        eprintln!(
+            "[{:>6.1}s] {}",
+            self.0.elapsed().as_secs_f64(),
+            message.as_ref()
+        );
+    }
+}
+
+/// One run's context.
+#[derive(Debug)]
+struct Bench {
+    options: Options,
+    progress: Progress,
+    run_id: String,
+    /// Scratch files of this run (databases, configs, logs), on the repository's disk.
+    dir: PathBuf,
+    binary: PathBuf,
+    workers: usize,
+}
+
+/// Runs the whole benchmark and prints the table.
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let progress = Progress(Instant::now());
+    let root = repository_root();
+    if cfg!(debug_assertions) {
+        progress.say("WARNING: built without --release; the numbers are not representative");
+    }
+    let binary = match &options.esim_courier {
+        Some(path) => path.clone(),
+        None => {
+            let binary = std::env::current_exe()?.with_file_name("esim-courier");
+            if !options.no_build {
+                progress.say("building esim-courier (cargo build -p esim-courier)");
+                build_esim_courier(&root)?;
+            }
+            binary
+        }
+    };
+    if !binary.exists() {
+        bail!(
+            "{} does not exist: build it with `cargo build --release -p esim-courier`",
+            binary.display()
+        );
+    }
+    let run_id = format!("{:06x}", fastrand::u32(..0x100_0000));
+    let dir = root
+        .join("target")
+        .join("bench")
+        .join(format!("run-{run_id}"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let workers = options
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let bench = Bench {
+        options,
+        progress,
+        run_id,
+        dir,
+        binary,
+        workers,
+    };
+    let results = bench.measure_everything().await?;
+
+    println!("\n{}", results.table());
+    let json = bench
+        .options
+        .json
+        .clone()
+        .unwrap_or_else(|| root.join("target/bench/results.json"));
+    results.write_json(&json)?;
+    let png = bench
+        .options
+        .plot
+        .clone()
+        .unwrap_or_else(|| root.join("docs/bench-latency.png"));
+    println!("results: {}", json.display());
+    if results.curves.len() == 3 {
+        plot::draw(&results.curves, bench.options.connections, &png)?;
+        println!("plot:    {}", png.display());
+    } else {
+        println!("plot:    not drawn (it needs a, b and c)");
+    }
+    // Logs and databases of a successful run are of no further use.
+    let _ = std::fs::remove_dir_all(&bench.dir);
+    Ok(())
+}
+
+impl Bench {
+    async fn measure_everything(&self) -> anyhow::Result<Results> {
+        let say = |m: String| self.progress.say(m);
+        let machine = Machine::describe(&self.dir);
+        say(format!(
+            "machine: {} cores, {}, disk {}; {:.0}% busy before the run",
+            machine.cores, machine.cpu, machine.disk, machine.busy_at_start_pct
+        ));
+        if machine.busy_at_start_pct > 10.0 {
+            say("WARNING: the machine is busy with other work; the numbers will be lower".into());
+        }
+        let disk_sync = machine::measure_sync_rate(&self.dir, Duration::from_secs(2))?;
+        say(format!(
+            "disk: {:.0} fdatasync/s (p50 {:.2} ms, p99 {:.2} ms)",
+            disk_sync.per_second, disk_sync.p50_ms, disk_sync.p99_ms
+        ));
+        let mut results = Results {
+            machine,
+            disk_sync,
+            settings: Settings {
+                connections: self.options.connections,
+                duration_s: self.options.duration,
+                step_s: self.options.step,
+                workers: self.workers,
+            },
+            intake: Vec::new(),
+            curves: Vec::new(),
+            end_to_end: Vec::new(),
+            emails: None,
+            notes: Vec::new(),
+        };
+
+        if self.wants('a') {
+            say("a: starting the raw actix-web baseline".into());
+            let server = baseline::start(self.workers, &self.dir).await?;
+            let measured = self
+                .intake_and_curve(
+                    "a",
+                    "raw actix-web baseline",
+                    &server,
+                    baseline::webhook_path(),
+                    false,
+                )
+                .await;
+            let stopped = server.stop().await;
+            let (intake, curve) = measured?;
+            stopped?;
+            results.intake.push(intake);
+            results.curves.push(curve);
+        }
+
+        if self.wants('b') {
+            say("b: starting esim-courier on SQLite (WAL, synchronous=FULL)".into());
+            let setup = Setup {
+                database_url: format!("sqlite://{}", self.dir.join("intake.db").display()),
+                workers: self.workers,
+                notifications: Notifications::Log,
+            };
+            let server = courier::start(&self.binary, &self.dir, "sqlite", &setup).await?;
+            let measured = self
+                .intake_and_curve(
+                    "b",
+                    "esim-courier, SQLite",
+                    &server,
+                    courier::webhook_path(),
+                    true,
+                )
+                .await;
+            let stopped = server.stop().await;
+            let (intake, curve) = measured?;
+            stopped?;
+            results.intake.push(intake);
+            results.curves.push(curve);
+        }
+
+        if self.wants('c') {
+            self.postgres_part(&mut results).await?;
+        }
+        if !self.wants('d') && !self.wants('e') {
+            return Ok(results);
+        }
+
+        // d and e share one SMTP server.
+        let sink = SmtpSink::start()?;
+        say(format!(
+            "d, e: local SMTP server on 127.0.0.1:{}",
+            sink.port
+        ));
+        if self.wants('d') {
+            results.end_to_end = self.end_to_end(&sink).await?;
+        }
+        if self.wants('e') {
+            say(format!(
+                "e: {} activation emails, {} at once",
+                self.options.emails, self.options.email_concurrency
+            ));
+            let rates =
+                emails::measure(&sink, self.options.emails, self.options.email_concurrency).await?;
+            say(format!(
+                "e: {:.0} emails/s sent; {:.0}/s rendered on one thread",
+                rates.sent_per_second, rates.rendered_per_second
+            ));
+            results.emails = Some(EmailRates {
+                count: rates.count,
+                sent_per_second: rates.sent_per_second,
+                rendered_per_second: rates.rendered_per_second,
+            });
+        }
+        Ok(results)
+    }
+
+    fn wants(&self, part: char) -> bool {
+        self.options.only.contains(&part)
+    }
+
+    /// c: PostgreSQL in a fresh database, when there is a server.
+    async fn postgres_part(&self, results: &mut Results) -> anyhow::Result<()> {
+        let say = |m: String| self.progress.say(m);
+        match postgres::create(&self.options.postgres_url).await {
+            Err(e) => {
+                let note = format!(
+                    "c skipped: PostgreSQL at {} is not usable ({e:#}); set ESIM_COURIER_BENCH_POSTGRES_URL",
+                    redacted(&self.options.postgres_url)
+                );
+                say(note.clone());
+                results.notes.push(note);
+            }
+            Ok(database) => {
+                say(format!(
+                    "c: starting esim-courier on PostgreSQL (database {})",
+                    database.name()
+                ));
+                let measured = self.postgres(&database.url).await;
+                let dropped = database.drop_database().await;
+                let (intake, curve) = measured?;
+                dropped?;
+                results.intake.push(intake);
+                results.curves.push(curve);
+            }
+        }
+        Ok(())
+    }
+
+    async fn postgres(&self, url: &str) -> anyhow::Result<(Intake, Curve)> {
+        let setup = Setup {
+            database_url: url.to_owned(),
+            workers: self.workers,
+            notifications: Notifications::Log,
+        };
+        let server = courier::start(&self.binary, &self.dir, "postgres", &setup).await?;
+        let measured = self
+            .intake_and_curve(
+                "c",
+                "esim-courier, PostgreSQL",
+                &server,
+                courier::webhook_path(),
+                true,
+            )
+            .await;
+        let stopped = server.stop().await;
+        let measured = measured?;
+        stopped?;
+        Ok(measured)
+    }
+
+    /// Idle memory, a warm-up, the closed-loop throughput run (with peak memory), then the
+    /// open-loop curve.
+    async fn intake_and_curve(
+        &self,
+        key: &'static str,
+        name: &str,
+        server: &Server,
+        path: String,
+        has_outbox: bool,
+    ) -> anyhow::Result<(Intake, Curve)> {
+        let say = |m: String| self.progress.say(format!("{key}: {m}"));
+        let connections = self.options.connections;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let idle = server.resident()?.now;
+        say(format!(
+            "idle resident memory {:.1} MB; warming up for 2 s",
+            memory::mb(idle)
+        ));
+        let warm = self.target(
+            server.addr,
+            &path,
+            Orders::new(&self.run_id, &format!("{key}-warm")),
+        );
+        check(&load::closed_loop(warm, connections, Duration::from_secs(2)).await?)?;
+        self.drain(key, server.addr, has_outbox).await?;
+
+        say(format!(
+            "throughput: {connections} connections, closed loop, {} s",
+            self.options.duration
+        ));
+        let sampler = PeakSampler::start(server.pid);
+        let target = self.target(
+            server.addr,
+            &path,
+            Orders::new(&self.run_id, &format!("{key}-tp")),
+        );
+        let outcome = load::closed_loop(
+            target,
+            connections,
+            Duration::from_secs_f64(self.options.duration),
+        )
+        .await?;
+        let peak = sampler.finish().await.max(server.resident()?.peak);
+        check(&outcome)?;
+        say(format!(
+            "{:.0} req/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; peak resident memory {:.1} MB",
+            outcome.throughput(),
+            outcome.latency_ms(0.5),
+            outcome.latency_ms(0.99),
+            outcome.max_ms(),
+            memory::mb(peak)
+        ));
+        let intake = Intake::new(key, name, &outcome, (memory::mb(idle), memory::mb(peak)));
+        self.drain(key, server.addr, has_outbox).await?;
+
+        let mut points = Vec::new();
+        for (i, fraction) in self.options.curve.iter().enumerate() {
+            let rate = round_rate(fraction * intake.throughput);
+            let target = self.target(
+                server.addr,
+                &path,
+                Orders::new(&self.run_id, &format!("{key}-r{i}")),
+            );
+            let outcome = load::open_loop(
+                target,
+                connections,
+                rate,
+                Duration::from_secs_f64(self.options.step),
+                Duration::from_secs(5),
+            )
+            .await?;
+            let point = CurvePoint::new(rate, &outcome);
+            say(format!(
+                "{rate:.0}/s offered ({:.0}% of throughput): p50 {:.2} ms, p99 {:.2} ms{}",
+                fraction * 100.0,
+                point.p50_ms,
+                point.p99_ms,
+                if point.lost > 0 {
+                    format!(
+                        ", {} lost ({})",
+                        point.lost,
+                        outcome.first_error.as_deref().unwrap_or("unsent")
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+            points.push(point);
+            self.drain(key, server.addr, has_outbox).await?;
+        }
+        Ok((
+            intake,
+            Curve {
+                name: name.to_owned(),
+                points,
+            },
+        ))
+    }
+
+    /// Waits for esim-courier's dispatcher to deliver the outbox, so that one measurement's
+    /// deliveries do not run into the next.
+    async fn drain(&self, key: &str, addr: SocketAddr, has_outbox: bool) -> anyhow::Result<()> {
+        if !has_outbox {
+            return Ok(());
+        }
+        let (backlog, took) = courier::wait_for_outbox(addr, Duration::from_secs(180)).await?;
+        if backlog > 0 {
+            self.progress.say(format!(
+                "{key}: dispatcher delivered a backlog of {backlog} outbox jobs in {:.1} s",
+                took.as_secs_f64()
+            ));
+        }
+        Ok(())
+    }
+
+    /// d: esim-courier on SQLite with the customer's activation email over SMTP.
+    async fn end_to_end(&self, sink: &SmtpSink) -> anyhow::Result<Vec<EndToEnd>> {
+        let setup = Setup {
+            database_url: format!("sqlite://{}", self.dir.join("e2e.db").display()),
+            workers: self.workers,
+            notifications: Notifications::Email {
+                smtp_port: sink.port,
+            },
+        };
+        let server = courier::start(&self.binary, &self.dir, "e2e", &setup).await?;
+        let mut measured = Vec::new();
+        let mut failure = None;
+        for (i, &rate) in self.options.e2e_rates.iter().enumerate() {
+            self.progress.say(format!(
+                "d: {rate}/s for {} s (customers registered first)",
+                self.options.e2e_duration
+            ));
+            let orders = Orders::new(&self.run_id, &format!("e2e{i}"));
+            match e2e::measure(
+                &server,
+                sink,
+                orders,
+                rate,
+                Duration::from_secs_f64(self.options.e2e_duration),
+                self.options.connections,
+            )
+            .await
+            {
+                Ok(m) => {
+                    let ms = |q: f64| m.latency.value_at_quantile(q) as f64 / 1000.0;
+                    let e = EndToEnd {
+                        rate,
+                        webhooks: m.accepted,
+                        emails: m.emails,
+                        p50_ms: ms(0.5),
+                        p99_ms: ms(0.99),
+                        max_ms: m.latency.max() as f64 / 1000.0,
+                        intake_p50_ms: m.intake.value_at_quantile(0.5) as f64 / 1000.0,
+                    };
+                    self.progress.say(format!(
+                        "d: {rate}/s: {}/{} emails; p50 {:.1} ms, p99 {:.1} ms",
+                        e.emails, e.webhooks, e.p50_ms, e.p99_ms
+                    ));
+                    measured.push(e);
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let stopped = server.stop().await;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        stopped?;
+        Ok(measured)
+    }
+
+    fn target(&self, addr: SocketAddr, path: &str, orders: Orders) -> Target {
+        Target {
+            addr,
+            path: path.to_owned(),
+            bodies: Arc::new(move |seq| orders.webhook_body(seq)),
+        }
+    }
+}
+
+/// A throughput run must not have failed requests: a 503 answers fast and would flatter.
+fn check(outcome: &Outcome) -> anyhow::Result<()> {
+    if outcome.errors > 0 {
+        bail!(
+            "{} of {} requests failed; the first: {}",
+            outcome.errors,
+            outcome.errors + outcome.ok,
+            outcome.first_error.as_deref().unwrap_or("?")
+        );
+    }
+    Ok(())
+}
+
+/// `rate` rounded to two significant digits (at least 1/s).
+fn round_rate(rate: f64) -> f64 {
+    if rate < 1.0 {
+        return 1.0;
+    }
+    let magnitude = 10_f64.powi(rate.log10().floor() as i32 - 1);
+    (rate / magnitude).round() * magnitude
+}
+
+/// The repository root (this crate is `crates/bench`).
+fn repository_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest.join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// Builds the esim-courier binary in the profile this benchmark was built in.
+fn build_esim_courier(root: &Path) -> anyhow::Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = std::process::Command::new(cargo);
+    command
+        .current_dir(root)
+        .args(["build", "--quiet", "-p", "esim-courier"]);
+    if !cfg!(debug_assertions) {
+        command.arg("--release");
+    }
+    let status = command.status().context("cannot run cargo")?;
+    if !status.success() {
+        bail!("cargo build -p esim-courier failed ({status})");
+    }
+    Ok(())
+}
+
+/// A database URL without its password.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let user = url[s + 3..at].split(':').next().unwrap_or("");
+            format!("{}://{user}@{}", &url[..s], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{redacted, round_rate};
+
+    #[test]
+    fn rates_are_rounded_to_two_significant_digits() {
+        assert_eq!(round_rate(12_345.0), 12_000.0);
+        assert_eq!(round_rate(987.0), 990.0);
+        assert_eq!(round_rate(57.4), 57.0);
+        assert_eq!(round_rate(0.2), 1.0);
+    }
+
+    #[test]
+    fn passwords_are_not_printed() {
+        assert_eq!(
+            redacted("postgres://u:secret@h:5432/db"),
+            "postgres://u@h:5432/db"
+        );
+        assert_eq!(redacted("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}
