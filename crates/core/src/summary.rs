@@ -192,14 +192,15 @@ fn secs(ms: i64) -> u64 {
     u64::try_from(ms).unwrap_or(0) / 1000
 }
 
-/// `2024-05-01T09:30:00Z`; times before 1970 (never expected) show as the epoch.
-fn rfc3339(ms: i64) -> String {
+/// `2024-05-01T09:30:00Z` from Unix milliseconds; times before 1970 (never expected) show as
+/// the epoch.
+pub fn rfc3339(ms: i64) -> String {
     let ms = u64::try_from(ms).unwrap_or(0);
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
 /// Quotes an order number for a shell when it is not a plain word, so a copied command works.
-fn shell_word(s: &str) -> String {
+pub fn shell_word(s: &str) -> String {
     if !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b))

@@ -5,8 +5,7 @@
 //! The customer context is built from scratch, field by field: the contract price is simply
 //! not in it, so no template can show it to a customer.
 
-use std::time::{Duration, UNIX_EPOCH};
-
+use esim_courier_core::summary::{rfc3339, shell_word};
 use esim_courier_core::{
     Alert, AlertKind, CompletedOrder, Content, Customer, FailedOrder, Notification,
 };
@@ -229,24 +228,6 @@ fn alert_title(kind: AlertKind) -> &'static str {
         AlertKind::Conflict => "Conflicting order event",
         AlertKind::MissingActivationCode => "Completed order without a usable activation code",
         AlertKind::UnrecognisedResult => "Unrecognised order result",
-    }
-}
-
-/// `2024-05-01T09:30:00Z`; times before 1970 (never expected) show as the epoch.
-fn rfc3339(ms: i64) -> String {
-    let ms = u64::try_from(ms).unwrap_or(0);
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
-
-/// Quotes an order number for a shell when it is not a plain word, so a copied command works.
-fn shell_word(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b))
-    {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
     }
 }
 
