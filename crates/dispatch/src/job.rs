@@ -146,7 +146,6 @@ impl Dispatcher {
                     latency_ms = finished_at - started_at,
                     "delivered"
                 );
-                self.stat(&self.stats.delivered);
                 let notifier = job.notifier.clone();
                 metrics::counter!("esim_courier_deliveries_total", "notifier" => notifier.clone(), "outcome" => "delivered").increment(1);
                 // From the webhook's commit (the job's creation) to the channel's acceptance.
@@ -165,7 +164,6 @@ impl Dispatcher {
                     || next - job.created_at > duration_ms(policy.max_age);
                 if e.is_transient() && !exhausted {
                     tracing::warn!(job = job.id, error = %e, retry_in_ms = next - finished_at, "delivery failed; will retry");
-                    self.stat(&self.stats.retried);
                     metrics::counter!("esim_courier_deliveries_total", "notifier" => job.notifier.clone(), "outcome" => "retry").increment(1);
                     self.store.job_retry(job, &attempt, e.message(), next).await
                 } else {
@@ -197,13 +195,11 @@ impl Dispatcher {
             started_at,
             finished_at,
         };
-        self.stat(&self.stats.dead);
         metrics::counter!("esim_courier_deliveries_total", "notifier" => job.notifier.clone(), "outcome" => "dead").increment(1);
         metrics::counter!("esim_courier_dead_letters_total", "notifier" => job.notifier.clone())
             .increment(1);
         let alert_jobs = if job.kind == JobKind::Alert {
             // Never alert about an alert: that could loop. Log it loudly and count it.
-            self.stat(&self.stats.alerts_lost);
             metrics::counter!("esim_courier_alerts_lost_total").increment(1);
             tracing::error!(
                 error,

@@ -16,7 +16,6 @@ mod job;
 mod notification;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,19 +74,6 @@ pub struct Registered {
     pub group_window: Option<Duration>,
 }
 
-/// Counters the dispatcher keeps (exported as metrics).
-#[derive(Debug, Default)]
-pub struct DispatchStats {
-    /// Deliveries that succeeded.
-    pub delivered: AtomicU64,
-    /// Attempts that failed and will be retried.
-    pub retried: AtomicU64,
-    /// Jobs that became dead letters.
-    pub dead: AtomicU64,
-    /// Alerts that could not be delivered (logged, never re-alerted).
-    pub alerts_lost: AtomicU64,
-}
-
 /// The dispatcher. Build one per process, then [`Dispatcher::run`] it.
 #[derive(Debug)]
 pub struct Dispatcher {
@@ -95,7 +81,6 @@ pub struct Dispatcher {
     notifiers: HashMap<String, Registered>,
     routes: Routes,
     config: DispatcherConfig,
-    stats: Arc<DispatchStats>,
     /// Per grouping notifier: until when its current window is open (Unix ms).
     windows: std::sync::Mutex<HashMap<String, i64>>,
 }
@@ -114,14 +99,8 @@ impl Dispatcher {
             notifiers,
             routes,
             config,
-            stats: Arc::default(),
             windows: std::sync::Mutex::default(),
         }
-    }
-
-    /// The counters.
-    pub fn stats(&self) -> Arc<DispatchStats> {
-        Arc::clone(&self.stats)
     }
 
     /// Runs until `shutdown` is cancelled, then lets deliveries under way finish and returns.
@@ -241,9 +220,5 @@ impl Dispatcher {
             Some(p) => Some(p),
             None => Arc::clone(permits).acquire_owned().await.ok(),
         }
-    }
-
-    fn stat(&self, counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
     }
 }

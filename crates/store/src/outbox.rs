@@ -41,21 +41,6 @@ impl JobKind {
     }
 }
 
-/// Where a job stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobState {
-    /// Due at `next_attempt_at`.
-    Pending,
-    /// Waiting for the order's customer to be registered.
-    Waiting,
-    /// Leased by a worker.
-    InFlight,
-    /// Delivered.
-    Done,
-    /// Gave up: a permanent error or no attempts left.
-    Dead,
-}
-
 /// A job leased to this worker.
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
