@@ -265,9 +265,47 @@ pub fn escape_clipped(raw: &str, max: usize) -> String {
     out
 }
 
+/// `pieces` joined by `separator` into texts of at most `max` UTF-16 units each, greedily and
+/// in order: how a digest is split to fit a chat message's limits. A piece longer than `max`
+/// is kept whole in a text of its own (cutting could break markup); callers clip pieces first.
+pub fn pack(pieces: &[String], separator: &str, max: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut fill = 0;
+    for piece in pieces {
+        let width = utf16_units(piece);
+        match out.last_mut() {
+            Some(last) if fill + utf16_units(separator) + width <= max => {
+                last.push_str(separator);
+                last.push_str(piece);
+                fill += utf16_units(separator) + width;
+            }
+            _ => {
+                out.push(piece.clone());
+                fill = width;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pack_fills_texts_greedily_in_order() {
+        let pieces: Vec<String> = ["aaa", "bb", "cccc", "d"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(pack(&pieces, ", ", 7), ["aaa, bb", "cccc, d"]);
+        assert_eq!(
+            pack(&pieces, ", ", 2),
+            ["aaa", "bb", "cccc", "d"],
+            "an over-long piece stays whole"
+        );
+        assert!(pack(&[], ", ", 10).is_empty());
+    }
 
     #[test]
     fn times_commands_and_headlines_read_well() {

@@ -13,7 +13,7 @@
 use serde_json::{json, Value};
 
 use crate::mrkdwn::{code, code_block, escape, plain, units};
-use esim_courier_core::summary::{digest_headline, Summary, Tone};
+use esim_courier_core::summary::{digest_headline, pack, Summary, Tone};
 
 /// Slack's limit on blocks per message.
 pub(crate) const MAX_BLOCKS: usize = 50;
@@ -164,28 +164,6 @@ fn add(count: &mut usize, fill: &mut usize, width: usize, separator: usize, max:
         *count += 1;
         *fill = width;
     }
-}
-
-/// `pieces` joined by `separator` into texts of at most `max` units each, greedily, in order.
-/// Each piece is assumed to be at most `max` units (lines and names are clipped to less).
-fn pack(pieces: &[String], separator: &str, max: usize) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut fill = 0;
-    for piece in pieces {
-        let width = units(piece);
-        match out.last_mut() {
-            Some(last) if fill + units(separator) + width <= max => {
-                last.push_str(separator);
-                last.push_str(piece);
-                fill += units(separator) + width;
-            }
-            _ => {
-                out.push(piece.clone());
-                fill = width;
-            }
-        }
-    }
-    out
 }
 
 /// One compact line of a digest.

@@ -12,7 +12,7 @@
 //! lines or paragraphs always leaves valid HTML.
 
 use crate::html::{escape, tagged, units};
-use esim_courier_core::summary::{digest_headline, Summary, Tone};
+use esim_courier_core::summary::{digest_headline, pack, Summary, Tone};
 
 /// Telegram's limit on a message's text.
 pub(crate) const MAX_TEXT: usize = 4096;
@@ -146,29 +146,6 @@ fn paragraph(s: &Summary) -> String {
         }
     }
     lines.join("\n")
-}
-
-/// `pieces` joined by `separator` into texts of at most `max` units, greedily, in order.
-/// A piece longer than `max` (never built: budgets keep them shorter) is sent on its own
-/// rather than cut, since cutting HTML could leave a tag open.
-fn pack(pieces: &[String], separator: &str, max: usize) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut fill = 0;
-    for piece in pieces {
-        let width = units(piece);
-        match out.last_mut() {
-            Some(last) if fill + units(separator) + width <= max => {
-                last.push_str(separator);
-                last.push_str(piece);
-                fill += units(separator) + width;
-            }
-            _ => {
-                out.push(piece.clone());
-                fill = width;
-            }
-        }
-    }
-    out
 }
 
 fn emoji(tone: Tone) -> &'static str {
