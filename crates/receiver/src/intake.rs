@@ -39,18 +39,34 @@ pub(crate) async fn receive(
         remote_addr: remote,
         body,
     };
-    let error = match rejection {
-        Some(Rejection::TooLarge { limit }) => ApiError::new(
+    // Parsed once: a refused body is still tied to its order when it names one.
+    let parsed = WebhookPayload::from_slice(body);
+    let order_no = parsed.as_ref().ok().and_then(WebhookPayload::order_no);
+    let error = match (rejection, parsed) {
+        (Some(rejection), _) => refused(rejection),
+        (None, Err(e)) => unusable(e),
+        (None, Ok(payload)) => match payload.into_event(&state.config.currencies) {
+            Ok(event) => return record(state, receipt, &event).await,
+            Err(e) => unusable(e),
+        },
+    };
+    Err(quarantine(state, receipt, order_no.as_ref().map(|o| o.as_str()), error).await)
+}
+
+/// The answer to a body refused before parsing.
+fn refused(rejection: Rejection) -> ApiError {
+    match rejection {
+        Rejection::TooLarge { limit } => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             format!("the body is larger than {limit} bytes"),
         ),
-        Some(Rejection::Signature) => ApiError::new(
+        Rejection::Signature => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_signature",
             "the signature header is missing or does not match the body",
         ),
-        Some(Rejection::MediaType(ct)) => ApiError::new(
+        Rejection::MediaType(ct) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             format!(
@@ -62,47 +78,21 @@ pub(crate) async fn receive(
                 }
             ),
         ),
-        None => match WebhookPayload::from_slice(body) {
-            Err(PayloadError::InvalidJson(m)) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("the body is not a JSON object: {m}"),
-            ),
-            Err(PayloadError::Invalid { field, message }) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload", message)
-                    .field(field)
-            }
-            Ok(payload) => {
-                let order_no = payload.order_no();
-                match payload.into_event(&state.config.currencies) {
-                    Ok(event) => return record(state, receipt, &event).await,
-                    Err(e) => {
-                        let (field, message) = match e {
-                            PayloadError::Invalid { field, message } => (field, message),
-                            PayloadError::InvalidJson(m) => ("body", m),
-                        };
-                        let err = ApiError::new(
-                            StatusCode::UNPROCESSABLE_ENTITY,
-                            "invalid_payload",
-                            message,
-                        )
-                        .field(field);
-                        return Err(quarantine(
-                            state,
-                            receipt,
-                            order_no.as_ref().map(|o| o.as_str()),
-                            err,
-                        )
-                        .await);
-                    }
-                }
-            }
-        },
-    };
-    let order_no = WebhookPayload::from_slice(body)
-        .ok()
-        .and_then(|p| p.order_no());
-    Err(quarantine(state, receipt, order_no.as_ref().map(|o| o.as_str()), error).await)
+    }
+}
+
+/// The answer to a body that is not a usable order webhook.
+fn unusable(e: PayloadError) -> ApiError {
+    match e {
+        PayloadError::InvalidJson(m) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not a JSON object: {m}"),
+        ),
+        PayloadError::Invalid { field, message } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload", message).field(field)
+        }
+    }
 }
 
 async fn record(
