@@ -210,15 +210,23 @@ async fn a_4xx_smtp_reply_is_retried_and_a_5xx_is_dead_lettered_with_an_operator
         200
     );
     wait_until(30, "the retried email", || !to_customers(&smtp).is_empty()).await;
-    let (code, out, err) = run_cli(
-        &config,
-        dir.path(),
-        &["orders", "show", "MAIL-4XX", "--json"],
-        &[],
-    )
-    .await;
-    assert_eq!(code, 0, "{err}");
-    let order: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    // The outcome is recorded just after the server takes the email: poll the record.
+    let mut order = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (code, out, err) = run_cli(
+            &config,
+            dir.path(),
+            &["orders", "show", "MAIL-4XX", "--json"],
+            &[],
+        )
+        .await;
+        assert_eq!(code, 0, "{err}");
+        order = serde_json::from_str(&out).expect("JSON");
+        if order["notifications"][0]["state"] == "done" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let attempts = order["notifications"][0]["attempt_log"]
         .as_array()
         .cloned()
