@@ -37,15 +37,17 @@ impl Store {
     pub async fn connect(options: &StoreOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let url = options.url.trim();
-        let (backend, write, read) = if let Some(rest) = url.strip_prefix("sqlite:") {
-            let url = sqlite_url(rest)?;
+        let (backend, write, read, batcher) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let (path, url) = sqlite_target(rest)?;
             let write = sqlite_pool(1, options.acquire_timeout)
                 .connect(&url)
                 .await?;
             let read = sqlite_pool(options.max_connections.max(1), options.acquire_timeout)
                 .connect(&url)
                 .await?;
-            (Backend::Sqlite, write, read)
+            // After the pools: connecting them created the file and set WAL mode.
+            let batcher = crate::group_commit::Batcher::start(Path::new(&path))?;
+            (Backend::Sqlite, write, read, Some(batcher))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
                 .max_connections(options.max_connections.max(2))
@@ -58,15 +60,13 @@ impl Store {
                 })
                 .connect(url)
                 .await?;
-            (Backend::Postgres, pool.clone(), pool)
+            (Backend::Postgres, pool.clone(), pool, None)
         } else {
             return Err(StoreError::Config(format!(
                 "database.url must start with sqlite:// or postgres://, got {:?}",
                 url.split(':').next().unwrap_or_default()
             )));
         };
-        let batcher = (backend == Backend::Sqlite)
-            .then(|| crate::group_commit::Batcher::start(write.clone()));
         Ok(Self {
             backend,
             write,
@@ -77,8 +77,9 @@ impl Store {
     }
 }
 
-/// Turns `//data/x.db` into a URL that creates the file, and creates its folder.
-fn sqlite_url(rest: &str) -> Result<String, StoreError> {
+/// Turns `//data/x.db` into the file's path and a URL that creates the file, and creates
+/// its folder.
+fn sqlite_target(rest: &str) -> Result<(String, String), StoreError> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let path = path.strip_prefix("//").unwrap_or(path);
     if path.is_empty() || path == ":memory:" {
@@ -102,7 +103,7 @@ fn sqlite_url(rest: &str) -> Result<String, StoreError> {
         q if q.contains("mode=") => q.to_owned(),
         q => format!("{q}&mode=rwc"),
     };
-    Ok(format!("sqlite://{path}?{query}"))
+    Ok((path.to_owned(), format!("sqlite://{path}?{query}")))
 }
 
 fn sqlite_pool(max: u32, acquire_timeout: Duration) -> AnyPoolOptions {

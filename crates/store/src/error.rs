@@ -6,6 +6,9 @@ pub enum StoreError {
     /// The database could not be reached or refused the statement.
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// SQLite refused a statement of the group-commit writer.
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
     /// A migration failed.
     #[error("database migration failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),
@@ -60,6 +63,14 @@ impl StoreError {
                     )
                 })
             }
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::CannotOpen
+            ),
             Self::WriterStopped => true,
             Self::Batch { unavailable, .. } => *unavailable,
             _ => false,

@@ -1,22 +1,41 @@
 //! Group commit for SQLite: concurrent writes share one transaction and one WAL sync.
 //!
 //! With `synchronous=FULL`, every commit waits for the disk. Committing webhooks (and the
-//! dispatcher's delivery outcomes) one by one caps the service at the disk's sync rate;
-//! committing the ones that arrived together in a single transaction divides that cost among
-//! them while keeping "2xx only after commit": each caller is answered after the commit that
-//! includes its write. Each write runs in its own savepoint, so one failing write does not
-//! fail its neighbours.
+//! dispatcher's claims and delivery outcomes) one by one caps the service at the disk's sync
+//! rate; committing the ones that arrived together in a single transaction divides that cost
+//! among them while keeping "2xx only after commit": each caller is answered after the commit
+//! that includes its write. Each write runs in its own savepoint, so one failing write does
+//! not fail its neighbours.
+//!
+//! The writer is a thread of its own that owns a rusqlite connection and runs the batch's
+//! statements itself, prepared once and cached. sqlx (still used for reads and the rarer
+//! writes) runs each SQLite statement on a worker thread and waits for its answer: one
+//! cross-thread round trip per statement, about 100 µs on a small VM, and an intake has
+//! eight of them. Here a write costs two hand-offs whatever its statement count: submitting
+//! it and hearing the answer. BENCHMARKS.md has the measurements.
 
-use esim_courier_core::OrderEvent;
-use sqlx::{Any, AnyPool, Transaction};
+use std::path::Path;
+use std::time::Duration;
+
+use esim_courier_core::{classify, Disposition, EventFingerprint, OrderEvent, OrderResult};
+use rusqlite::{Connection, OpenFlags, Row, ToSql, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::intake::{intake_in, OwnedReceipt, Plan};
-use crate::outbox::{finish_attempt, Attempt, ClaimedJob, Finish};
-use crate::{Backend, IntakeOutcome, StoreError};
+use crate::intake::{
+    job_key, receipt_outcome, EventColumns, OwnedReceipt, Plan, INSERT_EVENT, INSERT_JOB,
+    INSERT_ORDER, INSERT_RECEIPT, RECORDED_EVENTS, SET_ORDER_STATE,
+};
+use crate::outbox::{
+    Attempt, ClaimRequest, ClaimedJob, Finish, JobKind, FINISH_JOB, RECORD_ATTEMPT,
+};
+use crate::{now_ms, Backend, IntakeOutcome, StoreError};
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 128;
+
+/// How long a write waits for a lock held by another connection (a CLI command, or this
+/// process's own sqlx write pool) before failing as "unavailable".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One write, and where its result goes.
 enum Work {
@@ -34,35 +53,44 @@ enum Work {
         finish: Finish,
         reply: oneshot::Sender<Result<bool, StoreError>>,
     },
+    Claim {
+        request: ClaimRequest,
+        reply: oneshot::Sender<Result<Vec<ClaimedJob>, StoreError>>,
+    },
 }
 
-/// A write done inside the batch, answered once the batch is committed.
-enum Done {
-    Intake(
-        oneshot::Sender<Result<IntakeOutcome, StoreError>>,
-        Result<IntakeOutcome, StoreError>,
-    ),
-    Outcome(
-        oneshot::Sender<Result<bool, StoreError>>,
-        Result<bool, StoreError>,
-    ),
+/// What the writer thread receives.
+// Moved once through the channel: boxing the write would only add an allocation per write.
+#[allow(clippy::large_enum_variant)]
+enum Message {
+    Write(Work),
+    /// Commit what came before, close the connection and stop; later writes fail with
+    /// [`StoreError::WriterStopped`].
+    Close(oneshot::Sender<()>),
 }
 
-impl Done {
-    fn answer(self, commit: Result<(), &StoreError>) {
-        match (self, commit) {
-            (Done::Intake(reply, result), Ok(())) => drop(reply.send(result)),
-            (Done::Outcome(reply, result), Ok(())) => drop(reply.send(result)),
-            (Done::Intake(reply, _), Err(e)) => drop(reply.send(Err(e.clone_for_caller()))),
-            (Done::Outcome(reply, _), Err(e)) => drop(reply.send(Err(e.clone_for_caller()))),
-        }
-    }
+/// Sends a write's result once its batch's fate is known: the result itself after a
+/// commit, the commit's failure otherwise.
+type Answer = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+
+fn answer<T: Send + 'static>(
+    reply: oneshot::Sender<Result<T, StoreError>>,
+    result: Result<T, StoreError>,
+) -> Answer {
+    Box::new(move |failed: Option<&StoreError>| {
+        let result = match failed {
+            None => result,
+            Some(e) => Err(e.clone_for_caller()),
+        };
+        // The caller may have gone (a client that hung up): nothing to tell then.
+        drop(reply.send(result));
+    })
 }
 
 /// The handle writes are submitted through.
 #[derive(Clone)]
 pub(crate) struct Batcher {
-    tx: mpsc::Sender<Work>,
+    tx: mpsc::Sender<Message>,
 }
 
 impl std::fmt::Debug for Batcher {
@@ -72,11 +100,21 @@ impl std::fmt::Debug for Batcher {
 }
 
 impl Batcher {
-    /// Starts the writer task on `pool` (the single SQLite writer connection).
-    pub(crate) fn start(pool: AnyPool) -> Self {
+    /// Opens the writer connection to the SQLite file at `path` (which must exist) and starts
+    /// the writer thread. It stops when the last handle is dropped.
+    pub(crate) fn start(path: &Path) -> Result<Self, StoreError> {
+        let conn = open(path).map_err(|e| {
+            StoreError::Config(format!(
+                "cannot open the SQLite database {} for writing: {e}",
+                path.display()
+            ))
+        })?;
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(pool, rx));
-        Self { tx }
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(conn, rx))
+            .map_err(|e| StoreError::Config(format!("cannot start the SQLite writer: {e}")))?;
+        Ok(Self { tx })
     }
 
     pub(crate) async fn intake(
@@ -115,70 +153,122 @@ impl Batcher {
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
+    pub(crate) async fn claim(&self, request: ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Work::Claim { request, reply }).await?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Commits the writes already submitted, then closes the connection and stops the thread.
+    pub(crate) async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.tx.send(Message::Close(done)).await.is_ok() {
+            // An error means the writer had already stopped.
+            let _ = closed.await;
+        }
+    }
+
     async fn send(&self, work: Work) -> Result<(), StoreError> {
         self.tx
-            .send(work)
+            .send(Message::Write(work))
             .await
             .map_err(|_| StoreError::WriterStopped)
     }
 }
 
-async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Work>) {
+/// The writer connection, with the same settings as sqlx's connections (connect.rs).
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// Takes what is queued (at most [`MAX_BATCH`]), commits it, answers, and waits for more.
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit_batch(&pool, &mut batch).await;
+    let mut next = rx.blocking_recv();
+    while let Some(message) = next.take() {
+        let work = match message {
+            Message::Write(work) => work,
+            Message::Close(done) => {
+                commit_batch(&mut conn, &mut batch);
+                drop(conn);
+                // Writes still queued are dropped with the channel: their callers hear that the
+                // writer stopped.
+                drop(rx);
+                let _ = done.send(());
+                return;
+            }
+        };
+        batch.push(work);
+        if batch.len() < MAX_BATCH {
+            if let Ok(more) = rx.try_recv() {
+                next = Some(more);
+                continue;
+            }
+        }
+        commit_batch(&mut conn, &mut batch);
+        next = rx.blocking_recv();
     }
 }
 
-async fn commit_batch(pool: &AnyPool, batch: &mut Vec<Work>) {
-    let mut tx = match pool.begin().await {
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<Work>) {
+    if batch.is_empty() {
+        return;
+    }
+    // IMMEDIATE: take the write lock now, waiting for another writer if need be.
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             let e = StoreError::from(e);
             for work in batch.drain(..) {
-                pending(work).answer(Err(&e));
+                apply_never(work)(Some(&e));
             }
             return;
         }
     };
-    let mut done = Vec::with_capacity(batch.len());
+    let mut answers = Vec::with_capacity(batch.len());
+    let mut broken = None;
     for work in batch.drain(..) {
-        done.push(apply(&mut tx, work).await);
-    }
-    match tx.commit().await {
-        Ok(()) => done.into_iter().for_each(|d| d.answer(Ok(()))),
-        // Nothing of this batch is durable: every caller hears of it.
-        Err(e) => {
-            let e = StoreError::from(e);
-            done.into_iter().for_each(|d| d.answer(Err(&e)));
+        if broken.is_some() {
+            answers.push(apply_never(work));
+            continue;
         }
+        let (answer, closed) = apply(&tx, work);
+        answers.push(answer);
+        if let Err(e) = closed {
+            broken = Some(e);
+        }
+    }
+    // A savepoint that could not be closed leaves the transaction in doubt: undo all of it.
+    let failed = match broken {
+        Some(e) => Some(e),
+        None => tx.commit().err().map(StoreError::from),
+    };
+    // Nothing of a failed batch is durable (the transaction rolls back when dropped): every
+    // caller hears of it.
+    for answer in answers {
+        answer(failed.as_ref());
     }
 }
 
-/// Runs one write in its own savepoint.
-async fn apply(tx: &mut Transaction<'static, Any>, work: Work) -> Done {
-    let mut savepoint = match sqlx::Connection::begin(&mut **tx).await {
-        Ok(sp) => sp,
-        Err(e) => {
-            let e = StoreError::from(e);
-            let d = pending(work);
-            return match d {
-                Done::Intake(reply, _) => Done::Intake(reply, Err(e)),
-                Done::Outcome(reply, _) => Done::Outcome(reply, Err(e)),
-            };
-        }
-    };
-    let (done, ok) = match work {
+/// Runs one write in its own savepoint. The second value is the savepoint's closing, which
+/// only an I/O failure makes fail.
+fn apply(conn: &Connection, work: Work) -> (Answer, Result<(), StoreError>) {
+    match work {
         Work::Intake {
             receipt,
             event,
             plan,
             reply,
-        } => {
-            let result = intake_in(&mut savepoint, Backend::Sqlite, &receipt, &event, plan).await;
-            let ok = result.is_ok();
-            (Done::Intake(reply, result), ok)
-        }
+        } => in_savepoint(conn, reply, |c| intake(c, &receipt, &event, plan)),
         Work::Outcome {
             job,
             worker,
@@ -192,28 +282,254 @@ async fn apply(tx: &mut Transaction<'static, Any>, work: Work) -> Done {
                 started_at,
                 finished_at,
             };
-            let result = finish_attempt(&mut savepoint, &job, &attempt, &finish).await;
-            let ok = result.is_ok();
-            (Done::Outcome(reply, result), ok)
+            in_savepoint(conn, reply, |c| finish_attempt(c, &job, &attempt, &finish))
         }
-    };
-    // Keep this write, or undo it alone; the others in the batch stay either way.
-    let closed = if ok {
-        savepoint.commit().await
-    } else {
-        savepoint.rollback().await
-    };
-    match (done, closed) {
-        (d, Ok(())) => d,
-        (Done::Intake(reply, _), Err(e)) => Done::Intake(reply, Err(e.into())),
-        (Done::Outcome(reply, _), Err(e)) => Done::Outcome(reply, Err(e.into())),
+        Work::Claim { request, reply } => in_savepoint(conn, reply, |c| claim(c, &request)),
     }
 }
 
 /// A write that never ran, to be answered with the batch's failure.
-fn pending(work: Work) -> Done {
+fn apply_never(work: Work) -> Answer {
     match work {
-        Work::Intake { reply, .. } => Done::Intake(reply, Err(StoreError::WriterStopped)),
-        Work::Outcome { reply, .. } => Done::Outcome(reply, Err(StoreError::WriterStopped)),
+        Work::Intake { reply, .. } => answer(reply, Err(StoreError::WriterStopped)),
+        Work::Outcome { reply, .. } => answer(reply, Err(StoreError::WriterStopped)),
+        Work::Claim { reply, .. } => answer(reply, Err(StoreError::WriterStopped)),
     }
+}
+
+fn in_savepoint<T: Send + 'static>(
+    conn: &Connection,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+    write: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> (Answer, Result<(), StoreError>) {
+    if let Err(e) = execute(conn, "SAVEPOINT write", &[]) {
+        let e = StoreError::from(e);
+        let closed = Err(e.clone_for_caller());
+        return (answer(reply, Err(e)), closed);
+    }
+    let result = write(conn);
+    // Keep this write, or undo it alone; the others in the batch stay either way.
+    let closed = if result.is_ok() {
+        execute(conn, "RELEASE write", &[])
+    } else {
+        execute(conn, "ROLLBACK TO write", &[]).and_then(|_| execute(conn, "RELEASE write", &[]))
+    };
+    let closed = closed.map(drop).map_err(StoreError::from);
+    (answer(reply, result), closed)
+}
+
+/// The intake's statements (as `intake::intake_in` runs them through sqlx).
+fn intake(
+    conn: &Connection,
+    receipt: &OwnedReceipt,
+    event: &OrderEvent,
+    plan: Plan,
+) -> Result<IntakeOutcome, StoreError> {
+    let now = now_ms();
+    let order_no = event.order_no.as_str();
+    execute(conn, INSERT_ORDER, &[&order_no, &now])?;
+    let recorded = query(conn, RECORDED_EVENTS, &[&order_no], |row| {
+        Ok(EventFingerprint {
+            result: OrderResult::parse(&row.get::<_, String>(0)?),
+            digest: row.get(1)?,
+        })
+    })?;
+    let new = EventFingerprint {
+        result: event.result.clone(),
+        digest: event.fingerprint().to_owned(),
+    };
+    let disposition = classify(&recorded, &new);
+    let receipt_id = query_id(
+        conn,
+        INSERT_RECEIPT,
+        &[
+            &receipt.received_at_ms,
+            &receipt.remote_addr,
+            &order_no,
+            &receipt_outcome(&disposition),
+            &receipt.body,
+        ],
+    )?;
+    let (event_id, jobs) = match &disposition {
+        Disposition::Duplicate => (None, 0),
+        Disposition::Accepted | Disposition::Conflict(_) => {
+            let accepted = disposition == Disposition::Accepted;
+            let c = EventColumns::new(event, receipt_id, receipt.received_at_ms, accepted)?;
+            let event_id = query_id(
+                conn,
+                INSERT_EVENT,
+                &[
+                    &c.order_no,
+                    &c.receipt_id,
+                    &c.received_at,
+                    &c.result,
+                    &c.disposition,
+                    &c.fingerprint,
+                    &c.iccid,
+                    &c.lpa,
+                    &c.package_code,
+                    &c.package_name,
+                    &c.currency,
+                    &c.price,
+                    &c.warnings,
+                ],
+            )?;
+            if accepted {
+                execute(
+                    conn,
+                    SET_ORDER_STATE,
+                    &[&event.result.as_str(), &now, &order_no],
+                )?;
+            }
+            let jobs = plan(&disposition);
+            let n = jobs.len();
+            for job in &jobs {
+                let key = job_key(event, event_id, job);
+                execute(
+                    conn,
+                    INSERT_JOB,
+                    &[
+                        &key,
+                        &job.notifier,
+                        &job.kind.as_str(),
+                        &order_no,
+                        &event_id,
+                        &job.payload,
+                        &now,
+                    ],
+                )?;
+            }
+            (Some(event_id), n)
+        }
+    };
+    Ok(IntakeOutcome {
+        disposition,
+        receipt_id,
+        event_id,
+        jobs,
+    })
+}
+
+/// An attempt's outcome (as `outbox::finish_attempt` writes it through sqlx).
+fn finish_attempt(
+    conn: &Connection,
+    job: &ClaimedJob,
+    attempt: &Attempt<'_>,
+    finish: &Finish,
+) -> Result<bool, StoreError> {
+    let e = finish.ending();
+    let owned = execute(
+        conn,
+        FINISH_JOB,
+        &[
+            &e.state,
+            &e.error,
+            &e.next_attempt_at,
+            &attempt.finished_at,
+            &job.id,
+            &job.lease,
+        ],
+    )? == 1;
+    if owned {
+        execute(
+            conn,
+            RECORD_ATTEMPT,
+            &[
+                &job.id,
+                &job.attempts,
+                &attempt.started_at,
+                &attempt.finished_at,
+                &e.outcome,
+                &e.error,
+                &e.receipt,
+                &attempt.worker,
+            ],
+        )?;
+    }
+    Ok(owned)
+}
+
+fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
+    let sql = request.sql(Backend::Sqlite);
+    query(
+        conn,
+        &sql,
+        &[
+            &request.lease_until,
+            &request.lease,
+            &request.now,
+            &request.limit,
+            &request.notifier(),
+        ],
+        |row| {
+            Ok(ClaimedJob {
+                id: row.get("id")?,
+                dedup_key: row.get("dedup_key")?,
+                notifier: row.get("notifier")?,
+                kind: JobKind::parse(&row.get::<_, String>("kind")?)?,
+                order_no: row.get("order_no")?,
+                event_id: row.get("event_id")?,
+                payload: row.get("payload")?,
+                attempts: row.get("attempts")?,
+                created_at: row.get("created_at")?,
+                customer_alerted: row.get::<_, i64>("customer_alerted")? != 0,
+                lease: row
+                    .get::<_, Option<String>>("locked_by")?
+                    .unwrap_or_default(),
+            })
+        },
+    )
+}
+
+/// The `$n` parameter names, by position.
+const PARAMS: [&str; 13] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13",
+];
+
+/// Prepares (or takes from the cache) `sql` and binds `values[i]` to `$(i + 1)`. The
+/// statements are shared with the sqlx path, which numbers its parameters; a statement may
+/// leave some out (a claim without a notifier has no `$5`).
+fn prepare<'c>(
+    conn: &'c Connection,
+    sql: &str,
+    values: &[&dyn ToSql],
+) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    for (value, name) in values.iter().zip(PARAMS) {
+        if let Some(index) = stmt.parameter_index(name)? {
+            stmt.raw_bind_parameter(index, value)?;
+        }
+    }
+    Ok(stmt)
+}
+
+/// Runs a statement; returns the rows it changed.
+fn execute(conn: &Connection, sql: &str, values: &[&dyn ToSql]) -> rusqlite::Result<usize> {
+    prepare(conn, sql, values)?.raw_execute()
+}
+
+/// Runs an `INSERT … RETURNING id`.
+fn query_id(conn: &Connection, sql: &str, values: &[&dyn ToSql]) -> Result<i64, StoreError> {
+    let mut stmt = prepare(conn, sql, values)?;
+    let mut rows = stmt.raw_query();
+    let row = rows
+        .next()?
+        .ok_or_else(|| StoreError::Corrupt(format!("no id returned by {sql:?}")))?;
+    Ok(row.get(0)?)
+}
+
+/// Runs a statement and maps each row it returns.
+fn query<T>(
+    conn: &Connection,
+    sql: &str,
+    values: &[&dyn ToSql],
+    mut map: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = prepare(conn, sql, values)?;
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(map(row)?);
+    }
+    Ok(out)
 }

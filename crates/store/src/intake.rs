@@ -8,6 +8,103 @@ use sqlx::{Any, Row, Transaction};
 use crate::outbox::JobKind;
 use crate::{now_ms, Backend, Store, StoreError};
 
+// The intake's statements, shared by the sqlx path (PostgreSQL) and SQLite's group-commit
+// writer (rusqlite). Each `$n` first appears in order, and both bind by number.
+
+/// Creates the order row if it is new.
+pub(crate) const INSERT_ORDER: &str = "INSERT INTO orders (order_no, created_at, updated_at, state) VALUES ($1, $2, $2, 'awaiting_webhook')
+     ON CONFLICT (order_no) DO NOTHING";
+/// The events already recorded for an order: `result`, `fingerprint`.
+pub(crate) const RECORDED_EVENTS: &str =
+    "SELECT result, fingerprint FROM order_events WHERE order_no = $1";
+/// The receipt of an authenticated, parsed delivery.
+pub(crate) const INSERT_RECEIPT: &str =
+    "INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body)
+     VALUES ($1, $2, $3, $4, 200, $5) RETURNING id";
+/// A new (accepted or conflicting) event; the values come from [`EventColumns`].
+pub(crate) const INSERT_EVENT: &str =
+    "INSERT INTO order_events (order_no, receipt_id, received_at, result, disposition, fingerprint,
+     iccid, lpa, package_code, package_name, currency, price, warnings)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
+/// The order's state after an accepted event: `$1` state, `$2` now, `$3` order.
+pub(crate) const SET_ORDER_STATE: &str =
+    "UPDATE orders SET state = $1, updated_at = $2 WHERE order_no = $3";
+/// A job, unless one with the same key exists.
+pub(crate) const INSERT_JOB: &str =
+    "INSERT INTO outbox_jobs (dedup_key, notifier, kind, order_no, event_id, payload, state,
+     attempts, created_at, updated_at, next_attempt_at)
+     VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)
+     ON CONFLICT (dedup_key) DO NOTHING";
+
+/// The receipt's `outcome` for a disposition.
+pub(crate) fn receipt_outcome(disposition: &Disposition) -> &'static str {
+    match disposition {
+        Disposition::Accepted => "accepted",
+        Disposition::Duplicate => "duplicate",
+        Disposition::Conflict(_) => "conflict",
+    }
+}
+
+/// A job's deduplication key. An activation is keyed by order and ICCID: one per eSIM,
+/// whatever events carried it. Everything else by event.
+pub(crate) fn job_key(event: &OrderEvent, event_id: i64, job: &NewJob) -> String {
+    match job.kind {
+        JobKind::OrderCompleted => format!(
+            "completed:{}:{}:{}",
+            event.order_no,
+            event.iccid_display(),
+            job.notifier
+        ),
+        _ => format!("event:{event_id}:{}:{}", job.kind.as_str(), job.notifier),
+    }
+}
+
+/// The values of [`INSERT_EVENT`], in order (`$1`..`$13`).
+pub(crate) struct EventColumns {
+    pub(crate) order_no: String,
+    pub(crate) receipt_id: i64,
+    pub(crate) received_at: i64,
+    pub(crate) result: String,
+    pub(crate) disposition: &'static str,
+    pub(crate) fingerprint: String,
+    pub(crate) iccid: String,
+    pub(crate) lpa: Option<String>,
+    pub(crate) package_code: Option<String>,
+    pub(crate) package_name: Option<String>,
+    pub(crate) currency: Option<String>,
+    pub(crate) price: Option<String>,
+    pub(crate) warnings: String,
+}
+
+impl EventColumns {
+    pub(crate) fn new(
+        event: &OrderEvent,
+        receipt_id: i64,
+        received_at: i64,
+        accepted: bool,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            order_no: event.order_no.as_str().to_owned(),
+            receipt_id,
+            received_at,
+            result: event.result.as_str().to_owned(),
+            disposition: if accepted { "accepted" } else { "conflict" },
+            fingerprint: event.fingerprint().to_owned(),
+            iccid: event.iccid_display().to_owned(),
+            lpa: event.usable_activation_code().map(|c| c.qr_text()),
+            package_code: event.package_code.clone(),
+            package_name: event.package_name.clone(),
+            currency: event.currency.as_ref().map(|c| c.code().to_owned()),
+            price: event
+                .contract_price
+                .as_ref()
+                .map(|m| m.amount().to_string()),
+            warnings: serde_json::to_string(&event.warnings)
+                .map_err(|e| StoreError::Corrupt(format!("warnings do not serialise: {e}")))?,
+        })
+    }
+}
+
 /// A webhook delivery as received.
 #[derive(Debug, Clone, Copy)]
 pub struct NewReceipt<'a> {
@@ -95,7 +192,7 @@ impl Store {
                     .await?
             }
             None => {
-                let mut tx = self.write.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let outcome = intake_in(
                     &mut tx,
                     self.backend,
@@ -125,7 +222,7 @@ impl Store {
         plan: impl FnOnce(i64) -> Vec<NewJob>,
     ) -> Result<i64, StoreError> {
         let now = now_ms();
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let receipt_id: i64 = sqlx::query(
             "INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, reason, body)
              VALUES ($1, $2, $3, 'quarantined', $4, $5, $6) RETURNING id",
@@ -188,10 +285,7 @@ pub(crate) async fn intake_in(
 
     // The first statement writes, so SQLite takes its write lock at once (a read first could
     // not be upgraded to a write later, were another process writing).
-    sqlx::query(
-            "INSERT INTO orders (order_no, created_at, updated_at, state) VALUES ($1, $2, $2, 'awaiting_webhook')
-             ON CONFLICT (order_no) DO NOTHING",
-        )
+    sqlx::query(INSERT_ORDER)
         .bind(order_no.to_owned())
         .bind(now)
         .execute(&mut **tx)
@@ -205,41 +299,32 @@ pub(crate) async fn intake_in(
             .await?;
     }
 
-    let recorded: Vec<EventFingerprint> =
-        sqlx::query("SELECT result, fingerprint FROM order_events WHERE order_no = $1")
-            .bind(order_no.to_owned())
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .map(|row| {
-                Ok(EventFingerprint {
-                    result: OrderResult::parse(&row.try_get::<String, _>("result")?),
-                    digest: row.try_get("fingerprint")?,
-                })
+    let recorded: Vec<EventFingerprint> = sqlx::query(RECORDED_EVENTS)
+        .bind(order_no.to_owned())
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(EventFingerprint {
+                result: OrderResult::parse(&row.try_get::<String, _>("result")?),
+                digest: row.try_get("fingerprint")?,
             })
-            .collect::<Result<_, sqlx::Error>>()?;
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
     let new = EventFingerprint {
         result: event.result.clone(),
         digest: event.fingerprint().to_owned(),
     };
     let disposition = classify(&recorded, &new);
-    let outcome = match disposition {
-        Disposition::Accepted => "accepted",
-        Disposition::Duplicate => "duplicate",
-        Disposition::Conflict(_) => "conflict",
-    };
-    let receipt_id: i64 = sqlx::query(
-        "INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body)
-         VALUES ($1, $2, $3, $4, 200, $5) RETURNING id",
-    )
-    .bind(receipt.received_at_ms)
-    .bind(receipt.remote_addr.clone())
-    .bind(order_no.to_owned())
-    .bind(outcome)
-    .bind(receipt.body.clone())
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get("id")?;
+    let receipt_id: i64 = sqlx::query(INSERT_RECEIPT)
+        .bind(receipt.received_at_ms)
+        .bind(receipt.remote_addr.clone())
+        .bind(order_no.to_owned())
+        .bind(receipt_outcome(&disposition))
+        .bind(receipt.body.clone())
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("id")?;
 
     let (event_id, jobs) = match &disposition {
         Disposition::Duplicate => (None, 0),
@@ -248,7 +333,7 @@ pub(crate) async fn intake_in(
             let event_id =
                 insert_event(tx, receipt_id, receipt.received_at_ms, event, accepted).await?;
             if accepted {
-                sqlx::query("UPDATE orders SET state = $1, updated_at = $2 WHERE order_no = $3")
+                sqlx::query(SET_ORDER_STATE)
                     .bind(event.result.as_str().to_owned())
                     .bind(now)
                     .bind(order_no.to_owned())
@@ -258,17 +343,7 @@ pub(crate) async fn intake_in(
             let jobs = plan(&disposition);
             let n = jobs.len();
             for job in jobs {
-                // An activation is keyed by order and ICCID: one per eSIM, whatever events
-                // carried it. Everything else by event.
-                let key = match job.kind {
-                    JobKind::OrderCompleted => format!(
-                        "completed:{}:{}:{}",
-                        event.order_no,
-                        event.iccid_display(),
-                        job.notifier
-                    ),
-                    _ => format!("event:{event_id}:{}:{}", job.kind.as_str(), job.notifier),
-                };
+                let key = job_key(event, event_id, &job);
                 insert_job(tx, &job, &key, Some(order_no), Some(event_id), now).await?;
             }
             (Some(event_id), n)
@@ -289,29 +364,24 @@ async fn insert_event(
     event: &OrderEvent,
     accepted: bool,
 ) -> Result<i64, StoreError> {
-    let warnings = serde_json::to_string(&event.warnings)
-        .map_err(|e| StoreError::Corrupt(format!("warnings do not serialise: {e}")))?;
-    let id = sqlx::query(
-        "INSERT INTO order_events (order_no, receipt_id, received_at, result, disposition, fingerprint,
-             iccid, lpa, package_code, package_name, currency, price, warnings)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-    )
-    .bind(event.order_no.as_str().to_owned())
-    .bind(receipt_id)
-    .bind(received_at)
-    .bind(event.result.as_str().to_owned())
-    .bind(if accepted { "accepted" } else { "conflict" })
-    .bind(event.fingerprint().to_owned())
-    .bind(event.iccid_display().to_owned())
-    .bind(event.usable_activation_code().map(|c| c.qr_text()))
-    .bind(event.package_code.clone())
-    .bind(event.package_name.clone())
-    .bind(event.currency.as_ref().map(|c| c.code().to_owned()))
-    .bind(event.contract_price.as_ref().map(|m| m.amount().to_string()))
-    .bind(warnings)
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get("id")?;
+    let c = EventColumns::new(event, receipt_id, received_at, accepted)?;
+    let id = sqlx::query(INSERT_EVENT)
+        .bind(c.order_no)
+        .bind(c.receipt_id)
+        .bind(c.received_at)
+        .bind(c.result)
+        .bind(c.disposition)
+        .bind(c.fingerprint)
+        .bind(c.iccid)
+        .bind(c.lpa)
+        .bind(c.package_code)
+        .bind(c.package_name)
+        .bind(c.currency)
+        .bind(c.price)
+        .bind(c.warnings)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("id")?;
     Ok(id)
 }
 
@@ -324,20 +394,15 @@ pub(crate) async fn insert_job(
     event_id: Option<i64>,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO outbox_jobs (dedup_key, notifier, kind, order_no, event_id, payload, state,
-             attempts, created_at, updated_at, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)
-         ON CONFLICT (dedup_key) DO NOTHING",
-    )
-    .bind(dedup_key.to_owned())
-    .bind(job.notifier.clone())
-    .bind(job.kind.as_str())
-    .bind(order_no.map(str::to_owned))
-    .bind(event_id)
-    .bind(job.payload.clone())
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(INSERT_JOB)
+        .bind(dedup_key.to_owned())
+        .bind(job.notifier.clone())
+        .bind(job.kind.as_str())
+        .bind(order_no.map(str::to_owned))
+        .bind(event_id)
+        .bind(job.payload.clone())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

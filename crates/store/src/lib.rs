@@ -85,10 +85,25 @@ impl Store {
         self.wake.notify_one();
     }
 
-    /// Closes the pools, waiting for connections in use to be returned.
+    /// Closes the pools, waiting for connections in use to be returned (on SQLite, after the
+    /// group-commit writer has committed what was submitted to it).
     pub async fn close(&self) {
+        if let Some(batcher) = &self.batcher {
+            batcher.close().await;
+        }
         self.write.close().await;
         self.read.close().await;
+    }
+
+    /// A write transaction on the write pool. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): the group-commit writer is another connection to the same file, and
+    /// a transaction that read first could not become a writer once that one had committed
+    /// (`SQLITE_BUSY_SNAPSHOT`, which no busy timeout waits out).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write.begin().await?,
+        })
     }
 
     /// `FOR UPDATE` where the engine has row locks; SQLite serialises writers instead.

@@ -158,7 +158,7 @@ impl Store {
         customer: &CustomerRecord,
     ) -> Result<Registration, StoreError> {
         let now = now_ms();
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO orders (order_no, created_at, updated_at, state) VALUES ($1, $2, $2, 'awaiting_webhook')
              ON CONFLICT (order_no) DO NOTHING",
@@ -219,7 +219,7 @@ impl Store {
         notifiers: &[String],
     ) -> Result<Option<Vec<i64>>, StoreError> {
         let now = now_ms();
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let event_id: Option<i64> = sqlx::query(
             "SELECT id FROM order_events WHERE order_no = $1 AND result = 'COMPLETED' AND disposition = 'accepted'
               AND lpa IS NOT NULL ORDER BY id DESC LIMIT 1",

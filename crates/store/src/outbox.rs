@@ -8,7 +8,7 @@ use esim_courier_core::Alert;
 use sqlx::{Any, Row, Transaction};
 
 use crate::intake::{insert_job, NewJob};
-use crate::{now_ms, Store, StoreError};
+use crate::{now_ms, Backend, Store, StoreError};
 
 /// What a job delivers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +31,7 @@ impl JobKind {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, StoreError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
             "order_completed" => Ok(Self::OrderCompleted),
             "order_failed" => Ok(Self::OrderFailed),
@@ -81,6 +81,73 @@ pub struct JobContext {
 const JOB_COLUMNS: &str =
     "id, dedup_key, notifier, kind, order_no, event_id, payload, attempts, created_at, customer_alerted, locked_by";
 
+// Statements shared by the sqlx path and SQLite's group-commit writer (see intake.rs).
+
+/// Ends a leased attempt: `$1` state, `$2` error, `$3` next attempt (or unchanged), `$4` now,
+/// `$5` job, `$6` lease. Changes a row only while the lease is still this claim's.
+pub(crate) const FINISH_JOB: &str = "UPDATE outbox_jobs SET state = $1, last_error = $2, next_attempt_at = COALESCE($3, next_attempt_at),
+        locked_until = NULL, locked_by = NULL, updated_at = $4
+  WHERE id = $5 AND locked_by = $6 AND state = 'in_flight'";
+/// One attempt in the delivery log.
+pub(crate) const RECORD_ATTEMPT: &str = "INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker)
+ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// Which due jobs a claim leases.
+#[derive(Debug, Clone)]
+pub(crate) enum ClaimFilter {
+    /// Any due job: pending or waiting jobs whose time has come, in-flight ones whose lease
+    /// expired; the earliest first.
+    Due,
+    /// Due pending jobs of one notifier (a grouping window's sweep), oldest first.
+    Notifier(String),
+}
+
+/// A claim, with everything its statement binds.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimRequest {
+    pub(crate) filter: ClaimFilter,
+    /// This claim's lease token.
+    pub(crate) lease: String,
+    pub(crate) now: i64,
+    pub(crate) lease_until: i64,
+    pub(crate) limit: i64,
+}
+
+impl ClaimRequest {
+    /// The claim statement: `$1` lease end, `$2` lease token, `$3` now, `$4` limit, `$5` the
+    /// notifier for [`ClaimFilter::Notifier`].
+    pub(crate) fn sql(&self, backend: Backend) -> String {
+        let (due, order) = match self.filter {
+            ClaimFilter::Due => (
+                "(state IN ('pending', 'waiting') AND next_attempt_at <= $3) OR (state = 'in_flight' AND locked_until < $3)",
+                "next_attempt_at",
+            ),
+            ClaimFilter::Notifier(_) => (
+                "state = 'pending' AND next_attempt_at <= $3 AND notifier = $5",
+                "id",
+            ),
+        };
+        let lock = match backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
+        format!(
+            "UPDATE outbox_jobs
+                SET state = 'in_flight', locked_until = $1, locked_by = $2, attempts = attempts + 1, updated_at = $3
+              WHERE id IN (SELECT id FROM outbox_jobs WHERE {due} ORDER BY {order} LIMIT $4{lock})
+              RETURNING {JOB_COLUMNS}"
+        )
+    }
+
+    /// The notifier bound as `$5`, if any.
+    pub(crate) fn notifier(&self) -> Option<&str> {
+        match &self.filter {
+            ClaimFilter::Due => None,
+            ClaimFilter::Notifier(n) => Some(n),
+        }
+    }
+}
+
 impl Store {
     /// Leases up to `limit` due jobs to `worker` until `now + lease_ms`: pending and waiting
     /// jobs whose time has come, and in-flight jobs whose lease has expired. On PostgreSQL,
@@ -92,15 +159,8 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
-        self.claim_where(
-            "(state IN ('pending', 'waiting') AND next_attempt_at <= $3) OR (state = 'in_flight' AND locked_until < $3)",
-            "next_attempt_at",
-            None,
-            worker,
-            lease_ms,
-            limit,
-        )
-        .await
+        self.claim_where(ClaimFilter::Due, worker, lease_ms, limit)
+            .await
     }
 
     /// Leases up to `limit` due pending jobs of one notifier: the sweep that gathers a
@@ -113,9 +173,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         self.claim_where(
-            "state = 'pending' AND next_attempt_at <= $3 AND notifier = $5",
-            "id",
-            Some(notifier),
+            ClaimFilter::Notifier(notifier.to_owned()),
             worker,
             lease_ms,
             limit,
@@ -123,34 +181,34 @@ impl Store {
         .await
     }
 
-    /// The claim statement: `$1` lease end, `$2` lease token, `$3` now, `$4` limit, `$5` the
-    /// notifier when given. The lease is committed before this returns.
+    /// Runs a claim. The lease is committed before this returns: on SQLite through the
+    /// group-commit writer (a claim shares its sync with the webhooks arriving meanwhile), on
+    /// PostgreSQL as one statement of its own.
     async fn claim_where(
         &self,
-        due: &str,
-        order: &str,
-        notifier: Option<&str>,
+        filter: ClaimFilter,
         worker: &str,
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         let now = now_ms();
-        let lock = match self.backend {
-            crate::Backend::Sqlite => "",
-            crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        let request = ClaimRequest {
+            filter,
+            lease: lease_token(worker),
+            now,
+            lease_until: now.saturating_add(lease_ms),
+            limit,
         };
-        let sql = format!(
-            "UPDATE outbox_jobs
-                SET state = 'in_flight', locked_until = $1, locked_by = $2, attempts = attempts + 1, updated_at = $3
-              WHERE id IN (SELECT id FROM outbox_jobs WHERE {due} ORDER BY {order} LIMIT $4{lock})
-              RETURNING {JOB_COLUMNS}"
-        );
+        if let Some(batcher) = &self.batcher {
+            return batcher.claim(request).await;
+        }
+        let sql = request.sql(self.backend);
         let mut query = sqlx::query(&sql)
-            .bind(now + lease_ms)
-            .bind(lease_token(worker))
-            .bind(now)
-            .bind(limit);
-        if let Some(n) = notifier {
+            .bind(request.lease_until)
+            .bind(request.lease.clone())
+            .bind(request.now)
+            .bind(request.limit);
+        if let Some(n) = request.notifier() {
             query = query.bind(n.to_owned());
         }
         let rows = query.fetch_all(&self.write).await?;
@@ -236,7 +294,7 @@ impl Store {
         if let Some(batcher) = &self.batcher {
             return batcher.outcome(job, attempt, finish).await;
         }
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let owned = finish_attempt(&mut tx, job, attempt, &finish).await?;
         tx.commit().await?;
         Ok(owned)
@@ -252,7 +310,7 @@ impl Store {
         error: &str,
         alert: Option<(&Alert, Vec<NewJob>)>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let owned = finish(&mut tx, job, attempt, "dead", Some(error), None).await?;
         if owned {
             record_attempt(&mut tx, job, attempt, outcome, Some(error), None).await?;
@@ -289,7 +347,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         let raise = !alert_jobs.is_empty();
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let owned = sqlx::query(
             "UPDATE outbox_jobs SET state = 'waiting', attempts = attempts - 1, next_attempt_at = $1,
                     locked_until = NULL, locked_by = NULL, updated_at = $2,
@@ -406,6 +464,41 @@ pub(crate) enum Finish {
     Retry { error: String, next_attempt_at: i64 },
 }
 
+/// What an attempt that did not die writes: the job's new state and its delivery-log entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ending<'a> {
+    pub(crate) state: &'static str,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) next_attempt_at: Option<i64>,
+    /// The log's `outcome`.
+    pub(crate) outcome: &'static str,
+    pub(crate) receipt: Option<&'a str>,
+}
+
+impl Finish {
+    pub(crate) fn ending(&self) -> Ending<'_> {
+        match self {
+            Finish::Delivered { receipt } => Ending {
+                state: "done",
+                error: None,
+                next_attempt_at: None,
+                outcome: "delivered",
+                receipt: receipt.as_deref(),
+            },
+            Finish::Retry {
+                error,
+                next_attempt_at,
+            } => Ending {
+                state: "pending",
+                error: Some(error),
+                next_attempt_at: Some(*next_attempt_at),
+                outcome: "transient",
+                receipt: None,
+            },
+        }
+    }
+}
+
 /// Marks the job and logs the attempt, if this claim still holds the lease.
 pub(crate) async fn finish_attempt(
     tx: &mut Transaction<'_, Any>,
@@ -413,33 +506,11 @@ pub(crate) async fn finish_attempt(
     attempt: &Attempt<'_>,
     outcome: &Finish,
 ) -> Result<bool, StoreError> {
-    let owned = match outcome {
-        Finish::Delivered { receipt } => {
-            let owned = finish(tx, job, attempt, "done", None, None).await?;
-            if owned {
-                record_attempt(tx, job, attempt, "delivered", None, receipt.as_deref()).await?;
-            }
-            owned
-        }
-        Finish::Retry {
-            error,
-            next_attempt_at,
-        } => {
-            let owned = finish(
-                tx,
-                job,
-                attempt,
-                "pending",
-                Some(error),
-                Some(*next_attempt_at),
-            )
-            .await?;
-            if owned {
-                record_attempt(tx, job, attempt, "transient", Some(error), None).await?;
-            }
-            owned
-        }
-    };
+    let e = outcome.ending();
+    let owned = finish(tx, job, attempt, e.state, e.error, e.next_attempt_at).await?;
+    if owned {
+        record_attempt(tx, job, attempt, e.outcome, e.error, e.receipt).await?;
+    }
     Ok(owned)
 }
 
@@ -451,20 +522,16 @@ async fn finish(
     error: Option<&str>,
     next_attempt_at: Option<i64>,
 ) -> Result<bool, StoreError> {
-    let n = sqlx::query(
-        "UPDATE outbox_jobs SET state = $1, last_error = $2, next_attempt_at = COALESCE($3, next_attempt_at),
-                locked_until = NULL, locked_by = NULL, updated_at = $4
-          WHERE id = $5 AND locked_by = $6 AND state = 'in_flight'",
-    )
-    .bind(state.to_owned())
-    .bind(error.map(str::to_owned))
-    .bind(next_attempt_at)
-    .bind(attempt.finished_at)
-    .bind(job.id)
-    .bind(job.lease.clone())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+    let n = sqlx::query(FINISH_JOB)
+        .bind(state.to_owned())
+        .bind(error.map(str::to_owned))
+        .bind(next_attempt_at)
+        .bind(attempt.finished_at)
+        .bind(job.id)
+        .bind(job.lease.clone())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
     Ok(n == 1)
 }
 
@@ -476,20 +543,17 @@ async fn record_attempt(
     error: Option<&str>,
     receipt: Option<&str>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(job.id)
-    .bind(job.attempts)
-    .bind(attempt.started_at)
-    .bind(attempt.finished_at)
-    .bind(outcome.to_owned())
-    .bind(error.map(str::to_owned))
-    .bind(receipt.map(str::to_owned))
-    .bind(attempt.worker.to_owned())
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(RECORD_ATTEMPT)
+        .bind(job.id)
+        .bind(job.attempts)
+        .bind(attempt.started_at)
+        .bind(attempt.finished_at)
+        .bind(outcome.to_owned())
+        .bind(error.map(str::to_owned))
+        .bind(receipt.map(str::to_owned))
+        .bind(attempt.worker.to_owned())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
