@@ -354,14 +354,14 @@ fn intake(
         Disposition::Duplicate => (None, 0),
         Disposition::Accepted | Disposition::Conflict(_) => {
             let accepted = disposition == Disposition::Accepted;
-            let c = EventColumns::new(event, receipt_id, receipt.received_at_ms, accepted)?;
+            let c = EventColumns::new(event, accepted)?;
             let event_id = query_id(
                 conn,
                 INSERT_EVENT,
                 &[
-                    &c.order_no,
-                    &c.receipt_id,
-                    &c.received_at,
+                    &order_no,
+                    &receipt_id,
+                    &receipt.received_at_ms,
                     &c.result,
                     &c.disposition,
                     &c.fingerprint,

@@ -6,7 +6,7 @@ use esim_courier_core::{
 use sqlx::{Any, Row, Transaction};
 
 use crate::outbox::JobKind;
-use crate::{now_ms, Backend, Store, StoreError};
+use crate::{now_ms, Store, StoreError};
 
 // The intake's statements, shared by the sqlx path (PostgreSQL) and SQLite's group-commit
 // writer (rusqlite). Each `$n` first appears in order, and both bind by number.
@@ -59,11 +59,9 @@ pub(crate) fn job_key(event: &OrderEvent, event_id: i64, job: &NewJob) -> String
     }
 }
 
-/// The values of [`INSERT_EVENT`], in order (`$1`..`$13`).
+/// An event's values for [`INSERT_EVENT`], in order from `result` (`$4`..`$13`; the order,
+/// receipt and time come first).
 pub(crate) struct EventColumns {
-    pub(crate) order_no: String,
-    pub(crate) receipt_id: i64,
-    pub(crate) received_at: i64,
     pub(crate) result: String,
     pub(crate) disposition: &'static str,
     pub(crate) fingerprint: String,
@@ -77,16 +75,8 @@ pub(crate) struct EventColumns {
 }
 
 impl EventColumns {
-    pub(crate) fn new(
-        event: &OrderEvent,
-        receipt_id: i64,
-        received_at: i64,
-        accepted: bool,
-    ) -> Result<Self, StoreError> {
+    pub(crate) fn new(event: &OrderEvent, accepted: bool) -> Result<Self, StoreError> {
         Ok(Self {
-            order_no: event.order_no.as_str().to_owned(),
-            receipt_id,
-            received_at,
             result: event.result.as_str().to_owned(),
             disposition: if accepted { "accepted" } else { "conflict" },
             fingerprint: event.fingerprint().to_owned(),
@@ -193,14 +183,9 @@ impl Store {
             }
             None => {
                 let mut tx = self.begin_write().await?;
-                let outcome = intake_in(
-                    &mut tx,
-                    self.backend,
-                    &OwnedReceipt::from(receipt),
-                    event,
-                    Box::new(plan),
-                )
-                .await?;
+                let outcome =
+                    intake_postgres(&mut tx, &OwnedReceipt::from(receipt), event, Box::new(plan))
+                        .await?;
                 tx.commit().await?;
                 outcome
             }
@@ -272,33 +257,43 @@ impl From<NewReceipt<'_>> for OwnedReceipt {
     }
 }
 
-/// The intake's statements, inside a transaction (or savepoint) the caller commits.
-pub(crate) async fn intake_in(
+/// PostgreSQL: creates the order row, or locks it when it exists. The conflict arm's
+/// no-op update takes the row lock that serialises concurrent deliveries of one order.
+const LOCK_ORDER_PG: &str = "INSERT INTO orders (order_no, created_at, updated_at, state) VALUES ($1, $2, $2, 'awaiting_webhook')
+     ON CONFLICT (order_no) DO UPDATE SET updated_at = orders.updated_at";
+
+/// PostgreSQL: [`INSERT_RECEIPT`], [`INSERT_EVENT`] (when `$16`) and [`SET_ORDER_STATE`]
+/// (when `$17`) in one statement, one round trip. `$1`..`$5` as in `INSERT_RECEIPT` (`$3` the
+/// order), `$6`..`$15` the event's columns from `result` on, `$18` now.
+const RECORD_EVENT_PG: &str = "WITH r AS (
+         INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body)
+         VALUES ($1, $2, $3, $4, 200, $5) RETURNING id),
+     e AS (
+         INSERT INTO order_events (order_no, receipt_id, received_at, result, disposition, fingerprint,
+             iccid, lpa, package_code, package_name, currency, price, warnings)
+         SELECT $3, r.id, $1, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM r WHERE $16
+         RETURNING id),
+     o AS (UPDATE orders SET state = $6, updated_at = $18 WHERE order_no = $3 AND $17)
+     SELECT r.id AS receipt_id, (SELECT id FROM e) AS event_id FROM r";
+
+/// The intake on PostgreSQL, inside a transaction the caller commits. (SQLite's intake runs
+/// the same steps in its group-commit writer, group_commit.rs.) Four round trips and one per
+/// job: lock the order, read its events, record receipt, event and state, write the jobs.
+pub(crate) async fn intake_postgres(
     tx: &mut Transaction<'_, Any>,
-    backend: Backend,
     receipt: &OwnedReceipt,
     event: &OrderEvent,
     plan: Plan,
 ) -> Result<IntakeOutcome, StoreError> {
     let now = now_ms();
     let order_no = event.order_no.as_str();
-
-    // The first statement writes, so SQLite takes its write lock at once (a read first could
-    // not be upgraded to a write later, were another process writing).
-    sqlx::query(INSERT_ORDER)
+    sqlx::query(LOCK_ORDER_PG)
         .bind(order_no.to_owned())
         .bind(now)
         .execute(&mut **tx)
         .await?;
-    // Serialises concurrent deliveries of the same order on PostgreSQL. (SQLite has a single
-    // writer: nothing to serialise.)
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT order_no FROM orders WHERE order_no = $1 FOR UPDATE")
-            .bind(order_no.to_owned())
-            .fetch_one(&mut **tx)
-            .await?;
-    }
-
+    // A statement of its own, after the lock: in READ COMMITTED it sees every event that a
+    // concurrent delivery of this order committed before releasing the lock.
     let recorded: Vec<EventFingerprint> = sqlx::query(RECORDED_EVENTS)
         .bind(order_no.to_owned())
         .fetch_all(&mut **tx)
@@ -316,59 +311,15 @@ pub(crate) async fn intake_in(
         digest: event.fingerprint().to_owned(),
     };
     let disposition = classify(&recorded, &new);
-    let receipt_id: i64 = sqlx::query(INSERT_RECEIPT)
+    let accepted = disposition == Disposition::Accepted;
+    let new_event = disposition != Disposition::Duplicate;
+    let c = EventColumns::new(event, accepted)?;
+    let row = sqlx::query(RECORD_EVENT_PG)
         .bind(receipt.received_at_ms)
         .bind(receipt.remote_addr.clone())
         .bind(order_no.to_owned())
         .bind(receipt_outcome(&disposition))
         .bind(receipt.body.clone())
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get("id")?;
-
-    let (event_id, jobs) = match &disposition {
-        Disposition::Duplicate => (None, 0),
-        Disposition::Accepted | Disposition::Conflict(_) => {
-            let accepted = disposition == Disposition::Accepted;
-            let event_id =
-                insert_event(tx, receipt_id, receipt.received_at_ms, event, accepted).await?;
-            if accepted {
-                sqlx::query(SET_ORDER_STATE)
-                    .bind(event.result.as_str().to_owned())
-                    .bind(now)
-                    .bind(order_no.to_owned())
-                    .execute(&mut **tx)
-                    .await?;
-            }
-            let jobs = plan(&disposition);
-            let n = jobs.len();
-            for job in jobs {
-                let key = job_key(event, event_id, &job);
-                insert_job(tx, &job, &key, Some(order_no), Some(event_id), now).await?;
-            }
-            (Some(event_id), n)
-        }
-    };
-    Ok(IntakeOutcome {
-        disposition,
-        receipt_id,
-        event_id,
-        jobs,
-    })
-}
-
-async fn insert_event(
-    tx: &mut Transaction<'_, Any>,
-    receipt_id: i64,
-    received_at: i64,
-    event: &OrderEvent,
-    accepted: bool,
-) -> Result<i64, StoreError> {
-    let c = EventColumns::new(event, receipt_id, received_at, accepted)?;
-    let id = sqlx::query(INSERT_EVENT)
-        .bind(c.order_no)
-        .bind(c.receipt_id)
-        .bind(c.received_at)
         .bind(c.result)
         .bind(c.disposition)
         .bind(c.fingerprint)
@@ -379,10 +330,35 @@ async fn insert_event(
         .bind(c.currency)
         .bind(c.price)
         .bind(c.warnings)
+        .bind(new_event)
+        .bind(accepted)
+        .bind(now)
         .fetch_one(&mut **tx)
-        .await?
-        .try_get("id")?;
-    Ok(id)
+        .await?;
+    let receipt_id: i64 = row.try_get("receipt_id")?;
+    let event_id: Option<i64> = row.try_get("event_id")?;
+    let jobs = match event_id {
+        Some(event_id) => {
+            let jobs = plan(&disposition);
+            for job in &jobs {
+                let key = job_key(event, event_id, job);
+                insert_job(tx, job, &key, Some(order_no), Some(event_id), now).await?;
+            }
+            jobs.len()
+        }
+        None if new_event => {
+            return Err(StoreError::Corrupt(format!(
+                "the event of order {order_no} was not recorded"
+            )))
+        }
+        None => 0,
+    };
+    Ok(IntakeOutcome {
+        disposition,
+        receipt_id,
+        event_id,
+        jobs,
+    })
 }
 
 /// Writes a job unless one with the same key exists.

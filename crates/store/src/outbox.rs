@@ -88,6 +88,16 @@ const JOB_COLUMNS: &str =
 pub(crate) const FINISH_JOB: &str = "UPDATE outbox_jobs SET state = $1, last_error = $2, next_attempt_at = COALESCE($3, next_attempt_at),
         locked_until = NULL, locked_by = NULL, updated_at = $4
   WHERE id = $5 AND locked_by = $6 AND state = 'in_flight'";
+/// PostgreSQL: [`FINISH_JOB`] and, when it changed the job (the lease was still this
+/// claim's), [`RECORD_ATTEMPT`], in one statement: `$1`..`$6` as in `FINISH_JOB`, then `$7`
+/// attempt, `$8` started, `$9` outcome, `$10` receipt, `$11` worker.
+const FINISH_ATTEMPT_PG: &str = "WITH f AS (
+         UPDATE outbox_jobs SET state = $1, last_error = $2, next_attempt_at = COALESCE($3, next_attempt_at),
+                locked_until = NULL, locked_by = NULL, updated_at = $4
+          WHERE id = $5 AND locked_by = $6 AND state = 'in_flight'
+          RETURNING id)
+     INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker)
+     SELECT id, $7, $8, $4, $9, $2, $10, $11 FROM f";
 /// One attempt in the delivery log.
 pub(crate) const RECORD_ATTEMPT: &str = "INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker)
  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -283,8 +293,8 @@ impl Store {
     }
 
     /// Writes an attempt's outcome: through the group-commit writer on SQLite (outcomes of
-    /// concurrent deliveries share one sync with the webhooks arriving meanwhile), in a
-    /// transaction of its own on PostgreSQL.
+    /// concurrent deliveries share one sync with the webhooks arriving meanwhile), as one
+    /// statement on PostgreSQL ([`FINISH_ATTEMPT_PG`]).
     async fn job_outcome(
         &self,
         job: &ClaimedJob,
@@ -294,10 +304,23 @@ impl Store {
         if let Some(batcher) = &self.batcher {
             return batcher.outcome(job, attempt, finish).await;
         }
-        let mut tx = self.begin_write().await?;
-        let owned = finish_attempt(&mut tx, job, attempt, &finish).await?;
-        tx.commit().await?;
-        Ok(owned)
+        let e = finish.ending();
+        let logged = sqlx::query(FINISH_ATTEMPT_PG)
+            .bind(e.state)
+            .bind(e.error.map(str::to_owned))
+            .bind(e.next_attempt_at)
+            .bind(attempt.finished_at)
+            .bind(job.id)
+            .bind(job.lease.clone())
+            .bind(job.attempts)
+            .bind(attempt.started_at)
+            .bind(e.outcome)
+            .bind(e.receipt.map(str::to_owned))
+            .bind(attempt.worker.to_owned())
+            .execute(&self.write)
+            .await?
+            .rows_affected();
+        Ok(logged == 1)
     }
 
     /// Records the last failed attempt, marks the job dead, and writes the alert jobs for it
@@ -497,21 +520,6 @@ impl Finish {
             },
         }
     }
-}
-
-/// Marks the job and logs the attempt, if this claim still holds the lease.
-pub(crate) async fn finish_attempt(
-    tx: &mut Transaction<'_, Any>,
-    job: &ClaimedJob,
-    attempt: &Attempt<'_>,
-    outcome: &Finish,
-) -> Result<bool, StoreError> {
-    let e = outcome.ending();
-    let owned = finish(tx, job, attempt, e.state, e.error, e.next_attempt_at).await?;
-    if owned {
-        record_attempt(tx, job, attempt, e.outcome, e.error, e.receipt).await?;
-    }
-    Ok(owned)
 }
 
 async fn finish(
