@@ -23,6 +23,7 @@ mod process;
 mod report;
 mod run;
 mod smtp_sink;
+mod store_only;
 
 use clap::{Parser, Subcommand};
 
@@ -43,6 +44,9 @@ enum Command {
     /// Posts webhooks to a server you started yourself, e.g. to profile it under load, and
     /// prints what it measured.
     Load(run::LoadOptions),
+    /// Measures esim-courier's store alone, in this process (no HTTP, no dispatcher): how many
+    /// webhooks the database side takes by itself, and the CPU each costs.
+    Store(store_only::StoreBenchOptions),
     /// Serves the raw actix-web baseline (started by the benchmark itself).
     BaselineServer {
         /// The port on 127.0.0.1.
@@ -59,6 +63,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::BaselineServer { port, workers }) => baseline::serve(port, workers),
         Some(Command::Load(options)) => runtime()?.block_on(run::load_only(options)),
+        Some(Command::Store(options)) => runtime()?.block_on(store_only::run(options)),
         None | Some(Command::Run) => runtime()?.block_on(run::run(cli.options)),
     }
 }
