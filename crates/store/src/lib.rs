@@ -1,10 +1,12 @@
 //! Durable storage of esim-courier on SQLite (the embedded default) or PostgreSQL (several
 //! replicas).
 //!
-//! One set of SQL serves both engines through sqlx's `Any` driver: the statements use only
-//! what both understand (`$n` parameters, `RETURNING`, `ON CONFLICT`), timestamps are Unix
-//! milliseconds in 64-bit integers, and the few engine-specific parts (the migrations, the
-//! `FOR UPDATE [SKIP LOCKED]` locks) branch on [`Backend`].
+//! One set of SQL serves both engines: the statements use only what both understand (`$n`
+//! parameters, `RETURNING`, `ON CONFLICT`), timestamps are Unix milliseconds in 64-bit
+//! integers, and the few engine-specific parts (the migrations, the `FOR UPDATE [SKIP LOCKED]`
+//! locks, PostgreSQL's combined intake and outcome statements) branch on [`Backend`]. sqlx's
+//! `Any` driver runs them, except SQLite's intakes, claims and delivery outcomes: those go
+//! through the group-commit writer (`group_commit.rs`), which runs them with rusqlite.
 //!
 //! Durability: SQLite runs in WAL mode with `synchronous=FULL`; PostgreSQL with
 //! `synchronous_commit=on`. Every write that a caller acknowledges has been committed.
