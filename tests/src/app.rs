@@ -216,6 +216,11 @@ impl TestApp {
         (status, res.json().await.expect("a JSON answer"))
     }
 
+    /// The database's URL, to open another store on it (as an operator command does).
+    pub fn database_url(&self) -> &str {
+        &self._db.url
+    }
+
     /// A single integer from `sql` (e.g. a `COUNT(*)`), on the app's database.
     pub async fn count(&self, sql: &str) -> i64 {
         use sqlx::Row;

@@ -19,6 +19,7 @@ on_both_backends!(
     completed_without_a_usable_activation_code_is_recorded_and_alerted,
     fifty_simultaneous_deliveries_make_one_order_and_one_event,
     two_hundred_simultaneous_orders_are_all_recorded,
+    webhooks_and_an_operator_command_write_the_same_database_at_once,
 );
 
 async fn the_providers_sample_is_accepted_and_recorded_durably(backend: Backend) {
@@ -354,5 +355,61 @@ async fn two_hundred_simultaneous_orders_are_all_recorded(backend: Backend) {
         200
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM outbox_jobs").await, 150);
+    app.stop().await;
+}
+
+async fn webhooks_and_an_operator_command_write_the_same_database_at_once(backend: Backend) {
+    let Some(app) = spawn_app(
+        backend,
+        AppOptions {
+            dispatcher: false,
+            ..AppOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    // A second store on the same database, as an operator command (`resend`, `dead-letters
+    // retry`) opens it beside the running service. On SQLite both are writers of one file:
+    // each waits for the other's lock, neither fails.
+    let other = esim_courier_store::Store::connect(&esim_courier_store::StoreOptions::new(
+        app.database_url(),
+    ))
+    .await
+    .expect("a second store opens");
+    let webhooks = futures_util::future::join_all((0..100).map(|i| {
+        app.webhook_json(format!(
+            r#"{{"orderNo":"BOTH-{i}","result":"FAILED","iccid":"","lpa":""}}"#
+        ))
+    }));
+    let registrations = async {
+        for i in 0..100 {
+            let customer = esim_courier_store::CustomerRecord {
+                email: format!("traveller{i}@example.com"),
+                name: None,
+                locale: None,
+                retail_price: None,
+                retail_currency: None,
+            };
+            other
+                .register_customer(&format!("BOTH-{i}"), &customer)
+                .await
+                .expect("the registration is written");
+        }
+    };
+    let (answers, ()) = tokio::join!(webhooks, registrations);
+    assert!(
+        answers
+            .iter()
+            .all(|(s, b)| *s == 200 && b["status"] == "accepted"),
+        "{answers:?}"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM orders WHERE order_no LIKE 'BOTH-%' AND customer_email IS NOT NULL AND state = 'FAILED'")
+            .await,
+        100
+    );
+    other.close().await;
     app.stop().await;
 }
