@@ -1,18 +1,29 @@
-//! How messages leave: lettre's SMTP transport (rustls, pooled) or its file transport, and the
+//! How messages leave: SMTP (rustls, pooled connections) or lettre's file transport, and the
 //! mapping of their failures onto "can a retry help?".
 
-use std::net::IpAddr;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
 
 use esim_courier_core::NotifyError;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use futures_util::io::{AsyncRead as _, AsyncWrite as _};
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+#[allow(deprecated)]
+use lettre::transport::smtp::client::AsyncNetworkStream;
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::response::Response;
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
+use tokio::io::ReadBuf;
+use tokio::net::TcpStream;
 use url::{Host, Url};
 
 use crate::{ConfigError, SmtpConfig, TlsMode, TransportConfig};
@@ -25,28 +36,63 @@ pub(crate) enum Transport {
         dir: PathBuf,
         inner: AsyncFileTransport<Tokio1Executor>,
     },
-    /// An SMTP server (boxed: its builder is large and only one transport exists per notifier).
+    /// An SMTP server (boxed: only one transport exists per notifier).
     Smtp(Box<Smtp>),
 }
 
-type SmtpTransport = AsyncSmtpTransport<Tokio1Executor>;
-
-/// The SMTP transport and its connection pool.
+/// An SMTP server and the notifier's pool of connections to it.
 ///
-/// Built on first use: lettre's pool spawns a Tokio task when it is built, and a notifier may
-/// be constructed outside a runtime (e.g. by `check`).
+/// The notifier opens each connection itself, with `TCP_NODELAY`: the end of a message (the
+/// final `.` line) is a small write after the body, and with Nagle's algorithm it waits for
+/// the server to acknowledge the body, which a server with delayed ACKs holds back for ~40 ms
+/// per email. lettre then speaks SMTP on it (greeting, `EHLO`, `STARTTLS`, `AUTH`, the message).
 ///
-/// lettre bounds only the connect with its timeout, not the SMTP conversation, so a server
-/// that stops answering would hold an attempt (and the dispatcher's lease) forever. Each
-/// attempt therefore runs under `deadline`; when it expires, the pool is discarded, because the
-/// abandoned connection may be returned to it mid-transaction.
-#[derive(Debug)]
+/// Each attempt runs under `deadline`, from taking or opening a connection to the server's last
+/// reply, because a server that stops answering would otherwise hold an attempt (and the
+/// dispatcher's lease) forever. A connection goes back to the pool only after a successful
+/// exchange; one whose attempt failed or ran out of time is dropped with it, never reused
+/// mid-transaction.
 pub(crate) struct Smtp {
-    builder: AsyncSmtpTransportBuilder,
-    current: Mutex<Option<Arc<SmtpTransport>>>,
+    host: String,
+    port: u16,
+    tls: Tls,
+    hello_name: ClientId,
+    credentials: Option<Credentials>,
     deadline: Duration,
+    pool: Arc<Pool>,
     /// `host:port`, for messages (never the URL, never credentials).
     server: String,
+}
+
+/// Connections at rest between attempts: at most `max_size`, each for at most `idle_timeout`.
+/// Any number may be in use at once; those beyond `max_size` are closed when done.
+struct Pool {
+    idle: Mutex<Vec<Idle>>,
+    max_size: usize,
+    idle_timeout: Duration,
+    /// Whether the task that closes expired connections runs (started on first use: a notifier
+    /// may be constructed outside a runtime, e.g. by `check`).
+    sweeping: AtomicBool,
+}
+
+struct Idle {
+    connection: AsyncSmtpConnection,
+    since: Instant,
+}
+
+/// Why an SMTP attempt failed.
+#[derive(Debug)]
+enum SmtpFailure {
+    /// No TCP connection (resolution, refusal, connect timeout).
+    Connect(io::Error),
+    /// The SMTP exchange, including TLS and login.
+    Smtp(lettre::transport::smtp::Error),
+}
+
+impl From<lettre::transport::smtp::Error> for SmtpFailure {
+    fn from(e: lettre::transport::smtp::Error) -> Self {
+        Self::Smtp(e)
+    }
 }
 
 impl Transport {
@@ -86,11 +132,9 @@ impl Transport {
                 Ok(format!("{id}.eml"))
             }
             Self::Smtp(smtp) => {
-                let transport = smtp.transport();
                 let bytes = message.formatted();
-                let attempt = transport.send_raw(message.envelope(), &bytes);
                 let response = smtp
-                    .within_deadline(&transport, attempt)
+                    .within_deadline(smtp.send(message.envelope(), &bytes))
                     .await?
                     .map_err(|e| classify(&e, &smtp.server))?;
                 let first_line = response.message().next().unwrap_or_default();
@@ -115,20 +159,14 @@ impl Transport {
                     .await
                     .map_err(|e| file_error(dir, &e))
             }
-            Self::Smtp(smtp) => {
-                let transport = smtp.transport();
-                match smtp
-                    .within_deadline(&transport, transport.test_connection())
-                    .await?
-                {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Err(NotifyError::transient(format!(
-                        "{} did not answer NOOP",
-                        smtp.server
-                    ))),
-                    Err(e) => Err(classify(&e, &smtp.server)),
-                }
-            }
+            Self::Smtp(smtp) => match smtp.within_deadline(smtp.noop()).await? {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(NotifyError::transient(format!(
+                    "{} did not answer NOOP",
+                    smtp.server
+                ))),
+                Err(e) => Err(classify(&e, &smtp.server)),
+            },
         }
     }
 }
@@ -227,84 +265,272 @@ impl Smtp {
                 "must be more than 0s",
             ));
         }
-        let mut builder = SmtpTransport::builder_dangerous(host.clone())
-            .port(port)
-            .tls(tls)
-            .timeout(Some(config.timeout))
-            .pool_config(
-                PoolConfig::new()
-                    .max_size(config.pool_max_size)
-                    .idle_timeout(config.pool_idle_timeout),
-            );
-        if let Some(credentials) = credentials {
-            builder = builder.credentials(credentials);
-        }
-        if let Some(name) = &config.hello_name {
-            builder = builder.hello_name(ClientId::Domain(name.clone()));
-        }
+        let hello_name = match &config.hello_name {
+            Some(name) => ClientId::Domain(name.clone()),
+            None => ClientId::default(),
+        };
         let server = if host.contains(':') {
             format!("[{host}]:{port}")
         } else {
             format!("{host}:{port}")
         };
         Ok(Self {
-            builder,
-            current: Mutex::new(None),
+            host,
+            port,
+            tls,
+            hello_name,
+            credentials,
             deadline: config.timeout,
+            pool: Arc::new(Pool {
+                idle: Mutex::new(Vec::new()),
+                max_size: usize::try_from(config.pool_max_size).unwrap_or(usize::MAX),
+                idle_timeout: config.pool_idle_timeout,
+                sweeping: AtomicBool::new(false),
+            }),
             server,
         })
     }
 
-    /// The pooled transport, built if there is none.
-    fn transport(&self) -> Arc<SmtpTransport> {
-        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(current.get_or_insert_with(|| Arc::new(self.builder.clone().build())))
+    /// Sends one message on a pooled or new connection.
+    async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Response, SmtpFailure> {
+        let mut connection = self.connection().await?;
+        let response = connection.send(envelope, bytes).await?;
+        self.pool.put_back(connection, self.deadline);
+        Ok(response)
     }
 
-    /// Runs `attempt` on `transport` for at most the deadline. On expiry the transport is
-    /// discarded (the next attempt builds a fresh pool) and the failure is transient.
-    async fn within_deadline<T>(
-        &self,
-        transport: &Arc<SmtpTransport>,
-        attempt: impl std::future::Future<Output = T>,
-    ) -> Result<T, NotifyError> {
-        match tokio::time::timeout(self.deadline, attempt).await {
-            Ok(outcome) => Ok(outcome),
-            Err(_) => {
-                let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-                if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, transport)) {
-                    *current = None;
-                }
-                drop(current);
-                // Closing the old pool says QUIT on each connection, which a stuck server may
-                // never answer: let it finish in the background.
-                let old = Arc::clone(transport);
-                tokio::spawn(async move { old.shutdown().await });
-                Err(NotifyError::transient(format!(
+    /// Takes or opens a connection and asks it for `NOOP`.
+    async fn noop(&self) -> Result<bool, SmtpFailure> {
+        let mut connection = self.connection().await?;
+        if connection.test_connected().await {
+            self.pool.put_back(connection, self.deadline);
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// A pooled connection that still answers `NOOP`, or a new one.
+    async fn connection(&self) -> Result<AsyncSmtpConnection, SmtpFailure> {
+        self.pool.start_sweeping(self.deadline);
+        while let Some(mut connection) = self.pool.take() {
+            if connection.test_connected().await {
+                return Ok(connection);
+            }
+        }
+        self.connect().await
+    }
+
+    /// Opens a connection: TCP with `TCP_NODELAY`, implicit TLS or `STARTTLS` as configured,
+    /// `EHLO`, and the login if there are credentials.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SmtpFailure> {
+        let socket = open(&self.host, self.port, self.deadline)
+            .await
+            .map_err(SmtpFailure::Connect)?;
+        let mut connection = match &self.tls {
+            Tls::Wrapper(tls) => {
+                #[allow(deprecated)]
+                let mut stream = AsyncNetworkStream::use_existing_tokio1(Box::new(socket));
+                stream.upgrade_tls(tls.clone()).await?;
+                let stream = Box::new(Encrypted(stream));
+                AsyncSmtpConnection::connect_with_transport(stream, &self.hello_name).await?
+            }
+            _ => {
+                AsyncSmtpConnection::connect_with_transport(Box::new(socket), &self.hello_name)
+                    .await?
+            }
+        };
+        if let Tls::Required(tls) = &self.tls {
+            connection.starttls(tls.clone(), &self.hello_name).await?;
+        }
+        if let Some(credentials) = &self.credentials {
+            connection.auth(DEFAULT_MECHANISMS, credentials).await?;
+        }
+        Ok(connection)
+    }
+
+    /// Runs `attempt` for at most the deadline. On expiry the attempt, and the connection it
+    /// holds, are dropped, and the failure is transient.
+    async fn within_deadline<T>(&self, attempt: impl Future<Output = T>) -> Result<T, NotifyError> {
+        tokio::time::timeout(self.deadline, attempt)
+            .await
+            .map_err(|_| {
+                NotifyError::transient(format!(
                     "{} did not finish the SMTP exchange within {}",
                     self.server,
                     humantime::format_duration(self.deadline)
-                )))
-            }
-        }
+                ))
+            })
+    }
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smtp")
+            .field("server", &self.server)
+            .field("tls", &self.tls)
+            .field("hello_name", &self.hello_name)
+            .field("credentials", &self.credentials)
+            .field("deadline", &self.deadline)
+            .field("pool_max_size", &self.pool.max_size)
+            .field("pool_idle_timeout", &self.pool.idle_timeout)
+            .finish_non_exhaustive()
     }
 }
 
 impl Drop for Smtp {
     fn drop(&mut self) {
-        // lettre's pool spawns a Tokio task when it is dropped, which panics outside a runtime
-        // (a notifier outliving the runtime it sent on, at shutdown). Leak the pool then: the
-        // process is ending, and the OS closes its sockets.
-        if tokio::runtime::Handle::try_current().is_err() {
-            let current = self
-                .current
-                .get_mut()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some(transport) = current {
-                std::mem::forget(transport);
+        // Say QUIT on the idle connections when a runtime is there to do it; without one (a
+        // notifier outliving the runtime it sent on, at shutdown) they are simply closed.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let idle = self.pool.take_all();
+            if !idle.is_empty() {
+                runtime.spawn(quit(idle, self.deadline));
             }
         }
+    }
+}
+
+impl Pool {
+    /// The most recently used connection still within its idle time; older ones are closed.
+    fn take(&self) -> Option<AsyncSmtpConnection> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(parked) = idle.pop() {
+            if parked.since.elapsed() <= self.idle_timeout {
+                return Some(parked.connection);
+            }
+        }
+        None
+    }
+
+    /// Keeps `connection` for the next attempt, or closes it if the pool is full.
+    fn put_back(&self, connection: AsyncSmtpConnection, deadline: Duration) {
+        if connection.has_broken() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.max_size {
+            idle.push(Idle {
+                connection,
+                since: Instant::now(),
+            });
+        } else {
+            drop(idle);
+            tokio::spawn(quit(vec![connection], deadline));
+        }
+    }
+
+    fn take_all(&self) -> Vec<AsyncSmtpConnection> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.drain(..).map(|parked| parked.connection).collect()
+    }
+
+    fn take_expired(&self) -> Vec<AsyncSmtpConnection> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let (expired, kept) = idle
+            .drain(..)
+            .partition::<Vec<_>, _>(|parked| parked.since.elapsed() > self.idle_timeout);
+        *idle = kept;
+        expired
+            .into_iter()
+            .map(|parked| parked.connection)
+            .collect()
+    }
+
+    /// Starts, once, the task that closes connections idle for longer than `idle_timeout`. It
+    /// ends when the pool is dropped.
+    fn start_sweeping(self: &Arc<Self>, deadline: Duration) {
+        if self.sweeping.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let pool: Weak<Self> = Arc::downgrade(self);
+        let every = self.idle_timeout.max(Duration::from_secs(1));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(pool) = pool.upgrade() else { return };
+                let expired = pool.take_expired();
+                drop(pool);
+                quit(expired, deadline).await;
+            }
+        });
+    }
+}
+
+/// Says QUIT on each connection, for at most `deadline` in all.
+async fn quit(connections: Vec<AsyncSmtpConnection>, deadline: Duration) {
+    if connections.is_empty() {
+        return;
+    }
+    let all = futures_util::future::join_all(connections.into_iter().map(|mut c| async move {
+        let _ = c.quit().await;
+    }));
+    let _ = tokio::time::timeout(deadline, all).await;
+}
+
+/// A TCP connection to `host:port` with `TCP_NODELAY`, trying each address for at most
+/// `timeout`.
+async fn open(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
+    let mut last = None;
+    for address in tokio::net::lookup_host((host, port)).await? {
+        match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+            Ok(Ok(socket)) => {
+                socket.set_nodelay(true)?;
+                return Ok(socket);
+            }
+            Ok(Err(e)) => last = Some(e),
+            Err(_) => {
+                last = Some(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection timed out",
+                ));
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(io::ErrorKind::NotFound, "could not resolve to any address")
+    }))
+}
+
+/// An implicit-TLS stream (lettre's, on the notifier's socket), handed back to lettre as the
+/// stream its SMTP connection reads and writes.
+#[allow(deprecated)]
+#[derive(Debug)]
+struct Encrypted(AsyncNetworkStream);
+
+impl AsyncTokioStream for Encrypted {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.peer_addr()
+    }
+}
+
+impl tokio::io::AsyncRead for Encrypted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let read = ready!(Pin::new(&mut self.0).poll_read(cx, buf.initialize_unfilled()))?;
+        buf.advance(read);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for Encrypted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
     }
 }
 
@@ -320,7 +546,16 @@ fn tls_parameters(host: &str) -> Result<TlsParameters, ConfigError> {
 /// SMTP failures: 4xx replies, timeouts and broken connections may pass; 5xx replies (bad
 /// mailbox, refused content, failed login) and a server lacking what the configuration
 /// requires (STARTTLS, an auth mechanism) will not.
-fn classify(e: &lettre::transport::smtp::Error, server: &str) -> NotifyError {
+fn classify(failure: &SmtpFailure, server: &str) -> NotifyError {
+    let e = match failure {
+        SmtpFailure::Connect(e) if e.kind() == io::ErrorKind::TimedOut => {
+            return NotifyError::transient(format!("{server} timed out: Connection error: {e}"))
+        }
+        SmtpFailure::Connect(e) => {
+            return NotifyError::transient(format!("{server} unreachable: Connection error: {e}"))
+        }
+        SmtpFailure::Smtp(e) => e,
+    };
     // lettre's message is the kind, the reply code and the server's text; no credentials.
     let detail = truncate(&e.to_string(), 300);
     if e.is_permanent() {
@@ -353,6 +588,9 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
+mod smtp_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -371,10 +609,9 @@ mod tests {
 
     fn tls_of(t: &Transport) -> String {
         match t {
-            Transport::Smtp(s) => format!("{:?}", s.builder)
-                .split("tls: ")
-                .nth(1)
-                .and_then(|r| r.split(',').next())
+            Transport::Smtp(s) => format!("{:?}", s.tls)
+                .split('(')
+                .next()
                 .unwrap_or("?")
                 .to_owned(),
             Transport::File { .. } => "file".to_owned(),
@@ -506,7 +743,8 @@ mod tests {
         assert!(error.is_transient(), "{error}");
         assert!(error.message().contains("within 1s"), "{error}");
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
-        // The next attempt gets a fresh pool and the same bounded wait.
+        // The stalled connection was dropped; the next attempt opens another, with the same
+        // bounded wait.
         assert!(t
             .healthcheck()
             .await
@@ -526,7 +764,7 @@ mod tests {
             .enable_all()
             .build()
             .expect("runtime");
-        // The failed check still builds the pool, and with it lettre's background task.
+        // The failed check still starts the pool's sweeping task on this runtime.
         assert!(runtime.block_on(t.healthcheck()).is_err());
         drop(runtime);
         drop(t);
