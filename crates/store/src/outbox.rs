@@ -146,11 +146,14 @@ impl ClaimRequest {
                     first("in_flight", "locked_until < $3"),
                 )
             }
-            // PostgreSQL: row locks cannot be taken through a UNION; SKIP LOCKED lets
-            // replicas claim side by side.
+            // PostgreSQL: row locks cannot be taken through a UNION. The partial index
+            // `outbox_jobs_claimable` (its condition repeated here so the planner uses it)
+            // yields unfinished jobs in due order, and the scan stops at the limit. SKIP
+            // LOCKED lets replicas claim side by side.
             (ClaimFilter::Due, Backend::Postgres) => "SELECT id FROM outbox_jobs
-                  WHERE (state IN ('pending', 'waiting') AND next_attempt_at <= $3)
-                     OR (state = 'in_flight' AND locked_until < $3)
+                  WHERE state IN ('pending', 'waiting', 'in_flight')
+                    AND ((state <> 'in_flight' AND next_attempt_at <= $3)
+                      OR (state = 'in_flight' AND locked_until < $3))
                   ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED"
                 .to_owned(),
             (ClaimFilter::Notifier(_), backend) => format!(
