@@ -382,8 +382,19 @@ const EVENT_SELECT: &str =
     package_name, currency, price, warnings FROM order_events";
 
 fn order_record(r: &AnyRow) -> Result<OrderRecord, StoreError> {
+    Ok(OrderRecord {
+        order_no: r.try_get("order_no")?,
+        state: r.try_get("state")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        customer: customer_record(r)?,
+    })
+}
+
+/// The registered customer in a row with the order's `customer_*` columns.
+pub(crate) fn customer_record(r: &AnyRow) -> Result<Option<CustomerRecord>, StoreError> {
     let email: Option<String> = r.try_get("customer_email")?;
-    let customer = match email {
+    Ok(match email {
         Some(email) => Some(CustomerRecord {
             email,
             name: r.try_get("customer_name")?,
@@ -392,17 +403,10 @@ fn order_record(r: &AnyRow) -> Result<OrderRecord, StoreError> {
             retail_currency: r.try_get("retail_currency")?,
         }),
         None => None,
-    };
-    Ok(OrderRecord {
-        order_no: r.try_get("order_no")?,
-        state: r.try_get("state")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-        customer,
     })
 }
 
-fn event_record(r: &AnyRow) -> Result<EventRecord, StoreError> {
+pub(crate) fn event_record(r: &AnyRow) -> Result<EventRecord, StoreError> {
     let warnings: String = r.try_get("warnings")?;
     Ok(EventRecord {
         id: r.try_get("id")?,

@@ -267,8 +267,28 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Loads the event and customer a claimed job needs.
+    /// Loads the event and customer a claimed job needs: one read for an order's job (every
+    /// delivery makes it, so it is one round trip, not two).
     pub async fn job_context(&self, job: &ClaimedJob) -> Result<JobContext, StoreError> {
+        if let (Some(event_id), Some(order_no)) = (job.event_id, &job.order_no) {
+            let row = sqlx::query(
+                "SELECT e.id, e.order_no, e.receipt_id, e.received_at, e.result, e.disposition, e.iccid, e.lpa,
+                        e.package_code, e.package_name, e.currency, e.price, e.warnings,
+                        o.customer_email, o.customer_name, o.customer_locale, o.retail_price, o.retail_currency
+                   FROM order_events e LEFT JOIN orders o ON o.order_no = $2
+                  WHERE e.id = $1",
+            )
+            .bind(event_id)
+            .bind(order_no.clone())
+            .fetch_optional(&self.read)
+            .await?;
+            if let Some(row) = row {
+                return Ok(JobContext {
+                    event: Some(crate::orders::event_record(&row)?),
+                    customer: crate::orders::customer_record(&row)?,
+                });
+            }
+        }
         let event = match job.event_id {
             Some(id) => self.event(id).await?,
             None => None,
