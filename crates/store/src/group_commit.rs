@@ -25,9 +25,7 @@ use crate::intake::{
     job_key, receipt_outcome, EventColumns, OwnedReceipt, Plan, INSERT_EVENT, INSERT_JOB,
     INSERT_ORDER, INSERT_RECEIPT, RECORDED_EVENTS, SET_ORDER_STATE,
 };
-use crate::outbox::{
-    Attempt, ClaimRequest, ClaimedJob, Finish, JobKind, FINISH_JOB, RECORD_ATTEMPT,
-};
+use crate::outbox::{Attempt, ClaimRequest, ClaimedJob, Finish, FINISH_JOB, RECORD_ATTEMPT};
 use crate::{now_ms, Backend, IntakeOutcome, StoreError};
 
 /// The most writes one transaction takes.
@@ -322,7 +320,7 @@ fn in_savepoint<T: Send + 'static>(
     (answer(reply, result), closed)
 }
 
-/// The intake's statements (as `intake::intake_in` runs them through sqlx).
+/// The intake on SQLite: the steps of `intake::intake_postgres`, one statement each.
 fn intake(
     conn: &Connection,
     receipt: &OwnedReceipt,
@@ -414,7 +412,8 @@ fn intake(
     })
 }
 
-/// An attempt's outcome (as `outbox::finish_attempt` writes it through sqlx).
+/// An attempt's outcome: the job's new state and, if this claim still held the lease, its
+/// delivery-log entry (PostgreSQL does both in one statement, `FINISH_ATTEMPT_PG`).
 fn finish_attempt(
     conn: &Connection,
     job: &ClaimedJob,
@@ -465,23 +464,7 @@ fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<ClaimedJob>, S
             &request.limit,
             &request.notifier(),
         ],
-        |row| {
-            Ok(ClaimedJob {
-                id: row.get("id")?,
-                dedup_key: row.get("dedup_key")?,
-                notifier: row.get("notifier")?,
-                kind: JobKind::parse(&row.get::<_, String>("kind")?)?,
-                order_no: row.get("order_no")?,
-                event_id: row.get("event_id")?,
-                payload: row.get("payload")?,
-                attempts: row.get("attempts")?,
-                created_at: row.get("created_at")?,
-                customer_alerted: row.get::<_, i64>("customer_alerted")? != 0,
-                lease: row
-                    .get::<_, Option<String>>("locked_by")?
-                    .unwrap_or_default(),
-            })
-        },
+        |row| Ok(crate::outbox::claimed_job_from_row!(row, get)),
     )
 }
 

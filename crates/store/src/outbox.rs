@@ -609,22 +609,33 @@ async fn record_attempt(
     Ok(())
 }
 
+/// A [`ClaimedJob`] from a row of [`JOB_COLUMNS`], with `$get` the driver's fallible
+/// by-name getter (sqlx's `try_get`, rusqlite's `get`), in a function returning `StoreError`.
+macro_rules! claimed_job_from_row {
+    ($row:expr, $get:ident) => {{
+        let kind: String = $row.$get("kind")?;
+        let customer_alerted: i64 = $row.$get("customer_alerted")?;
+        let lease: Option<String> = $row.$get("locked_by")?;
+        $crate::ClaimedJob {
+            id: $row.$get("id")?,
+            dedup_key: $row.$get("dedup_key")?,
+            notifier: $row.$get("notifier")?,
+            kind: $crate::JobKind::parse(&kind)?,
+            order_no: $row.$get("order_no")?,
+            event_id: $row.$get("event_id")?,
+            payload: $row.$get("payload")?,
+            attempts: $row.$get("attempts")?,
+            created_at: $row.$get("created_at")?,
+            customer_alerted: customer_alerted != 0,
+            lease: lease.unwrap_or_default(),
+        }
+    }};
+}
+
+pub(crate) use claimed_job_from_row;
+
 fn claimed_job(row: &sqlx::any::AnyRow) -> Result<ClaimedJob, StoreError> {
-    Ok(ClaimedJob {
-        id: row.try_get("id")?,
-        dedup_key: row.try_get("dedup_key")?,
-        notifier: row.try_get("notifier")?,
-        kind: JobKind::parse(&row.try_get::<String, _>("kind")?)?,
-        order_no: row.try_get("order_no")?,
-        event_id: row.try_get("event_id")?,
-        payload: row.try_get("payload")?,
-        attempts: row.try_get("attempts")?,
-        created_at: row.try_get("created_at")?,
-        customer_alerted: row.try_get::<i64, _>("customer_alerted")? != 0,
-        lease: row
-            .try_get::<Option<String>, _>("locked_by")?
-            .unwrap_or_default(),
-    })
+    Ok(claimed_job_from_row!(row, try_get))
 }
 
 /// A token unique to one claim: the worker's name and a process-wide sequence number.
