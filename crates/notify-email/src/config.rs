@@ -87,7 +87,8 @@ pub struct SmtpConfig {
     /// Keep it well below the dispatcher's lease, so a stalled server never holds a job past it.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
-    /// The most connections kept open to the server.
+    /// The most idle connections kept open to the server between sends. Sends under way at
+    /// once (up to the dispatcher's concurrency) may open more; those are closed when done.
     #[serde(default = "default_pool_max_size")]
     pub pool_max_size: u32,
     /// How long an unused pooled connection is kept.
