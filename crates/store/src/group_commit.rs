@@ -14,6 +14,7 @@
 //! eight of them. Here a write costs two hand-offs whatever its statement count: submitting
 //! it and hearing the answer. BENCHMARKS.md has the measurements.
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::Duration;
 
@@ -25,7 +26,9 @@ use crate::intake::{
     job_key, receipt_outcome, EventColumns, OwnedReceipt, Plan, INSERT_EVENT, INSERT_JOB,
     INSERT_ORDER, INSERT_RECEIPT, RECORDED_EVENTS, SET_ORDER_STATE,
 };
-use crate::outbox::{Attempt, ClaimRequest, ClaimedJob, Finish, FINISH_JOB, RECORD_ATTEMPT};
+use crate::outbox::{
+    unreadable_job, Attempt, ClaimRequest, ClaimedJob, Finish, BURY_JOB, FINISH_JOB, RECORD_ATTEMPT,
+};
 use crate::{now_ms, Backend, IntakeOutcome, StoreError};
 
 /// The most writes one transaction takes.
@@ -243,10 +246,23 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Work>) {
             answers.push(apply_never(work));
             continue;
         }
-        let (answer, closed) = apply(&tx, work);
-        answers.push(answer);
-        if let Err(e) = closed {
-            broken = Some(e);
+        // A panic in one write (a bug) must not end the writer, and with it every later write.
+        // Its caller hears that the writer stopped (its reply is dropped); the rest of the
+        // batch is undone, since the panicked write's savepoint was left open.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| apply(&tx, work))) {
+            Ok((answer, closed)) => {
+                answers.push(answer);
+                if let Err(e) = closed {
+                    broken = Some(e);
+                }
+            }
+            Err(_) => {
+                tracing::error!("a database write panicked; its batch is rolled back");
+                broken = Some(StoreError::Batch {
+                    message: "another write of the same batch failed unexpectedly".to_owned(),
+                    unavailable: true,
+                });
+            }
         }
     }
     // A savepoint that could not be closed leaves the transaction in doubt: undo all of it.
@@ -262,7 +278,7 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Work>) {
 }
 
 /// Runs one write in its own savepoint. The second value is the savepoint's closing, which
-/// only an I/O failure makes fail.
+/// fails only when SQLite has ended the whole transaction itself (disk full, I/O error).
 fn apply(conn: &Connection, work: Work) -> (Answer, Result<(), StoreError>) {
     match work {
         Work::Intake {
@@ -316,7 +332,12 @@ fn in_savepoint<T: Send + 'static>(
     } else {
         execute(conn, "ROLLBACK TO write", &[]).and_then(|_| execute(conn, "RELEASE write", &[]))
     };
-    let closed = closed.map(drop).map_err(StoreError::from);
+    let closed = closed.map(drop).map_err(|e| match &result {
+        // SQLite rolled the whole transaction back on the write's failure (so the savepoint
+        // is gone): that failure, not "no such savepoint", is the batch's.
+        Err(write) if conn.is_autocommit() => write.clone_for_caller(),
+        _ => StoreError::from(e),
+    });
     (answer(reply, result), closed)
 }
 
@@ -454,7 +475,7 @@ fn finish_attempt(
 
 fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
     let sql = request.sql(Backend::Sqlite);
-    query(
+    let rows = query(
         conn,
         &sql,
         &[
@@ -464,8 +485,25 @@ fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<ClaimedJob>, S
             &request.limit,
             &request.notifier(),
         ],
-        |row| Ok(crate::outbox::claimed_job_from_row!(row, get)),
-    )
+        |row| {
+            let id: i64 = row.get("id")?;
+            let job = (|| Ok(crate::outbox::claimed_job_from_row!(row, get)))();
+            Ok((id, job))
+        },
+    )?;
+    let mut jobs = Vec::with_capacity(rows.len());
+    for (id, job) in rows {
+        match job {
+            Ok(job) => jobs.push(job),
+            // One unreadable row must not fail the claim: the job would stay first in line
+            // and stop every delivery behind it.
+            Err(e) => {
+                let reason = unreadable_job(id, &e);
+                execute(conn, BURY_JOB, &[&reason, &request.now, &id])?;
+            }
+        }
+    }
+    Ok(jobs)
 }
 
 /// The `$n` parameter names, by position.
@@ -482,6 +520,12 @@ fn prepare<'c>(
     values: &[&dyn ToSql],
 ) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
     let mut stmt = conn.prepare_cached(sql)?;
+    debug_assert!(
+        stmt.parameter_count() <= values.len() && values.len() <= PARAMS.len(),
+        "{sql}: {} parameters, {} values",
+        stmt.parameter_count(),
+        values.len()
+    );
     for (value, name) in values.iter().zip(PARAMS) {
         if let Some(index) = stmt.parameter_index(name)? {
             stmt.raw_bind_parameter(index, value)?;

@@ -98,6 +98,18 @@ const FINISH_ATTEMPT_PG: &str = "WITH f AS (
           RETURNING id)
      INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker)
      SELECT id, $7, $8, $4, $9, $2, $10, $11 FROM f";
+/// Makes a job whose row cannot be read a dead letter: `$1` why, `$2` now, `$3` job.
+pub(crate) const BURY_JOB: &str =
+    "UPDATE outbox_jobs SET state = 'dead', last_error = $1, locked_until = NULL, locked_by = NULL,
+        updated_at = $2 WHERE id = $3";
+
+/// Logs a claimed job that cannot be read and gives the reason to store with it.
+pub(crate) fn unreadable_job(id: i64, e: &StoreError) -> String {
+    let reason = format!("the job cannot be read: {}", e.clone_for_caller());
+    tracing::error!(job_id = id, error = %reason, "an outbox job is now a dead letter");
+    reason
+}
+
 /// One attempt in the delivery log.
 pub(crate) const RECORD_ATTEMPT: &str = "INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker)
  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -146,13 +158,19 @@ impl ClaimRequest {
                     first("in_flight", "locked_until < $3"),
                 )
             }
-            // PostgreSQL: row locks cannot be taken through a UNION. The partial index
-            // `outbox_jobs_claimable` (its condition repeated here so the planner uses it)
-            // yields unfinished jobs in due order, and the scan stops at the limit. SKIP
-            // LOCKED lets replicas claim side by side.
+            // PostgreSQL: the candidates come from two bounded index scans (the partial
+            // indexes of migrations 20261128000002 and 3: due pending/waiting jobs, expired
+            // leases); row locks cannot be taken through a UNION, so the outer query locks
+            // them, re-checking that each is still due. SKIP LOCKED lets replicas claim side by
+            // side (one may get fewer jobs while another holds the first ones).
             (ClaimFilter::Due, Backend::Postgres) => "SELECT id FROM outbox_jobs
-                  WHERE state IN ('pending', 'waiting', 'in_flight')
-                    AND ((state <> 'in_flight' AND next_attempt_at <= $3)
+                  WHERE id IN (
+                        (SELECT id FROM outbox_jobs WHERE state IN ('pending', 'waiting') AND next_attempt_at <= $3
+                          ORDER BY next_attempt_at LIMIT $4)
+                        UNION ALL
+                        (SELECT id FROM outbox_jobs WHERE state = 'in_flight' AND locked_until < $3
+                          ORDER BY locked_until LIMIT $4))
+                    AND ((state IN ('pending', 'waiting') AND next_attempt_at <= $3)
                       OR (state = 'in_flight' AND locked_until < $3))
                   ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED"
                 .to_owned(),
@@ -246,7 +264,23 @@ impl Store {
             query = query.bind(n.to_owned());
         }
         let rows = query.fetch_all(&self.write).await?;
-        rows.iter().map(claimed_job).collect()
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match claimed_job(row) {
+                Ok(job) => jobs.push(job),
+                // One unreadable row must not fail the claim (see the SQLite writer's claim).
+                Err(e) => {
+                    let id: i64 = row.try_get("id")?;
+                    sqlx::query(BURY_JOB)
+                        .bind(unreadable_job(id, &e))
+                        .bind(request.now)
+                        .bind(id)
+                        .execute(&self.write)
+                        .await?;
+                }
+            }
+        }
+        Ok(jobs)
     }
 
     /// Gives a leased job back, due at `at` (a grouping window's end), without counting the

@@ -8,7 +8,9 @@ use esim_courier_tests::{on_both_backends, test_db, Backend};
 
 on_both_backends!(
     an_expired_lease_makes_the_job_claimable_again,
-    two_claimers_never_take_the_same_job
+    two_claimers_never_take_the_same_job,
+    an_unreadable_job_becomes_a_dead_letter_and_the_others_are_still_claimed,
+    claims_take_the_earliest_due_jobs_first,
 );
 
 async fn store(url: &str) -> Store {
@@ -20,7 +22,12 @@ async fn store(url: &str) -> Store {
 }
 
 async fn add_jobs(store: &Store, n: usize) {
-    for i in 0..n {
+    add_jobs_from(store, 0, n).await;
+}
+
+/// Jobs for orders `JOB-<first>`..: one FAILED order each.
+async fn add_jobs_from(store: &Store, first: usize, n: usize) {
+    for i in first..first + n {
         let body = format!(r#"{{"orderNo":"JOB-{i}","result":"FAILED"}}"#);
         let event = WebhookPayload::from_slice(body.as_bytes())
             .and_then(|p| p.into_event(&CurrencyTable::default()))
@@ -138,4 +145,104 @@ async fn two_claimers_never_take_the_same_job(backend: Backend) {
     );
     assert_eq!(all.len(), 300);
     setup.close().await;
+}
+
+async fn an_unreadable_job_becomes_a_dead_letter_and_the_others_are_still_claimed(
+    backend: Backend,
+) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let store = store(&db.url).await;
+    // A job of a kind this version does not know (written by a newer one, say), due first.
+    let raw = sqlx::AnyPool::connect(&db.url).await.expect("connects");
+    sqlx::query(
+        "INSERT INTO outbox_jobs (dedup_key, notifier, kind, state, attempts, created_at, updated_at, next_attempt_at)
+         VALUES ('from-the-future', 'n', 'postcard', 'pending', 0, 0, 0, 0)",
+    )
+    .execute(&raw)
+    .await
+    .expect("inserted");
+    add_jobs(&store, 2).await;
+    let jobs = store
+        .claim("worker", 30_000, 10)
+        .await
+        .expect("the claim succeeds despite the unreadable row");
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs.iter().all(|j| j.kind == JobKind::OrderFailed));
+    let (state, error): (String, Option<String>) = sqlx::query_as(
+        "SELECT state, last_error FROM outbox_jobs WHERE dedup_key = 'from-the-future'",
+    )
+    .fetch_one(&raw)
+    .await
+    .expect("still there");
+    assert_eq!(state, "dead");
+    let error = error.expect("the reason is kept");
+    assert!(error.contains("postcard"), "{error}");
+    // Later claims go on as usual.
+    add_jobs_from(&store, 2, 1).await;
+    assert_eq!(
+        store
+            .claim("worker", 30_000, 10)
+            .await
+            .expect("claims")
+            .len(),
+        1
+    );
+    raw.close().await;
+}
+
+async fn claims_take_the_earliest_due_jobs_first(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let store = store(&db.url).await;
+    add_jobs(&store, 6).await;
+    // Jobs 1..6 in order of writing; make them due in another order, one of them in flight
+    // with an expired lease and one not due yet.
+    let raw = sqlx::AnyPool::connect(&db.url).await.expect("connects");
+    for (order_no, state, due, locked_until) in [
+        ("JOB-0", "pending", 50, None),
+        ("JOB-1", "waiting", 10, None),
+        ("JOB-2", "in_flight", 20, Some(30)),
+        ("JOB-3", "pending", 40, None),
+        ("JOB-4", "pending", now_ms() + 600_000, None),
+        ("JOB-5", "in_flight", 5, Some(now_ms() + 600_000)),
+    ] {
+        sqlx::query(
+            "UPDATE outbox_jobs SET state = $1, next_attempt_at = $2, locked_until = $3, locked_by = $4 WHERE order_no = $5",
+        )
+        .bind(state)
+        .bind(due)
+        .bind(locked_until)
+        .bind(locked_until.map(|_| "someone#1"))
+        .bind(order_no)
+        .execute(&raw)
+        .await
+        .expect("updated");
+    }
+    // Which jobs a claim takes matters; the order it returns them in does not (PostgreSQL's
+    // `UPDATE … RETURNING` has none).
+    let first = store.claim("worker", 30_000, 3).await.expect("claims");
+    let mut order: Vec<_> = first
+        .iter()
+        .map(|j| j.order_no.clone().unwrap_or_default())
+        .collect();
+    order.sort();
+    assert_eq!(
+        order,
+        ["JOB-1", "JOB-2", "JOB-3"],
+        "the earliest due, across states"
+    );
+    let rest = store.claim("worker", 30_000, 10).await.expect("claims");
+    let order: Vec<_> = rest
+        .iter()
+        .map(|j| j.order_no.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        order,
+        ["JOB-0"],
+        "neither a job due later nor one whose lease still runs"
+    );
+    raw.close().await;
 }
