@@ -311,10 +311,18 @@ impl Smtp {
     }
 
     /// A pooled connection that still answers `NOOP`, or a new one.
+    ///
+    /// A pooled connection that went silent (a firewall or NAT that dropped it without a
+    /// reset) would hold the `NOOP` until the attempt's deadline and fail an attempt that a new
+    /// connection would have made. So the check gets a short time of its own.
     async fn connection(&self) -> Result<AsyncSmtpConnection, SmtpFailure> {
         self.pool.start_sweeping(self.deadline);
+        let check = (self.deadline / 4).min(Duration::from_secs(5));
         while let Some(mut connection) = self.pool.take() {
-            if connection.test_connected().await {
+            if tokio::time::timeout(check, connection.test_connected())
+                .await
+                .unwrap_or(false)
+            {
                 return Ok(connection);
             }
         }

@@ -46,6 +46,8 @@ struct Server {
     seen: Arc<Mutex<Seen>>,
     /// While set, the end of a message is never answered.
     stall: Arc<AtomicBool>,
+    /// While set, `NOOP` is never answered (a connection gone silent).
+    silent_noop: Arc<AtomicBool>,
 }
 
 impl Server {
@@ -68,16 +70,25 @@ impl Server {
         let port = listener.local_addr().expect("address").port();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let stall = Arc::new(AtomicBool::new(false));
-        let (seen_, stall_) = (Arc::clone(&seen), Arc::clone(&stall));
+        let silent_noop = Arc::new(AtomicBool::new(false));
+        let (seen_, stall_, silent_) = (
+            Arc::clone(&seen),
+            Arc::clone(&stall),
+            Arc::clone(&silent_noop),
+        );
         std::thread::spawn(move || {
             for socket in listener.incoming() {
                 let Ok(socket) = socket else { return };
                 lock(&seen_).connections += 1;
-                let (tls, seen, stall) =
-                    (Arc::clone(&tls), Arc::clone(&seen_), Arc::clone(&stall_));
+                let (tls, seen, stall, silent) = (
+                    Arc::clone(&tls),
+                    Arc::clone(&seen_),
+                    Arc::clone(&stall_),
+                    Arc::clone(&silent_),
+                );
                 std::thread::spawn(move || {
                     // A session ends with an error when the client hangs up: nothing to check.
-                    let _ = session(mode, socket, &tls, &seen, &stall);
+                    let _ = session(mode, socket, &tls, &seen, (&stall, &silent));
                 });
             }
         });
@@ -87,6 +98,7 @@ impl Server {
             certificate,
             seen,
             stall,
+            silent_noop,
         }
     }
 
@@ -190,7 +202,7 @@ fn session(
     socket: TcpStream,
     tls: &Arc<rustls::ServerConfig>,
     seen: &Mutex<Seen>,
-    stall: &AtomicBool,
+    (stall, silent_noop): (&AtomicBool, &AtomicBool),
 ) -> std::io::Result<()> {
     let mut stream = Stream::Plain(socket);
     if mode == Mode::Implicit {
@@ -228,6 +240,10 @@ fn session(
                 } else {
                     "535 bad login"
                 })?;
+            }
+            "NOOP" if silent_noop.load(Ordering::SeqCst) => {
+                std::thread::sleep(Duration::from_secs(30));
+                return Ok(());
             }
             "MAIL" | "RCPT" | "NOOP" => stream.say("250 ok")?,
             "DATA" => {
@@ -385,6 +401,21 @@ async fn a_connection_that_ran_out_of_time_mid_message_is_never_reused() {
         2,
         "a new connection after the stalled one"
     );
+    assert_eq!(server.taken().len(), 2);
+}
+
+#[tokio::test]
+async fn a_pooled_connection_gone_silent_is_replaced_within_the_same_attempt() {
+    let server = Server::start(Mode::Plain);
+    // The reuse check gets a quarter of the attempt's time (at most 5 s): 2 s here.
+    let t = server.transport("timeout = \"8s\"");
+    t.send(&message(0)).await.expect("sent");
+    assert_eq!(idle(&t), 1);
+    server.silent_noop.store(true, Ordering::SeqCst);
+    t.send(&message(1))
+        .await
+        .expect("sent over a new connection, in the same attempt");
+    assert_eq!(server.connections(), 2);
     assert_eq!(server.taken().len(), 2);
 }
 
