@@ -1,8 +1,10 @@
-use std::path::Path;
+use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::Executor;
 use tokio::sync::Notify;
 
@@ -46,7 +48,7 @@ impl Store {
                 .connect(&url)
                 .await?;
             // After the pools: connecting them created the file and set WAL mode.
-            let batcher = crate::group_commit::Batcher::start(Path::new(&path))?;
+            let batcher = crate::group_commit::Batcher::start(&path)?;
             (Backend::Sqlite, write, read, Some(batcher))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
@@ -78,19 +80,35 @@ impl Store {
 }
 
 /// Turns `//data/x.db` into the file's path and a URL that creates the file, and creates
-/// its folder.
-fn sqlite_target(rest: &str) -> Result<(String, String), StoreError> {
+/// its folder. The path is the one sqlx opens (percent-decoded), so that the group-commit
+/// writer opens the same file.
+fn sqlite_target(rest: &str) -> Result<(PathBuf, String), StoreError> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let path = path.strip_prefix("//").unwrap_or(path);
-    if path.is_empty() || path == ":memory:" {
+    if path.is_empty() || path == ":memory:" || query.split('&').any(|kv| kv == "mode=memory") {
         return Err(StoreError::Config(
             "database.url must name a SQLite file: an in-memory database would lose every order on restart".into(),
         ));
     }
-    if let Some(dir) = Path::new(path)
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
+    if query
+        .split('&')
+        .any(|kv| kv == "mode=ro" || kv.starts_with("immutable="))
     {
+        return Err(StoreError::Config(
+            "database.url opens the database read-only (mode=ro or immutable), but esim-courier writes to it".into(),
+        ));
+    }
+    let query = match query {
+        "" => "mode=rwc".to_owned(),
+        q if q.contains("mode=") => q.to_owned(),
+        q => format!("{q}&mode=rwc"),
+    };
+    let url = format!("sqlite://{path}?{query}");
+    let file = SqliteConnectOptions::from_str(&url)
+        .map_err(|e| StoreError::Config(format!("database.url is not a usable SQLite URL: {e}")))?
+        .get_filename()
+        .to_path_buf();
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Config(format!(
                 "cannot create the database folder {}: {e}",
@@ -98,12 +116,7 @@ fn sqlite_target(rest: &str) -> Result<(String, String), StoreError> {
             ))
         })?;
     }
-    let query = match query {
-        "" => "mode=rwc".to_owned(),
-        q if q.contains("mode=") => q.to_owned(),
-        q => format!("{q}&mode=rwc"),
-    };
-    Ok((path.to_owned(), format!("sqlite://{path}?{query}")))
+    Ok((file, url))
 }
 
 fn sqlite_pool(max: u32, acquire_timeout: Duration) -> AnyPoolOptions {
@@ -122,4 +135,36 @@ fn sqlite_pool(max: u32, acquire_timeout: Duration) -> AnyPoolOptions {
                 Ok(())
             })
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writer_opens_the_file_sqlx_opens() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let rest = format!("//{}/my%20data/x.db", root.path().display());
+        let (file, url) = sqlite_target(&rest).expect("a file URL");
+        assert_eq!(file, root.path().join("my data/x.db"));
+        assert!(url.ends_with("?mode=rwc"), "{url}");
+        assert!(
+            root.path().join("my data").is_dir(),
+            "its folder is created"
+        );
+    }
+
+    #[test]
+    fn urls_that_cannot_keep_orders_are_refused() {
+        for rest in [
+            "//:memory:",
+            "",
+            "//data/x.db?mode=memory",
+            "//data/x.db?mode=ro",
+            "//data/x.db?immutable=1",
+        ] {
+            let error = sqlite_target(rest).expect_err(rest);
+            assert!(matches!(error, StoreError::Config(_)), "{rest}: {error}");
+        }
+    }
 }

@@ -21,7 +21,7 @@ pub enum StoreError {
     /// The group-commit writer has stopped (the store is closing).
     #[error("the database writer has stopped")]
     WriterStopped,
-    /// A failure shared by every intake of a group commit.
+    /// A failure shared by every write of a group commit.
     #[error("{message}")]
     Batch {
         /// The failure, with its causes.

@@ -45,13 +45,16 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
-    /// Where writes go. On SQLite a single connection: SQLite has one writer at a time
-    /// anyway, and one connection avoids lock-upgrade failures between our own writers.
+    /// Where writes go that do not go through `batcher`. On SQLite a single connection (SQLite
+    /// has one writer at a time anyway) beside the batcher's; its transactions begin
+    /// IMMEDIATE ([`Store::begin_write`]), so the two wait for each other instead of failing
+    /// on a lock upgrade.
     write: AnyPool,
     /// Where reads go. On PostgreSQL the same pool as `write`.
     read: AnyPool,
     wake: Arc<Notify>,
-    /// SQLite's group-commit writer for intakes; `None` on PostgreSQL.
+    /// SQLite's group-commit writer for intakes, claims and delivery outcomes; `None` on
+    /// PostgreSQL.
     batcher: Option<group_commit::Batcher>,
 }
 
