@@ -1,7 +1,19 @@
-//! Shared by the HTTP notifiers: error descriptions that never show the URL (it may hold a
-//! secret), and `Retry-After`.
+//! Shared by the HTTP notifiers: their client, error descriptions that never show the URL (it
+//! may hold a secret), and `Retry-After`.
 
 use std::time::Duration;
+
+/// The HTTP client of a notifier: `timeout` for the connection and for the whole request, and
+/// no redirects. None of the services redirects its API, and following a redirect could hand
+/// the message, and a secret in the URL's path (a Referer), to someone else.
+pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("esim-courier/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
 
 /// What went wrong with a request, with its causes, without its URL.
 pub fn describe(e: &reqwest::Error) -> String {

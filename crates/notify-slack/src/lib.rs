@@ -46,14 +46,7 @@ impl SlackNotifier {
         if config.timeout.is_zero() {
             return Err(ConfigError::Timeout);
         }
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            // Slack does not redirect webhooks; following one could hand the message (and
-            // the path, in a Referer) to someone else.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("esim-courier/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let client = esim_courier_notify_http::client(config.timeout)
             .map_err(|e| ConfigError::Client(e.to_string()))?;
         Ok(Self {
             name: name.into(),

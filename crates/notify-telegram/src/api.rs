@@ -60,13 +60,7 @@ impl BotApi {
         if config.timeout.is_zero() {
             return Err(ConfigError::Timeout);
         }
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            // The Bot API does not redirect; following one could hand the token to a stranger.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("esim-courier/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let client = esim_courier_notify_http::client(config.timeout)
             .map_err(|e| ConfigError::Client(e.to_string()))?;
         Ok(Self {
             base: base.as_str().trim_end_matches('/').to_owned(),

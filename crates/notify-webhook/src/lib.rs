@@ -49,11 +49,7 @@ impl WebhookNotifier {
             .as_ref()
             .map(Signer::from_secret)
             .transpose()?;
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .user_agent(concat!("esim-courier/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let client = esim_courier_notify_http::client(config.timeout)
             .map_err(|e| ConfigError::Client(e.to_string()))?;
         Ok(Self {
             name: name.into(),
