@@ -45,6 +45,18 @@ impl AlertKind {
         }
     }
 
+    /// What operators read as the alert's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::DeadLetter => "Delivery gave up",
+            Self::WebhookRejected => "Webhook rejected",
+            Self::CustomerUnknown => "Customer never registered",
+            Self::Conflict => "Conflicting order event",
+            Self::MissingActivationCode => "Completed order without a usable activation code",
+            Self::UnrecognisedResult => "Unrecognised order result",
+        }
+    }
+
     /// Parses a stable name.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::{Alert, AlertKind, CompletedOrder, Content, FailedOrder, Notification};
+use crate::{Alert, CompletedOrder, Content, FailedOrder, Notification};
 
 /// Longest text kept from any one field, in characters. The channel clips further to its
 /// own limits; this only keeps a hostile or broken input from dominating a message.
@@ -142,7 +142,7 @@ fn completed(order: &CompletedOrder) -> Summary {
 }
 
 fn alert(alert: &Alert) -> Summary {
-    let label = alert_label(alert.kind);
+    let label = alert.kind.title();
     let order_no = given(alert.order_no.as_deref());
     Summary {
         tone: Tone::Alert,
@@ -160,17 +160,6 @@ fn alert(alert: &Alert) -> Summary {
         command: given(alert.command.as_deref()),
         details: Vec::new(),
         order_no,
-    }
-}
-
-fn alert_label(kind: AlertKind) -> &'static str {
-    match kind {
-        AlertKind::DeadLetter => "Delivery gave up",
-        AlertKind::WebhookRejected => "Webhook rejected",
-        AlertKind::CustomerUnknown => "Customer never registered",
-        AlertKind::Conflict => "Conflicting order event",
-        AlertKind::MissingActivationCode => "Completed order without a usable activation code",
-        AlertKind::UnrecognisedResult => "Unrecognised order result",
     }
 }
 

@@ -6,9 +6,7 @@
 //! not in it, so no template can show it to a customer.
 
 use esim_courier_core::summary::{rfc3339, shell_word};
-use esim_courier_core::{
-    Alert, AlertKind, CompletedOrder, Content, Customer, FailedOrder, Notification,
-};
+use esim_courier_core::{Alert, CompletedOrder, Content, Customer, FailedOrder, Notification};
 use serde::Serialize;
 
 use crate::branding::BrandView;
@@ -173,7 +171,7 @@ impl<'a> OperatorView<'a> {
     }
 
     fn alert(brand: BrandView<'a>, locale: &'a str, alert: &Alert) -> Self {
-        let title = alert_title(alert.kind);
+        let title = alert.kind.title();
         Self {
             brand,
             locale,
@@ -217,17 +215,6 @@ impl<'a> OperatorView<'a> {
             customer_email_masked: order.customer.as_ref().map(|c| c.email.masked()),
             items: Vec::new(),
         }
-    }
-}
-
-fn alert_title(kind: AlertKind) -> &'static str {
-    match kind {
-        AlertKind::DeadLetter => "Delivery gave up",
-        AlertKind::WebhookRejected => "Webhook rejected",
-        AlertKind::CustomerUnknown => "Customer never registered",
-        AlertKind::Conflict => "Conflicting order event",
-        AlertKind::MissingActivationCode => "Completed order without a usable activation code",
-        AlertKind::UnrecognisedResult => "Unrecognised order result",
     }
 }
 
