@@ -496,18 +496,7 @@ impl Store {
     /// Gives a leased job back untouched (shutdown): it is due again at once, and the claim's
     /// attempt is not counted.
     pub async fn job_release(&self, job: &ClaimedJob) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE outbox_jobs SET state = 'pending', attempts = attempts - 1, locked_until = NULL,
-                    locked_by = NULL, updated_at = $1
-              WHERE id = $2 AND locked_by = $3 AND state = 'in_flight'",
-        )
-        .bind(now_ms())
-        .bind(job.id)
-        .bind(job.lease.clone())
-        .execute(&self.write)
-        .await?
-        .rows_affected();
-        Ok(done == 1)
+        self.job_defer(job, now_ms()).await
     }
 
     /// When the next job falls due: the earliest `next_attempt_at` of pending or waiting jobs,
