@@ -260,18 +260,15 @@ impl Bench {
         if self.wants('a') {
             say("a: starting the raw actix-web baseline".into());
             let server = baseline::start(self.workers, &self.dir).await?;
-            let measured = self
-                .intake_and_curve(
+            let (intake, curve) = self
+                .measure(
                     "a",
                     "raw actix-web baseline",
-                    &server,
+                    server,
                     baseline::webhook_path(),
                     false,
                 )
-                .await;
-            let stopped = server.stop().await;
-            let (intake, curve) = measured?;
-            stopped?;
+                .await?;
             results.intake.push(intake);
             results.curves.push(curve);
         }
@@ -284,18 +281,15 @@ impl Bench {
                 notifications: Notifications::Log,
             };
             let server = courier::start(&self.binary, &self.dir, "sqlite", &setup).await?;
-            let measured = self
-                .intake_and_curve(
+            let (intake, curve) = self
+                .measure(
                     "b",
                     "esim-courier, SQLite",
-                    &server,
+                    server,
                     courier::webhook_path(),
                     true,
                 )
-                .await;
-            let stopped = server.stop().await;
-            let (intake, curve) = measured?;
-            stopped?;
+                .await?;
             results.intake.push(intake);
             results.curves.push(curve);
         }
@@ -375,14 +369,27 @@ impl Bench {
             notifications: Notifications::Log,
         };
         let server = courier::start(&self.binary, &self.dir, "postgres", &setup).await?;
+        self.measure(
+            "c",
+            "esim-courier, PostgreSQL",
+            server,
+            courier::webhook_path(),
+            true,
+        )
+        .await
+    }
+
+    /// [`Self::intake_and_curve`], then stops the server, whatever the measurement's outcome.
+    async fn measure(
+        &self,
+        key: &'static str,
+        name: &str,
+        server: Server,
+        path: String,
+        has_outbox: bool,
+    ) -> anyhow::Result<(Intake, Curve)> {
         let measured = self
-            .intake_and_curve(
-                "c",
-                "esim-courier, PostgreSQL",
-                &server,
-                courier::webhook_path(),
-                true,
-            )
+            .intake_and_curve(key, name, &server, path, has_outbox)
             .await;
         let stopped = server.stop().await;
         let measured = measured?;
