@@ -85,3 +85,21 @@ impl Notifier for RecordingNotifier {
         )))
     }
 }
+
+/// A FAILED order's notification, as the provider's sample describes one: package
+/// `JP-5GB-30D` ("Japan 5GB 30 days"), contract price 4.20 USD, received 2024-05-01T09:30Z,
+/// keyed `job-<order_no>`. Panics if `order_no` is not an order number.
+pub fn failed_order(order_no: &str) -> Notification {
+    Notification {
+        key: format!("job-{order_no}"),
+        content: crate::Content::OrderFailed(crate::FailedOrder {
+            order_no: crate::OrderNo::parse(order_no).expect("an order number"),
+            package_code: Some("JP-5GB-30D".into()),
+            package_name: Some("Japan 5GB 30 days".into()),
+            contract_price: Some(
+                crate::Money::parse("4.20", crate::Currency::Iso("USD".into())).expect("price"),
+            ),
+            received_at_ms: 1_714_555_800_000,
+        }),
+    }
+}

@@ -2,10 +2,7 @@
 
 use std::time::Duration;
 
-use esim_courier_core::{
-    Alert, AlertKind, Content, Currency, FailedOrder, Money, Notification, Notifier, NotifyError,
-    OrderNo,
-};
+use esim_courier_core::{Alert, AlertKind, Content, Notification, Notifier, NotifyError};
 use esim_courier_notify_telegram::{ChatId, TelegramConfig, TelegramNotifier};
 use esim_courier_tests::http_peer::{unreachable_base, Peer, Reply};
 use secrecy::SecretString;
@@ -48,16 +45,7 @@ fn refused(code: u16, description: &str) -> Reply {
 }
 
 fn failed(order_no: &str) -> Notification {
-    Notification {
-        key: format!("job-{order_no}"),
-        content: Content::OrderFailed(FailedOrder {
-            order_no: OrderNo::parse(order_no).expect("an order number"),
-            package_code: Some("JP-5GB-30D".into()),
-            package_name: Some("Japan 5GB 30 days".into()),
-            contract_price: Some(Money::parse("4.20", Currency::Iso("USD".into())).expect("price")),
-            received_at_ms: 1_714_555_800_000,
-        }),
-    }
+    esim_courier_core::testing::failed_order(order_no)
 }
 
 fn text_of(body: &serde_json::Value) -> String {
