@@ -198,29 +198,28 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 /// Takes what is queued (at most [`MAX_BATCH`]), commits it, answers, and waits for more.
 fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut next = rx.blocking_recv();
-    while let Some(message) = next.take() {
-        let work = match message {
-            Message::Write(work) => work,
-            Message::Close(done) => {
-                commit_batch(&mut conn, &mut batch);
-                drop(conn);
-                // Writes still queued are dropped with the channel: their callers hear that the
-                // writer stopped.
-                drop(rx);
-                let _ = done.send(());
-                return;
+    while let Some(first) = rx.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(message) = next {
+            match message {
+                Message::Write(work) => batch.push(work),
+                Message::Close(done) => {
+                    commit_batch(&mut conn, &mut batch);
+                    drop(conn);
+                    // Writes still queued are dropped with the channel: their callers hear
+                    // that the writer stopped.
+                    drop(rx);
+                    let _ = done.send(());
+                    return;
+                }
             }
-        };
-        batch.push(work);
-        if batch.len() < MAX_BATCH {
-            if let Ok(more) = rx.try_recv() {
-                next = Some(more);
-                continue;
-            }
+            next = if batch.len() < MAX_BATCH {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
         }
         commit_batch(&mut conn, &mut batch);
-        next = rx.blocking_recv();
     }
 }
 
