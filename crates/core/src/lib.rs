@@ -16,8 +16,8 @@ pub mod testing;
 pub use alert::{Alert, AlertKind};
 pub use domain::{
     ActivationCode, ActivationCodeError, Currency, CurrencyTable, Customer, CustomerError,
-    EmailAddress, Iccid, IccidError, Locale, Money, OrderEvent, OrderNo, OrderResult, PayloadError,
-    WebhookPayload,
+    EmailAddress, Iccid, IccidError, JsonScalar, Locale, Money, OrderEvent, OrderNo, OrderResult,
+    PayloadError, WebhookPayload,
 };
 pub use intake::{classify, Disposition, EventFingerprint};
 pub use notifier::{

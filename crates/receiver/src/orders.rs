@@ -3,9 +3,12 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use esim_courier_core::{ActivationCode, CurrencyTable, EmailAddress, Locale, Money, OrderNo};
+use esim_courier_core::{
+    ActivationCode, CurrencyTable, EmailAddress, JsonScalar, Locale, Money, OrderNo,
+};
 use esim_courier_store::{CustomerRecord, Registration};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::{ApiError, AppState};
@@ -33,23 +36,23 @@ fn order_no(raw: &str) -> Result<OrderNo, ApiError> {
     })
 }
 
-/// The registration body. Numbers are accepted for `price` and `currency`.
+/// The registration body. Numbers are accepted for `price` and `currency`, read as their
+/// exact text (never through a float).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RegistrationBody {
     email: Option<String>,
     name: Option<String>,
     locale: Option<String>,
-    price: Option<Value>,
-    currency: Option<Value>,
+    price: Option<Box<RawValue>>,
+    currency: Option<Box<RawValue>>,
 }
 
-fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+fn text(v: Option<&RawValue>) -> Option<String> {
+    JsonScalar::of(v?)
+        .into_text()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
@@ -78,8 +81,8 @@ fn parse_registration(body: &[u8], currencies: &CurrencyTable) -> Result<Custome
         Some(l) => Some(Locale::parse(l).map_err(|e| invalid("locale", e.to_string()))?),
         None => None,
     };
-    let price = text(body.price.as_ref());
-    let currency = text(body.currency.as_ref()).map(|c| currencies.parse(&c));
+    let price = text(body.price.as_deref());
+    let currency = text(body.currency.as_deref()).map(|c| currencies.parse(&c));
     let retail = match (price, currency) {
         (Some(p), Some(c)) => Some(Money::parse(&p, c).map_err(|e| invalid("price", e))?),
         (Some(_), None) => return Err(invalid("currency", "a price needs its currency")),

@@ -1,11 +1,13 @@
 //! The provider's order webhook: the wire form, and the [`OrderEvent`] it is parsed into.
 
-use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use super::{
-    ActivationCode, ActivationCodeError, Currency, CurrencyTable, Iccid, Money, OrderNo,
-    OrderResult,
+    ActivationCode, ActivationCodeError, Currency, CurrencyTable, Iccid, JsonScalar, Money,
+    OrderNo, OrderResult,
 };
 
 /// Why a webhook body was not accepted. Both variants are quarantined by the receiver.
@@ -27,10 +29,11 @@ pub enum PayloadError {
 /// The order webhook as it arrives: a JSON object whose values may be strings or numbers.
 ///
 /// Unknown keys are fine (they stay in the raw receipt); only `orderNo` and `result` are
-/// required. Everything else that is odd becomes a warning on the event.
+/// required. Everything else that is odd becomes a warning on the event. Each value is kept
+/// as raw JSON until it is read, so a number keeps its exact text ([`JsonScalar`]).
 #[derive(Debug)]
 pub struct WebhookPayload {
-    object: Map<String, Value>,
+    object: HashMap<String, Box<RawValue>>,
 }
 
 /// One order event, parsed. Holding one means `orderNo` and `result` were usable; the other
@@ -64,45 +67,56 @@ pub struct OrderEvent {
 impl WebhookPayload {
     /// Parses a body as a JSON object.
     pub fn from_slice(body: &[u8]) -> Result<Self, PayloadError> {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(object)) => Ok(Self { object }),
-            Ok(other) => Err(PayloadError::InvalidJson(format!(
+        let invalid = |e: serde_json::Error| PayloadError::InvalidJson(e.to_string());
+        let whole: &RawValue = serde_json::from_slice(body).map_err(invalid)?;
+        if whole.get().starts_with('{') {
+            Ok(Self {
+                object: serde_json::from_str(whole.get()).map_err(invalid)?,
+            })
+        } else {
+            Err(PayloadError::InvalidJson(format!(
                 "expected an object, found {}",
-                json_kind(&other)
-            ))),
-            Err(e) => Err(PayloadError::InvalidJson(e.to_string())),
+                JsonScalar::of(whole).kind()
+            )))
         }
     }
 
     /// The `orderNo`, if it is usable: lets a quarantined body still be tied to its order.
     pub fn order_no(&self) -> Option<OrderNo> {
-        scalar_text(self.object.get("orderNo")?).and_then(|s| OrderNo::parse(&s).ok())
+        self.field("orderNo")
+            .into_text()
+            .and_then(|s| OrderNo::parse(&s).ok())
+    }
+
+    /// A field's value; an absent field reads as `null`.
+    fn field(&self, key: &str) -> JsonScalar {
+        self.object
+            .get(key)
+            .map_or(JsonScalar::Null, |raw| JsonScalar::of(raw))
     }
 
     /// Parses the payload into an order event.
     pub fn into_event(self, currencies: &CurrencyTable) -> Result<OrderEvent, PayloadError> {
         let mut warnings = Vec::new();
-        let order_no = required(&self.object, "orderNo")?;
+        // Not rewritten: an order number with a control character (NUL included) is refused,
+        // so "A\u0000B" can never be taken for another order's "A\u{FFFD}B".
+        let order_no = self.required("orderNo")?;
         let order_no = OrderNo::parse(&order_no).map_err(|message| PayloadError::Invalid {
             field: "orderNo",
             message,
         })?;
-        let result = OrderResult::parse(&required(&self.object, "result")?);
+        let result = OrderResult::parse(&without_nul(self.required("result")?));
 
         let mut optional = |key: &'static str| -> Option<String> {
-            match self.object.get(key) {
-                None | Some(Value::Null) => None,
-                Some(v) => match scalar_text(v) {
-                    Some(s) if s.trim().is_empty() => None,
-                    Some(s) => Some(s.trim().to_owned()),
-                    None => {
-                        warnings.push(format!(
-                            "{key} is {}, expected a string; ignored",
-                            json_kind(v)
-                        ));
-                        None
-                    }
-                },
+            match self.field(key) {
+                JsonScalar::Null => None,
+                JsonScalar::Other(kind) => {
+                    warnings.push(format!("{key} is {kind}, expected a string; ignored"));
+                    None
+                }
+                JsonScalar::Text(s) | JsonScalar::Number(s) => {
+                    Some(without_nul(s.trim().to_owned())).filter(|s| !s.is_empty())
+                }
             }
         };
         let iccid_text = optional("iccid").unwrap_or_default();
@@ -211,44 +225,38 @@ impl OrderEvent {
     }
 }
 
-fn required(object: &Map<String, Value>, key: &'static str) -> Result<String, PayloadError> {
-    let value = object.get(key).ok_or_else(|| PayloadError::Invalid {
-        field: key,
-        message: format!("{key} is missing"),
-    })?;
-    match scalar_text(value) {
-        Some(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
-        Some(_) => Err(PayloadError::Invalid {
+impl WebhookPayload {
+    /// A required field's text (a string, or a number's exact text; the spec says strings,
+    /// some senders send numbers), trimmed.
+    fn required(&self, key: &'static str) -> Result<String, PayloadError> {
+        let invalid = |message: String| PayloadError::Invalid {
             field: key,
-            message: format!("{key} is empty"),
-        }),
-        None => Err(PayloadError::Invalid {
-            field: key,
-            message: format!("{key} is {}, expected a string", json_kind(value)),
-        }),
+            message,
+        };
+        match self.field(key) {
+            JsonScalar::Null if !self.object.contains_key(key) => {
+                Err(invalid(format!("{key} is missing")))
+            }
+            JsonScalar::Text(s) | JsonScalar::Number(s) if !s.trim().is_empty() => {
+                Ok(s.trim().to_owned())
+            }
+            JsonScalar::Text(_) | JsonScalar::Number(_) => Err(invalid(format!("{key} is empty"))),
+            other => Err(invalid(format!(
+                "{key} is {}, expected a string",
+                other.kind()
+            ))),
+        }
     }
 }
 
-/// A string, or a number's text (the spec says strings; some senders send numbers).
-/// NUL characters become U+FFFD: no database text type can hold them, and the raw body keeps
-/// the original anyway.
-fn scalar_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if s.contains('\0') => Some(s.replace('\0', "\u{FFFD}")),
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// NUL characters become U+FFFD in the fields that are kept as text: no database text type
+/// can hold them, and the raw body keeps the original anyway. (Never the order number: see
+/// [`WebhookPayload::into_event`].)
+fn without_nul(s: String) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s
     }
 }
 
@@ -340,6 +348,55 @@ mod tests {
         .expect("accepted");
         assert_eq!(e.package_name.as_deref(), Some("a\u{FFFD}b"));
         assert_eq!(e.result, OrderResult::Unrecognised("FAIL\u{FFFD}ED".into()));
+    }
+
+    #[test]
+    fn long_numeric_order_numbers_and_iccids_keep_every_digit() {
+        let a = parse(r#"{"orderNo": 202603251612345678901, "result": "COMPLETED", "iccid": 89100100001234567890}"#)
+            .expect("accepted");
+        let b = parse(r#"{"orderNo": 202603251612345678902, "result": "COMPLETED"}"#)
+            .expect("accepted");
+        assert_eq!(a.order_no.as_str(), "202603251612345678901");
+        assert_eq!(b.order_no.as_str(), "202603251612345678902");
+        assert_eq!(a.iccid_display(), "89100100001234567890");
+        assert!(a.iccid.is_some(), "{:?}", a.warnings);
+    }
+
+    #[test]
+    fn a_price_that_is_no_decimal_amount_is_dropped_with_a_warning() {
+        let e = parse(r#"{"orderNo": "N1", "result": "FAILED", "currency": 2, "price": 1e400}"#)
+            .expect("accepted");
+        assert_eq!(e.contract_price, None);
+        assert!(
+            e.warnings.iter().any(|w| w.contains("1e400")),
+            "{:?}",
+            e.warnings
+        );
+        // A long numeric price stays exact, never a float.
+        let e = parse(r#"{"orderNo": "N1", "result": "FAILED", "currency": 2, "price": 12345678901234567.25}"#)
+            .expect("accepted");
+        assert_eq!(
+            e.contract_price.map(|m| m.to_string()).as_deref(),
+            Some("12345678901234567.25 USD")
+        );
+    }
+
+    #[test]
+    fn an_order_number_with_a_control_character_is_refused_not_rewritten() {
+        for body in [
+            "{\"orderNo\":\"A\\u0000B\",\"result\":\"FAILED\"}",
+            "{\"orderNo\":\"A\\u001bB\",\"result\":\"FAILED\"}",
+            "{\"orderNo\":\"A\\u007fB\",\"result\":\"FAILED\"}",
+        ] {
+            match parse(body) {
+                Err(PayloadError::Invalid { field, .. }) => assert_eq!(field, "orderNo", "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
+            let payload = WebhookPayload::from_slice(body.as_bytes()).expect("JSON");
+            assert_eq!(payload.order_no(), None, "{body}");
+        }
+        let e = parse("{\"orderNo\":\"A\\uFFFDB\",\"result\":\"FAILED\"}").expect("accepted");
+        assert_eq!(e.order_no.as_str(), "A\u{FFFD}B");
     }
 
     #[test]
