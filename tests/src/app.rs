@@ -6,7 +6,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use esim_courier_core::testing::RecordingNotifier;
 use esim_courier_core::{Audience, RouteTrigger, Routes};
-use esim_courier_dispatch::{Dispatcher, DispatcherConfig, Registered, RetryPolicy};
+use esim_courier_dispatch::{Dispatcher, DispatcherConfig, Hook, Registered, RetryPolicy};
 use esim_courier_receiver::ReceiverConfig;
 use esim_courier_store::{Store, StoreOptions};
 use serde_json::Value;
@@ -22,7 +22,7 @@ pub const WEBHOOK_TOKEN: &str = "test-webhook-token";
 pub const API_TOKEN: &str = "test-api-token";
 
 /// How to build a test app.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppOptions {
     /// Webhook body limit.
     pub max_body_bytes: usize,
@@ -36,6 +36,18 @@ pub struct AppOptions {
     pub hardening: esim_courier_receiver::Hardening,
     /// Accepted webhook tokens (default: [`WEBHOOK_TOKEN`]).
     pub webhook_tokens: Vec<&'static str>,
+    /// Called at each point of a job's life the dispatcher offers (see [`HookPoint`]).
+    pub hook: Option<Hook>,
+}
+
+impl std::fmt::Debug for AppOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppOptions")
+            .field("customer_wait", &self.customer_wait)
+            .field("dispatcher", &self.dispatcher)
+            .field("hook", &self.hook.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for AppOptions {
@@ -53,6 +65,7 @@ impl Default for AppOptions {
             dispatcher: true,
             hardening: esim_courier_receiver::Hardening::default(),
             webhook_tokens: vec![WEBHOOK_TOKEN],
+            hook: None,
         }
     }
 }
@@ -73,15 +86,30 @@ pub struct TestApp {
     pub customer: RecordingNotifier,
     /// The operator notifier's recording.
     pub ops: RecordingNotifier,
+    /// The app's dispatcher, running in the background when [`AppOptions::dispatcher`]; see
+    /// [`TestApp::drain`].
+    pub dispatcher: Arc<Dispatcher>,
     shutdown: CancellationToken,
     server: ServerHandle,
-    dispatcher: Option<JoinHandle<()>>,
-    _db: TestDb,
+    running: Option<JoinHandle<()>>,
+    _db: Arc<TestDb>,
 }
 
 /// Starts the app on `backend`; `None` when that backend is not available (see [`test_db`]).
 pub async fn spawn_app(backend: Backend, options: AppOptions) -> Option<TestApp> {
     let test_db = test_db(backend).await?;
+    let customer = RecordingNotifier::new("customer", Audience::Customer);
+    let ops = RecordingNotifier::new("ops", Audience::Operator);
+    Some(start(Arc::new(test_db), options, customer, ops).await)
+}
+
+/// An app on `test_db` whose notifiers record into `customer` and `ops`.
+async fn start(
+    test_db: Arc<TestDb>,
+    options: AppOptions,
+    customer: RecordingNotifier,
+    ops: RecordingNotifier,
+) -> TestApp {
     let store = Store::connect(&StoreOptions::new(&test_db.url))
         .await
         .expect("store connects");
@@ -92,8 +120,6 @@ pub async fn spawn_app(backend: Backend, options: AppOptions) -> Option<TestApp>
         .await
         .expect("inspection pool connects");
 
-    let customer = RecordingNotifier::new("customer", Audience::Customer);
-    let ops = RecordingNotifier::new("ops", Audience::Operator);
     let routes = Routes::new(vec![
         (RouteTrigger::Completed, vec!["customer".into()]),
         (RouteTrigger::Failed, vec!["ops".into()]),
@@ -121,44 +147,69 @@ pub async fn spawn_app(backend: Backend, options: AppOptions) -> Option<TestApp>
     tokio::spawn(server);
 
     let shutdown = CancellationToken::new();
-    let dispatcher = options.dispatcher.then(|| {
-        let mut notifiers = HashMap::new();
-        for n in [&customer, &ops] {
-            notifiers.insert(
-                esim_courier_core::Notifier::name(n).to_owned(),
-                Registered {
-                    notifier: Arc::new(n.clone()),
-                    policy: options.policy.clone(),
-                    group_window: None,
-                },
-            );
-        }
-        let config = DispatcherConfig {
-            poll_interval: Duration::from_millis(500),
-            lease: Duration::from_secs(30),
-            customer_wait: options.customer_wait,
-            ..DispatcherConfig::default()
-        };
-        tokio::spawn(
-            Dispatcher::new(store.clone(), notifiers, routes, config).run(shutdown.clone()),
-        )
-    });
+    let mut notifiers = HashMap::new();
+    for n in [&customer, &ops] {
+        notifiers.insert(
+            esim_courier_core::Notifier::name(n).to_owned(),
+            Registered {
+                notifier: Arc::new(n.clone()),
+                policy: options.policy.clone(),
+                group_window: None,
+            },
+        );
+    }
+    let config = DispatcherConfig {
+        poll_interval: Duration::from_millis(500),
+        lease: Duration::from_secs(30),
+        customer_wait: options.customer_wait,
+        ..DispatcherConfig::default()
+    };
+    let mut dispatcher = Dispatcher::new(store.clone(), notifiers, routes, config);
+    if let Some(hook) = options.hook.clone() {
+        dispatcher = dispatcher.with_hook(hook);
+    }
+    let dispatcher = Arc::new(dispatcher);
+    let running = options
+        .dispatcher
+        .then(|| tokio::spawn(Arc::clone(&dispatcher).run(shutdown.clone())));
 
-    Some(TestApp {
+    TestApp {
         base: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::new(),
         store,
         db,
         customer,
         ops,
+        dispatcher,
         shutdown,
         server: handle,
-        dispatcher,
+        running,
         _db: test_db,
-    })
+    }
 }
 
 impl TestApp {
+    /// Another replica on the same database, as a second process of a deployment would be:
+    /// its own HTTP server, store and dispatcher, delivering through notifiers that record
+    /// into the same lists as this app's (so "exactly one email" counts across replicas).
+    pub async fn replica(&self, options: AppOptions) -> TestApp {
+        start(
+            Arc::clone(&self._db),
+            options,
+            self.customer.clone(),
+            self.ops.clone(),
+        )
+        .await
+    }
+
+    /// Delivers every job that is due until nothing is due or under way
+    /// ([`Dispatcher::drain`]): what has not arrived by then is not coming now.
+    pub async fn drain(&self) -> usize {
+        tokio::time::timeout(Duration::from_secs(60), self.dispatcher.drain())
+            .await
+            .expect("the outbox drains within 60 s")
+    }
+
     /// POSTs a JSON webhook body with the right token.
     pub async fn post_webhook(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
         self.post_raw(WEBHOOK_TOKEN, Some("application/json"), body)
@@ -249,7 +300,7 @@ impl TestApp {
     /// Stops the dispatcher (gracefully) and the HTTP server.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
-        if let Some(d) = self.dispatcher.take() {
+        if let Some(d) = self.running.take() {
             d.await.expect("dispatcher ends cleanly");
         }
         self.server.stop(true).await;

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use esim_courier_core::{Alert, AlertKind, Audience, Notification, NotifyError, Receipt};
-use esim_courier_store::{duration_ms, now_ms, Attempt, ClaimedJob, JobKind, NewJob};
+use esim_courier_store::{duration_ms, now_ms, Attempt, ClaimedJob, CustomerWait, JobKind, NewJob};
 use tokio_util::sync::CancellationToken;
 
-use crate::{notification, Dispatcher, Registered, RetryPolicy};
+use crate::{notification, Dispatcher, HookPoint, Registered, RetryPolicy};
 
 /// Waiting jobs are re-checked at least this often even without a registration signal.
 const WAITING_RECHECK: Duration = Duration::from_secs(3600);
@@ -59,6 +59,7 @@ impl Dispatcher {
             && job.kind == JobKind::OrderCompleted
             && ctx.customer.is_none()
         {
+            self.at(HookPoint::BeforeWaitingForCustomer, job).await;
             self.wait_for_customer(job).await;
             return None;
         }
@@ -227,14 +228,17 @@ impl Dispatcher {
         self.check_written(written);
     }
 
+    /// Parks a customer job until its registration, alerting operators once
+    /// `customer_wait` has passed. The store re-checks the registration as it parks, so one
+    /// that committed after this job read its order releases the job at once instead.
     async fn wait_for_customer(&self, job: &ClaimedJob) {
         let now = now_ms();
         let deadline = job.created_at + duration_ms(self.config.customer_wait);
         let recheck = now + duration_ms(WAITING_RECHECK);
+        let overdue = !job.customer_alerted && now >= deadline;
         let (recheck_at, alerts) = if job.customer_alerted {
             (recheck, Vec::new())
-        } else if now >= deadline {
-            tracing::warn!("customer never registered; alerting operators");
+        } else if overdue {
             let alert = Alert {
                 kind: AlertKind::CustomerUnknown,
                 order_no: job.order_no.clone(),
@@ -249,14 +253,25 @@ impl Dispatcher {
             };
             (recheck, self.alert_jobs(&alert))
         } else {
-            tracing::info!("waiting for the customer's registration");
             (deadline, Vec::new())
         };
-        let written = self
+        match self
             .store
             .job_wait_for_customer(job, recheck_at, alerts)
-            .await;
-        self.check_written(written);
+            .await
+        {
+            Ok(CustomerWait::Parked) if overdue => {
+                tracing::warn!("customer never registered; operators alerted");
+            }
+            Ok(CustomerWait::Parked) => {
+                tracing::info!("waiting for the customer's registration");
+            }
+            Ok(CustomerWait::CustomerArrived) => {
+                tracing::info!("the customer was registered meanwhile; delivering now");
+            }
+            Ok(CustomerWait::LeaseLost) => self.check_written(Ok(false)),
+            Err(e) => self.check_written(Err(e)),
+        }
     }
 
     pub(crate) async fn release(&self, job: &ClaimedJob) {

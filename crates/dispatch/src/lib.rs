@@ -16,6 +16,8 @@ mod job;
 mod notification;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,6 +76,21 @@ pub struct Registered {
     pub group_window: Option<Duration>,
 }
 
+/// A point in a job's life where a test can act between two steps, deterministically
+/// instead of by timing (see [`Dispatcher::with_hook`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HookPoint {
+    /// A customer job found its order without a registration and is about to park itself
+    /// until one comes (the park re-checks inside its transaction).
+    BeforeWaitingForCustomer,
+}
+
+/// Called at each [`HookPoint`] with the job concerned; the job goes on when the returned
+/// future completes.
+pub type Hook =
+    Arc<dyn Fn(HookPoint, &ClaimedJob) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 /// The dispatcher. Build one per process, then [`Dispatcher::run`] it.
 #[derive(Debug)]
 pub struct Dispatcher {
@@ -83,6 +100,21 @@ pub struct Dispatcher {
     config: DispatcherConfig,
     /// Per grouping notifier: until when its current window is open (Unix ms).
     windows: std::sync::Mutex<HashMap<String, i64>>,
+    hook: Hooked,
+}
+
+/// The optional hook, shown in `Debug` only as present or not.
+#[derive(Default)]
+struct Hooked(Option<Hook>);
+
+impl std::fmt::Debug for Hooked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(hook)"
+        } else {
+            "None"
+        })
+    }
 }
 
 impl Dispatcher {
@@ -100,12 +132,101 @@ impl Dispatcher {
             routes,
             config,
             windows: std::sync::Mutex::default(),
+            hook: Hooked::default(),
         }
     }
 
+    /// Calls `hook` at each [`HookPoint`] of every job: for tests that must drive one exact
+    /// interleaving (e.g. a registration committing while a job decides to wait for it).
+    #[must_use]
+    pub fn with_hook(mut self, hook: Hook) -> Self {
+        self.hook = Hooked(Some(hook));
+        self
+    }
+
+    pub(crate) async fn at(&self, point: HookPoint, job: &ClaimedJob) {
+        if let Some(hook) = &self.hook.0 {
+            hook(point, job).await;
+        }
+    }
+
+    /// Delivers every job that is due, until none is due and none is being delivered (by
+    /// this or any other worker): run-until-idle, so a test proves "nothing more arrives"
+    /// without sleeping. Jobs due later (parked for a registration, a retry's backoff, a
+    /// grouping window) are left for their time. Returns how many jobs it claimed.
+    pub async fn drain(&self) -> usize {
+        let never = CancellationToken::new();
+        let mut claimed = 0;
+        loop {
+            let jobs = match self
+                .store
+                .claim(
+                    &self.config.worker_id,
+                    duration_ms(self.config.lease),
+                    i64::try_from(self.config.concurrency.max(1)).unwrap_or(1),
+                )
+                .await
+            {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming while draining failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            };
+            if jobs.is_empty() {
+                if self.idle().await {
+                    return claimed;
+                }
+                // Another worker is delivering: wait for it to record its outcome.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            claimed += jobs.len();
+            let (groups, singles) = self.split(jobs);
+            for (notifier, jobs) in groups {
+                self.process_group(notifier, jobs, &never).await;
+            }
+            for job in singles {
+                self.process(job, &never).await;
+            }
+        }
+    }
+
+    /// Whether no job is due now and none is in flight.
+    async fn idle(&self) -> bool {
+        let in_flight = match self.store.job_counts().await {
+            Ok(counts) => counts
+                .iter()
+                .any(|(state, n)| state == "in_flight" && *n > 0),
+            Err(_) => return false,
+        };
+        !in_flight
+            && matches!(self.store.next_due_at().await, Ok(due) if due.is_none_or(|d| d > now_ms()))
+    }
+
+    /// Claimed jobs by how they go out: grouping notifiers' jobs together, one list per
+    /// notifier; the others one by one.
+    fn split(&self, jobs: Vec<ClaimedJob>) -> (HashMap<String, Vec<ClaimedJob>>, Vec<ClaimedJob>) {
+        let mut groups: HashMap<String, Vec<ClaimedJob>> = HashMap::new();
+        let mut singles = Vec::new();
+        for job in jobs {
+            if self
+                .notifiers
+                .get(&job.notifier)
+                .is_some_and(|r| r.group_window.is_some())
+            {
+                groups.entry(job.notifier.clone()).or_default().push(job);
+            } else {
+                singles.push(job);
+            }
+        }
+        (groups, singles)
+    }
+
     /// Runs until `shutdown` is cancelled, then lets deliveries under way finish and returns.
-    pub async fn run(self, shutdown: CancellationToken) {
-        let this = Arc::new(self);
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let this = self;
         let concurrency = this.config.concurrency.max(1);
         let permits = Arc::new(Semaphore::new(concurrency));
         let wake = this.store.jobs_changed();
@@ -143,19 +264,7 @@ impl Dispatcher {
             let claimed = jobs.len();
             let mut first = Some(first);
             // Jobs of grouping notifiers go out together, one task per notifier.
-            let mut groups: HashMap<String, Vec<ClaimedJob>> = HashMap::new();
-            let mut singles = Vec::new();
-            for job in jobs {
-                if this
-                    .notifiers
-                    .get(&job.notifier)
-                    .is_some_and(|r| r.group_window.is_some())
-                {
-                    groups.entry(job.notifier.clone()).or_default().push(job);
-                } else {
-                    singles.push(job);
-                }
-            }
+            let (groups, singles) = this.split(jobs);
             for (notifier, jobs) in groups {
                 let Some(permit) = this.permit(&permits, &mut first).await else {
                     break;

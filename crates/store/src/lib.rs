@@ -30,7 +30,7 @@ pub use intake::{IntakeOutcome, NewJob, NewReceipt, Plan};
 pub use orders::{
     AttemptRecord, CustomerRecord, EventRecord, JobRecord, OrderDetails, OrderRecord, Registration,
 };
-pub use outbox::{Attempt, ClaimedJob, JobContext, JobKind};
+pub use outbox::{Attempt, ClaimedJob, CustomerWait, JobContext, JobKind};
 
 /// Which database engine is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

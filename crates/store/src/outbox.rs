@@ -98,6 +98,12 @@ const FINISH_ATTEMPT_PG: &str = "WITH f AS (
           RETURNING id)
      INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker)
      SELECT id, $7, $8, $4, $9, $2, $10, $11 FROM f";
+/// Gives a leased job back without counting the claim as an attempt: `$1` due at, `$2` now,
+/// `$3` job, `$4` lease.
+const DEFER_JOB: &str =
+    "UPDATE outbox_jobs SET state = 'pending', attempts = attempts - 1, next_attempt_at = $1,
+        locked_until = NULL, locked_by = NULL, updated_at = $2
+  WHERE id = $3 AND locked_by = $4 AND state = 'in_flight'";
 /// Makes a job whose row cannot be read a dead letter: `$1` why, `$2` now, `$3` job.
 pub(crate) const BURY_JOB: &str =
     "UPDATE outbox_jobs SET state = 'dead', last_error = $1, locked_until = NULL, locked_by = NULL,
@@ -286,18 +292,14 @@ impl Store {
     /// Gives a leased job back, due at `at` (a grouping window's end), without counting the
     /// claim as an attempt.
     pub async fn job_defer(&self, job: &ClaimedJob, at: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE outbox_jobs SET state = 'pending', attempts = attempts - 1, next_attempt_at = $1,
-                    locked_until = NULL, locked_by = NULL, updated_at = $2
-              WHERE id = $3 AND locked_by = $4 AND state = 'in_flight'",
-        )
-        .bind(at)
-        .bind(now_ms())
-        .bind(job.id)
-        .bind(job.lease.clone())
-        .execute(&self.write)
-        .await?
-        .rows_affected();
+        let done = sqlx::query(DEFER_JOB)
+            .bind(at)
+            .bind(now_ms())
+            .bind(job.id)
+            .bind(job.lease.clone())
+            .execute(&self.write)
+            .await?
+            .rows_affected();
         Ok(done == 1)
     }
 
@@ -438,17 +440,56 @@ impl Store {
     }
 
     /// Parks a customer job until its order's customer is registered (or `recheck_at`),
-    /// giving back the attempt its claim counted. With `alert`, also writes the "customer
-    /// unknown" alert jobs and remembers it was raised.
+    /// giving back the attempt its claim counted. With `alert_jobs`, also writes the
+    /// "customer unknown" alert jobs and remembers it was raised.
+    ///
+    /// The decision is taken again inside this transaction, against the order row, so it
+    /// cannot miss a registration that committed after the dispatcher read the order: a
+    /// registration and a park of the same order are serialised (on PostgreSQL by the order
+    /// row's lock, which [`Store::register_customer`] also takes; on SQLite by the write
+    /// lock). Whichever commits second sees the other: a registration wakes a parked job,
+    /// and a park that finds the customer registered gives the job back due at once
+    /// ([`CustomerWait::CustomerArrived`]) instead of parking it.
     pub async fn job_wait_for_customer(
         &self,
         job: &ClaimedJob,
         recheck_at: i64,
         alert_jobs: Vec<NewJob>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<CustomerWait, StoreError> {
         let now = now_ms();
-        let raise = !alert_jobs.is_empty();
         let mut tx = self.begin_write().await?;
+        let registered = match &job.order_no {
+            Some(order_no) => sqlx::query(&format!(
+                "SELECT customer_email FROM orders WHERE order_no = $1{}",
+                self.for_update()
+            ))
+            .bind(order_no.clone())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get::<Option<String>, _>("customer_email"))
+            .transpose()?
+            .flatten()
+            .is_some(),
+            None => false,
+        };
+        if registered {
+            let owned = sqlx::query(DEFER_JOB)
+                .bind(now)
+                .bind(now)
+                .bind(job.id)
+                .bind(job.lease.clone())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            tx.commit().await?;
+            if !owned {
+                return Ok(CustomerWait::LeaseLost);
+            }
+            self.notify_jobs_changed();
+            return Ok(CustomerWait::CustomerArrived);
+        }
+        let raise = !alert_jobs.is_empty();
         let owned = sqlx::query(
             "UPDATE outbox_jobs SET state = 'waiting', attempts = attempts - 1, next_attempt_at = $1,
                     locked_until = NULL, locked_by = NULL, updated_at = $2,
@@ -471,10 +512,13 @@ impl Store {
             }
         }
         tx.commit().await?;
-        if owned && raise {
+        if !owned {
+            return Ok(CustomerWait::LeaseLost);
+        }
+        if raise {
             self.notify_jobs_changed();
         }
-        Ok(owned)
+        Ok(CustomerWait::Parked)
     }
 
     /// Extends the leases of jobs still being delivered to `until` (a heartbeat, so a slow
@@ -532,6 +576,17 @@ impl Store {
         }
         Ok(n)
     }
+}
+
+/// What [`Store::job_wait_for_customer`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomerWait {
+    /// The job waits for the registration (or its recheck time).
+    Parked,
+    /// The customer was registered meanwhile: the job is due again at once.
+    CustomerArrived,
+    /// The lease had expired and another worker holds the job; nothing was written.
+    LeaseLost,
 }
 
 /// One attempt's timing and the worker that made it.

@@ -279,7 +279,13 @@ async fn shutdown_releases_the_lease_of_a_stuck_delivery(backend: Backend) {
     };
     let shutdown = CancellationToken::new();
     let run = tokio::spawn(
-        Dispatcher::new(store.clone(), notifiers, Routes::default(), config).run(shutdown.clone()),
+        std::sync::Arc::new(Dispatcher::new(
+            store.clone(),
+            notifiers,
+            Routes::default(),
+            config,
+        ))
+        .run(shutdown.clone()),
     );
     let state = |store: Store| async move {
         let d = store

@@ -3,8 +3,10 @@
 
 mod dispatch;
 mod errors;
+mod exact_input;
 mod hardening;
 mod intake;
 mod malformed;
 mod outbox;
 mod registration;
+mod registration_race;

@@ -52,12 +52,12 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let mut server_task = tokio::spawn(server);
 
     let shutdown = CancellationToken::new();
-    let dispatcher = Dispatcher::new(
+    let dispatcher = std::sync::Arc::new(Dispatcher::new(
         store.clone(),
         notifiers,
         routes,
         compose::dispatcher_config(&config),
-    );
+    ));
     let dispatcher_task = tokio::spawn(dispatcher.run(shutdown.clone()));
     tracing::info!(%addr, "esim-courier is listening; webhook URL: {scheme}://{addr}/webhooks/order/<token>");
 
