@@ -53,12 +53,9 @@ enum Command {
     Preview(commands::preview::PreviewArgs),
     /// Act as the provider: POST an order webhook with its 3-attempt retry policy.
     Simulate(commands::simulate::SimulateArgs),
-    /// Deliberately send an order's activation email again (recorded; bypasses the
-    /// once-only rule).
-    Resend {
-        /// The provider's order number.
-        order_no: String,
-    },
+    /// Deliberately send an order's activation email again, to the registered customer or
+    /// `--to` another address (recorded in the audit log; bypasses the once-only rule).
+    Resend(commands::resend::ResendArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,7 +81,7 @@ fn main() -> ExitCode {
             }
             Command::Simulate(args) => commands::simulate::run(args).await,
             Command::Preview(args) => commands::preview::run(&cli.config, args).await,
-            Command::Resend { order_no } => commands::resend::run(&cli.config, &order_no).await,
+            Command::Resend(args) => commands::resend::run(&cli.config, args).await,
         }
     });
     match result {

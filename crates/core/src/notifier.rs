@@ -118,6 +118,15 @@ pub struct FailedOrder {
 }
 
 impl Notification {
+    /// The customer's address an activation notification is addressed to, if it has a
+    /// registered customer.
+    pub fn customer_address(&self) -> Option<&crate::EmailAddress> {
+        match &self.content {
+            Content::OrderCompleted(o) => o.customer.as_ref().map(|c| &c.email),
+            _ => None,
+        }
+    }
+
     /// The order concerned, if any (none for a digest).
     pub fn order_no(&self) -> Option<&str> {
         match &self.content {

@@ -113,7 +113,7 @@ impl Dispatcher {
         match self.call(registered, notification, jobs, shutdown).await {
             Some(outcome) => {
                 for job in jobs {
-                    self.settle(job, &registered.policy, started_at, &outcome)
+                    self.settle(job, &registered.policy, started_at, None, &outcome)
                         .await;
                 }
             }

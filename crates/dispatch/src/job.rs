@@ -22,6 +22,11 @@ impl Dispatcher {
             return;
         };
         let started_at = now_ms();
+        // Where a customer notification goes, as read at this claim: the attempt records it.
+        let recipient = (registered.notifier.audience() == Audience::Customer)
+            .then(|| notification.customer_address())
+            .flatten()
+            .map(|a| a.as_str().to_owned());
         match self
             .call(
                 registered,
@@ -32,8 +37,14 @@ impl Dispatcher {
             .await
         {
             Some(outcome) => {
-                self.settle(&job, &registered.policy, started_at, &outcome)
-                    .await
+                self.settle(
+                    &job,
+                    &registered.policy,
+                    started_at,
+                    recipient.as_deref(),
+                    &outcome,
+                )
+                .await
             }
             None => self.release(&job).await,
         }
@@ -44,7 +55,7 @@ impl Dispatcher {
     pub(crate) async fn prepare(&self, job: &ClaimedJob) -> Option<(&Registered, Notification)> {
         let Some(registered) = self.notifiers.get(&job.notifier) else {
             let error = format!("notifier {:?} is not configured", job.notifier);
-            self.dead(job, now_ms(), "permanent", &error).await;
+            self.dead(job, now_ms(), None, "permanent", &error).await;
             return None;
         };
         let ctx = match self.store.job_context(job).await {
@@ -66,7 +77,8 @@ impl Dispatcher {
         match notification::build(job, &ctx) {
             Ok(n) => Some((registered, n)),
             Err(e) => {
-                self.dead(job, now_ms(), "permanent", &e.to_string()).await;
+                self.dead(job, now_ms(), None, "permanent", &e.to_string())
+                    .await;
                 None
             }
         }
@@ -131,6 +143,7 @@ impl Dispatcher {
         job: &ClaimedJob,
         policy: &RetryPolicy,
         started_at: i64,
+        recipient: Option<&str>,
         outcome: &Result<Receipt, NotifyError>,
     ) {
         let finished_at = now_ms();
@@ -138,6 +151,7 @@ impl Dispatcher {
             worker: &self.config.worker_id,
             started_at,
             finished_at,
+            recipient,
         };
         let written = match outcome {
             Ok(receipt) => {
@@ -180,7 +194,7 @@ impl Dispatcher {
                     } else {
                         ("permanent", e.message().to_owned())
                     };
-                    self.dead(job, started_at, outcome, &why).await;
+                    self.dead(job, started_at, recipient, outcome, &why).await;
                     return;
                 }
             }
@@ -189,12 +203,20 @@ impl Dispatcher {
     }
 
     /// Dead-letters a job and, unless it is itself an alert, raises a dead-letter alert.
-    async fn dead(&self, job: &ClaimedJob, started_at: i64, outcome: &str, error: &str) {
+    async fn dead(
+        &self,
+        job: &ClaimedJob,
+        started_at: i64,
+        recipient: Option<&str>,
+        outcome: &str,
+        error: &str,
+    ) {
         let finished_at = now_ms();
         let attempt = Attempt {
             worker: &self.config.worker_id,
             started_at,
             finished_at,
+            recipient,
         };
         metrics::counter!("esim_courier_deliveries_total", "notifier" => job.notifier.clone(), "outcome" => "dead").increment(1);
         metrics::counter!("esim_courier_dead_letters_total", "notifier" => job.notifier.clone())

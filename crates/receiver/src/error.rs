@@ -10,14 +10,18 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     field: Option<&'static str>,
+    delivered_to: Option<String>,
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Body<'a> {
     error: &'a str,
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivered_to: Option<&'a str>,
 }
 
 impl ApiError {
@@ -28,7 +32,16 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            delivered_to: None,
         }
+    }
+
+    /// Says where the activation email already went (a masked address), for
+    /// `already_delivered`.
+    #[must_use]
+    pub fn delivered_to(mut self, masked_address: String) -> Self {
+        self.delivered_to = Some(masked_address);
+        self
     }
 
     /// Names the offending field.
@@ -94,6 +107,7 @@ impl ResponseError for ApiError {
             error: self.code,
             message: &self.message,
             field: self.field,
+            delivered_to: self.delivered_to.as_deref(),
         })
     }
 }

@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use esim_courier_core::{
     ActivationCode, CurrencyTable, EmailAddress, JsonScalar, Locale, Money, OrderNo,
 };
-use esim_courier_store::{CustomerRecord, Registration};
+use esim_courier_store::{masked, CustomerRecord, Registration};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -135,11 +135,23 @@ pub(crate) async fn register(
         .register_customer(order_no.as_str(), &customer)
         .await
         .map_err(|e| ApiError::from_store(&e))?;
-    tracing::info!(order_no = %order_no, email = %EmailAddress::parse(&customer.email).map(|e| e.masked()).unwrap_or_default(), ?registration, "customer registered");
+    let email = masked(&customer.email);
     let status = match registration {
         Registration::Created => StatusCode::CREATED,
         Registration::Updated => StatusCode::OK,
+        Registration::AlreadyDelivered { to } => {
+            let to = masked(&to);
+            tracing::warn!(order_no = %order_no, email = %email, delivered_to = %to, "registration refused: the activation email was already delivered to another address");
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "already_delivered",
+                format!("the activation email of order {order_no} was already delivered to {to}; nothing was changed (an operator can send it elsewhere with `esim-courier resend --to`)"),
+            )
+            .field("email")
+            .delivered_to(to));
+        }
     };
+    tracing::info!(order_no = %order_no, email = %email, created = status == StatusCode::CREATED, "customer registered");
     Ok(HttpResponse::build(status)
         .json(json!({"status": "registered", "orderNo": order_no.as_str()})))
 }

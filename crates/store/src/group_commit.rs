@@ -51,6 +51,7 @@ enum Work {
         worker: String,
         started_at: i64,
         finished_at: i64,
+        recipient: Option<String>,
         finish: Finish,
         reply: oneshot::Sender<Result<bool, StoreError>>,
     },
@@ -147,6 +148,7 @@ impl Batcher {
             worker: attempt.worker.to_owned(),
             started_at: attempt.started_at,
             finished_at: attempt.finished_at,
+            recipient: attempt.recipient.map(str::to_owned),
             finish,
             reply,
         };
@@ -291,6 +293,7 @@ fn apply(conn: &Connection, work: Work) -> (Answer, Result<(), StoreError>) {
             worker,
             started_at,
             finished_at,
+            recipient,
             finish,
             reply,
         } => {
@@ -298,6 +301,7 @@ fn apply(conn: &Connection, work: Work) -> (Answer, Result<(), StoreError>) {
                 worker: &worker,
                 started_at,
                 finished_at,
+                recipient: recipient.as_deref(),
             };
             in_savepoint(conn, reply, |c| finish_attempt(c, &job, &attempt, &finish))
         }
@@ -466,6 +470,7 @@ fn finish_attempt(
                 &e.error,
                 &e.receipt,
                 &attempt.worker,
+                &attempt.recipient,
             ],
         )?;
     }

@@ -11,6 +11,7 @@
 //! Durability: SQLite runs in WAL mode with `synchronous=FULL`; PostgreSQL with
 //! `synchronous_commit=on`. Every write that a caller acknowledges has been committed.
 
+mod audit;
 mod connect;
 mod error;
 mod group_commit;
@@ -24,11 +25,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::AnyPool;
 use tokio::sync::Notify;
 
+pub use audit::{AuditAction, AuditEntry, AuditRecord};
 pub use connect::StoreOptions;
 pub use error::StoreError;
 pub use intake::{IntakeOutcome, NewJob, NewReceipt, Plan};
 pub use orders::{
-    AttemptRecord, CustomerRecord, EventRecord, JobRecord, OrderDetails, OrderRecord, Registration,
+    masked, AttemptRecord, CustomerRecord, EventRecord, JobRecord, OrderDetails, OrderRecord,
+    Registration, Resend,
 };
 pub use outbox::{Attempt, ClaimedJob, CustomerWait, JobContext, JobKind};
 

@@ -1,8 +1,10 @@
 //! Orders as operators and the API see them: registration, details, dead letters.
 
+use esim_courier_core::EmailAddress;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::audit::{self, AuditAction, AuditEntry};
 use crate::{now_ms, Store, StoreError};
 
 /// The customer registered for an order, as stored.
@@ -21,12 +23,28 @@ pub struct CustomerRecord {
 }
 
 /// What a registration did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Registration {
     /// The order had no customer before.
     Created,
-    /// The order's customer was replaced.
+    /// The order's customer was replaced (or registered again as it was).
     Updated,
+    /// Nothing: the activation email was already delivered, to another address than the
+    /// one given. Holds the address it went to last (for the caller to show masked).
+    AlreadyDelivered {
+        /// Where the activation email went.
+        to: String,
+    },
+}
+
+/// A re-send that was queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resend {
+    /// The new jobs' ids.
+    pub jobs: Vec<i64>,
+    /// Where it goes as things stand: the address given, or the registered customer's;
+    /// `None` when no customer is registered yet (it waits for the registration).
+    pub recipient: Option<String>,
 }
 
 /// An order row.
@@ -132,6 +150,25 @@ pub struct AttemptRecord {
     pub receipt: Option<String>,
     /// The worker that made it.
     pub worker: String,
+    /// The customer's address it went to (customer notifiers). Serialised masked
+    /// (`t***@example.com`): every view of the delivery log shows it so.
+    #[serde(serialize_with = "serialize_masked")]
+    pub recipient: Option<String>,
+}
+
+fn serialize_masked<S: serde::Serializer>(
+    address: &Option<String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match address {
+        Some(a) => serializer.serialize_some(&masked(a)),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// A customer's address as operators see it: `t***@example.com`.
+pub fn masked(address: &str) -> String {
+    EmailAddress::parse(address).map_or_else(|_| "***".to_owned(), |e| e.masked())
 }
 
 /// Everything known of an order.
@@ -152,6 +189,11 @@ const JOB_SELECT: &str = "SELECT id, notifier, kind, order_no, state, attempts, 
 impl Store {
     /// Registers (or replaces) the customer of an order. Jobs waiting for this customer
     /// become due at once.
+    ///
+    /// Once the activation email has been delivered, the order's activation code has gone to
+    /// someone: a registration naming another address changes nothing and answers
+    /// [`Registration::AlreadyDelivered`] (sending elsewhere is an operator's deliberate
+    /// `resend --to`). Registering an address it was delivered to is fine.
     pub async fn register_customer(
         &self,
         order_no: &str,
@@ -175,6 +217,27 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?
         .try_get("customer_email")?;
+        let delivered_to: Vec<String> = sqlx::query(
+            "SELECT a.recipient FROM delivery_attempts a JOIN outbox_jobs j ON j.id = a.job_id
+              WHERE j.order_no = $1 AND j.kind = 'order_completed' AND a.outcome = 'delivered'
+                AND a.recipient IS NOT NULL
+              ORDER BY a.id DESC",
+        )
+        .bind(order_no.to_owned())
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("recipient"))
+        .collect::<Result<_, _>>()?;
+        if let Some(last) = delivered_to.first() {
+            if !delivered_to
+                .iter()
+                .any(|to| to.eq_ignore_ascii_case(&customer.email))
+            {
+                // Dropping the transaction rolls back the order row it may have created.
+                return Ok(Registration::AlreadyDelivered { to: last.clone() });
+            }
+        }
         sqlx::query(
             "UPDATE orders SET customer_email = $1, customer_name = $2, customer_locale = $3, retail_price = $4,
                     retail_currency = $5, registered_at = COALESCE(registered_at, $6), updated_at = $6
@@ -211,13 +274,17 @@ impl Store {
 
     /// Queues a deliberate re-send of an order's activation notification to `notifiers`: new
     /// jobs for its latest accepted COMPLETED event, with keys of their own (`resend:...`),
-    /// so the once-only rule of the webhook path is untouched and the re-send is on record.
-    /// Returns the new job ids; `None` when the order has no accepted COMPLETED event.
+    /// so the once-only rule of the webhook path is untouched and the re-send is on record:
+    /// the jobs and the audit row by `actor` are committed together. With `to`, the jobs
+    /// go to that address instead of the registered customer's. `None` when the order has
+    /// no accepted COMPLETED event with a usable activation code.
     pub async fn resend(
         &self,
         order_no: &str,
         notifiers: &[String],
-    ) -> Result<Option<Vec<i64>>, StoreError> {
+        to: Option<&EmailAddress>,
+        actor: &str,
+    ) -> Result<Option<Resend>, StoreError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let event_id: Option<i64> = sqlx::query(
@@ -232,7 +299,15 @@ impl Store {
         let Some(event_id) = event_id else {
             return Ok(None);
         };
-        let mut ids = Vec::new();
+        let recipient = match to {
+            Some(to) => Some(to.as_str().to_owned()),
+            None => sqlx::query("SELECT customer_email FROM orders WHERE order_no = $1")
+                .bind(order_no.to_owned())
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("customer_email")?,
+        };
+        let mut jobs = Vec::new();
         for notifier in notifiers {
             let previous: i64 = sqlx::query(
                 "SELECT COUNT(*) AS n FROM outbox_jobs WHERE event_id = $1 AND notifier = $2",
@@ -244,22 +319,40 @@ impl Store {
             .try_get("n")?;
             let id: i64 = sqlx::query(
                 "INSERT INTO outbox_jobs (dedup_key, notifier, kind, order_no, event_id, payload, state,
-                     attempts, created_at, updated_at, next_attempt_at)
-                 VALUES ($1, $2, 'order_completed', $3, $4, NULL, 'pending', 0, $5, $5, $5) RETURNING id",
+                     attempts, created_at, updated_at, next_attempt_at, recipient)
+                 VALUES ($1, $2, 'order_completed', $3, $4, NULL, 'pending', 0, $5, $5, $5, $6) RETURNING id",
             )
             .bind(format!("resend:{event_id}:{notifier}:{previous}"))
             .bind(notifier.clone())
             .bind(order_no.to_owned())
             .bind(event_id)
             .bind(now)
+            .bind(to.map(|t| t.as_str().to_owned()))
             .fetch_one(&mut *tx)
             .await?
             .try_get("id")?;
-            ids.push(id);
+            jobs.push(id);
         }
+        let whom = match (&recipient, to) {
+            (Some(r), Some(_)) => format!("to {} (given with --to)", masked(r)),
+            (Some(r), None) => format!("to the registered customer {}", masked(r)),
+            (None, _) => "to the customer once registered".to_owned(),
+        };
+        let ids = jobs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let entry = AuditEntry {
+            actor: actor.to_owned(),
+            action: AuditAction::Resend,
+            order_no: Some(order_no.to_owned()),
+            detail: format!("activation email queued again {whom} as job(s) {ids}"),
+        };
+        audit::record(&mut tx, &entry).await?;
         tx.commit().await?;
         self.notify_jobs_changed();
-        Ok(Some(ids))
+        Ok(Some(Resend { jobs, recipient }))
     }
 
     /// An order row, if the order is known.
@@ -331,7 +424,7 @@ impl Store {
     /// The attempts of a job, oldest first.
     pub async fn attempts(&self, job_id: i64) -> Result<Vec<AttemptRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT attempt, started_at, finished_at, outcome, error, receipt, worker
+            "SELECT attempt, started_at, finished_at, outcome, error, receipt, worker, recipient
                FROM delivery_attempts WHERE job_id = $1 ORDER BY id",
         )
         .bind(job_id)
@@ -347,6 +440,7 @@ impl Store {
                     error: r.try_get("error")?,
                     receipt: r.try_get("receipt")?,
                     worker: r.try_get("worker")?,
+                    recipient: r.try_get("recipient")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()

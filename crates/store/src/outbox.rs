@@ -67,6 +67,9 @@ pub struct ClaimedJob {
     /// This claim's token (`locked_by`): unique per claim, so a worker whose lease expired
     /// and was claimed again, even by itself, can no longer write the job's outcome.
     pub lease: String,
+    /// The address an activation job goes to instead of the order's registered customer
+    /// (`resend --to`); `None` for the customer as registered.
+    pub recipient: Option<String>,
 }
 
 /// What a job needs to become a notification: its event and the order's customer.
@@ -79,7 +82,7 @@ pub struct JobContext {
 }
 
 const JOB_COLUMNS: &str =
-    "id, dedup_key, notifier, kind, order_no, event_id, payload, attempts, created_at, customer_alerted, locked_by";
+    "id, dedup_key, notifier, kind, order_no, event_id, payload, attempts, created_at, customer_alerted, locked_by, recipient";
 
 // Statements shared by the sqlx path and SQLite's group-commit writer (see intake.rs).
 
@@ -90,14 +93,14 @@ pub(crate) const FINISH_JOB: &str = "UPDATE outbox_jobs SET state = $1, last_err
   WHERE id = $5 AND locked_by = $6 AND state = 'in_flight'";
 /// PostgreSQL: [`FINISH_JOB`] and, when it changed the job (the lease was still this
 /// claim's), [`RECORD_ATTEMPT`], in one statement: `$1`..`$6` as in `FINISH_JOB`, then `$7`
-/// attempt, `$8` started, `$9` outcome, `$10` receipt, `$11` worker.
+/// attempt, `$8` started, `$9` outcome, `$10` receipt, `$11` worker, `$12` recipient.
 const FINISH_ATTEMPT_PG: &str = "WITH f AS (
          UPDATE outbox_jobs SET state = $1, last_error = $2, next_attempt_at = COALESCE($3, next_attempt_at),
                 locked_until = NULL, locked_by = NULL, updated_at = $4
           WHERE id = $5 AND locked_by = $6 AND state = 'in_flight'
           RETURNING id)
-     INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker)
-     SELECT id, $7, $8, $4, $9, $2, $10, $11 FROM f";
+     INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker, recipient)
+     SELECT id, $7, $8, $4, $9, $2, $10, $11, $12 FROM f";
 /// Gives a leased job back without counting the claim as an attempt: `$1` due at, `$2` now,
 /// `$3` job, `$4` lease.
 const DEFER_JOB: &str =
@@ -117,8 +120,8 @@ pub(crate) fn unreadable_job(id: i64, e: &StoreError) -> String {
 }
 
 /// One attempt in the delivery log.
-pub(crate) const RECORD_ATTEMPT: &str = "INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker)
- VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+pub(crate) const RECORD_ATTEMPT: &str = "INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker, recipient)
+ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 /// Which due jobs a claim leases.
 #[derive(Debug, Clone)]
@@ -304,8 +307,24 @@ impl Store {
     }
 
     /// Loads the event and customer a claimed job needs: one read for an order's job (every
-    /// delivery makes it, so it is one round trip, not two).
+    /// delivery makes it, so it is one round trip, not two). The customer is the order's as
+    /// registered now, addressed to the job's own recipient when it has one (`resend --to`).
     pub async fn job_context(&self, job: &ClaimedJob) -> Result<JobContext, StoreError> {
+        let mut ctx = self.stored_context(job).await?;
+        if let Some(to) = &job.recipient {
+            let customer = ctx.customer.get_or_insert_with(|| crate::CustomerRecord {
+                email: String::new(),
+                name: None,
+                locale: None,
+                retail_price: None,
+                retail_currency: None,
+            });
+            customer.email.clone_from(to);
+        }
+        Ok(ctx)
+    }
+
+    async fn stored_context(&self, job: &ClaimedJob) -> Result<JobContext, StoreError> {
         if let (Some(event_id), Some(order_no)) = (job.event_id, &job.order_no) {
             let row = sqlx::query(
                 "SELECT e.id, e.order_no, e.receipt_id, e.received_at, e.result, e.disposition, e.iccid, e.lpa,
@@ -397,6 +416,7 @@ impl Store {
             .bind(e.outcome)
             .bind(e.receipt.map(str::to_owned))
             .bind(attempt.worker.to_owned())
+            .bind(attempt.recipient.map(str::to_owned))
             .execute(&self.write)
             .await?
             .rows_affected();
@@ -558,23 +578,54 @@ impl Store {
     }
 
     /// Puts dead jobs back in the queue: one by id, or all of them with `None`. Returns how
-    /// many were revived. Attempts start again from zero.
-    pub async fn retry_dead(&self, id: Option<i64>) -> Result<u64, StoreError> {
+    /// many were revived. Attempts start again from zero. Recorded in the audit log as done
+    /// by `actor`, in the same transaction.
+    pub async fn retry_dead(&self, id: Option<i64>, actor: &str) -> Result<u64, StoreError> {
         let now = now_ms();
         let sql = "UPDATE outbox_jobs SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1,
                           locked_until = NULL, locked_by = NULL
-                    WHERE state = 'dead' AND ($2 = 0 OR id = $3)";
-        let n = sqlx::query(sql)
+                    WHERE state = 'dead' AND ($2 = 0 OR id = $3)
+                RETURNING id, order_no";
+        let mut tx = self.begin_write().await?;
+        let revived: Vec<(i64, Option<String>)> = sqlx::query(sql)
             .bind(now)
             .bind(i64::from(id.is_some()))
             .bind(id.unwrap_or(0))
-            .execute(&self.write)
+            .fetch_all(&mut *tx)
             .await?
-            .rows_affected();
-        if n > 0 {
-            self.notify_jobs_changed();
+            .iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("order_no")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        if revived.is_empty() {
+            return Ok(0);
         }
-        Ok(n)
+        const LISTED: usize = 20;
+        let mut ids: Vec<String> = revived
+            .iter()
+            .take(LISTED)
+            .map(|(id, _)| id.to_string())
+            .collect();
+        if revived.len() > LISTED {
+            ids.push(format!("and {} more", revived.len() - LISTED));
+        }
+        let order_no = match revived.as_slice() {
+            [(_, order_no)] => order_no.clone(),
+            _ => None,
+        };
+        let entry = crate::AuditEntry {
+            actor: actor.to_owned(),
+            action: crate::AuditAction::DeadLetterRetry,
+            order_no,
+            detail: format!(
+                "{} dead letter(s) queued again: job(s) {}",
+                revived.len(),
+                ids.join(", ")
+            ),
+        };
+        crate::audit::record(&mut tx, &entry).await?;
+        tx.commit().await?;
+        self.notify_jobs_changed();
+        Ok(revived.len() as u64)
     }
 }
 
@@ -589,7 +640,7 @@ pub enum CustomerWait {
     LeaseLost,
 }
 
-/// One attempt's timing and the worker that made it.
+/// One attempt's timing, the worker that made it and where it went.
 #[derive(Debug, Clone, Copy)]
 pub struct Attempt<'a> {
     /// The worker holding the lease.
@@ -598,6 +649,9 @@ pub struct Attempt<'a> {
     pub started_at: i64,
     /// When it answered.
     pub finished_at: i64,
+    /// The customer's address the notification was addressed to (customer notifiers);
+    /// `None` for operator channels.
+    pub recipient: Option<&'a str>,
 }
 
 /// How an attempt that did not die ended.
@@ -682,6 +736,7 @@ async fn record_attempt(
         .bind(error.map(str::to_owned))
         .bind(receipt.map(str::to_owned))
         .bind(attempt.worker.to_owned())
+        .bind(attempt.recipient.map(str::to_owned))
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -706,6 +761,7 @@ macro_rules! claimed_job_from_row {
             created_at: $row.$get("created_at")?,
             customer_alerted: customer_alerted != 0,
             lease: lease.unwrap_or_default(),
+            recipient: $row.$get("recipient")?,
         }
     }};
 }

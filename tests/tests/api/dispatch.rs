@@ -203,10 +203,16 @@ async fn a_dead_letter_can_be_retried(backend: Backend) {
     .await;
     assert_eq!(
         app.store
-            .retry_dead(Some(dead[0].id))
+            .retry_dead(Some(dead[0].id), "test-operator")
             .await
             .expect("revived"),
         1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'dead_letter_retry' AND actor = 'test-operator'")
+            .await,
+        1,
+        "the operator's retry is on record"
     );
     eventually(10, "the retried delivery", || async {
         app.ops
@@ -215,7 +221,13 @@ async fn a_dead_letter_can_be_retried(backend: Backend) {
             .find(|n| n.kind() == "order_failed")
     })
     .await;
-    assert_eq!(app.store.retry_dead(None).await.expect("nothing left"), 0);
+    assert_eq!(
+        app.store
+            .retry_dead(None, "test-operator")
+            .await
+            .expect("nothing left"),
+        0
+    );
     app.stop().await;
 }
 

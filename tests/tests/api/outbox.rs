@@ -74,6 +74,7 @@ async fn an_expired_lease_makes_the_job_claimable_again(backend: Backend) {
         worker: "worker-a",
         started_at: now_ms(),
         finished_at: now_ms(),
+        recipient: None,
     };
     assert!(
         !store.job_delivered(&a[0], &late, None).await.expect("runs"),
@@ -83,6 +84,7 @@ async fn an_expired_lease_makes_the_job_claimable_again(backend: Backend) {
         worker: "worker-b",
         started_at: now_ms(),
         finished_at: now_ms(),
+        recipient: None,
     };
     assert!(store
         .job_delivered(&b[0], &on_time, Some("ok"))
@@ -121,6 +123,7 @@ async fn two_claimers_never_take_the_same_job(backend: Backend) {
                         worker: name,
                         started_at: now_ms(),
                         finished_at: now_ms(),
+                        recipient: None,
                     };
                     assert!(store
                         .job_delivered(job, &attempt, None)

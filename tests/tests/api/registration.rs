@@ -13,6 +13,7 @@ on_both_backends!(
     webhook_before_registration_waits_then_notifies_once,
     registration_before_webhook_notifies_once,
     a_customer_never_registered_raises_an_alert,
+    after_delivery_a_registration_with_another_address_is_refused_and_changes_nothing,
 );
 
 async fn registration_creates_then_updates(backend: Backend) {
@@ -198,5 +199,54 @@ async fn a_customer_never_registered_raises_an_alert(backend: Backend) {
     })
     .await;
     assert_eq!(app.ops.delivered().len(), 1);
+    app.stop().await;
+}
+
+async fn after_delivery_a_registration_with_another_address_is_refused_and_changes_nothing(
+    backend: Backend,
+) {
+    let Some(app) = spawn_app(backend, AppOptions::default()).await else {
+        return;
+    };
+    let order_no = "2026032516xxxxxxxxxxx";
+    app.register(order_no, json!({"email": "ana@example.com", "name": "Ana"}))
+        .await;
+    app.webhook_json(SAMPLE_COMPLETED).await;
+    let order = eventually(10, "the activation recorded as delivered", || async {
+        let (_, order) = app.order(order_no).await;
+        (order["notifications"][0]["state"] == "done").then_some(order)
+    })
+    .await;
+    let attempt = &order["notifications"][0]["attempt_log"][0];
+    assert_eq!(attempt["outcome"], "delivered");
+    assert_eq!(
+        attempt["recipient"], "a***@example.com",
+        "the attempt records where it went, masked"
+    );
+
+    let (status, answer) = app
+        .register(
+            order_no,
+            json!({"email": "mallory@example.net", "name": "M"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["error"], "already_delivered");
+    assert_eq!(answer["field"], "email");
+    assert_eq!(answer["deliveredTo"], "a***@example.com");
+    assert!(!answer.to_string().contains("ana@"), "masked: {answer}");
+    let (_, after) = app.order(order_no).await;
+    assert_eq!(
+        after["customer"], order["customer"],
+        "the record is unchanged"
+    );
+
+    // The same address again is fine.
+    let (status, _) = app
+        .register(order_no, json!({"email": "ana@example.com", "name": "Ana"}))
+        .await;
+    assert_eq!(status, 200);
+    app.drain().await;
+    assert_eq!(app.customer.delivered().len(), 1, "nothing was sent again");
     app.stop().await;
 }

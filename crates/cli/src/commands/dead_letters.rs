@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use super::{load, open_store, time};
+use super::{actor, load, open_store, time};
 
 #[derive(Debug, Subcommand)]
 pub enum DeadLettersCommand {
@@ -18,6 +18,9 @@ pub enum DeadLettersCommand {
         /// Retry every dead letter.
         #[arg(long)]
         all: bool,
+        /// Who is acting, for the audit log (default: the OS user).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
     },
 }
 
@@ -44,8 +47,10 @@ pub async fn run(path: &Path, command: DeadLettersCommand) -> anyhow::Result<Exi
                 );
             }
         }
-        DeadLettersCommand::Retry { id, all } => {
-            let n = store.retry_dead(if all { None } else { id }).await?;
+        DeadLettersCommand::Retry { id, all, by } => {
+            let n = store
+                .retry_dead(if all { None } else { id }, &actor(by))
+                .await?;
             match (n, id) {
                 (0, Some(id)) if !all => {
                     eprintln!("job {id} is not a dead letter");

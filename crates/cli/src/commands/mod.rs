@@ -53,6 +53,13 @@ pub fn redacted_url(url: &str) -> String {
     }
 }
 
+/// Who an operator command is recorded as in the audit log: `--by NAME`, else the OS user.
+pub fn actor(by: Option<String>) -> String {
+    by.map(|b| b.trim().to_owned())
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(whoami::username)
+}
+
 /// `2026-11-28T10:00:00.123Z` from Unix milliseconds.
 pub fn time(ms: i64) -> String {
     let t =

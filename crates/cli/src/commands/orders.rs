@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use esim_courier_core::ActivationCode;
+use esim_courier_store::masked;
 
 use super::{load, open_store, time};
 
@@ -28,20 +29,21 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
         eprintln!("order {order_no} is not known");
         return Ok(ExitCode::from(2));
     };
-    let masked = |lpa: Option<&str>| {
+    let masked_code = |lpa: Option<&str>| {
         lpa.and_then(|l| ActivationCode::parse(l).ok())
             .map(|c| c.masked())
     };
+    let audit = store.audit_log(&order_no).await?;
     if json {
         let events: Vec<_> = d.events.iter().map(|e| serde_json::json!({
             "id": e.id, "receivedAt": time(e.received_at), "result": e.result, "disposition": e.disposition,
-            "iccid": e.iccid, "activationCode": masked(e.lpa.as_deref()), "packageName": e.package_name,
+            "iccid": e.iccid, "activationCode": masked_code(e.lpa.as_deref()), "packageName": e.package_name,
             "price": e.price, "currency": e.currency, "warnings": e.warnings,
         })).collect();
         let out = serde_json::json!({
             "orderNo": d.order.order_no, "state": d.order.state,
             "customer": d.order.customer.as_ref().map(|c| serde_json::json!({"email": c.email, "name": c.name, "locale": c.locale})),
-            "events": events, "notifications": d.jobs,
+            "events": events, "notifications": d.jobs, "operatorActions": audit,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
@@ -80,7 +82,7 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
             e.result,
             e.disposition,
             if e.iccid.is_empty() { "-" } else { &e.iccid },
-            masked(e.lpa.as_deref()).unwrap_or_else(|| "-".into()),
+            masked_code(e.lpa.as_deref()).unwrap_or_else(|| "-".into()),
             e.package_name.as_deref().unwrap_or("-"),
             e.price.as_deref().unwrap_or("-"),
             e.currency.as_deref().unwrap_or(""),
@@ -97,10 +99,14 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
         );
         for a in &j.attempt_log {
             println!(
-                "      attempt {} {} {} ({} ms){}{}",
+                "      attempt {} {} {}{} ({} ms){}{}",
                 a.attempt,
                 time(a.started_at),
                 a.outcome,
+                a.recipient
+                    .as_deref()
+                    .map(|r| format!(" to {}", masked(r)))
+                    .unwrap_or_default(),
                 a.finished_at - a.started_at,
                 a.error
                     .as_deref()
@@ -111,6 +117,12 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
                     .map(|r| format!(" receipt: {r}"))
                     .unwrap_or_default(),
             );
+        }
+    }
+    if !audit.is_empty() {
+        println!("\noperator actions:");
+        for a in &audit {
+            println!("  {} {} by {}: {}", time(a.at), a.action, a.actor, a.detail);
         }
     }
     Ok(ExitCode::SUCCESS)

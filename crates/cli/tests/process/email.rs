@@ -405,7 +405,10 @@ async fn resend_sends_the_activation_email_again_on_record() {
 
     let (code, out, err) = run_cli(&config, dir.path(), &["resend", "MAIL-R"], &[]).await;
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("re-send of order MAIL-R queued"), "{out}");
+    assert!(
+        out.contains("re-send of order MAIL-R to a***@traveller.example queued"),
+        "it says to whom, masked: {out}"
+    );
     wait_until(30, "the re-sent email", || to_customers(&smtp).len() == 2).await;
     let mails = to_customers(&smtp);
     let (_, _, png, first_id) = open_activation_email(&mails[0].data);
@@ -424,6 +427,79 @@ async fn resend_sends_the_activation_email_again_on_record() {
         order["notifications"].as_array().map(Vec::len),
         Some(2),
         "both sends are on record"
+    );
+
+    // The shop cannot move the delivered code to another address...
+    let res = client
+        .put(format!("{}/api/v1/orders/MAIL-R", server.base))
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"email": "new@traveller.example"}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(res.status().as_u16(), 409);
+    // ...an operator can, deliberately and on record.
+    let (code, out, err) = run_cli(
+        &config,
+        dir.path(),
+        &[
+            "resend",
+            "MAIL-R",
+            "--to",
+            "new@traveller.example",
+            "--by",
+            "support-jo",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("to n***@traveller.example queued"), "{out}");
+    wait_until(30, "the email to the new address", || {
+        to_customers(&smtp).len() == 3
+    })
+    .await;
+    let third = &to_customers(&smtp)[2];
+    assert!(
+        third.to.len() == 1 && third.to[0].contains("new@traveller.example"),
+        "{:?}",
+        third.to
+    );
+    let (_, out, _) = run_cli(
+        &config,
+        dir.path(),
+        &["orders", "show", "MAIL-R", "--json"],
+        &[],
+    )
+    .await;
+    let order: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let recipients: Vec<&str> = order["notifications"]
+        .as_array()
+        .expect("notifications")
+        .iter()
+        .filter_map(|j| j["attempt_log"][0]["recipient"].as_str())
+        .collect();
+    assert_eq!(
+        recipients,
+        [
+            "a***@traveller.example",
+            "a***@traveller.example",
+            "n***@traveller.example"
+        ],
+        "every attempt records its recipient, masked"
+    );
+    assert_eq!(
+        order["customer"]["email"], "ana@traveller.example",
+        "the registration is unchanged"
+    );
+    let actions = order["operatorActions"].as_array().expect("audit log");
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert!(actions.iter().all(|a| a["action"] == "resend"));
+    assert!(!actions[0]["actor"].as_str().unwrap_or_default().is_empty());
+    assert_eq!(actions[1]["actor"], "support-jo");
+    assert!(
+        !out.contains("new@traveller.example"),
+        "addresses are masked in the delivery log and the audit log: {out}"
     );
     let (code, _, _) = run_cli(&config, dir.path(), &["resend", "NO-SUCH-ORDER"], &[]).await;
     assert_eq!(code, 2);
