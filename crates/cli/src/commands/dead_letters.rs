@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+use super::terminal::printable;
 use super::{actor, load, open_store, time};
 
 #[derive(Debug, Subcommand)]
@@ -35,7 +36,7 @@ pub async fn run(path: &Path, command: DeadLettersCommand) -> anyhow::Result<Exi
                 println!("no dead letters");
             }
             for j in dead {
-                println!(
+                let line = format!(
                     "{}\t{}\t{} -> {}\torder {}\t{} attempt(s)\t{}",
                     j.id,
                     time(j.updated_at),
@@ -45,6 +46,7 @@ pub async fn run(path: &Path, command: DeadLettersCommand) -> anyhow::Result<Exi
                     j.attempts,
                     j.last_error.as_deref().unwrap_or("-")
                 );
+                println!("{}", printable(&line));
             }
         }
         DeadLettersCommand::Retry { id, all, by } => {

@@ -8,6 +8,7 @@ pub mod preview;
 pub mod resend;
 pub mod serve;
 pub mod simulate;
+pub mod terminal;
 
 use std::path::Path;
 

@@ -5,6 +5,7 @@ use clap::Subcommand;
 use esim_courier_core::ActivationCode;
 use esim_courier_store::masked;
 
+use super::terminal::{printable, printable_json};
 use super::{load, open_store, time};
 
 #[derive(Debug, Subcommand)]
@@ -26,7 +27,7 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
     let store = open_store(&config).await?;
     let OrdersCommand::Show { order_no, json } = command;
     let Some(d) = store.order_details(&order_no).await? else {
-        eprintln!("order {order_no} is not known");
+        eprintln!("order {} is not known", printable(&order_no));
         return Ok(ExitCode::from(2));
     };
     let masked_code = |lpa: Option<&str>| {
@@ -45,17 +46,19 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
             "customer": d.order.customer.as_ref().map(|c| serde_json::json!({"email": c.email, "name": c.name, "locale": c.locale})),
             "events": events, "notifications": d.jobs, "operatorActions": audit,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", printable_json(&serde_json::to_string_pretty(&out)?));
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    // Lines built from stored data, printed through `printable` at the end.
+    let mut out: Vec<String> = Vec::new();
+    out.push(format!(
         "order {}  state {}  first seen {}",
         d.order.order_no,
         d.order.state,
         time(d.order.created_at)
-    );
+    ));
     match &d.order.customer {
-        Some(c) => println!(
+        Some(c) => out.push(format!(
             "customer {}{}{}",
             c.email,
             c.name
@@ -66,16 +69,18 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
                 .as_deref()
                 .map(|l| format!(" locale {l}"))
                 .unwrap_or_default()
-        ),
-        None => println!("customer not registered"),
+        )),
+        None => out.push("customer not registered".to_owned()),
     }
-    println!("\nwebhook deliveries: {}", d.receipts.len());
+    out.push(String::new());
+    out.push(format!("webhook deliveries: {}", d.receipts.len()));
     for (id, at, outcome) in &d.receipts {
-        println!("  #{id} {} {outcome}", time(*at));
+        out.push(format!("  #{id} {} {outcome}", time(*at)));
     }
-    println!("\nevents:");
+    out.push(String::new());
+    out.push("events:".to_owned());
     for e in &d.events {
-        println!(
+        out.push(format!(
             "  #{} {} {} ({}) ICCID {} code {} package {} price {} {}",
             e.id,
             time(e.received_at),
@@ -86,19 +91,20 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
             e.package_name.as_deref().unwrap_or("-"),
             e.price.as_deref().unwrap_or("-"),
             e.currency.as_deref().unwrap_or(""),
-        );
+        ));
         for w in &e.warnings {
-            println!("      warning: {w}");
+            out.push(format!("      warning: {w}"));
         }
     }
-    println!("\nnotifications:");
+    out.push(String::new());
+    out.push("notifications:".to_owned());
     for j in &d.jobs {
-        println!(
+        out.push(format!(
             "  job {} {} -> {}: {} after {} attempt(s)",
             j.id, j.kind, j.notifier, j.state, j.attempts
-        );
+        ));
         for a in &j.attempt_log {
-            println!(
+            out.push(format!(
                 "      attempt {} {} {}{} ({} ms){}{}",
                 a.attempt,
                 time(a.started_at),
@@ -116,14 +122,24 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
                     .as_deref()
                     .map(|r| format!(" receipt: {r}"))
                     .unwrap_or_default(),
-            );
+            ));
         }
     }
     if !audit.is_empty() {
-        println!("\noperator actions:");
+        out.push(String::new());
+        out.push("operator actions:".to_owned());
         for a in &audit {
-            println!("  {} {} by {}: {}", time(a.at), a.action, a.actor, a.detail);
+            out.push(format!(
+                "  {} {} by {}: {}",
+                time(a.at),
+                a.action,
+                a.actor,
+                a.detail
+            ));
         }
+    }
+    for line in out {
+        println!("{}", printable(&line));
     }
     Ok(ExitCode::SUCCESS)
 }

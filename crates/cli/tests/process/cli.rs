@@ -189,3 +189,51 @@ async fn operators_inspect_orders_and_retry_dead_letters_from_the_cli() {
     assert_eq!(code, 2, "no longer a dead letter");
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_show_never_prints_control_or_bidi_characters_from_provider_data_raw() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let hook = Hook::start(0);
+    let db = format!("sqlite://{}/escapes.db", dir.path().display());
+    let config = write_config(dir.path(), &db, &hook.url, "");
+    let server = Server::start(&config, dir.path()).await;
+    let client = reqwest::Client::new();
+    // Clear screen, set the window title, an OSC-8 link, a carriage return and a
+    // right-to-left override, in the package name and the ICCID.
+    let package = "Japan 5GB\u{1b}[2J\u{1b}]0;pwned\u{7}\r\u{1b}]8;;https://evil.example\u{1b}\\ok\u{202e}gpj.exe";
+    let body = serde_json::json!({
+        "orderNo": "ESC-1", "result": "FAILED", "packageName": package,
+        "iccid": "8944\u{1b}[31m", "currency": "2", "price": "1.00",
+    });
+    assert_eq!(server.post(&client, body.to_string()).await, 200);
+
+    let raw = |s: &str| {
+        s.chars()
+            .filter(|c| *c != '\n' && (c.is_control() || *c == '\u{202e}'))
+            .collect::<Vec<_>>()
+    };
+    let (code, out, err) = run_cli(&config, dir.path(), &["orders", "show", "ESC-1"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(raw(&out), Vec::<char>::new(), "nothing raw: {out:?}");
+    assert!(
+        out.contains("Japan 5GB\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\u{d}"),
+        "escaped visibly: {out}"
+    );
+    assert!(out.contains("\\u{202e}gpj.exe"), "{out}");
+
+    let (code, out, err) = run_cli(
+        &config,
+        dir.path(),
+        &["orders", "show", "ESC-1", "--json"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(raw(&out), Vec::<char>::new(), "nothing raw: {out:?}");
+    let order: serde_json::Value = serde_json::from_str(&out).expect("still JSON");
+    assert_eq!(
+        order["events"][0]["packageName"], package,
+        "the JSON still holds the exact stored text"
+    );
+    drop(server);
+}
