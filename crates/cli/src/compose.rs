@@ -149,6 +149,7 @@ pub fn receiver_config(
         .collect();
     rc.workers = config.server.workers;
     rc.hardening = hardening(config)?;
+    rc.auth_failure_alert_per_minute = config.webhook.auth_failure_alert_per_minute;
     rc.metrics_on_main = config.server.admin_bind.is_none();
     Ok(rc)
 }

@@ -113,6 +113,14 @@ pub struct WebhookSection {
     /// Verify an HMAC signature header, for providers that sign.
     #[serde(default)]
     pub signature: Option<SignatureSection>,
+    /// Operators get the `auth_failures` alert when more requests than this with a wrong
+    /// webhook token or API bearer token arrive within a minute; 0 turns the alert off.
+    #[serde(default = "default_auth_failure_alert_per_minute")]
+    pub auth_failure_alert_per_minute: u32,
+}
+
+fn default_auth_failure_alert_per_minute() -> u32 {
+    60
 }
 
 #[derive(Debug, Deserialize)]

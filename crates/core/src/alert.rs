@@ -20,17 +20,21 @@ pub enum AlertKind {
     MissingActivationCode,
     /// The webhook's `result` is neither COMPLETED nor FAILED.
     UnrecognisedResult,
+    /// Requests with a wrong webhook token or API bearer token passed the configured rate
+    /// (`[webhook] auth_failure_alert_per_minute`): someone is guessing.
+    AuthFailures,
 }
 
 impl AlertKind {
     /// Every kind, for configuration help and validation.
-    pub const ALL: [AlertKind; 6] = [
+    pub const ALL: [AlertKind; 7] = [
         Self::DeadLetter,
         Self::WebhookRejected,
         Self::CustomerUnknown,
         Self::Conflict,
         Self::MissingActivationCode,
         Self::UnrecognisedResult,
+        Self::AuthFailures,
     ];
 
     /// The stable name used in configuration and payloads.
@@ -42,6 +46,7 @@ impl AlertKind {
             Self::Conflict => "conflict",
             Self::MissingActivationCode => "missing_activation_code",
             Self::UnrecognisedResult => "unrecognised_result",
+            Self::AuthFailures => "auth_failures",
         }
     }
 
@@ -54,6 +59,7 @@ impl AlertKind {
             Self::Conflict => "Conflicting order event",
             Self::MissingActivationCode => "Completed order without a usable activation code",
             Self::UnrecognisedResult => "Unrecognised order result",
+            Self::AuthFailures => "Requests with wrong tokens",
         }
     }
 

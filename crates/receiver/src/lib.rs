@@ -6,6 +6,7 @@
 //! answers as soon as the event and its outbox jobs are committed.
 
 mod auth;
+mod auth_failures;
 mod body;
 mod error;
 mod guard;
@@ -49,6 +50,9 @@ pub struct ReceiverConfig {
     pub workers: usize,
     /// Allowlist, rate limit and signature checks of the webhook.
     pub hardening: Hardening,
+    /// More requests with a wrong webhook or API token than this within a minute raise the
+    /// `auth_failures` alert; 0 never does.
+    pub auth_failure_alert_per_minute: u32,
     /// Renders `GET /metrics`; `None` disables the endpoint.
     pub metrics: Option<MetricsRender>,
     /// Serve `/metrics` on the main listener (false when an admin listener serves it).
@@ -68,6 +72,7 @@ impl ReceiverConfig {
             customer_notifiers: Vec::new(),
             workers: 0,
             hardening: Hardening::default(),
+            auth_failure_alert_per_minute: 60,
             metrics: None,
             metrics_on_main: true,
         }
@@ -88,14 +93,17 @@ impl ReceiverConfig {
 pub(crate) struct AppState {
     pub(crate) store: Store,
     pub(crate) guard: Arc<guard::Guard>,
+    pub(crate) auth_failures: auth_failures::AuthFailures,
     pub(crate) config: ReceiverConfig,
 }
 
 fn state(store: Store, config: ReceiverConfig) -> web::Data<AppState> {
     let guard = guard::Guard::new(config.hardening.clone());
+    let auth_failures = auth_failures::AuthFailures::new(config.auth_failure_alert_per_minute);
     web::Data::from(Arc::new(AppState {
         store,
         guard,
+        auth_failures,
         config,
     }))
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use crate::auth_failures::{self, Endpoint};
 use crate::{ApiError, AppState};
 
 /// A registration is a handful of short fields.
@@ -26,6 +27,7 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     if state.config.api_tokens.accepts(token.trim()) {
         Ok(())
     } else {
+        auth_failures::refused(state, Endpoint::Api, state.guard.source(req));
         Err(ApiError::unauthorized())
     }
 }

@@ -4,6 +4,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use crate::auth_failures::{self, Endpoint};
 use crate::body;
 use crate::guard::Refusal;
 use crate::intake::{self, Accepted, Rejection};
@@ -56,7 +57,7 @@ async fn receive_inner(
         }
     }
     if !state.config.webhook_tokens.accepts(token) {
-        tracing::warn!("webhook with an unknown token refused");
+        auth_failures::refused(state, Endpoint::Webhook, source);
         return Err(ApiError::unauthorized());
     }
     let remote = source.map(|ip| ip.to_string());

@@ -239,6 +239,26 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Writes the jobs of an alert that belongs to no webhook (e.g. `auth_failures`),
+    /// keyed `alert:{key}:{notifier}`: a job with that key is written once, so replicas
+    /// raising the same alert under the same key (the same minute) make one.
+    pub async fn raise_alert(&self, key: &str, jobs: Vec<NewJob>) -> Result<(), StoreError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        for job in &jobs {
+            let dedup = format!("alert:{key}:{}", job.notifier);
+            insert_job(&mut tx, job, &dedup, None, None, now).await?;
+        }
+        tx.commit().await?;
+        self.notify_jobs_changed();
+        Ok(())
+    }
+}
+
 /// A receipt that can travel to the group-commit writer.
 #[derive(Debug, Clone)]
 pub(crate) struct OwnedReceipt {

@@ -1,6 +1,7 @@
 //! Black-box suites over HTTP against the running app. Every test runs on SQLite and on
 //! PostgreSQL.
 
+mod auth_failures;
 mod dispatch;
 mod errors;
 mod exact_input;

@@ -357,3 +357,90 @@ async fn https_is_served_with_a_configured_certificate() {
         .await;
     assert!(plain.map(|r| r.status().as_u16() != 200).unwrap_or(true));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_tokens_are_counted_logged_once_a_minute_per_source_and_alerted_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let hook = Hook::start(0);
+    let config = write_config(
+        dir.path(),
+        &format!("sqlite://{}/auth.db", dir.path().display()),
+        &hook.url,
+        "poll_interval = \"200ms\"",
+    );
+    let server = Server::start(&config, dir.path()).await;
+    let client = reqwest::Client::new();
+    for i in 0..200 {
+        let status = client
+            .post(format!("{}/webhooks/order/guess-{i}", server.base))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .expect("answers")
+            .status();
+        assert_eq!(status.as_u16(), 401);
+    }
+    for _ in 0..20 {
+        let status = client
+            .put(format!("{}/api/v1/orders/AUTH-1", server.base))
+            .bearer_auth("wrong-api-token")
+            .json(&serde_json::json!({"email": "a@example.com"}))
+            .send()
+            .await
+            .expect("answers")
+            .status();
+        assert_eq!(status.as_u16(), 401);
+    }
+    wait_until(20, "the auth_failures alert", || {
+        hook.state
+            .lock()
+            .expect("lock")
+            .bodies
+            .values()
+            .any(|b| b.contains("auth_failures"))
+    })
+    .await;
+    let metrics = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(
+        metric(
+            &metrics,
+            "esim_courier_auth_failures_total{endpoint=\"webhook\"}"
+        ),
+        200.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "esim_courier_auth_failures_total{endpoint=\"api\"}"
+        ),
+        20.0
+    );
+    let log = server.log_text();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("wrong token refused"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line for the one source: {lines:?}");
+    assert!(lines[0].contains("127.0.0.1"), "{}", lines[0]);
+    assert!(!log.contains("guess-"), "guessed tokens are not logged");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let alerts = hook
+        .state
+        .lock()
+        .expect("lock")
+        .bodies
+        .values()
+        .filter(|b| b.contains("auth_failures"))
+        .count();
+    assert_eq!(alerts, 1, "one alert for the whole burst");
+    drop(server);
+}
