@@ -36,17 +36,17 @@ pub async fn run(path: &Path, command: DeadLettersCommand) -> anyhow::Result<Exi
                 println!("no dead letters");
             }
             for j in dead {
-                let line = format!(
+                // Tab-separated columns; each stored value escaped on its own.
+                println!(
                     "{}\t{}\t{} -> {}\torder {}\t{} attempt(s)\t{}",
                     j.id,
                     time(j.updated_at),
-                    j.kind,
-                    j.notifier,
-                    j.order_no.as_deref().unwrap_or("-"),
+                    printable(&j.kind),
+                    printable(&j.notifier),
+                    printable(j.order_no.as_deref().unwrap_or("-")),
                     j.attempts,
-                    j.last_error.as_deref().unwrap_or("-")
+                    printable(j.last_error.as_deref().unwrap_or("-"))
                 );
-                println!("{}", printable(&line));
             }
         }
         DeadLettersCommand::Retry { id, all, by } => {
