@@ -283,18 +283,21 @@ impl TestApp {
             .expect("an integer")
     }
 
+    /// The alerts the `ops` notifier delivered so far, in order.
+    pub fn alerts(&self) -> Vec<esim_courier_core::Alert> {
+        self.ops
+            .delivered()
+            .into_iter()
+            .filter_map(|n| match n.content {
+                esim_courier_core::Content::Alert(a) => Some(a),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The first alert the `ops` notifier delivered, waiting up to `secs` for it.
     pub async fn first_alert(&self, secs: u64, what: &str) -> esim_courier_core::Alert {
-        crate::eventually(secs, what, || async {
-            self.ops
-                .delivered()
-                .into_iter()
-                .find_map(|n| match n.content {
-                    esim_courier_core::Content::Alert(a) => Some(a),
-                    _ => None,
-                })
-        })
-        .await
+        crate::eventually(secs, what, || async { self.alerts().into_iter().next() }).await
     }
 
     /// Stops the dispatcher (gracefully) and the HTTP server.

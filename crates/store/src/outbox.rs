@@ -492,53 +492,49 @@ impl Store {
             .is_some(),
             None => false,
         };
-        if registered {
-            let owned = sqlx::query(DEFER_JOB)
+        // Registered meanwhile: give the job back due now; otherwise park it.
+        let raise = !registered && !alert_jobs.is_empty();
+        let done = if registered {
+            sqlx::query(DEFER_JOB)
                 .bind(now)
                 .bind(now)
                 .bind(job.id)
                 .bind(job.lease.clone())
                 .execute(&mut *tx)
                 .await?
-                .rows_affected()
-                == 1;
-            tx.commit().await?;
-            if !owned {
-                return Ok(CustomerWait::LeaseLost);
-            }
-            self.notify_jobs_changed();
-            return Ok(CustomerWait::CustomerArrived);
+        } else {
+            sqlx::query(
+                "UPDATE outbox_jobs SET state = 'waiting', attempts = attempts - 1, next_attempt_at = $1,
+                        locked_until = NULL, locked_by = NULL, updated_at = $2,
+                        customer_alerted = CASE WHEN $3 = 1 THEN 1 ELSE customer_alerted END
+                  WHERE id = $4 AND locked_by = $5 AND state = 'in_flight'",
+            )
+            .bind(recheck_at)
+            .bind(now)
+            .bind(i64::from(raise))
+            .bind(job.id)
+            .bind(job.lease.clone())
+            .execute(&mut *tx)
+            .await?
+        };
+        if done.rows_affected() != 1 {
+            return Ok(CustomerWait::LeaseLost);
         }
-        let raise = !alert_jobs.is_empty();
-        let owned = sqlx::query(
-            "UPDATE outbox_jobs SET state = 'waiting', attempts = attempts - 1, next_attempt_at = $1,
-                    locked_until = NULL, locked_by = NULL, updated_at = $2,
-                    customer_alerted = CASE WHEN $3 = 1 THEN 1 ELSE customer_alerted END
-              WHERE id = $4 AND locked_by = $5 AND state = 'in_flight'",
-        )
-        .bind(recheck_at)
-        .bind(now)
-        .bind(i64::from(raise))
-        .bind(job.id)
-        .bind(job.lease.clone())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if owned {
+        if raise {
             for alert_job in &alert_jobs {
                 let key = format!("customer-unknown:{}:{}", job.id, alert_job.notifier);
                 insert_job(&mut tx, alert_job, &key, job.order_no.as_deref(), None, now).await?;
             }
         }
         tx.commit().await?;
-        if !owned {
-            return Ok(CustomerWait::LeaseLost);
-        }
-        if raise {
+        if registered || raise {
             self.notify_jobs_changed();
         }
-        Ok(CustomerWait::Parked)
+        Ok(if registered {
+            CustomerWait::CustomerArrived
+        } else {
+            CustomerWait::Parked
+        })
     }
 
     /// Extends the leases of jobs still being delivered to `until` (a heartbeat, so a slow

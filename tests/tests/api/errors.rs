@@ -1,6 +1,5 @@
 //! Every error code of the webhook, and what is kept of refused bodies.
 
-use esim_courier_core::Content;
 use esim_courier_tests::{
     eventually, on_both_backends, spawn_app, AppOptions, Backend, SAMPLE_COMPLETED,
 };
@@ -131,15 +130,7 @@ async fn broken_json_is_400_and_quarantined_with_an_alert(backend: Backend) {
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM webhook_receipts WHERE outcome = 'quarantined' AND http_status = 400").await, 4);
     let alerts = eventually(10, "four rejection alerts", || async {
-        let alerts: Vec<_> = app
-            .ops
-            .delivered()
-            .into_iter()
-            .filter_map(|n| match n.content {
-                Content::Alert(a) => Some(a),
-                _ => None,
-            })
-            .collect();
+        let alerts = app.alerts();
         (alerts.len() == 4).then_some(alerts)
     })
     .await;
