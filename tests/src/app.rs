@@ -136,7 +136,6 @@ async fn start(
     config.hardening = options.hardening.clone();
     config.max_body_bytes = options.max_body_bytes;
     config.routes = routes.clone();
-    config.customer_notifiers = vec!["customer".into()];
     config.workers = 2;
 
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");

@@ -13,6 +13,30 @@ pub enum Backend {
 pub const POSTGRES_URL_ENV: &str = "ESIM_COURIER_TEST_POSTGRES_URL";
 /// Set to `1` to make PostgreSQL tests fail, not skip, without a server.
 pub const REQUIRE_POSTGRES_ENV: &str = "ESIM_COURIER_REQUIRE_POSTGRES";
+/// A file to which each skipped test appends its name: `scripts/test` sets it and ends with
+/// their count, so a run without PostgreSQL cannot pass for a full one.
+pub const SKIP_LOG_ENV: &str = "ESIM_COURIER_SKIP_LOG";
+
+/// Says that the running test is skipped, on stderr and in the skip log.
+fn note_skipped() {
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    eprintln!("SKIPPED: {test}: PostgreSQL test (set {POSTGRES_URL_ENV}=postgres://user@host:port/db to run it)");
+    if let Some(path) = std::env::var_os(SKIP_LOG_ENV) {
+        use std::io::Write;
+        // One short line per append: concurrent tests and test binaries do not interleave.
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(format!("{test}\n").as_bytes()));
+        if let Err(e) = written {
+            eprintln!(
+                "note: the skip log {} cannot be written: {e}",
+                path.to_string_lossy()
+            );
+        }
+    }
+}
 
 /// A fresh, empty database, removed when dropped.
 #[derive(Debug)]
@@ -45,7 +69,7 @@ pub async fn test_db(backend: Backend) -> Option<TestDb> {
                         std::env::var(REQUIRE_POSTGRES_ENV).as_deref() != Ok("1"),
                         "{REQUIRE_POSTGRES_ENV}=1 but {POSTGRES_URL_ENV} is not set"
                     );
-                    eprintln!("SKIPPED: PostgreSQL test (set {POSTGRES_URL_ENV}=postgres://user@host:port/db to run it)");
+                    note_skipped();
                     return None;
                 }
             };

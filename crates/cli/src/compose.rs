@@ -130,11 +130,7 @@ pub fn currencies(config: &Config) -> anyhow::Result<CurrencyTable> {
 }
 
 /// The receiver's configuration.
-pub fn receiver_config(
-    config: &Config,
-    notifiers: &HashMap<String, Registered>,
-    routes: Routes,
-) -> anyhow::Result<ReceiverConfig> {
+pub fn receiver_config(config: &Config, routes: Routes) -> anyhow::Result<ReceiverConfig> {
     if config.webhook.tokens.is_empty() {
         bail!("webhook.tokens is empty: the provider's webhook URL needs at least one token");
     }
@@ -142,11 +138,6 @@ pub fn receiver_config(
     rc.max_body_bytes = config.webhook.max_body_bytes;
     rc.currencies = currencies(config)?;
     rc.routes = routes;
-    rc.customer_notifiers = notifiers
-        .iter()
-        .filter(|(_, r)| r.notifier.audience() == Audience::Customer)
-        .map(|(n, _)| n.clone())
-        .collect();
     rc.workers = config.server.workers;
     rc.hardening = hardening(config)?;
     rc.auth_failure_alert_per_minute = config.webhook.auth_failure_alert_per_minute;

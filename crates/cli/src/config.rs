@@ -427,7 +427,7 @@ mod tests {
             crate::compose::notifiers(&config).unwrap_or_else(|e| panic!("{name}: {e:#}"));
         let routes =
             crate::compose::routes(&config, &notifiers).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-        crate::compose::receiver_config(&config, &notifiers, routes)
+        crate::compose::receiver_config(&config, routes)
             .unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
 

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
-use esim_courier_core::{Audience, CurrencyTable, Routes};
+use esim_courier_core::{CurrencyTable, Routes};
 use esim_courier_store::Store;
 use secrecy::SecretString;
 
@@ -44,8 +44,6 @@ pub struct ReceiverConfig {
     pub currencies: CurrencyTable,
     /// Routing of events and alerts to notifiers.
     pub routes: Routes,
-    /// Notifiers that write to customers (their jobs wait for a registration).
-    pub customer_notifiers: Vec<String>,
     /// Worker threads of the HTTP server (0 = one per core).
     pub workers: usize,
     /// Allowlist, rate limit and signature checks of the webhook.
@@ -69,21 +67,11 @@ impl ReceiverConfig {
             max_body_bytes: 64 * 1024,
             currencies: CurrencyTable::default(),
             routes: Routes::default(),
-            customer_notifiers: Vec::new(),
             workers: 0,
             hardening: Hardening::default(),
             auth_failure_alert_per_minute: 60,
             metrics: None,
             metrics_on_main: true,
-        }
-    }
-
-    /// Whether `name` writes to customers.
-    pub fn audience_of(&self, name: &str) -> Audience {
-        if self.customer_notifiers.iter().any(|n| n == name) {
-            Audience::Customer
-        } else {
-            Audience::Operator
         }
     }
 }

@@ -32,7 +32,7 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let notifiers = match compose::notifiers(&config)
         .and_then(|n| compose::routes(&config, &n).map(|r| (n, r)))
     {
-        Ok((n, r)) => match compose::receiver_config(&config, &n, r) {
+        Ok((n, r)) => match compose::receiver_config(&config, r) {
             Ok(_) => {
                 line(
                     true,

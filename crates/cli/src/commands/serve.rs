@@ -16,7 +16,7 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
     let notifiers = compose::notifiers(&config)?;
     let routes = compose::routes(&config, &notifiers)?;
-    let mut receiver_config = compose::receiver_config(&config, &notifiers, routes.clone())?;
+    let mut receiver_config = compose::receiver_config(&config, routes.clone())?;
     receiver_config.metrics = Some(crate::telemetry::metrics()?);
     let tls = config
         .server
