@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::OrderEvent;
+
 /// What went wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -94,12 +96,124 @@ pub struct Alert {
     pub command: Option<String>,
 }
 
+/// The command that shows an order, as an operator copies it from an alert or a message:
+/// `esim-courier orders show -- '<order no>'`. An order number is provider input (`;`,
+/// `$(…)`, spaces, a leading `-` or `--config=…`): quoted for the shell and after `--`, what
+/// the operator pastes can neither run something else nor read as an option.
+pub fn show_order_command(order_no: &str) -> String {
+    format!(
+        "esim-courier orders show -- {}",
+        crate::summary::shell_word(order_no)
+    )
+}
+
+/// Alerts are built here, one constructor per situation, so that what an alert says and the
+/// command it offers are written once.
 impl Alert {
+    fn about(kind: AlertKind, order_no: Option<&str>, reason: String, at_ms: i64) -> Self {
+        Self {
+            kind,
+            order_no: order_no.map(str::to_owned),
+            reason,
+            package_name: None,
+            price: None,
+            occurred_at_ms: at_ms,
+            command: order_no.map(show_order_command),
+        }
+    }
+
+    /// An event of `event`'s order that notifies no customer: a conflict, a COMPLETED order
+    /// without a usable activation code, an unrecognised result. Carries the package and the
+    /// contract price.
+    pub fn about_event(kind: AlertKind, event: &OrderEvent, reason: String, at_ms: i64) -> Self {
+        Self {
+            package_name: event.package_name.clone(),
+            price: event.contract_price.as_ref().map(ToString::to_string),
+            ..Self::about(kind, Some(event.order_no.as_str()), reason, at_ms)
+        }
+    }
+
+    /// An authenticated webhook was refused (and its body quarantined) with `status`.
+    pub fn webhook_rejected(order_no: Option<&str>, status: u16, why: &str, at_ms: i64) -> Self {
+        Self::about(
+            AlertKind::WebhookRejected,
+            order_no,
+            format!("an authenticated webhook was refused with {status} ({why}) and quarantined"),
+            at_ms,
+        )
+    }
+
+    /// A COMPLETED order's customer was not registered within `waited`.
+    pub fn customer_unknown(
+        order_no: Option<&str>,
+        waited: std::time::Duration,
+        at_ms: i64,
+    ) -> Self {
+        Self::about(
+            AlertKind::CustomerUnknown,
+            order_no,
+            format!(
+                "no customer was registered within {} minutes; the activation email waits for PUT /api/v1/orders/{{orderNo}}",
+                waited.as_secs() / 60
+            ),
+            at_ms,
+        )
+    }
+
+    /// A delivery (job `job_id`) gave up; the command retries it.
+    pub fn dead_letter(order_no: Option<&str>, reason: String, job_id: i64, at_ms: i64) -> Self {
+        Self {
+            command: Some(format!("esim-courier dead-letters retry {job_id}")),
+            ..Self::about(AlertKind::DeadLetter, order_no, reason, at_ms)
+        }
+    }
+
+    /// Requests with wrong tokens passed the configured rate.
+    pub fn auth_failures(reason: String, at_ms: i64) -> Self {
+        Self::about(AlertKind::AuthFailures, None, reason, at_ms)
+    }
+
     /// A one-line summary: `[dead_letter] order 123: reason`.
     pub fn summary(&self) -> String {
         match &self.order_no {
             Some(o) => format!("[{}] order {o}: {}", self.kind, self.reason),
             None => format!("[{}] {}", self.kind, self.reason),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_show_command_is_quoted_and_ends_the_options_before_the_order_number() {
+        assert_eq!(
+            show_order_command("B2405011234"),
+            "esim-courier orders show -- B2405011234"
+        );
+        for (hostile, shown) in [
+            ("a; rm -rf ~", "'a; rm -rf ~'"),
+            ("$(curl evil)", "'$(curl evil)'"),
+            ("--config=/tmp/x", "'--config=/tmp/x'"),
+            ("-h", "-h"),
+            ("it's", r"'it'\''s'"),
+        ] {
+            assert_eq!(
+                show_order_command(hostile),
+                format!("esim-courier orders show -- {shown}")
+            );
+        }
+        let dead = Alert::dead_letter(Some("A 1"), "gave up".into(), 42, 0);
+        assert_eq!(
+            dead.command.as_deref(),
+            Some("esim-courier dead-letters retry 42")
+        );
+        let unknown = Alert::customer_unknown(Some("A;1"), std::time::Duration::from_secs(1800), 0);
+        assert_eq!(
+            unknown.command.as_deref(),
+            Some("esim-courier orders show -- 'A;1'")
+        );
+        assert!(unknown.reason.contains("30 minutes"));
     }
 }

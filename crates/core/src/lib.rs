@@ -9,11 +9,12 @@ pub mod alert;
 pub mod domain;
 pub mod intake;
 pub mod notifier;
+pub mod plan;
 pub mod routing;
 pub mod summary;
 pub mod testing;
 
-pub use alert::{Alert, AlertKind};
+pub use alert::{show_order_command, Alert, AlertKind};
 pub use domain::{
     ActivationCode, ActivationCodeError, Currency, CurrencyTable, Customer, CustomerError,
     EmailAddress, Iccid, IccidError, JsonScalar, Locale, Money, OrderEvent, OrderNo, OrderResult,
@@ -23,6 +24,7 @@ pub use intake::{classify, Disposition, EventFingerprint};
 pub use notifier::{
     Audience, CompletedOrder, Content, FailedOrder, Notification, Notifier, NotifyError, Receipt,
 };
+pub use plan::{plan, plan_alert, Delivery, Plan, PlannedJob};
 pub use routing::{RouteTrigger, Routes};
 
 /// Re-exported so plugin crates use the same `async_trait` as the contract.

@@ -104,10 +104,7 @@ fn failed(order: &FailedOrder) -> Summary {
         reason: "The provider reported the order as FAILED: no eSIM was issued. \
                  Refund or re-order for the customer."
             .to_owned(),
-        command: Some(format!(
-            "esim-courier orders show {}",
-            shell_word(order.order_no.as_str())
-        )),
+        command: Some(crate::show_order_command(order.order_no.as_str())),
         details: Vec::new(),
         order_no: Some(order_no),
     }
@@ -132,10 +129,7 @@ fn completed(order: &CompletedOrder) -> Summary {
         occurred_at_secs: secs(order.received_at_ms),
         occurred_at: rfc3339(order.received_at_ms),
         reason: "The provider issued the eSIM.".to_owned(),
-        command: Some(format!(
-            "esim-courier orders show {}",
-            shell_word(order.order_no.as_str())
-        )),
+        command: Some(crate::show_order_command(order.order_no.as_str())),
         details,
         order_no: Some(order_no),
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use esim_courier_core::{Alert, AlertKind, Audience, Notification, NotifyError, Receipt};
+use esim_courier_core::{Alert, Audience, Notification, NotifyError, Receipt};
 use esim_courier_store::{duration_ms, now_ms, Attempt, ClaimedJob, CustomerWait, JobKind, NewJob};
 use tokio_util::sync::CancellationToken;
 
@@ -231,16 +231,12 @@ impl Dispatcher {
             None
         } else {
             tracing::error!(error, "delivery dead-lettered");
-            let alert = Alert {
-                kind: AlertKind::DeadLetter,
-                order_no: job.order_no.clone(),
-                reason: format!("{} to {} failed: {error}", describe(job.kind), job.notifier),
-                package_name: None,
-                price: None,
-                occurred_at_ms: finished_at,
-                command: Some(format!("esim-courier dead-letters retry {}", job.id)),
-            };
-            Some(alert)
+            Some(Alert::dead_letter(
+                job.order_no.as_deref(),
+                format!("{} to {} failed: {error}", describe(job.kind), job.notifier),
+                job.id,
+                finished_at,
+            ))
         };
         let jobs = alert_jobs.as_ref().map(|a| self.alert_jobs(a));
         let written = self
@@ -261,18 +257,8 @@ impl Dispatcher {
         let (recheck_at, alerts) = if job.customer_alerted {
             (recheck, Vec::new())
         } else if overdue {
-            let alert = Alert {
-                kind: AlertKind::CustomerUnknown,
-                order_no: job.order_no.clone(),
-                reason: format!(
-                    "no customer was registered within {} minutes; the activation email waits for PUT /api/v1/orders/{{orderNo}}",
-                    self.config.customer_wait.as_secs() / 60
-                ),
-                package_name: None,
-                price: None,
-                occurred_at_ms: now,
-                command: job.order_no.as_ref().map(|o| format!("esim-courier orders show {o}")),
-            };
+            let alert =
+                Alert::customer_unknown(job.order_no.as_deref(), self.config.customer_wait, now);
             (recheck, self.alert_jobs(&alert))
         } else {
             (deadline, Vec::new())

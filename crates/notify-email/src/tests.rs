@@ -337,7 +337,7 @@ fn operators_see_the_contract_price_the_time_and_the_command_but_never_the_match
             "CKH491",
             "4.87 SGD",
             "2024-05-01T09:30:00Z",
-            "esim-courier orders show B23120118131234",
+            "esim-courier orders show -- B23120118131234",
         ] {
             assert!(body.contains(needle), "{needle}");
         }

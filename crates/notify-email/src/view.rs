@@ -5,8 +5,10 @@
 //! The customer context is built from scratch, field by field: the contract price is simply
 //! not in it, so no template can show it to a customer.
 
-use esim_courier_core::summary::{rfc3339, shell_word};
-use esim_courier_core::{Alert, CompletedOrder, Content, Customer, FailedOrder, Notification};
+use esim_courier_core::summary::rfc3339;
+use esim_courier_core::{
+    show_order_command, Alert, CompletedOrder, Content, Customer, FailedOrder, Notification,
+};
 use serde::Serialize;
 
 use crate::branding::BrandView;
@@ -162,7 +164,7 @@ impl<'a> OperatorView<'a> {
             occurred_at: rfc3339(order.received_at_ms),
             reason: "The provider reported the order as FAILED: no eSIM was issued. Refund or re-order for the customer."
                 .to_owned(),
-            command: Some(format!("esim-courier orders show {}", shell_word(order.order_no.as_str()))),
+            command: Some(show_order_command(order.order_no.as_str())),
             iccid: None,
             activation_code_masked: None,
             customer_email_masked: None,
@@ -206,10 +208,7 @@ impl<'a> OperatorView<'a> {
             price: order.contract_price.as_ref().map(ToString::to_string),
             occurred_at: rfc3339(order.received_at_ms),
             reason: "The provider issued the eSIM.".to_owned(),
-            command: Some(format!(
-                "esim-courier orders show {}",
-                shell_word(order.order_no.as_str())
-            )),
+            command: Some(show_order_command(order.order_no.as_str())),
             iccid: Some(order.iccid.clone()),
             activation_code_masked: Some(order.activation_code.masked()),
             customer_email_masked: order.customer.as_ref().map(|c| c.email.masked()),
@@ -221,6 +220,7 @@ impl<'a> OperatorView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use esim_courier_core::summary::shell_word;
 
     #[test]
     fn times_and_commands_read_well() {

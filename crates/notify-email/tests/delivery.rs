@@ -286,7 +286,7 @@ async fn an_operator_email_reaches_every_operator_with_the_contract_price() {
     for needle in [
         "4.87 SGD",
         "2024-05-01T09:30:00Z",
-        "esim-courier orders show B23120118131234",
+        "esim-courier orders show -- B23120118131234",
         "CKH491",
     ] {
         assert!(text.contains(needle), "{needle}");

@@ -96,7 +96,7 @@ fn digest(notifier: &str, items: &[Summary]) -> Vec<Value> {
     let footer = context(format!(
         "esim-courier · notifier {} · these arrived within the grouping window · inspect one with {}",
         code(notifier, 200),
-        code("esim-courier orders show <order-no>", 100),
+        code("esim-courier orders show -- <order-no>", 100),
     ));
 
     let Some(keep) = lines_that_fit(&lines, &names) else {
@@ -442,7 +442,7 @@ mod tests {
         assert!(text.contains("*Order*\n`B1`"));
         assert!(text.contains("Japan 5GB (JP-5GB)"));
         assert!(text.contains("*Contract price*\n9.99 USD"));
-        assert!(text.contains("```esim-courier orders show B1```"));
+        assert!(text.contains("```esim-courier orders show -- B1```"));
         assert!(text.contains("|2024-05-01T09:30:00Z>"));
         assert_eq!(m["text"], ":x: Order B1 failed at the provider");
     }

@@ -112,7 +112,7 @@ async fn a_failed_order_arrives_as_one_block_kit_message_with_its_facts_and_comm
     assert!(text.contains("*Contract price*\n4.20 USD"), "{text}");
     assert!(text.contains("2024-05-01T09:30:00Z"), "{text}");
     assert!(
-        text.contains("```esim-courier orders show B2405011234```"),
+        text.contains("```esim-courier orders show -- B2405011234```"),
         "{text}"
     );
 }

@@ -85,7 +85,7 @@ fn digest(notifier: &str, items: &[Summary]) -> Vec<String> {
         ),
         format!(
             "<i>Inspect one with</i> {}",
-            tagged("code", "esim-courier orders show <order-no>", 100)
+            tagged("code", "esim-courier orders show -- <order-no>", 100)
         ),
     ]
     .join("\n");
@@ -257,7 +257,7 @@ mod tests {
              <b>Time:</b> 2024-05-01T09:30:00Z\n\
              \n\
              <b>Run:</b>\n\
-             <pre>esim-courier orders show B1</pre>\n\
+             <pre>esim-courier orders show -- B1</pre>\n\
              <i>esim-courier · order_failed · notifier ops</i>"
         );
     }

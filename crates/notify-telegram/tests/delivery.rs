@@ -94,7 +94,7 @@ async fn a_failed_order_is_sent_as_one_html_message_with_its_facts_and_command()
     assert!(text.contains("<b>Contract price:</b> 4.20 USD"), "{text}");
     assert!(text.contains("<b>Time:</b> 2024-05-01T09:30:00Z"), "{text}");
     assert!(
-        text.contains("<pre>esim-courier orders show B2405011234</pre>"),
+        text.contains("<pre>esim-courier orders show -- B2405011234</pre>"),
         "{text}"
     );
 }

@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 
-use esim_courier_core::{Alert, AlertKind};
+use esim_courier_core::Alert;
 use esim_courier_store::{now_ms, NewJob};
 
 use crate::AppState;
@@ -175,15 +175,7 @@ pub(crate) fn refused(state: &AppState, endpoint: Endpoint, source: Option<IpAdd
         return;
     };
     tracing::error!(reason = %reason, "raising the auth_failures alert");
-    let alert = Alert {
-        kind: AlertKind::AuthFailures,
-        order_no: None,
-        reason,
-        package_name: None,
-        price: None,
-        occurred_at_ms: now,
-        command: None,
-    };
+    let alert = Alert::auth_failures(reason, now);
     let jobs = NewJob::alerts(&state.config.routes, &alert);
     let store = state.store.clone();
     let key = format!("auth_failures:{}", now / MINUTE_MS);

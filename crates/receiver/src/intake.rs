@@ -1,11 +1,8 @@
 //! The intake service: from a raw authenticated body to a committed event and its jobs.
 
 use actix_web::http::StatusCode;
-use esim_courier_core::{
-    Alert, AlertKind, Disposition, OrderEvent, OrderResult, PayloadError, RouteTrigger, Routes,
-    WebhookPayload,
-};
-use esim_courier_store::{now_ms, JobKind, NewJob, NewReceipt};
+use esim_courier_core::{plan, Alert, Disposition, OrderEvent, PayloadError, WebhookPayload};
+use esim_courier_store::{now_ms, NewJob, NewReceipt};
 
 use crate::{ApiError, AppState};
 
@@ -107,7 +104,7 @@ async fn record(
         .store
         .intake(receipt, event, {
             let (routes, event) = (state.config.routes.clone(), event.clone());
-            move |d| plan(&routes, &event, d)
+            move |d| NewJob::from_plan(plan(&routes, &event, d, now_ms()))
         })
         .await
         .map_err(|e| ApiError::from_store(&e))?;
@@ -131,17 +128,7 @@ async fn quarantine(
 ) -> ApiError {
     let reason = format!("{}: {error}", error.code());
     let status = actix_web::ResponseError::status_code(&error).as_u16();
-    let alert = Alert {
-        kind: AlertKind::WebhookRejected,
-        order_no: order_no.map(str::to_owned),
-        reason: format!(
-            "an authenticated webhook was refused with {status} ({reason}) and quarantined"
-        ),
-        package_name: None,
-        price: None,
-        occurred_at_ms: receipt.received_at_ms,
-        command: order_no.map(|o| format!("esim-courier orders show {o}")),
-    };
+    let alert = Alert::webhook_rejected(order_no, status, &reason, receipt.received_at_ms);
     let jobs = alert_jobs(state, &alert);
     match state
         .store
@@ -153,68 +140,6 @@ async fn quarantine(
             error
         }
         Err(e) => ApiError::from_store(&e),
-    }
-}
-
-/// The jobs an event gets: its route's notifications, or the alert that explains why a
-/// customer is not notified.
-fn plan(routes: &Routes, event: &OrderEvent, disposition: &Disposition) -> Vec<NewJob> {
-    let alert = |kind: AlertKind, reason: String| Alert {
-        kind,
-        order_no: Some(event.order_no.to_string()),
-        reason,
-        package_name: event.package_name.clone(),
-        price: event.contract_price.as_ref().map(ToString::to_string),
-        occurred_at_ms: now_ms(),
-        command: Some(format!("esim-courier orders show {}", event.order_no)),
-    };
-    let routed = |trigger: RouteTrigger, kind: JobKind| -> Vec<NewJob> {
-        routes
-            .for_trigger(trigger)
-            .into_iter()
-            .map(|n| NewJob {
-                notifier: n.to_owned(),
-                kind,
-                payload: None,
-            })
-            .collect()
-    };
-    match (disposition, &event.result) {
-        (Disposition::Duplicate, _) => Vec::new(),
-        (Disposition::Conflict(why), _) => NewJob::alerts(
-            routes,
-            &alert(
-                AlertKind::Conflict,
-                format!("conflicting event: {why}; the customer is not emailed again"),
-            ),
-        ),
-        (Disposition::Accepted, OrderResult::Completed) => match &event.activation_code {
-            Some(Ok(_)) => routed(RouteTrigger::Completed, JobKind::OrderCompleted),
-            Some(Err(e)) => NewJob::alerts(
-                routes,
-                &alert(
-                    AlertKind::MissingActivationCode,
-                    format!("COMPLETED with an unusable activation code ({e}); no email was sent"),
-                ),
-            ),
-            None => NewJob::alerts(
-                routes,
-                &alert(
-                    AlertKind::MissingActivationCode,
-                    "COMPLETED without an activation code; no email was sent".into(),
-                ),
-            ),
-        },
-        (Disposition::Accepted, OrderResult::Failed) => {
-            routed(RouteTrigger::Failed, JobKind::OrderFailed)
-        }
-        (Disposition::Accepted, OrderResult::Unrecognised(r)) => NewJob::alerts(
-            routes,
-            &alert(
-                AlertKind::UnrecognisedResult,
-                format!("result {r:?} is neither COMPLETED nor FAILED; recorded, nobody notified"),
-            ),
-        ),
     }
 }
 

@@ -23,7 +23,7 @@ use rusqlite::{Connection, OpenFlags, Row, ToSql, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::intake::{
-    job_key, receipt_outcome, EventColumns, OwnedReceipt, Plan, INSERT_EVENT, INSERT_JOB,
+    job_key, receipt_outcome, EventColumns, OwnedReceipt, Planner, INSERT_EVENT, INSERT_JOB,
     INSERT_ORDER, INSERT_RECEIPT, RECORDED_EVENTS, SET_ORDER_STATE,
 };
 use crate::outbox::{
@@ -43,7 +43,7 @@ enum Work {
     Intake {
         receipt: OwnedReceipt,
         event: OrderEvent,
-        plan: Plan,
+        plan: Planner,
         reply: oneshot::Sender<Result<IntakeOutcome, StoreError>>,
     },
     Outcome {
@@ -123,7 +123,7 @@ impl Batcher {
         &self,
         receipt: OwnedReceipt,
         event: OrderEvent,
-        plan: Plan,
+        plan: Planner,
     ) -> Result<IntakeOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.send(Work::Intake {
@@ -349,7 +349,7 @@ fn intake(
     conn: &Connection,
     receipt: &OwnedReceipt,
     event: &OrderEvent,
-    plan: Plan,
+    plan: Planner,
 ) -> Result<IntakeOutcome, StoreError> {
     let now = now_ms();
     let order_no = event.order_no.as_str();

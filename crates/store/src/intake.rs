@@ -1,7 +1,8 @@
 //! The intake transaction: receipt, order, event and outbox jobs, committed together.
 
 use esim_courier_core::{
-    classify, Alert, Disposition, EventFingerprint, OrderEvent, OrderResult, Routes,
+    classify, plan_alert, Alert, Delivery, Disposition, EventFingerprint, OrderEvent, OrderResult,
+    Plan, Routes,
 };
 use sqlx::{Any, Row, Transaction};
 
@@ -118,28 +119,38 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    /// One alert job per notifier routed for the alert's kind. With no route, the alert is
-    /// logged as an error (the only place it then shows) and no job is written.
-    pub fn alerts(routes: &Routes, alert: &Alert) -> Vec<NewJob> {
-        let names = routes.for_alert(alert.kind);
-        if names.is_empty() {
+    /// The outbox jobs of a [`Plan`]. An alert that no route takes is logged as an error
+    /// (then the only place it shows); one that does not serialise too (never expected).
+    pub fn from_plan(plan: Plan) -> Vec<NewJob> {
+        if let Some(alert) = &plan.unrouted {
             tracing::error!(alert = %alert.summary(), "no notifier is routed for this alert kind; it is only logged");
-            return Vec::new();
         }
-        match serde_json::to_string(alert) {
-            Ok(payload) => names
-                .into_iter()
-                .map(|n| NewJob {
-                    notifier: n.to_owned(),
-                    kind: JobKind::Alert,
-                    payload: Some(payload.clone()),
+        plan.jobs
+            .into_iter()
+            .filter_map(|job| {
+                let (kind, payload) = match &job.delivery {
+                    Delivery::Activation => (JobKind::OrderCompleted, None),
+                    Delivery::FailedOrder => (JobKind::OrderFailed, None),
+                    Delivery::Alert(alert) => match serde_json::to_string(alert) {
+                        Ok(json) => (JobKind::Alert, Some(json)),
+                        Err(e) => {
+                            tracing::error!(error = %e, alert = %alert.summary(), "an alert does not serialise; it is only logged");
+                            return None;
+                        }
+                    },
+                };
+                Some(NewJob {
+                    notifier: job.notifier,
+                    kind,
+                    payload,
                 })
-                .collect(),
-            Err(e) => {
-                tracing::error!(error = %e, alert = %alert.summary(), "an alert does not serialise; it is only logged");
-                Vec::new()
-            }
-        }
+            })
+            .collect()
+    }
+
+    /// One alert job per notifier routed for the alert's kind ([`plan_alert`]).
+    pub fn alerts(routes: &Routes, alert: &Alert) -> Vec<NewJob> {
+        Self::from_plan(plan_alert(routes, alert))
     }
 }
 
@@ -158,7 +169,7 @@ pub struct IntakeOutcome {
 
 /// How the intake turns a disposition into jobs: called inside the transaction, once the
 /// disposition is known.
-pub type Plan = Box<dyn FnOnce(&Disposition) -> Vec<NewJob> + Send>;
+pub type Planner = Box<dyn FnOnce(&Disposition) -> Vec<NewJob> + Send>;
 
 impl Store {
     /// Records one webhook delivery in a single transaction: the raw receipt, the order row,
@@ -303,7 +314,7 @@ pub(crate) async fn intake_postgres(
     tx: &mut Transaction<'_, Any>,
     receipt: &OwnedReceipt,
     event: &OrderEvent,
-    plan: Plan,
+    plan: Planner,
 ) -> Result<IntakeOutcome, StoreError> {
     let now = now_ms();
     let order_no = event.order_no.as_str();

@@ -28,7 +28,7 @@ use tokio::sync::Notify;
 pub use audit::{AuditAction, AuditEntry, AuditRecord};
 pub use connect::StoreOptions;
 pub use error::StoreError;
-pub use intake::{IntakeOutcome, NewJob, NewReceipt, Plan};
+pub use intake::{IntakeOutcome, NewJob, NewReceipt, Planner};
 pub use orders::{
     masked, AttemptRecord, CustomerRecord, EventRecord, JobRecord, OrderDetails, OrderRecord,
     Registration, Resend,

@@ -237,3 +237,72 @@ async fn orders_show_never_prints_control_or_bidi_characters_from_provider_data_
     );
     drop(server);
 }
+
+/// The `command` field anywhere in a JSON body.
+fn command_in(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Object(map) => map
+            .get("command")
+            .and_then(|c| c.as_str().map(str::to_owned))
+            .or_else(|| map.values().find_map(command_in)),
+        serde_json::Value::Array(items) => items.iter().find_map(command_in),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_an_alert_offers_shows_a_hostile_order_and_runs_nothing_else() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let hook = Hook::start(0);
+    let db = format!("sqlite://{}/quote.db", dir.path().display());
+    let config = write_config(dir.path(), &db, &hook.url, "");
+    let server = Server::start(&config, dir.path()).await;
+    let client = reqwest::Client::new();
+    // A COMPLETED order without an activation code raises an alert naming the order.
+    let order_no = "--config=x; touch pwned $(touch pwned2) 'q'";
+    let body = serde_json::json!({"orderNo": order_no, "result": "COMPLETED"});
+    assert_eq!(server.post(&client, body.to_string()).await, 200);
+    wait_until(20, "the alert", || !hook.completed().is_empty()).await;
+    let alert: serde_json::Value = {
+        let state = hook.state.lock().expect("lock");
+        serde_json::from_str(state.bodies.values().next().expect("a body")).expect("JSON")
+    };
+    let command = command_in(&alert).unwrap_or_else(|| panic!("a command: {alert}"));
+    assert!(
+        command.starts_with("esim-courier orders show -- "),
+        "{command}"
+    );
+
+    // Pasted into a shell as it is (with this build's binary and config), it shows the order.
+    let pasted = command.replacen(
+        "esim-courier",
+        &format!(
+            "'{}' --config '{}'",
+            env!("CARGO_BIN_EXE_esim-courier"),
+            config.display()
+        ),
+        1,
+    );
+    let out = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&pasted)
+        .current_dir(dir.path())
+        .output()
+        .await
+        .expect("sh runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{pasted}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&format!("order {order_no}")), "{stdout}");
+    assert!(!dir.path().join("pwned").exists(), "nothing else ran");
+    assert!(!dir.path().join("pwned2").exists(), "nothing else ran");
+
+    // An order number that looks like an option, after `--`.
+    let (code, _, err) = run_cli(&config, dir.path(), &["orders", "show", "--", "-x"], &[]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("order -x is not known"), "{err}");
+    drop(server);
+}
