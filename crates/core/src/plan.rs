@@ -135,9 +135,11 @@ mod tests {
         Routes::new(routes)
     }
 
-    /// What a plan comes to: (notifier, what it delivers, the alert kind if any).
-    fn shape(jobs: &[PlannedJob]) -> Vec<(String, &'static str)> {
-        let mut out: Vec<(String, &'static str)> = jobs
+    /// What a plan comes to: (notifier, what it delivers or the alert's kind), sorted.
+    type Shape = Vec<(String, &'static str)>;
+
+    fn shape(jobs: &[PlannedJob]) -> Shape {
+        let mut out: Shape = jobs
             .iter()
             .map(|j| {
                 let what = match &j.delivery {
@@ -152,7 +154,7 @@ mod tests {
         out
     }
 
-    fn alert_to(kind: &'static str) -> Vec<(String, &'static str)> {
+    fn alert_to(kind: &'static str) -> Shape {
         let mut v = vec![
             ("on-any-alert".to_owned(), kind),
             (format!("on-{kind}"), kind),
@@ -165,7 +167,7 @@ mod tests {
     fn every_disposition_and_result_gets_its_jobs() {
         let routes = every_route();
         let conflict = Disposition::Conflict("FAILED after COMPLETED".into());
-        let table: [(&str, &Disposition, Vec<(String, &'static str)>); 11] = [
+        let table: [(&str, &Disposition, Shape); 11] = [
             (
                 COMPLETED,
                 &Disposition::Accepted,
