@@ -1,7 +1,29 @@
 //! Shared by the HTTP notifiers: their client, error descriptions that never show the URL (it
-//! may hold a secret), and `Retry-After`.
+//! may hold a secret), `Retry-After`, and which refusals a retry can help.
 
 use std::time::Duration;
+
+use esim_courier_core::NotifyError;
+
+/// Whether a retry can help after this HTTP status: 408 (timed out), 429 (rate limited) and
+/// 5xx (broken on the service's side) may pass; any other 4xx will not (a bad message, a
+/// revoked hook or token, a gone channel).
+pub fn is_retryable(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500..=599)
+}
+
+/// The error for a request the service refused with `status`: transient, honouring the
+/// service's `retry_after`, when [`is_retryable`]; permanent otherwise.
+pub fn refused(status: u16, message: String, retry_after: Option<Duration>) -> NotifyError {
+    if !is_retryable(status) {
+        return NotifyError::permanent(message);
+    }
+    let error = NotifyError::transient(message);
+    match retry_after {
+        Some(after) => error.with_retry_after(after),
+        None => error,
+    }
+}
 
 /// The HTTP client of a notifier: `timeout` for the connection and for the whole request, and
 /// no redirects. None of the services redirects its API, and following a redirect could hand
@@ -49,6 +71,28 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_timeouts_rate_limits_and_server_errors_are_retried() {
+        for status in [408, 429, 500, 502, 503, 599] {
+            let e = refused(
+                status,
+                format!("HTTP {status}"),
+                Some(Duration::from_secs(3)),
+            );
+            assert!(e.is_transient(), "{status}");
+            assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
+        }
+        for status in [400, 401, 403, 404, 410, 413, 422] {
+            let e = refused(
+                status,
+                format!("HTTP {status}"),
+                Some(Duration::from_secs(3)),
+            );
+            assert!(!e.is_transient(), "{status}");
+            assert_eq!(e.retry_after(), None, "a permanent error has no retry time");
+        }
+    }
 
     #[test]
     fn retry_after_reads_seconds_only() {

@@ -55,19 +55,13 @@ impl Answer {
                 self.status, self.code
             )
         };
-        match self.status {
-            // Rate limited, timed out or broken on Slack's side: it may pass.
-            408 | 429 | 500..=599 => {
-                let error = NotifyError::transient(message);
-                Err(match self.retry_after {
-                    Some(after) => error.with_retry_after(after),
-                    None => error,
-                })
-            }
-            // A bad message (400), a revoked webhook (403/404), an archived channel (410):
-            // sending the same again will not help.
-            _ => Err(NotifyError::permanent(message)),
-        }
+        // Rate limited, timed out or broken on Slack's side may pass; a bad message (400), a
+        // revoked webhook (403/404) or an archived channel (410) will not.
+        Err(esim_courier_notify_http::refused(
+            self.status,
+            message,
+            self.retry_after,
+        ))
     }
 }
 

@@ -191,8 +191,8 @@ fn classify(
             retry_after: None,
         });
     }
-    let transient =
-        matches!(code, 408 | 429 | 500..=599) || matches!(status, 408 | 429 | 500..=599);
+    let transient = esim_courier_notify_http::is_retryable(code)
+        || esim_courier_notify_http::is_retryable(status);
     Err(Failure {
         transient,
         message: if code == 401 {

@@ -107,15 +107,11 @@ impl Notifier for WebhookNotifier {
             self.url.host_str().unwrap_or("?"),
             status.as_u16()
         );
-        if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
-            let error = NotifyError::transient(message);
-            Err(match retry_after {
-                Some(after) => error.with_retry_after(after),
-                None => error,
-            })
-        } else {
-            Err(NotifyError::permanent(message))
-        }
+        Err(esim_courier_notify_http::refused(
+            status.as_u16(),
+            message,
+            retry_after,
+        ))
     }
 
     async fn healthcheck(&self) -> Result<(), NotifyError> {
