@@ -13,9 +13,7 @@ use esim_courier_notify_log::{LogConfig, LogNotifier};
 use esim_courier_notify_slack::{SlackConfig, SlackNotifier};
 use esim_courier_notify_telegram::{TelegramConfig, TelegramNotifier};
 use esim_courier_notify_webhook::{WebhookConfig, WebhookNotifier};
-use esim_courier_receiver::{
-    Hardening, RateLimit, ReceiverConfig, SignatureAlgorithm, SignatureCheck, SignatureEncoding,
-};
+use esim_courier_receiver::{Hardening, RateLimit, ReceiverConfig, SignatureCheck};
 use figment::value::Dict;
 use std::num::NonZeroU32;
 
@@ -100,13 +98,10 @@ pub fn notifiers(config: &Config) -> anyhow::Result<HashMap<String, Registered>>
 pub fn routes(config: &Config, notifiers: &HashMap<String, Registered>) -> anyhow::Result<Routes> {
     let mut routes = Vec::new();
     for (i, r) in config.routes.iter().enumerate() {
-        let trigger: RouteTrigger = r
-            .when
-            .parse()
-            .map_err(|e| anyhow::anyhow!("routes[{i}].when: {e}"))?;
+        let trigger = r.when;
         for n in &r.notify {
             let Some(reg) = notifiers.get(n) else {
-                bail!("routes[{i}] (when = {:?}) names notifier {n:?}, which is not configured under [notifiers]", r.when);
+                bail!("routes[{i}] (when = \"{trigger}\") names notifier {n:?}, which is not configured under [notifiers]");
             };
             let audience = reg.notifier.audience();
             if audience == Audience::Customer && trigger != RouteTrigger::Completed {
@@ -161,19 +156,8 @@ fn hardening(config: &Config) -> anyhow::Result<Hardening> {
         None => None,
         Some(s) => Some(SignatureCheck {
             header: s.header.clone(),
-            algorithm: match s.algorithm.to_ascii_lowercase().as_str() {
-                "sha256" => SignatureAlgorithm::Sha256,
-                "sha512" => SignatureAlgorithm::Sha512,
-                "sha1" => SignatureAlgorithm::Sha1,
-                other => {
-                    bail!("webhook.signature.algorithm {other:?} is not sha256, sha512 or sha1")
-                }
-            },
-            encoding: match s.encoding.to_ascii_lowercase().as_str() {
-                "hex" => SignatureEncoding::Hex,
-                "base64" => SignatureEncoding::Base64,
-                other => bail!("webhook.signature.encoding {other:?} is not hex or base64"),
-            },
+            algorithm: s.algorithm,
+            encoding: s.encoding,
             prefix: s.prefix.clone(),
             secret: s.secret.clone(),
         }),

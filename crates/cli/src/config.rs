@@ -7,6 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use esim_courier_core::RouteTrigger;
+use esim_courier_receiver::{SignatureAlgorithm, SignatureEncoding};
 use figment::providers::{Env, Format, Toml};
 use figment::value::{Dict, Value};
 use figment::Figment;
@@ -137,23 +139,16 @@ pub struct SignatureSection {
     /// The header holding the signature, e.g. `X-Signature`.
     pub header: String,
     /// `sha256` (default), `sha512` or `sha1`.
-    #[serde(default = "default_algorithm")]
-    pub algorithm: String,
+    #[serde(default)]
+    pub algorithm: SignatureAlgorithm,
     /// `hex` (default) or `base64`.
-    #[serde(default = "default_encoding")]
-    pub encoding: String,
+    #[serde(default)]
+    pub encoding: SignatureEncoding,
     /// Text before the signature in the header value, e.g. `sha256=`.
     #[serde(default)]
     pub prefix: String,
     /// The shared secret (better given by ESIM_COURIER__WEBHOOK__SIGNATURE__SECRET).
     pub secret: SecretString,
-}
-
-fn default_algorithm() -> String {
-    "sha256".into()
-}
-fn default_encoding() -> String {
-    "hex".into()
 }
 
 fn default_max_body() -> usize {
@@ -248,8 +243,8 @@ pub enum LogFormat {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSection {
-    /// `COMPLETED`, `FAILED`, `alert` or `alert.<kind>`.
-    pub when: String,
+    /// `COMPLETED`, `FAILED`, `alert` or `alert.<kind>`, parsed when the file is loaded.
+    pub when: RouteTrigger,
     pub notify: Vec<String>,
 }
 
@@ -472,27 +467,64 @@ mod tests {
     }
 
     #[test]
+    fn the_signature_algorithm_and_encoding_are_typed_when_loaded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("c.toml");
+        let with = |signature: &str| {
+            format!("[database]\nurl = \"sqlite://x.db\"\n[webhook]\ntokens = [\"t\"]\nsignature = {{ header = \"X-Sig\", secret = \"s\"{signature} }}\n")
+        };
+        std::fs::write(
+            &path,
+            with(", algorithm = \"SHA512\", encoding = \"base64\""),
+        )
+        .expect("write");
+        let signature = Config::load(&path)
+            .expect("loads")
+            .webhook
+            .signature
+            .expect("a signature");
+        assert_eq!(signature.algorithm, SignatureAlgorithm::Sha512);
+        assert_eq!(signature.encoding, SignatureEncoding::Base64);
+        std::fs::write(&path, with("")).expect("write");
+        let signature = Config::load(&path)
+            .expect("loads")
+            .webhook
+            .signature
+            .expect("a signature");
+        assert_eq!(
+            (signature.algorithm, signature.encoding),
+            (SignatureAlgorithm::Sha256, SignatureEncoding::Hex),
+            "the defaults"
+        );
+        std::fs::write(&path, with(", algorithm = \"md5\"")).expect("write");
+        let err = format!("{:#}", Config::load(&path).expect_err("refused"));
+        assert!(err.contains("md5") && err.contains("algorithm"), "{err}");
+    }
+
+    #[test]
     fn routes_must_name_configured_notifiers_and_valid_triggers() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("c.toml");
         let base = "[database]\nurl = \"sqlite://x.db\"\n[webhook]\ntokens = [\"t\"]\n[notifiers.ops]\ntype = \"log\"\n";
-        for (route, expected) in [
-            (
-                "[[routes]]\nwhen = \"FAILED\"\nnotify = [\"nope\"]\n",
-                "\"nope\"",
-            ),
-            (
-                "[[routes]]\nwhen = \"REFUNDED\"\nnotify = [\"ops\"]\n",
-                "REFUNDED",
-            ),
-        ] {
-            std::fs::write(&path, format!("{base}{route}")).expect("write");
-            let config = Config::load(&path).expect("loads");
-            let notifiers = crate::compose::notifiers(&config).expect("builds");
-            let err = crate::compose::routes(&config, &notifiers)
-                .expect_err("refused")
-                .to_string();
-            assert!(err.contains(expected), "{err}");
-        }
+        // A notifier that is not configured: refused when the routes are composed.
+        std::fs::write(
+            &path,
+            format!("{base}[[routes]]\nwhen = \"FAILED\"\nnotify = [\"nope\"]\n"),
+        )
+        .expect("write");
+        let config = Config::load(&path).expect("loads");
+        let notifiers = crate::compose::notifiers(&config).expect("builds");
+        let err = crate::compose::routes(&config, &notifiers)
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("\"nope\""), "{err}");
+        // A trigger that does not exist: refused when the file is loaded, naming it.
+        std::fs::write(
+            &path,
+            format!("{base}[[routes]]\nwhen = \"REFUNDED\"\nnotify = [\"ops\"]\n"),
+        )
+        .expect("write");
+        let err = format!("{:#}", Config::load(&path).expect_err("refused"));
+        assert!(err.contains("REFUNDED") && err.contains("when"), "{err}");
     }
 }

@@ -45,6 +45,15 @@ impl FromStr for RouteTrigger {
     }
 }
 
+/// Read from configuration as its text (`"COMPLETED"`, `"alert.dead_letter"`, ...), so a
+/// loaded configuration holds only valid triggers.
+impl<'de> serde::Deserialize<'de> for RouteTrigger {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for RouteTrigger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -36,23 +36,34 @@ pub struct RateLimit {
     pub burst: NonZeroU32,
 }
 
-/// HMAC algorithms a provider may sign with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// HMAC algorithms a provider may sign with; configured as `sha256` (the default), `sha512`
+/// or `sha1`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SignatureAlgorithm {
     /// HMAC-SHA256.
+    #[default]
+    #[serde(alias = "SHA256")]
     Sha256,
     /// HMAC-SHA512.
+    #[serde(alias = "SHA512")]
     Sha512,
     /// HMAC-SHA1 (legacy providers).
+    #[serde(alias = "SHA1")]
     Sha1,
 }
 
-/// How the signature is written in the header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the signature is written in the header; configured as `hex` (the default) or
+/// `base64`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SignatureEncoding {
     /// Lower- or upper-case hexadecimal.
+    #[default]
+    #[serde(alias = "HEX")]
     Hex,
     /// Standard base64.
+    #[serde(alias = "BASE64")]
     Base64,
 }
 
