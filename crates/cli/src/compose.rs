@@ -152,16 +152,13 @@ fn hardening(config: &Config) -> anyhow::Result<Hardening> {
             Some(RateLimit { per_second, burst })
         }
     };
-    let signature = match &w.signature {
-        None => None,
-        Some(s) => Some(SignatureCheck {
-            header: s.header.clone(),
-            algorithm: s.algorithm,
-            encoding: s.encoding,
-            prefix: s.prefix.clone(),
-            secret: s.secret.clone(),
-        }),
-    };
+    let signature = w.signature.as_ref().map(|s| SignatureCheck {
+        header: s.header.clone(),
+        algorithm: s.algorithm,
+        encoding: s.encoding,
+        prefix: s.prefix.clone(),
+        secret: s.secret.clone(),
+    });
     Ok(Hardening {
         allow_sources: w.allow_sources.clone(),
         trusted_proxies: w.trusted_proxies.clone(),
