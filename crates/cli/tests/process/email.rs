@@ -92,6 +92,14 @@ async fn register(
     assert!(res.status().is_success(), "{}", res.status());
 }
 
+/// `orders show ORDER_NO --json`: the text printed and the JSON it holds.
+async fn order_json(config: &Path, dir: &Path, order_no: &str) -> (String, serde_json::Value) {
+    let (code, out, err) = run_cli(config, dir, &["orders", "show", order_no, "--json"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    let order = serde_json::from_str(&out).expect("JSON");
+    (out, order)
+}
+
 fn to_customers(smtp: &SmtpServer) -> Vec<esim_courier_tests::smtp::Received> {
     smtp.peek()
         .into_iter()
@@ -415,14 +423,7 @@ async fn resend_sends_the_activation_email_again_on_record() {
     let (_, _, _, second_id) = open_activation_email(&mails[1].data);
     assert_eq!(read_qr(&png), LPA);
     assert_ne!(first_id, second_id, "a deliberate re-send is a new message");
-    let (_, out, _) = run_cli(
-        &config,
-        dir.path(),
-        &["orders", "show", "MAIL-R", "--json"],
-        &[],
-    )
-    .await;
-    let order: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let (_, order) = order_json(&config, dir.path(), "MAIL-R").await;
     assert_eq!(
         order["notifications"].as_array().map(Vec::len),
         Some(2),
@@ -465,14 +466,7 @@ async fn resend_sends_the_activation_email_again_on_record() {
         "{:?}",
         third.to
     );
-    let (_, out, _) = run_cli(
-        &config,
-        dir.path(),
-        &["orders", "show", "MAIL-R", "--json"],
-        &[],
-    )
-    .await;
-    let order: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let (out, order) = order_json(&config, dir.path(), "MAIL-R").await;
     let recipients: Vec<&str> = order["notifications"]
         .as_array()
         .expect("notifications")
