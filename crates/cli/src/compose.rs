@@ -1,66 +1,31 @@
-//! The composition root: the one place that knows every notifier plugin.
-//!
-//! Adding a notifier = a crate, a match arm in [`build_notifier`], and its config section.
+//! The composition root: notifiers built through the plugin registry (`plugins.rs`), routes,
+//! and the receiver's and dispatcher's settings from the configuration.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use esim_courier_core::{Audience, CurrencyTable, Notifier, RouteTrigger, Routes};
+use esim_courier_core::{Audience, CurrencyTable, RouteTrigger, Routes};
 use esim_courier_dispatch::{default_worker_id, DispatcherConfig, Registered, RetryPolicy};
-use esim_courier_notify_email::{EmailConfig, EmailNotifier};
-use esim_courier_notify_log::{LogConfig, LogNotifier};
-use esim_courier_notify_slack::{SlackConfig, SlackNotifier};
-use esim_courier_notify_telegram::{TelegramConfig, TelegramNotifier};
-use esim_courier_notify_webhook::{WebhookConfig, WebhookNotifier};
 use esim_courier_receiver::{Hardening, RateLimit, ReceiverConfig, SignatureCheck};
-use figment::value::Dict;
 use std::num::NonZeroU32;
 
-use crate::config::{self, notifier_section, notifier_type, retry_section, Config};
-
-/// The notifier types this build knows.
-pub const NOTIFIER_TYPES: &[&str] = &["email", "log", "slack", "telegram", "webhook"];
+use crate::config::{Config, NotifierCommon};
+use crate::plugins::Registry;
 
 /// Operator notifications within this window go out as one message, unless a notifier's
 /// `group_window` says otherwise.
 pub const DEFAULT_GROUP_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 
-fn build_notifier(name: &str, section: &Dict) -> anyhow::Result<Arc<dyn Notifier>> {
-    let kind = notifier_type(section).unwrap_or_default();
-    Ok(match kind.as_str() {
-        "email" => Arc::new(
-            EmailNotifier::new(name, notifier_section::<EmailConfig>(name, section)?)
-                .map_err(|e| anyhow::anyhow!("notifiers.{name}.{e}"))?,
-        ),
-        "log" => Arc::new(LogNotifier::new(
-            name,
-            notifier_section::<LogConfig>(name, section)?,
-        )),
-        "slack" => Arc::new(
-            SlackNotifier::new(name, notifier_section::<SlackConfig>(name, section)?)
-                .with_context(|| format!("notifiers.{name}"))?,
-        ),
-        "telegram" => Arc::new(
-            TelegramNotifier::new(name, notifier_section::<TelegramConfig>(name, section)?)
-                .with_context(|| format!("notifiers.{name}"))?,
-        ),
-        "webhook" => Arc::new(
-            WebhookNotifier::new(name, notifier_section::<WebhookConfig>(name, section)?)
-                .with_context(|| format!("notifiers.{name}"))?,
-        ),
-        other => bail!(
-            "notifiers.{name}: type {other:?} is not one of {}",
-            NOTIFIER_TYPES.join(", ")
-        ),
-    })
-}
-
-/// Every configured notifier with its retry policy.
-pub fn notifiers(config: &Config) -> anyhow::Result<HashMap<String, Registered>> {
+/// Every configured notifier, built by its type in `registry`, with its retry policy and
+/// grouping window.
+pub fn notifiers(
+    config: &Config,
+    registry: &Registry,
+) -> anyhow::Result<HashMap<String, Registered>> {
     let mut out = HashMap::new();
     for (name, section) in &config.notifiers {
-        let retry = retry_section(name, section)?;
+        let common = NotifierCommon::of(name, section)?;
+        let retry = common.retry;
         if retry.max_attempts == 0 {
             bail!("notifiers.{name}.retry.max_attempts must be at least 1");
         }
@@ -71,8 +36,8 @@ pub fn notifiers(config: &Config) -> anyhow::Result<HashMap<String, Registered>>
             max_delay: retry.max_delay,
             timeout: retry.timeout,
         };
-        let notifier = build_notifier(name, section)?;
-        let group_window = match (notifier.audience(), config::group_window(name, section)?) {
+        let notifier = registry.build(&common.kind, name, section)?;
+        let group_window = match (notifier.audience(), common.group_window) {
             (Audience::Customer, Some(w)) if !w.is_zero() => {
                 bail!(
                     "notifiers.{name}.group_window: customer notifiers send each email on its own"
@@ -180,14 +145,18 @@ pub fn dispatcher_config(config: &Config) -> DispatcherConfig {
     }
 }
 
-/// The configured email notifiers as their concrete type (for `preview` and `check`).
-pub fn email_notifiers(config: &Config) -> anyhow::Result<Vec<(String, EmailNotifier)>> {
+/// The configured email notifiers as their concrete type (for `preview`, which renders
+/// emails to files).
+#[cfg(feature = "email")]
+pub fn email_notifiers(
+    config: &Config,
+) -> anyhow::Result<Vec<(String, esim_courier_notify_email::EmailNotifier)>> {
     let mut out = Vec::new();
     for (name, section) in &config.notifiers {
-        if notifier_type(section).as_deref() == Some("email") {
-            let notifier =
-                EmailNotifier::new(name, notifier_section::<EmailConfig>(name, section)?)
-                    .map_err(|e| anyhow::anyhow!("notifiers.{name}.{e}"))?;
+        if NotifierCommon::of(name, section)?.kind == "email" {
+            let config = crate::plugins::own_config(name, section)?;
+            let notifier = esim_courier_notify_email::EmailNotifier::new(name, config)
+                .map_err(|e| anyhow::anyhow!("notifiers.{name}: {e}"))?;
             out.push((name.clone(), notifier));
         }
     }

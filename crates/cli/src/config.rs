@@ -342,7 +342,7 @@ impl Config {
 }
 
 /// Figment's errors, one line each, naming the key.
-fn describe(e: &figment::Error) -> String {
+pub(crate) fn describe(e: &figment::Error) -> String {
     e.clone()
         .into_iter()
         .map(|e| {
@@ -357,52 +357,29 @@ fn describe(e: &figment::Error) -> String {
         .join("; ")
 }
 
-/// Deserializes a notifier's own section (without `type` and `retry`), naming the notifier
-/// and key on failure.
-pub fn notifier_section<T: serde::de::DeserializeOwned>(
-    name: &str,
-    section: &Dict,
-) -> anyhow::Result<T> {
-    let mut rest = section.clone();
-    rest.remove("type");
-    rest.remove("retry");
-    rest.remove("group_window");
-    Value::from(rest)
-        .deserialize::<T>()
-        .map_err(|e| anyhow::anyhow!("notifiers.{name}: {}", describe(&e)))
+/// The keys of a `[notifiers.<name>]` section that esim-courier reads itself (see
+/// `plugins::RESERVED_KEYS`); the others are the notifier type's own.
+#[derive(Debug, Deserialize)]
+pub struct NotifierCommon {
+    /// The notifier type (`email`, `slack`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The dispatcher's retry policy for it.
+    #[serde(default)]
+    pub retry: RetrySection,
+    /// Operator notifiers: what arrives within this window goes out as one message
+    /// (`"0s"` sends each on its own). Unset: the default window.
+    #[serde(default, with = "humantime_serde")]
+    pub group_window: Option<Duration>,
 }
 
-/// The `retry` table of a notifier section, or the defaults.
-pub fn retry_section(name: &str, section: &Dict) -> anyhow::Result<RetrySection> {
-    match section.get("retry") {
-        None => Ok(RetrySection::default()),
-        Some(v) => v
-            .deserialize::<RetrySection>()
-            .map_err(|e| anyhow::anyhow!("notifiers.{name}.retry: {}", describe(&e))),
+impl NotifierCommon {
+    /// The reserved keys of notifier `name`'s section, naming the notifier and key on failure.
+    pub fn of(name: &str, section: &Dict) -> anyhow::Result<Self> {
+        Value::from(section.clone())
+            .deserialize::<Self>()
+            .map_err(|e| anyhow::anyhow!("notifiers.{name}: {}", describe(&e)))
     }
-}
-
-/// A notifier section's `group_window` (e.g. `"10s"`, `"0s"` to send each on its own), if set.
-pub fn group_window(name: &str, section: &Dict) -> anyhow::Result<Option<Duration>> {
-    match section.get("group_window") {
-        None => Ok(None),
-        Some(v) => {
-            let text = v.as_str().ok_or_else(|| {
-                anyhow::anyhow!("notifiers.{name}.group_window must be a duration such as \"10s\"")
-            })?;
-            humantime::parse_duration(text)
-                .map(Some)
-                .map_err(|e| anyhow::anyhow!("notifiers.{name}.group_window: {e}"))
-        }
-    }
-}
-
-/// A notifier section's `type`.
-pub fn notifier_type(section: &Dict) -> Option<String> {
-    section
-        .get("type")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -418,8 +395,8 @@ mod tests {
     fn load_and_compose(path: &Path) {
         let name = path.display();
         let config = Config::load(path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-        let notifiers =
-            crate::compose::notifiers(&config).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        let notifiers = crate::compose::notifiers(&config, &crate::plugins::Registry::builtin())
+            .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         let routes =
             crate::compose::routes(&config, &notifiers).unwrap_or_else(|e| panic!("{name}: {e:#}"));
         crate::compose::receiver_config(&config, routes)
@@ -457,7 +434,7 @@ mod tests {
         )
         .expect("write");
         let config = Config::load(&path).expect("the top level is valid");
-        let err = crate::compose::notifiers(&config)
+        let err = crate::compose::notifiers(&config, &crate::plugins::Registry::builtin())
             .expect_err("unknown key")
             .to_string();
         assert!(
@@ -513,7 +490,8 @@ mod tests {
         )
         .expect("write");
         let config = Config::load(&path).expect("loads");
-        let notifiers = crate::compose::notifiers(&config).expect("builds");
+        let notifiers = crate::compose::notifiers(&config, &crate::plugins::Registry::builtin())
+            .expect("builds");
         let err = crate::compose::routes(&config, &notifiers)
             .expect_err("refused")
             .to_string();

@@ -3,6 +3,7 @@
 mod commands;
 mod compose;
 mod config;
+mod plugins;
 mod telemetry;
 mod tls;
 
@@ -50,6 +51,7 @@ enum Command {
     },
     /// Render the email a webhook payload would produce, to .eml and .html files, without
     /// sending anything.
+    #[cfg(feature = "email")]
     Preview(commands::preview::PreviewArgs),
     /// Act as the provider: POST an order webhook with its 3-attempt retry policy.
     Simulate(commands::simulate::SimulateArgs),
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
                 commands::dead_letters::run(&cli.config, command).await
             }
             Command::Simulate(args) => commands::simulate::run(args).await,
+            #[cfg(feature = "email")]
             Command::Preview(args) => commands::preview::run(&cli.config, args).await,
             Command::Resend(args) => commands::resend::run(&cli.config, args).await,
         }

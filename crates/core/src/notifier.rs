@@ -53,6 +53,14 @@ pub trait Notifier: Send + Sync + fmt::Debug {
     async fn healthcheck(&self) -> Result<(), NotifyError> {
         Ok(())
     }
+
+    /// Checks what this notifier can check on its own, without the network: its templates
+    /// render in every locale, its limits hold, .... `Ok` says in a few words what passed
+    /// (`None`: nothing to check, the default); `Err` lists every problem. Used by
+    /// `esim-courier check` for every notifier, whatever its type.
+    fn validate(&self) -> Result<Option<String>, Vec<String>> {
+        Ok(None)
+    }
 }
 
 /// One thing to tell someone.

@@ -234,4 +234,18 @@ impl Notifier for EmailNotifier {
     async fn healthcheck(&self) -> Result<(), NotifyError> {
         self.transport.healthcheck().await
     }
+
+    /// Every template in every locale renders against the sample orders and passes the
+    /// email's own checks ([`EmailNotifier::check_templates`]).
+    fn validate(&self) -> Result<Option<String>, Vec<String>> {
+        let check = self.check_templates();
+        if check.is_ok() {
+            Ok(Some(format!(
+                "{} template/locale pairs render",
+                check.passed.len()
+            )))
+        } else {
+            Err(check.errors.iter().map(ToString::to_string).collect())
+        }
+    }
 }

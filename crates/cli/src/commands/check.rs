@@ -29,7 +29,7 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let notifiers = match compose::notifiers(&config)
+    let notifiers = match compose::notifiers(&config, &crate::plugins::Registry::builtin())
         .and_then(|n| compose::routes(&config, &n).map(|r| (n, r)))
     {
         Ok((n, r)) => match compose::receiver_config(&config, r) {
@@ -61,30 +61,20 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         }
         Err(e) => line(false, "store", &format!("{e:#}")),
     }
-    match crate::compose::email_notifiers(&config) {
-        Ok(emails) => {
-            for (name, email) in emails {
-                let check = email.check_templates();
-                if check.is_ok() {
-                    line(
-                        true,
-                        &format!("templates of {name}"),
-                        &format!("{} template/locale pairs render", check.passed.len()),
-                    );
-                } else {
-                    for e in &check.errors {
-                        line(false, &format!("templates of {name}"), &e.to_string());
-                    }
-                }
-            }
-        }
-        Err(e) => line(false, "email templates", &format!("{e:#}")),
-    }
     if let Some(notifiers) = notifiers {
         let mut names: Vec<_> = notifiers.keys().cloned().collect();
         names.sort();
         for name in names {
             let n = &notifiers[&name];
+            match n.notifier.validate() {
+                Ok(None) => {}
+                Ok(Some(passed)) => line(true, &format!("notifier {name} (own checks)"), &passed),
+                Err(problems) => {
+                    for p in problems {
+                        line(false, &format!("notifier {name} (own checks)"), &p);
+                    }
+                }
+            }
             match n.notifier.healthcheck().await {
                 Ok(()) => line(true, &format!("notifier {name}"), "healthy"),
                 Err(e) => line(false, &format!("notifier {name}"), &e.to_string()),

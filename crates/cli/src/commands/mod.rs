@@ -4,6 +4,7 @@ pub mod check;
 pub mod dead_letters;
 pub mod migrate;
 pub mod orders;
+#[cfg(feature = "email")]
 pub mod preview;
 pub mod resend;
 pub mod serve;

@@ -33,7 +33,7 @@ pub async fn run(path: &Path, args: ResendArgs) -> anyhow::Result<ExitCode> {
         .map(EmailAddress::parse)
         .transpose()
         .context("--to")?;
-    let notifiers = compose::notifiers(&config)?;
+    let notifiers = compose::notifiers(&config, &crate::plugins::Registry::builtin())?;
     let routes = compose::routes(&config, &notifiers)?;
     let targets: Vec<String> = routes
         .for_trigger(RouteTrigger::Completed)

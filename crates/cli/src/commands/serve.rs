@@ -14,7 +14,7 @@ use crate::compose;
 /// finish and release the leases of jobs not started.
 pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
-    let notifiers = compose::notifiers(&config)?;
+    let notifiers = compose::notifiers(&config, &crate::plugins::Registry::builtin())?;
     let routes = compose::routes(&config, &notifiers)?;
     let mut receiver_config = compose::receiver_config(&config, routes.clone())?;
     receiver_config.metrics = Some(crate::telemetry::metrics()?);
