@@ -1,9 +1,13 @@
 //! Shared by the HTTP notifiers: their client, error descriptions that never show the URL (it
 //! may hold a secret), `Retry-After`, and which refusals a retry can help.
 
+mod secret_url;
+
 use std::time::Duration;
 
 use esim_courier_core::NotifyError;
+
+pub use secret_url::SecretUrl;
 
 /// Whether a retry can help after this HTTP status: 408 (timed out), 429 (rate limited) and
 /// 5xx (broken on the service's side) may pass; any other 4xx will not (a bad message, a

@@ -20,7 +20,6 @@
 mod answer;
 mod blocks;
 mod config;
-mod endpoint;
 mod mrkdwn;
 
 use esim_courier_core::{async_trait, Audience, Notification, Notifier, NotifyError, Receipt};
@@ -28,21 +27,22 @@ use serde_json::Value;
 
 pub use config::{ConfigError, SlackConfig};
 
+use esim_courier_notify_http::SecretUrl;
+
 use crate::answer::Answer;
-use crate::endpoint::Endpoint;
 
 /// Posts notifications to one Slack incoming webhook.
 #[derive(Debug)]
 pub struct SlackNotifier {
     name: String,
-    endpoint: Endpoint,
+    endpoint: SecretUrl,
     client: reqwest::Client,
 }
 
 impl SlackNotifier {
     /// Builds the notifier named `name` from its section, checking the webhook URL.
     pub fn new(name: impl Into<String>, config: SlackConfig) -> Result<Self, ConfigError> {
-        let endpoint = Endpoint::parse(&config.webhook_url)?;
+        let endpoint = SecretUrl::parse(&config.webhook_url).map_err(ConfigError::WebhookUrl)?;
         if config.timeout.is_zero() {
             return Err(ConfigError::Timeout);
         }
