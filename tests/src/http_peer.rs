@@ -71,11 +71,24 @@ impl Reply {
     }
 }
 
-#[derive(Debug)]
+/// What the service itself would refuse before any script applies (its limits, its format):
+/// `Some(reply)` answers the request so.
+type Check = Box<dyn Fn(&Received) -> Option<Reply> + Send + Sync>;
+
 struct State {
     received: Vec<Received>,
     script: VecDeque<Reply>,
     default: Reply,
+    check: Option<Check>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("received", &self.received.len())
+            .field("script", &self.script)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A running peer.
@@ -89,10 +102,24 @@ pub struct Peer {
 impl Peer {
     /// Starts a peer answering `default` unless a reply is scripted.
     pub fn start(default: Reply) -> Peer {
+        Self::start_with(default, None)
+    }
+
+    /// Starts a peer that first applies `check`, as the real service applies its limits:
+    /// a request it refuses is recorded and answered with the check's reply.
+    pub fn start_checking(
+        default: Reply,
+        check: impl Fn(&Received) -> Option<Reply> + Send + Sync + 'static,
+    ) -> Peer {
+        Self::start_with(default, Some(Box::new(check)))
+    }
+
+    fn start_with(default: Reply, check: Option<Check>) -> Peer {
         let state = Arc::new(Mutex::new(State {
             received: Vec::new(),
             script: VecDeque::new(),
             default,
+            check,
         }));
         let shared = web::Data::from(Arc::clone(&state));
         let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
@@ -130,7 +157,7 @@ async fn receive(
 ) -> HttpResponse {
     let reply = {
         let mut s = state.lock().expect("lock");
-        s.received.push(Received {
+        let received = Received {
             path: req.path().to_owned(),
             body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
             raw: body.to_vec(),
@@ -144,8 +171,13 @@ async fn receive(
                     )
                 })
                 .collect(),
-        });
-        s.script.pop_front().unwrap_or_else(|| s.default.clone())
+        };
+        let refused = s.check.as_ref().and_then(|check| check(&received));
+        s.received.push(received);
+        match refused {
+            Some(reply) => reply,
+            None => s.script.pop_front().unwrap_or_else(|| s.default.clone()),
+        }
     };
     tokio::time::sleep(reply.delay).await;
     let mut response = HttpResponse::build(StatusCode::from_u16(reply.status).expect("a status"));

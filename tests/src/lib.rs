@@ -11,6 +11,7 @@ mod db;
 pub mod http_peer;
 pub mod proxy;
 pub mod smtp;
+pub mod teams;
 
 pub use app::{spawn_app, AppOptions, TestApp, API_TOKEN, WEBHOOK_TOKEN};
 pub use db::{test_db, Backend, TestDb};
