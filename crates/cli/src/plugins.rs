@@ -56,6 +56,8 @@ impl Registry {
         });
         #[cfg(feature = "slack")]
         registry.register("slack", esim_courier_notify_slack::SlackNotifier::new);
+        #[cfg(feature = "teams")]
+        registry.register("teams", esim_courier_notify_teams::TeamsNotifier::new);
         #[cfg(feature = "telegram")]
         registry.register(
             "telegram",
