@@ -3,7 +3,7 @@
 
 use sqlx::{Any, Row, Transaction};
 
-use crate::{now_ms, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// What an operator did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,16 +80,17 @@ impl Store {
     }
 }
 
-/// Records `entry` in the transaction of the action itself, so an action and its audit row
-/// are committed together or not at all.
+/// Records `entry`, done at `now`, in the transaction of the action itself, so an action and
+/// its audit row are committed together or not at all.
 pub(crate) async fn record(
     tx: &mut Transaction<'_, Any>,
     entry: &AuditEntry,
+    now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_log (at, actor, action, order_no, detail) VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(now_ms())
+    .bind(now)
     .bind(entry.actor.clone())
     .bind(entry.action.as_str())
     .bind(entry.order_no.clone())

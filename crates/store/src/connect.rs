@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::Executor;
 use tokio::sync::Notify;
 
-use crate::{Backend, Store, StoreError};
+use crate::{Backend, Clock, Store, StoreError};
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -20,6 +20,8 @@ pub struct StoreOptions {
     /// How long a query waits for a free connection before failing (the webhook then
     /// answers 503 and the provider retries).
     pub acquire_timeout: Duration,
+    /// Where the store reads the time: the system clock, or a manual one in tests.
+    pub clock: Clock,
 }
 
 impl StoreOptions {
@@ -29,6 +31,7 @@ impl StoreOptions {
             url: url.into(),
             max_connections: 8,
             acquire_timeout: Duration::from_secs(3),
+            clock: Clock::system(),
         }
     }
 }
@@ -75,6 +78,7 @@ impl Store {
             read,
             wake: Arc::new(Notify::new()),
             batcher,
+            clock: options.clock.clone(),
         })
     }
 }

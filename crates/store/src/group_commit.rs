@@ -29,7 +29,7 @@ use crate::intake::{
 use crate::outbox::{
     unreadable_job, Attempt, ClaimRequest, ClaimedJob, Finish, BURY_JOB, FINISH_JOB, RECORD_ATTEMPT,
 };
-use crate::{now_ms, Backend, IntakeOutcome, StoreError};
+use crate::{Backend, IntakeOutcome, StoreError};
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 128;
@@ -44,6 +44,8 @@ enum Work {
         receipt: OwnedReceipt,
         event: OrderEvent,
         plan: Planner,
+        /// The store's time for the rows it writes.
+        now: i64,
         reply: oneshot::Sender<Result<IntakeOutcome, StoreError>>,
     },
     Outcome {
@@ -124,12 +126,14 @@ impl Batcher {
         receipt: OwnedReceipt,
         event: OrderEvent,
         plan: Planner,
+        now: i64,
     ) -> Result<IntakeOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.send(Work::Intake {
             receipt,
             event,
             plan,
+            now,
             reply,
         })
         .await?;
@@ -286,8 +290,9 @@ fn apply(conn: &Connection, work: Work) -> (Answer, Result<(), StoreError>) {
             receipt,
             event,
             plan,
+            now,
             reply,
-        } => in_savepoint(conn, reply, |c| intake(c, &receipt, &event, plan)),
+        } => in_savepoint(conn, reply, |c| intake(c, &receipt, &event, plan, now)),
         Work::Outcome {
             job,
             worker,
@@ -350,8 +355,8 @@ fn intake(
     receipt: &OwnedReceipt,
     event: &OrderEvent,
     plan: Planner,
+    now: i64,
 ) -> Result<IntakeOutcome, StoreError> {
-    let now = now_ms();
     let order_no = event.order_no.as_str();
     execute(conn, INSERT_ORDER, &[&order_no, &now])?;
     let recorded = query(conn, RECORDED_EVENTS, &[&order_no], |row| {

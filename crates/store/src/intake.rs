@@ -7,7 +7,7 @@ use esim_courier_core::{
 use sqlx::{Any, Row, Transaction};
 
 use crate::outbox::JobKind;
-use crate::{now_ms, Store, StoreError};
+use crate::{Store, StoreError};
 
 // The intake's statements, shared by the sqlx path (PostgreSQL) and SQLite's group-commit
 // writer (rusqlite). Each `$n` first appears in order, and both bind by number.
@@ -189,14 +189,24 @@ impl Store {
         let outcome = match &self.batcher {
             Some(batcher) => {
                 batcher
-                    .intake(OwnedReceipt::from(receipt), event.clone(), Box::new(plan))
+                    .intake(
+                        OwnedReceipt::from(receipt),
+                        event.clone(),
+                        Box::new(plan),
+                        self.now(),
+                    )
                     .await?
             }
             None => {
                 let mut tx = self.begin_write().await?;
-                let outcome =
-                    intake_postgres(&mut tx, &OwnedReceipt::from(receipt), event, Box::new(plan))
-                        .await?;
+                let outcome = intake_postgres(
+                    &mut tx,
+                    &OwnedReceipt::from(receipt),
+                    event,
+                    Box::new(plan),
+                    self.now(),
+                )
+                .await?;
                 tx.commit().await?;
                 outcome
             }
@@ -217,7 +227,7 @@ impl Store {
         reason: &str,
         plan: impl FnOnce(i64) -> Vec<NewJob>,
     ) -> Result<i64, StoreError> {
-        let now = now_ms();
+        let now = self.now();
         let mut tx = self.begin_write().await?;
         let receipt_id: i64 = sqlx::query(
             "INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, reason, body)
@@ -258,7 +268,7 @@ impl Store {
         if jobs.is_empty() {
             return Ok(());
         }
-        let now = now_ms();
+        let now = self.now();
         let mut tx = self.begin_write().await?;
         for job in &jobs {
             let dedup = format!("alert:{key}:{}", job.notifier);
@@ -315,8 +325,8 @@ pub(crate) async fn intake_postgres(
     receipt: &OwnedReceipt,
     event: &OrderEvent,
     plan: Planner,
+    now: i64,
 ) -> Result<IntakeOutcome, StoreError> {
-    let now = now_ms();
     let order_no = event.order_no.as_str();
     sqlx::query(LOCK_ORDER_PG)
         .bind(order_no.to_owned())

@@ -12,6 +12,7 @@
 //! `synchronous_commit=on`. Every write that a caller acknowledges has been committed.
 
 mod audit;
+mod clock;
 mod connect;
 mod error;
 mod group_commit;
@@ -26,6 +27,7 @@ use sqlx::AnyPool;
 use tokio::sync::Notify;
 
 pub use audit::{AuditAction, AuditEntry, AuditRecord};
+pub use clock::Clock;
 pub use connect::StoreOptions;
 pub use error::StoreError;
 pub use intake::{IntakeOutcome, NewJob, NewReceipt, Planner};
@@ -59,12 +61,23 @@ pub struct Store {
     /// SQLite's group-commit writer for intakes, claims and delivery outcomes; `None` on
     /// PostgreSQL.
     batcher: Option<group_commit::Batcher>,
+    /// Where every time the store writes or compares comes from.
+    clock: Clock,
 }
 
 impl Store {
     /// The engine behind this store.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The store's clock (the system clock unless [`StoreOptions::clock`] said otherwise).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Applies the migrations of this engine that have not run yet.

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::audit::{self, AuditAction, AuditEntry};
-use crate::{now_ms, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// The customer registered for an order, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,7 +199,7 @@ impl Store {
         order_no: &str,
         customer: &CustomerRecord,
     ) -> Result<Registration, StoreError> {
-        let now = now_ms();
+        let now = self.now();
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO orders (order_no, created_at, updated_at, state) VALUES ($1, $2, $2, 'awaiting_webhook')
@@ -285,7 +285,7 @@ impl Store {
         to: Option<&EmailAddress>,
         actor: &str,
     ) -> Result<Option<Resend>, StoreError> {
-        let now = now_ms();
+        let now = self.now();
         let mut tx = self.begin_write().await?;
         let event_id: Option<i64> = sqlx::query(
             "SELECT id FROM order_events WHERE order_no = $1 AND result = 'COMPLETED' AND disposition = 'accepted'
@@ -349,7 +349,7 @@ impl Store {
             order_no: Some(order_no.to_owned()),
             detail: format!("activation email queued again {whom} as job(s) {ids}"),
         };
-        audit::record(&mut tx, &entry).await?;
+        audit::record(&mut tx, &entry, now).await?;
         tx.commit().await?;
         self.notify_jobs_changed();
         Ok(Some(Resend { jobs, recipient }))

@@ -8,7 +8,7 @@ use esim_courier_core::Alert;
 use sqlx::{Any, Row, Transaction};
 
 use crate::intake::{insert_job, NewJob};
-use crate::{now_ms, Backend, Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// What a job delivers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,7 +252,7 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
-        let now = now_ms();
+        let now = self.now();
         let request = ClaimRequest {
             filter,
             lease: lease_token(worker),
@@ -297,7 +297,7 @@ impl Store {
     pub async fn job_defer(&self, job: &ClaimedJob, at: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(DEFER_JOB)
             .bind(at)
-            .bind(now_ms())
+            .bind(self.now())
             .bind(job.id)
             .bind(job.lease.clone())
             .execute(&self.write)
@@ -476,7 +476,7 @@ impl Store {
         recheck_at: i64,
         alert_jobs: Vec<NewJob>,
     ) -> Result<CustomerWait, StoreError> {
-        let now = now_ms();
+        let now = self.now();
         let mut tx = self.begin_write().await?;
         let registered = match &job.order_no {
             Some(order_no) => sqlx::query(&format!(
@@ -556,7 +556,7 @@ impl Store {
     /// Gives a leased job back untouched (shutdown): it is due again at once, and the claim's
     /// attempt is not counted.
     pub async fn job_release(&self, job: &ClaimedJob) -> Result<bool, StoreError> {
-        self.job_defer(job, now_ms()).await
+        self.job_defer(job, self.now()).await
     }
 
     /// When the next job falls due: the earliest `next_attempt_at` of pending or waiting jobs,
@@ -577,7 +577,7 @@ impl Store {
     /// many were revived. Attempts start again from zero. Recorded in the audit log as done
     /// by `actor`, in the same transaction.
     pub async fn retry_dead(&self, id: Option<i64>, actor: &str) -> Result<u64, StoreError> {
-        let now = now_ms();
+        let now = self.now();
         let sql = "UPDATE outbox_jobs SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1,
                           locked_until = NULL, locked_by = NULL
                     WHERE state = 'dead' AND ($2 = 0 OR id = $3)
@@ -618,7 +618,7 @@ impl Store {
                 ids.join(", ")
             ),
         };
-        crate::audit::record(&mut tx, &entry).await?;
+        crate::audit::record(&mut tx, &entry, now).await?;
         tx.commit().await?;
         self.notify_jobs_changed();
         Ok(revived.len() as u64)

@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 
 use esim_courier_core::{CurrencyTable, WebhookPayload};
-use esim_courier_store::{now_ms, Attempt, JobKind, NewJob, NewReceipt, Store, StoreOptions};
+use esim_courier_store::{
+    now_ms, Attempt, Clock, JobKind, NewJob, NewReceipt, Store, StoreOptions,
+};
 use esim_courier_tests::{on_both_backends, test_db, Backend};
 
 on_both_backends!(
@@ -54,7 +56,15 @@ async fn an_expired_lease_makes_the_job_claimable_again(backend: Backend) {
     let Some(db) = test_db(backend).await else {
         return;
     };
-    let store = store(&db.url).await;
+    // The lease expires because the store's clock moves, not because the test sleeps.
+    let clock = Clock::manual(now_ms());
+    let store = Store::connect(&StoreOptions {
+        clock: clock.clone(),
+        ..StoreOptions::new(&db.url)
+    })
+    .await
+    .expect("connects");
+    store.migrate().await.expect("migrates");
     add_jobs(&store, 1).await;
     let a = store.claim("worker-a", 300, 10).await.expect("claims");
     assert_eq!(a.len(), 1);
@@ -66,7 +76,16 @@ async fn an_expired_lease_makes_the_job_claimable_again(backend: Backend) {
             .is_empty(),
         "leased to A"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    clock.advance(std::time::Duration::from_millis(299));
+    assert!(
+        store
+            .claim("worker-b", 300, 10)
+            .await
+            .expect("claims")
+            .is_empty(),
+        "still leased to A 1 ms before the lease ends"
+    );
+    clock.advance(std::time::Duration::from_millis(2));
     let b = store.claim("worker-b", 30_000, 10).await.expect("claims");
     assert_eq!(b.len(), 1, "A's lease expired (A crashed): B takes the job");
     assert_eq!(b[0].attempts, 2);
