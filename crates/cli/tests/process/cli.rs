@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::harness::{failed, run_cli, wait_until, write_config, Hook, Server};
+use crate::harness::{edit_config, failed, run_cli, table, wait_until, write_config, Hook, Server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_server_gracefully() {
@@ -44,10 +44,9 @@ async fn an_unknown_config_key_fails_start_up_naming_the_key() {
         "http://127.0.0.1:9/hook",
         "",
     );
-    let text = std::fs::read_to_string(&config)
-        .expect("read")
-        .replace("workers = 1", "workers = 1\nbnd = \"x\"");
-    std::fs::write(&config, text).expect("write");
+    edit_config(&config, |doc| {
+        table(doc, "server").insert("bnd".into(), "x".into());
+    });
     let (code, _, err) = run_cli(&config, dir.path(), &["serve"], &[]).await;
     assert_ne!(code, 0);
     assert!(

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{failed, wait_until, write_config, Hook, Server};
+use crate::harness::{edit_config, failed, table, wait_until, write_config, Hook, Server};
 
 /// A provider outage: 300 FAILED webhooks in a burst. The operator channel gets a handful of
 /// messages that together name every order, each once.
@@ -17,10 +17,11 @@ async fn a_burst_of_300_failed_orders_makes_a_few_grouped_messages_naming_them_a
         &hook.url,
         "",
     );
-    let text = std::fs::read_to_string(&config)
-        .expect("read")
-        .replace("group_window = \"0s\"", "group_window = \"2s\"");
-    std::fs::write(&config, text).expect("write");
+    edit_config(&config, |doc| {
+        let hook = table(table(doc, "notifiers"), "hook");
+        assert!(hook.contains_key("group_window"));
+        hook.insert("group_window".into(), "2s".into());
+    });
     let server = Server::start(&config, dir.path()).await;
     let client = reqwest::Client::new();
     for chunk in (0..300).collect::<Vec<_>>().chunks(25) {

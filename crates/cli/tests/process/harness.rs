@@ -60,6 +60,23 @@ notify = ["hook"]
     path
 }
 
+/// Edits the config file at `path` as TOML values: `change` gets the parsed document. A
+/// key that is not where a test expects it fails here, instead of a text replacement
+/// silently matching nothing.
+pub fn edit_config(path: &Path, change: impl FnOnce(&mut toml::Table)) {
+    let text = std::fs::read_to_string(path).expect("the config is readable");
+    let mut doc: toml::Table = text.parse().expect("the config is TOML");
+    change(&mut doc);
+    std::fs::write(path, toml::to_string(&doc).expect("TOML serialises")).expect("written");
+}
+
+/// The table at `key` of `doc` (e.g. `server`), which must exist.
+pub fn table<'a>(doc: &'a mut toml::Table, key: &str) -> &'a mut toml::Table {
+    doc.get_mut(key)
+        .and_then(toml::Value::as_table_mut)
+        .unwrap_or_else(|| panic!("the config has a [{key}] table"))
+}
+
 /// A running `esim-courier serve`.
 pub struct Server {
     pub child: Child,

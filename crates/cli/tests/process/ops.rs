@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{failed, run_cli, wait_until, write_config, Hook, Server, WEBHOOK_TOKEN};
+use crate::harness::{
+    edit_config, failed, run_cli, table, wait_until, write_config, Hook, Server, WEBHOOK_TOKEN,
+};
 
 /// The value of the first metric line starting with `prefix`, 0 when absent.
 fn metric(text: &str, prefix: &str) -> f64 {
@@ -126,11 +128,9 @@ async fn metrics_can_live_on_a_separate_admin_address() {
         "http://127.0.0.1:9/hook",
         "",
     );
-    let text = std::fs::read_to_string(&config).expect("read").replace(
-        "workers = 1",
-        &format!("workers = 1\nadmin_bind = \"{admin_addr}\""),
-    );
-    std::fs::write(&config, text).expect("write");
+    edit_config(&config, |doc| {
+        table(doc, "server").insert("admin_bind".into(), admin_addr.to_string().into());
+    });
     let server = Server::start(&config, dir.path()).await;
     let client = reqwest::Client::new();
     let main = client
@@ -162,11 +162,16 @@ async fn a_full_run_logs_neither_matching_ids_nor_tokens() {
         &hook.url,
         "",
     );
-    let text = std::fs::read_to_string(&config).expect("read").replace(
-        "[[routes]]\nwhen = \"FAILED\"",
-        "[[routes]]\nwhen = \"COMPLETED\"\nnotify = [\"hook\"]\n\n[[routes]]\nwhen = \"FAILED\"",
-    );
-    std::fs::write(&config, text).expect("write");
+    edit_config(&config, |doc| {
+        let routes = doc
+            .get_mut("routes")
+            .and_then(toml::Value::as_array_mut)
+            .expect("the config has routes");
+        let mut completed = toml::Table::new();
+        completed.insert("when".into(), "COMPLETED".into());
+        completed.insert("notify".into(), toml::Value::Array(vec!["hook".into()]));
+        routes.push(completed.into());
+    });
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_esim-courier"))
         .args(["--config", config.to_str().expect("utf-8"), "serve"])
         .current_dir(dir.path())
@@ -322,14 +327,14 @@ async fn https_is_served_with_a_configured_certificate() {
         "http://127.0.0.1:9/hook",
         "",
     );
-    let text = std::fs::read_to_string(&config).expect("read").replace(
-        "workers = 1",
-        &format!(
-            "workers = 1\ntls = {{ cert = \"{0}/cert.pem\", key = \"{0}/key.pem\" }}",
-            dir.path().display()
-        ),
-    );
-    std::fs::write(&config, text).expect("write");
+    edit_config(&config, |doc| {
+        let mut tls = toml::Table::new();
+        for (key, file) in [("cert", "cert.pem"), ("key", "key.pem")] {
+            let path = dir.path().join(file).display().to_string();
+            tls.insert(key.into(), path.into());
+        }
+        table(doc, "server").insert("tls".into(), tls.into());
+    });
     let server = Server::start(&config, dir.path()).await;
     let addr = server.base.trim_start_matches("http://").to_owned();
     let log = server.log_text();
