@@ -1,17 +1,21 @@
 use std::time::Duration;
 
+use esim_courier_tests::{on_both_backends, test_db, Backend};
 use serde_json::Value;
 
 use crate::harness::{failed, run_cli, wait_until, write_config, Hook, Server};
 
+on_both_backends!(kill_9_during_a_delivery_then_restart_delivers_exactly_once);
+
 /// kill -9 while a delivery hangs, restart: the expired lease makes the job claimable, and
 /// the endpoint gets exactly one completed delivery.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_during_a_delivery_then_restart_delivers_exactly_once() {
+async fn kill_9_during_a_delivery_then_restart_delivers_exactly_once(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let hook = Hook::start(1);
-    let db = format!("sqlite://{}/crash.db", dir.path().display());
-    let config = write_config(dir.path(), &db, &hook.url, "");
+    let config = write_config(dir.path(), &db.url, &hook.url, "");
     let client = reqwest::Client::new();
 
     let mut first = Server::start(&config, dir.path()).await;

@@ -9,7 +9,17 @@ use esim_courier_tests::smtp::{
 };
 use serde_json::json;
 
+use esim_courier_tests::{on_both_backends, test_db, Backend};
+
 use crate::harness::{run_cli, wait_until, Server, API_TOKEN, WEBHOOK_TOKEN};
+
+on_both_backends!(
+    each_order_gets_exactly_one_activation_email_whichever_comes_first,
+    a_4xx_smtp_reply_is_retried_and_a_5xx_is_dead_lettered_with_an_operator_email,
+    failed_orders_reach_operators_as_grouped_emails_over_smtp,
+    check_fails_clearly_on_a_broken_template_and_an_unreachable_smtp_server,
+    resend_sends_the_activation_email_again_on_record,
+);
 
 const LPA: &str = "LPA:1$smdp.example.com$K2-4KJ2T-1B6Q9X";
 
@@ -22,9 +32,13 @@ fn completed(order_no: &str, iccid: &str) -> String {
 }
 
 /// A server whose customer and operator emails go over SMTP to `smtp_url`.
-fn write_email_config(dir: &Path, smtp_url: &str, extra_customer: &str) -> std::path::PathBuf {
+fn write_email_config(
+    dir: &Path,
+    db: &str,
+    smtp_url: &str,
+    extra_customer: &str,
+) -> std::path::PathBuf {
     let path = dir.join("esim-courier.toml");
-    let db = format!("sqlite://{}/mail.db", dir.display());
     std::fs::write(
         &path,
         format!(
@@ -107,11 +121,13 @@ fn to_customers(smtp: &SmtpServer) -> Vec<esim_courier_tests::smtp::Received> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_order_gets_exactly_one_activation_email_whichever_comes_first() {
+async fn each_order_gets_exactly_one_activation_email_whichever_comes_first(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_email_config(dir.path(), &smtp.url(), "");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
     let server = Server::start(&config, dir.path()).await;
     let client = reqwest::Client::new();
 
@@ -200,11 +216,15 @@ async fn each_order_gets_exactly_one_activation_email_whichever_comes_first() {
     drop(server);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_4xx_smtp_reply_is_retried_and_a_5xx_is_dead_lettered_with_an_operator_email() {
+async fn a_4xx_smtp_reply_is_retried_and_a_5xx_is_dead_lettered_with_an_operator_email(
+    backend: Backend,
+) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_email_config(dir.path(), &smtp.url(), "");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
     let server = Server::start(&config, dir.path()).await;
     let client = reqwest::Client::new();
 
@@ -298,11 +318,13 @@ async fn a_4xx_smtp_reply_is_retried_and_a_5xx_is_dead_lettered_with_an_operator
     drop(server);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_orders_reach_operators_as_grouped_emails_over_smtp() {
+async fn failed_orders_reach_operators_as_grouped_emails_over_smtp(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_email_config(dir.path(), &smtp.url(), "");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
     let server = Server::start(&config, dir.path()).await;
     let client = reqwest::Client::new();
     let posts = (0..40).map(|i| server.post(&client, crate::harness::failed(&format!("DOWN-{i}"))));
@@ -343,11 +365,13 @@ async fn failed_orders_reach_operators_as_grouped_emails_over_smtp() {
     drop(server);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_fails_clearly_on_a_broken_template_and_an_unreachable_smtp_server() {
+async fn check_fails_clearly_on_a_broken_template_and_an_unreachable_smtp_server(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let good = write_email_config(dir.path(), &smtp.url(), "");
+    let good = write_email_config(dir.path(), &db.url, &smtp.url(), "");
     let (code, out, err) = run_cli(&good, dir.path(), &["check"], &[]).await;
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.lines().all(|l| l.starts_with("PASS")), "{out}");
@@ -357,7 +381,8 @@ async fn check_fails_clearly_on_a_broken_template_and_an_unreachable_smtp_server
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
     let port = closed.local_addr().expect("addr").port();
     drop(closed);
-    let unreachable = write_email_config(dir.path(), &format!("smtp://127.0.0.1:{port}"), "");
+    let unreachable =
+        write_email_config(dir.path(), &db.url, &format!("smtp://127.0.0.1:{port}"), "");
     let (code, out, _) = run_cli(&unreachable, dir.path(), &["check"], &[]).await;
     assert_ne!(code, 0);
     assert!(
@@ -374,6 +399,7 @@ async fn check_fails_clearly_on_a_broken_template_and_an_unreachable_smtp_server
     std::fs::write(templates.join("body.html.hbs"), "<p>{{order_no}}</p>").expect("write");
     let broken = write_email_config(
         dir.path(),
+        &db.url,
         &smtp.url(),
         &format!(
             "templates_dir = \"{}\"",
@@ -392,11 +418,13 @@ async fn check_fails_clearly_on_a_broken_template_and_an_unreachable_smtp_server
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resend_sends_the_activation_email_again_on_record() {
+async fn resend_sends_the_activation_email_again_on_record(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_email_config(dir.path(), &smtp.url(), "");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
     let server = Server::start(&config, dir.path()).await;
     let client = reqwest::Client::new();
     register(&client, &server, "MAIL-R", "ana@traveller.example", "en").await;

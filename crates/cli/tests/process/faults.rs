@@ -117,18 +117,22 @@ async fn register_all(client: &reqwest::Client, base: &str, n: usize) {
         .await;
 }
 
+esim_courier_tests::on_both_backends!(
+    kill_9_under_load_loses_no_acknowledged_webhook_and_sends_no_email_twice
+);
+
 /// kill -9 while 5,000 distinct webhooks are arriving (32 at a time), then restart: every
 /// webhook that got a 2xx is stored and yields exactly one email; none yields two.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_under_load_loses_no_acknowledged_webhook_and_sends_no_email_twice() {
+async fn kill_9_under_load_loses_no_acknowledged_webhook_and_sends_no_email_twice(
+    backend: Backend,
+) {
+    let Some(test_db) = test_db(backend).await else {
+        return;
+    };
     let n = usize::try_from(env_number("ESIM_COURIER_FAULT_WEBHOOKS", 5000)).unwrap_or(5000);
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = config(
-        dir.path(),
-        &format!("sqlite://{}/k.db", dir.path().display()),
-        &smtp.url(),
-    );
+    let config = config(dir.path(), &test_db.url, &smtp.url());
     let mut server = Server::start(&config, dir.path()).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -205,9 +209,7 @@ async fn kill_9_under_load_loses_no_acknowledged_webhook_and_sends_no_email_twic
     assert_eq!(missing, 0);
     // Stored: every acknowledged order has its event.
     sqlx::any::install_default_drivers();
-    let db = sqlx::AnyPool::connect(&format!("sqlite://{}/k.db", dir.path().display()))
-        .await
-        .expect("db");
+    let db = sqlx::AnyPool::connect(&test_db.url).await.expect("db");
     let stored: Vec<String> = sqlx::query_scalar("SELECT order_no FROM order_events")
         .fetch_all(&db)
         .await
