@@ -13,7 +13,8 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::Message;
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 
-use super::{open, Transport};
+use super::connection::open;
+use crate::transport::Transport;
 use crate::TransportConfig;
 
 /// base64 of `\0courier\0s3cr3t-pw`, the `AUTH PLAIN` answer the server accepts.
@@ -281,12 +282,7 @@ fn message(n: usize) -> Message {
 
 fn idle(t: &Transport) -> usize {
     match t {
-        Transport::Smtp(s) => s
-            .pool
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len(),
+        Transport::Smtp(s) => s.pool.idle_len(),
         Transport::File { .. } => 0,
     }
 }
