@@ -1,12 +1,14 @@
 //! Shared by the HTTP notifiers: their client, error descriptions that never show the URL (it
 //! may hold a secret), `Retry-After`, and which refusals a retry can help.
 
+mod incoming_webhook;
 mod secret_url;
 
 use std::time::Duration;
 
 use esim_courier_core::NotifyError;
 
+pub use incoming_webhook::{ConfigError, IncomingWebhook, IncomingWebhookConfig};
 pub use secret_url::SecretUrl;
 
 /// Whether a retry can help after this HTTP status: 408 (timed out), 429 (rate limited) and

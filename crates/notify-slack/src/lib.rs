@@ -27,7 +27,7 @@ use serde_json::Value;
 
 pub use config::{ConfigError, SlackConfig};
 
-use esim_courier_notify_http::SecretUrl;
+use esim_courier_notify_http::{IncomingWebhook, SecretUrl};
 
 use crate::answer::Answer;
 
@@ -42,12 +42,7 @@ pub struct SlackNotifier {
 impl SlackNotifier {
     /// Builds the notifier named `name` from its section, checking the webhook URL.
     pub fn new(name: impl Into<String>, config: SlackConfig) -> Result<Self, ConfigError> {
-        let endpoint = SecretUrl::parse(&config.webhook_url).map_err(ConfigError::WebhookUrl)?;
-        if config.timeout.is_zero() {
-            return Err(ConfigError::Timeout);
-        }
-        let client = esim_courier_notify_http::client(config.timeout)
-            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        let IncomingWebhook { endpoint, client } = IncomingWebhook::new(&config)?;
         Ok(Self {
             name: name.into(),
             endpoint,

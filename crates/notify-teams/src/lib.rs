@@ -22,7 +22,7 @@ mod card;
 mod config;
 
 use esim_courier_core::{async_trait, Audience, Notification, Notifier, NotifyError, Receipt};
-use esim_courier_notify_http::SecretUrl;
+use esim_courier_notify_http::{IncomingWebhook, SecretUrl};
 use serde_json::Value;
 
 pub use config::{ConfigError, TeamsConfig};
@@ -41,12 +41,7 @@ pub struct TeamsNotifier {
 impl TeamsNotifier {
     /// Builds the notifier named `name` from its section, checking the webhook URL.
     pub fn new(name: impl Into<String>, config: TeamsConfig) -> Result<Self, ConfigError> {
-        let endpoint = SecretUrl::parse(&config.webhook_url).map_err(ConfigError::WebhookUrl)?;
-        if config.timeout.is_zero() {
-            return Err(ConfigError::Timeout);
-        }
-        let client = esim_courier_notify_http::client(config.timeout)
-            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        let IncomingWebhook { endpoint, client } = IncomingWebhook::new(&config)?;
         Ok(Self {
             name: name.into(),
             endpoint,
