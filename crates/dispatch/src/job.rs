@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use esim_courier_core::{Alert, Audience, Notification, NotifyError, Receipt};
-use esim_courier_store::{duration_ms, now_ms, Attempt, ClaimedJob, CustomerWait, JobKind, NewJob};
+use esim_courier_store::{
+    duration_ms, now_ms, Attempt, AttemptOutcome, ClaimedJob, CustomerWait, JobKind, NewJob,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{notification, Dispatcher, HookPoint, Registered, RetryPolicy};
@@ -55,11 +57,19 @@ impl Dispatcher {
     pub(crate) async fn prepare(&self, job: &ClaimedJob) -> Option<(&Registered, Notification)> {
         let Some(registered) = self.notifiers.get(&job.notifier) else {
             let error = format!("notifier {:?} is not configured", job.notifier);
-            self.dead(job, now_ms(), None, "permanent", &error).await;
+            self.dead(job, now_ms(), None, AttemptOutcome::Permanent, &error)
+                .await;
             return None;
         };
         let ctx = match self.store.job_context(job).await {
             Ok(ctx) => ctx,
+            // A stored value that no longer parses will not parse on a retry either.
+            Err(e @ esim_courier_store::StoreError::Corrupt(_)) => {
+                let error = format!("the job's order cannot be read: {e}");
+                self.dead(job, now_ms(), None, AttemptOutcome::Permanent, &error)
+                    .await;
+                return None;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "loading the job's order failed; releasing it");
                 self.release(job).await;
@@ -77,8 +87,14 @@ impl Dispatcher {
         match notification::build(job, &ctx) {
             Ok(n) => Some((registered, n)),
             Err(e) => {
-                self.dead(job, now_ms(), None, "permanent", &e.to_string())
-                    .await;
+                self.dead(
+                    job,
+                    now_ms(),
+                    None,
+                    AttemptOutcome::Permanent,
+                    &e.to_string(),
+                )
+                .await;
                 None
             }
         }
@@ -184,7 +200,7 @@ impl Dispatcher {
                 } else {
                     let (outcome, why) = if e.is_transient() {
                         (
-                            "transient",
+                            AttemptOutcome::Transient,
                             format!(
                                 "gave up after {attempts} attempts over {} s: {}",
                                 age / 1000,
@@ -192,7 +208,7 @@ impl Dispatcher {
                             ),
                         )
                     } else {
-                        ("permanent", e.message().to_owned())
+                        (AttemptOutcome::Permanent, e.message().to_owned())
                     };
                     self.dead(job, started_at, recipient, outcome, &why).await;
                     return;
@@ -208,7 +224,7 @@ impl Dispatcher {
         job: &ClaimedJob,
         started_at: i64,
         recipient: Option<&str>,
-        outcome: &str,
+        outcome: AttemptOutcome,
         error: &str,
     ) {
         let finished_at = now_ms();

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use esim_courier_core::{Notifier, Routes};
-use esim_courier_store::{duration_ms, now_ms, ClaimedJob, Store};
+use esim_courier_store::{duration_ms, now_ms, ClaimedJob, JobState, Store};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -198,7 +198,7 @@ impl Dispatcher {
         let in_flight = match self.store.job_counts().await {
             Ok(counts) => counts
                 .iter()
-                .any(|(state, n)| state == "in_flight" && *n > 0),
+                .any(|(state, n)| *state == JobState::InFlight && *n > 0),
             Err(_) => return false,
         };
         !in_flight

@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus text. The counters are recorded through the `metrics` facade
 //! where things happen; the outbox gauges are read from the store at scrape time.
 
+use esim_courier_store::JobState;
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
@@ -25,8 +26,6 @@ impl std::fmt::Debug for MetricsRender {
 }
 
 /// Every job state, so a state with no jobs reads 0 rather than vanishing.
-const JOB_STATES: [&str; 5] = ["pending", "waiting", "in_flight", "done", "dead"];
-
 pub(crate) async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     let Some(render) = &state.config.metrics else {
         return HttpResponse::NotFound()
@@ -34,14 +33,14 @@ pub(crate) async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     };
     match state.store.job_counts().await {
         Ok(counts) => {
-            for s in JOB_STATES {
+            for s in JobState::ALL {
                 let n = counts
                     .iter()
-                    .find(|(state, _)| state == s)
+                    .find(|(state, _)| *state == s)
                     .map_or(0, |(_, n)| *n);
                 // Counts of rows fit an f64 exactly up to 2^53.
                 #[allow(clippy::cast_precision_loss)]
-                metrics::gauge!("esim_courier_outbox_jobs", "state" => s).set(n as f64);
+                metrics::gauge!("esim_courier_outbox_jobs", "state" => s.as_str()).set(n as f64);
             }
         }
         Err(e) => {

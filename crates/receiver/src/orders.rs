@@ -4,9 +4,10 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use esim_courier_core::{
-    ActivationCode, CurrencyTable, EmailAddress, JsonScalar, Locale, Money, OrderNo,
+    ActivationCode, Currency, CurrencyTable, Customer, EmailAddress, JsonScalar, Locale, Money,
+    OrderNo,
 };
-use esim_courier_store::{masked, CustomerRecord, Registration};
+use esim_courier_store::Registration;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -61,7 +62,7 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload", message).field(field)
 }
 
-fn parse_registration(body: &[u8], currencies: &CurrencyTable) -> Result<CustomerRecord, ApiError> {
+fn parse_registration(body: &[u8], currencies: &CurrencyTable) -> Result<Customer, ApiError> {
     let body: RegistrationBody = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -104,12 +105,11 @@ fn parse_registration(body: &[u8], currencies: &CurrencyTable) -> Result<Custome
     {
         return Err(invalid("name", "name contains control characters"));
     }
-    Ok(CustomerRecord {
-        email: email.as_str().to_owned(),
+    Ok(Customer {
+        email,
         name,
-        locale: locale.map(|l| l.as_str().to_owned()),
-        retail_price: retail.as_ref().map(|m| m.amount().to_string()),
-        retail_currency: retail.as_ref().map(|m| m.currency().code().to_owned()),
+        locale,
+        retail_price: retail,
     })
 }
 
@@ -134,15 +134,15 @@ pub(crate) async fn register(
     let customer = parse_registration(&body, &state.config.currencies)?;
     let registration = state
         .store
-        .register_customer(order_no.as_str(), &customer)
+        .register_customer(&order_no, &customer)
         .await
         .map_err(|e| ApiError::from_store(&e))?;
-    let email = masked(&customer.email);
+    let email = customer.email.masked();
     let status = match registration {
         Registration::Created => StatusCode::CREATED,
         Registration::Updated => StatusCode::OK,
         Registration::AlreadyDelivered { to } => {
-            let to = masked(&to);
+            let to = to.masked();
             tracing::warn!(order_no = %order_no, email = %email, delivered_to = %to, "registration refused: the activation email was already delivered to another address");
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -186,20 +186,26 @@ pub(crate) async fn show(
             json!({
                 "id": e.id,
                 "receivedAt": e.received_at,
-                "result": e.result,
+                "result": e.result.as_str(),
                 "disposition": e.disposition,
                 "iccid": e.iccid,
-                "activationCode": e.lpa.as_deref().and_then(|l| ActivationCode::parse(l).ok()).map(|c| c.masked()),
+                "activationCode": e.activation_code.as_ref().map(ActivationCode::masked),
                 "packageCode": e.package_code,
                 "packageName": e.package_name,
-                "price": e.price,
-                "currency": e.currency,
+                "price": e.contract_price.as_ref().map(|m| m.amount().to_string()),
+                "currency": e.currency.as_ref().map(Currency::code),
                 "warnings": e.warnings,
             })
         })
         .collect();
     let customer = details.order.customer.as_ref().map(|c| {
-        json!({"email": c.email, "name": c.name, "locale": c.locale, "price": c.retail_price, "currency": c.retail_currency})
+        json!({
+            "email": c.email.as_str(),
+            "name": c.name,
+            "locale": c.locale.as_ref().map(Locale::as_str),
+            "price": c.retail_price.as_ref().map(|m| m.amount().to_string()),
+            "currency": c.retail_price.as_ref().map(|m| m.currency().code()),
+        })
     });
     Ok(HttpResponse::Ok().json(json!({
         "orderNo": details.order.order_no,

@@ -454,7 +454,7 @@ fn finish_attempt(
         conn,
         FINISH_JOB,
         &[
-            &e.state,
+            &e.state.as_str(),
             &e.error,
             &e.next_attempt_at,
             &attempt.finished_at,
@@ -471,7 +471,7 @@ fn finish_attempt(
                 &job.attempts,
                 &attempt.started_at,
                 &attempt.finished_at,
-                &e.outcome,
+                &e.outcome.as_str(),
                 &e.error,
                 &e.receipt,
                 &attempt.worker,

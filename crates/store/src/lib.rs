@@ -32,10 +32,11 @@ pub use connect::StoreOptions;
 pub use error::StoreError;
 pub use intake::{IntakeOutcome, NewJob, NewReceipt, Planner};
 pub use orders::{
-    masked, AttemptRecord, CustomerRecord, EventRecord, JobRecord, OrderDetails, OrderRecord,
-    Registration, Resend,
+    AttemptRecord, EventRecord, JobRecord, OrderDetails, OrderRecord, Registration, Resend,
 };
-pub use outbox::{Attempt, ClaimedJob, CustomerWait, JobContext, JobKind};
+pub use outbox::{
+    Attempt, AttemptOutcome, ClaimedJob, CustomerWait, JobContext, JobKind, JobState,
+};
 
 /// Which database engine is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

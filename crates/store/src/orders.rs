@@ -1,26 +1,14 @@
 //! Orders as operators and the API see them: registration, details, dead letters.
 
-use esim_courier_core::EmailAddress;
+use esim_courier_core::{
+    ActivationCode, Currency, Customer, EmailAddress, Locale, Money, OrderNo, OrderResult,
+};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::audit::{self, AuditAction, AuditEntry};
+use crate::outbox::{AttemptOutcome, JobState};
 use crate::{Store, StoreError};
-
-/// The customer registered for an order, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomerRecord {
-    /// Email address (validated on the way in).
-    pub email: String,
-    /// Name, if given.
-    pub name: Option<String>,
-    /// Locale tag, if given.
-    pub locale: Option<String>,
-    /// Retail price, as a decimal string.
-    pub retail_price: Option<String>,
-    /// Retail currency code.
-    pub retail_currency: Option<String>,
-}
 
 /// What a registration did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +21,7 @@ pub enum Registration {
     /// one given. Holds the address it went to last (for the caller to show masked).
     AlreadyDelivered {
         /// Where the activation email went.
-        to: String,
+        to: EmailAddress,
     },
 }
 
@@ -44,14 +32,14 @@ pub struct Resend {
     pub jobs: Vec<i64>,
     /// Where it goes as things stand: the address given, or the registered customer's;
     /// `None` when no customer is registered yet (it waits for the registration).
-    pub recipient: Option<String>,
+    pub recipient: Option<EmailAddress>,
 }
 
 /// An order row.
 #[derive(Debug, Clone)]
 pub struct OrderRecord {
     /// The order number.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// `awaiting_webhook` or the last accepted result.
     pub state: String,
     /// When the row was written.
@@ -59,51 +47,38 @@ pub struct OrderRecord {
     /// When it last changed.
     pub updated_at: i64,
     /// The registered customer.
-    pub customer: Option<CustomerRecord>,
+    pub customer: Option<Customer>,
 }
 
-/// An order event, as stored.
-#[derive(Clone)]
+/// An order event, as stored, read back into the types intake parsed it into.
+#[derive(Debug, Clone)]
 pub struct EventRecord {
     /// The event's id.
     pub id: i64,
     /// The order number.
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// The receipt it came in.
     pub receipt_id: i64,
     /// When it arrived.
     pub received_at: i64,
     /// The result as received.
-    pub result: String,
+    pub result: OrderResult,
     /// `accepted` or `conflict`.
     pub disposition: String,
     /// The ICCID as shown.
     pub iccid: String,
-    /// The usable activation code's QR text, if any. A secret: redacted in `Debug`.
-    pub lpa: Option<String>,
+    /// The usable activation code, if any. A secret: its `Debug` is redacted.
+    pub activation_code: Option<ActivationCode>,
     /// Package id.
     pub package_code: Option<String>,
     /// Package name.
     pub package_name: Option<String>,
-    /// Contract currency code.
-    pub currency: Option<String>,
-    /// Contract price, as a decimal string.
-    pub price: Option<String>,
+    /// Contract currency.
+    pub currency: Option<Currency>,
+    /// Contract price (operators only).
+    pub contract_price: Option<Money>,
     /// Warnings found when parsing.
     pub warnings: Vec<String>,
-}
-
-impl std::fmt::Debug for EventRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventRecord")
-            .field("id", &self.id)
-            .field("order_no", &self.order_no)
-            .field("result", &self.result)
-            .field("disposition", &self.disposition)
-            .field("iccid", &self.iccid)
-            .field("lpa", &self.lpa.as_ref().map(|_| "[redacted]"))
-            .finish_non_exhaustive()
-    }
 }
 
 /// An outbox job, as operators see it.
@@ -117,8 +92,8 @@ pub struct JobRecord {
     pub kind: String,
     /// The order, if any.
     pub order_no: Option<String>,
-    /// pending, waiting, in_flight, done, dead.
-    pub state: String,
+    /// Where it is in its life.
+    pub state: JobState,
     /// Attempts made.
     pub attempts: i64,
     /// When it was written.
@@ -142,8 +117,8 @@ pub struct AttemptRecord {
     pub started_at: i64,
     /// When it answered.
     pub finished_at: i64,
-    /// delivered, transient, permanent.
-    pub outcome: String,
+    /// Delivered, or how it failed.
+    pub outcome: AttemptOutcome,
     /// The error, if any.
     pub error: Option<String>,
     /// The channel's receipt id, if any.
@@ -153,22 +128,17 @@ pub struct AttemptRecord {
     /// The customer's address it went to (customer notifiers). Serialised masked
     /// (`t***@example.com`): every view of the delivery log shows it so.
     #[serde(serialize_with = "serialize_masked")]
-    pub recipient: Option<String>,
+    pub recipient: Option<EmailAddress>,
 }
 
 fn serialize_masked<S: serde::Serializer>(
-    address: &Option<String>,
+    address: &Option<EmailAddress>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     match address {
-        Some(a) => serializer.serialize_some(&masked(a)),
+        Some(a) => serializer.serialize_some(&a.masked()),
         None => serializer.serialize_none(),
     }
-}
-
-/// A customer's address as operators see it: `t***@example.com`.
-pub fn masked(address: &str) -> String {
-    EmailAddress::parse(address).map_or_else(|_| "***".to_owned(), |e| e.masked())
 }
 
 /// Everything known of an order.
@@ -196,9 +166,10 @@ impl Store {
     /// `resend --to`). Registering an address it was delivered to is fine.
     pub async fn register_customer(
         &self,
-        order_no: &str,
-        customer: &CustomerRecord,
+        order_no: &OrderNo,
+        customer: &Customer,
     ) -> Result<Registration, StoreError> {
+        let order_no = order_no.as_str();
         let now = self.now();
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -232,10 +203,12 @@ impl Store {
         if let Some(last) = delivered_to.first() {
             if !delivered_to
                 .iter()
-                .any(|to| to.eq_ignore_ascii_case(&customer.email))
+                .any(|to| to.eq_ignore_ascii_case(customer.email.as_str()))
             {
                 // Dropping the transaction rolls back the order row it may have created.
-                return Ok(Registration::AlreadyDelivered { to: last.clone() });
+                return Ok(Registration::AlreadyDelivered {
+                    to: email(last, "an attempt's recipient")?,
+                });
             }
         }
         sqlx::query(
@@ -243,11 +216,16 @@ impl Store {
                     retail_currency = $5, registered_at = COALESCE(registered_at, $6), updated_at = $6
               WHERE order_no = $7",
         )
-        .bind(customer.email.clone())
+        .bind(customer.email.as_str().to_owned())
         .bind(customer.name.clone())
-        .bind(customer.locale.clone())
-        .bind(customer.retail_price.clone())
-        .bind(customer.retail_currency.clone())
+        .bind(customer.locale.as_ref().map(|l| l.as_str().to_owned()))
+        .bind(customer.retail_price.as_ref().map(|m| m.amount().to_string()))
+        .bind(
+            customer
+                .retail_price
+                .as_ref()
+                .map(|m| m.currency().code().to_owned()),
+        )
         .bind(now)
         .bind(order_no.to_owned())
         .execute(&mut *tx)
@@ -300,12 +278,14 @@ impl Store {
             return Ok(None);
         };
         let recipient = match to {
-            Some(to) => Some(to.as_str().to_owned()),
+            Some(to) => Some(to.clone()),
             None => sqlx::query("SELECT customer_email FROM orders WHERE order_no = $1")
                 .bind(order_no.to_owned())
                 .fetch_one(&mut *tx)
                 .await?
-                .try_get("customer_email")?,
+                .try_get::<Option<String>, _>("customer_email")?
+                .map(|e| email(&e, "the order's customer"))
+                .transpose()?,
         };
         let mut jobs = Vec::new();
         for notifier in notifiers {
@@ -334,8 +314,8 @@ impl Store {
             jobs.push(id);
         }
         let whom = match (&recipient, to) {
-            (Some(r), Some(_)) => format!("to {} (given with --to)", masked(r)),
-            (Some(r), None) => format!("to the registered customer {}", masked(r)),
+            (Some(r), Some(_)) => format!("to {} (given with --to)", r.masked()),
+            (Some(r), None) => format!("to the registered customer {}", r.masked()),
             (None, _) => "to the customer once registered".to_owned(),
         };
         let ids = jobs
@@ -436,15 +416,17 @@ impl Store {
                     attempt: r.try_get("attempt")?,
                     started_at: r.try_get("started_at")?,
                     finished_at: r.try_get("finished_at")?,
-                    outcome: r.try_get("outcome")?,
+                    outcome: AttemptOutcome::parse(&r.try_get::<String, _>("outcome")?)?,
                     error: r.try_get("error")?,
                     receipt: r.try_get("receipt")?,
                     worker: r.try_get("worker")?,
-                    recipient: r.try_get("recipient")?,
+                    recipient: r
+                        .try_get::<Option<String>, _>("recipient")?
+                        .map(|e| email(&e, "an attempt's recipient"))
+                        .transpose()?,
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+            .collect()
     }
 
     /// Dead jobs, newest first.
@@ -460,14 +442,18 @@ impl Store {
     }
 
     /// Counts of jobs by state, for health and metrics.
-    pub async fn job_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+    pub async fn job_counts(&self) -> Result<Vec<(JobState, i64)>, StoreError> {
         sqlx::query("SELECT state, COUNT(*) AS n FROM outbox_jobs GROUP BY state ORDER BY state")
             .fetch_all(&self.read)
             .await?
             .iter()
-            .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+            .map(|r| {
+                Ok((
+                    JobState::parse(&r.try_get::<String, _>("state")?)?,
+                    r.try_get("n")?,
+                ))
+            })
+            .collect()
     }
 }
 
@@ -477,46 +463,87 @@ const EVENT_SELECT: &str =
 
 fn order_record(r: &AnyRow) -> Result<OrderRecord, StoreError> {
     Ok(OrderRecord {
-        order_no: r.try_get("order_no")?,
+        order_no: order_no(&r.try_get::<String, _>("order_no")?)?,
         state: r.try_get("state")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
-        customer: customer_record(r)?,
+        customer: customer_from_row(r)?,
     })
 }
 
-/// The registered customer in a row with the order's `customer_*` columns.
-pub(crate) fn customer_record(r: &AnyRow) -> Result<Option<CustomerRecord>, StoreError> {
-    let email: Option<String> = r.try_get("customer_email")?;
-    Ok(match email {
-        Some(email) => Some(CustomerRecord {
-            email,
-            name: r.try_get("customer_name")?,
-            locale: r.try_get("customer_locale")?,
-            retail_price: r.try_get("retail_price")?,
-            retail_currency: r.try_get("retail_currency")?,
-        }),
-        None => None,
-    })
+/// A stored value that no longer parses: the row was written by something else, or by hand.
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
 }
 
+fn order_no(text: &str) -> Result<OrderNo, StoreError> {
+    OrderNo::parse(text).map_err(|e| corrupt("a stored order number", e))
+}
+
+pub(crate) fn email(text: &str, what: &str) -> Result<EmailAddress, StoreError> {
+    EmailAddress::parse(text).map_err(|e| corrupt(what, e))
+}
+
+/// A stored amount and currency code.
+fn money(
+    amount: Option<String>,
+    code: Option<String>,
+    what: &str,
+) -> Result<Option<Money>, StoreError> {
+    match (amount, code) {
+        (Some(amount), Some(code)) => Money::parse(&amount, Currency::from_code(&code))
+            .map(Some)
+            .map_err(|e| corrupt(what, e)),
+        _ => Ok(None),
+    }
+}
+
+/// The registered customer in a row with the order's `customer_*` columns: the one mapping
+/// of those columns to a [`Customer`].
+pub(crate) fn customer_from_row(r: &AnyRow) -> Result<Option<Customer>, StoreError> {
+    let Some(address) = r.try_get::<Option<String>, _>("customer_email")? else {
+        return Ok(None);
+    };
+    Ok(Some(Customer {
+        email: email(&address, "the customer's stored address")?,
+        name: r.try_get("customer_name")?,
+        locale: r
+            .try_get::<Option<String>, _>("customer_locale")?
+            .map(|l| Locale::parse(&l).map_err(|e| corrupt("the customer's stored locale", e)))
+            .transpose()?,
+        retail_price: money(
+            r.try_get("retail_price")?,
+            r.try_get("retail_currency")?,
+            "the stored retail price",
+        )?,
+    }))
+}
+
+/// An `order_events` row: the one mapping of its columns to an [`EventRecord`].
 pub(crate) fn event_record(r: &AnyRow) -> Result<EventRecord, StoreError> {
     let warnings: String = r.try_get("warnings")?;
+    let currency: Option<String> = r.try_get("currency")?;
     Ok(EventRecord {
         id: r.try_get("id")?,
-        order_no: r.try_get("order_no")?,
+        order_no: order_no(&r.try_get::<String, _>("order_no")?)?,
         receipt_id: r.try_get("receipt_id")?,
         received_at: r.try_get("received_at")?,
-        result: r.try_get("result")?,
+        result: OrderResult::parse(&r.try_get::<String, _>("result")?),
         disposition: r.try_get("disposition")?,
         iccid: r.try_get("iccid")?,
-        lpa: r.try_get("lpa")?,
+        activation_code: r
+            .try_get::<Option<String>, _>("lpa")?
+            .map(|l| ActivationCode::parse(&l).map_err(|e| corrupt("a stored activation code", e)))
+            .transpose()?,
         package_code: r.try_get("package_code")?,
         package_name: r.try_get("package_name")?,
-        currency: r.try_get("currency")?,
-        price: r.try_get("price")?,
-        warnings: serde_json::from_str(&warnings)
-            .map_err(|e| StoreError::Corrupt(format!("event warnings: {e}")))?,
+        contract_price: money(
+            r.try_get("price")?,
+            currency.clone(),
+            "a stored contract price",
+        )?,
+        currency: currency.as_deref().map(Currency::from_code),
+        warnings: serde_json::from_str(&warnings).map_err(|e| corrupt("event warnings", e))?,
     })
 }
 
@@ -526,7 +553,7 @@ fn job_record(r: &AnyRow) -> Result<JobRecord, StoreError> {
         notifier: r.try_get("notifier")?,
         kind: r.try_get("kind")?,
         order_no: r.try_get("order_no")?,
-        state: r.try_get("state")?,
+        state: JobState::parse(&r.try_get::<String, _>("state")?)?,
         attempts: r.try_get("attempts")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,

@@ -41,6 +41,93 @@ impl JobKind {
     }
 }
 
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Due at `next_attempt_at`.
+    Pending,
+    /// A customer job parked until its order's registration (or its recheck time).
+    Waiting,
+    /// Leased to a worker until `locked_until`.
+    InFlight,
+    /// Delivered.
+    Done,
+    /// Given up: a dead letter.
+    Dead,
+}
+
+impl JobState {
+    /// Every state, in the order of a job's life.
+    pub const ALL: [JobState; 5] = [
+        Self::Pending,
+        Self::Waiting,
+        Self::InFlight,
+        Self::Done,
+        Self::Dead,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Waiting => "waiting",
+            Self::InFlight => "in_flight",
+            Self::Done => "done",
+            Self::Dead => "dead",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown job state {s:?}")))
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How one delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// The channel took it.
+    Delivered,
+    /// It failed in a way a retry may fix.
+    Transient,
+    /// It failed in a way no retry fixes.
+    Permanent,
+}
+
+impl AttemptOutcome {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Transient => "transient",
+            Self::Permanent => "permanent",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
+        [Self::Delivered, Self::Transient, Self::Permanent]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown attempt outcome {s:?}")))
+    }
+}
+
+impl std::fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A job leased to this worker.
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
@@ -77,8 +164,8 @@ pub struct ClaimedJob {
 pub struct JobContext {
     /// The event, for order jobs.
     pub event: Option<crate::EventRecord>,
-    /// The order's registration, if any.
-    pub customer: Option<crate::CustomerRecord>,
+    /// The order's registered customer, if any.
+    pub customer: Option<esim_courier_core::Customer>,
 }
 
 const JOB_COLUMNS: &str =
@@ -312,14 +399,18 @@ impl Store {
     pub async fn job_context(&self, job: &ClaimedJob) -> Result<JobContext, StoreError> {
         let mut ctx = self.stored_context(job).await?;
         if let Some(to) = &job.recipient {
-            let customer = ctx.customer.get_or_insert_with(|| crate::CustomerRecord {
-                email: String::new(),
-                name: None,
-                locale: None,
-                retail_price: None,
-                retail_currency: None,
-            });
-            customer.email.clone_from(to);
+            let to = crate::orders::email(to, "a job's recipient")?;
+            match &mut ctx.customer {
+                Some(customer) => customer.email = to,
+                None => {
+                    ctx.customer = Some(esim_courier_core::Customer {
+                        email: to,
+                        name: None,
+                        locale: None,
+                        retail_price: None,
+                    });
+                }
+            }
         }
         Ok(ctx)
     }
@@ -340,7 +431,7 @@ impl Store {
             if let Some(row) = row {
                 return Ok(JobContext {
                     event: Some(crate::orders::event_record(&row)?),
-                    customer: crate::orders::customer_record(&row)?,
+                    customer: crate::orders::customer_from_row(&row)?,
                 });
             }
         }
@@ -405,7 +496,7 @@ impl Store {
         }
         let e = finish.ending();
         let logged = sqlx::query(FINISH_ATTEMPT_PG)
-            .bind(e.state)
+            .bind(e.state.as_str())
             .bind(e.error.map(str::to_owned))
             .bind(e.next_attempt_at)
             .bind(attempt.finished_at)
@@ -413,7 +504,7 @@ impl Store {
             .bind(job.lease.clone())
             .bind(job.attempts)
             .bind(attempt.started_at)
-            .bind(e.outcome)
+            .bind(e.outcome.as_str())
             .bind(e.receipt.map(str::to_owned))
             .bind(attempt.worker.to_owned())
             .bind(attempt.recipient.map(str::to_owned))
@@ -429,12 +520,12 @@ impl Store {
         &self,
         job: &ClaimedJob,
         attempt: &Attempt<'_>,
-        outcome: &str,
+        outcome: AttemptOutcome,
         error: &str,
         alert: Option<(&Alert, Vec<NewJob>)>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let owned = finish(&mut tx, job, attempt, "dead", Some(error), None).await?;
+        let owned = finish(&mut tx, job, attempt, JobState::Dead, Some(error), None).await?;
         if owned {
             record_attempt(&mut tx, job, attempt, outcome, Some(error), None).await?;
             if let Some((_, jobs)) = &alert {
@@ -662,11 +753,11 @@ pub(crate) enum Finish {
 /// What an attempt that did not die writes: the job's new state and its delivery-log entry.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ending<'a> {
-    pub(crate) state: &'static str,
+    pub(crate) state: JobState,
     pub(crate) error: Option<&'a str>,
     pub(crate) next_attempt_at: Option<i64>,
     /// The log's `outcome`.
-    pub(crate) outcome: &'static str,
+    pub(crate) outcome: AttemptOutcome,
     pub(crate) receipt: Option<&'a str>,
 }
 
@@ -674,20 +765,20 @@ impl Finish {
     pub(crate) fn ending(&self) -> Ending<'_> {
         match self {
             Finish::Delivered { receipt } => Ending {
-                state: "done",
+                state: JobState::Done,
                 error: None,
                 next_attempt_at: None,
-                outcome: "delivered",
+                outcome: AttemptOutcome::Delivered,
                 receipt: receipt.as_deref(),
             },
             Finish::Retry {
                 error,
                 next_attempt_at,
             } => Ending {
-                state: "pending",
+                state: JobState::Pending,
                 error: Some(error),
                 next_attempt_at: Some(*next_attempt_at),
-                outcome: "transient",
+                outcome: AttemptOutcome::Transient,
                 receipt: None,
             },
         }
@@ -698,12 +789,12 @@ async fn finish(
     tx: &mut Transaction<'_, Any>,
     job: &ClaimedJob,
     attempt: &Attempt<'_>,
-    state: &str,
+    state: JobState,
     error: Option<&str>,
     next_attempt_at: Option<i64>,
 ) -> Result<bool, StoreError> {
     let n = sqlx::query(FINISH_JOB)
-        .bind(state.to_owned())
+        .bind(state.as_str())
         .bind(error.map(str::to_owned))
         .bind(next_attempt_at)
         .bind(attempt.finished_at)
@@ -719,7 +810,7 @@ async fn record_attempt(
     tx: &mut Transaction<'_, Any>,
     job: &ClaimedJob,
     attempt: &Attempt<'_>,
-    outcome: &str,
+    outcome: AttemptOutcome,
     error: Option<&str>,
     receipt: Option<&str>,
 ) -> Result<(), StoreError> {
@@ -728,7 +819,7 @@ async fn record_attempt(
         .bind(job.attempts)
         .bind(attempt.started_at)
         .bind(attempt.finished_at)
-        .bind(outcome.to_owned())
+        .bind(outcome.as_str())
         .bind(error.map(str::to_owned))
         .bind(receipt.map(str::to_owned))
         .bind(attempt.worker.to_owned())

@@ -9,7 +9,7 @@ use esim_courier_core::{
     WebhookPayload,
 };
 use esim_courier_dispatch::{Dispatcher, DispatcherConfig, Registered, RetryPolicy};
-use esim_courier_store::{now_ms, JobKind, NewJob, NewReceipt, Store, StoreOptions};
+use esim_courier_store::{now_ms, JobKind, JobState, NewJob, NewReceipt, Store, StoreOptions};
 use esim_courier_tests::{
     eventually, on_both_backends, spawn_app, test_db, AppOptions, Backend, SAMPLE_COMPLETED,
     SAMPLE_FAILED,
@@ -26,6 +26,7 @@ on_both_backends!(
     an_alert_that_cannot_be_delivered_is_not_alerted_again,
     a_dead_letter_can_be_retried,
     shutdown_releases_the_lease_of_a_stuck_delivery,
+    a_job_whose_stored_order_no_longer_parses_is_a_dead_letter_not_a_loop,
 );
 
 async fn attempt_log(app_db: &sqlx::AnyPool, notifier: &str) -> Vec<(i64, i64, String)> {
@@ -305,10 +306,10 @@ async fn shutdown_releases_the_lease_of_a_stuck_delivery(backend: Backend) {
             .await
             .expect("reads")
             .expect("order");
-        (d.jobs[0].state.clone(), d.jobs[0].attempts)
+        (d.jobs[0].state, d.jobs[0].attempts)
     };
     eventually(10, "the delivery to start", || async {
-        (state(store.clone()).await.0 == "in_flight").then_some(())
+        (state(store.clone()).await.0 == JobState::InFlight).then_some(())
     })
     .await;
     shutdown.cancel();
@@ -318,7 +319,7 @@ async fn shutdown_releases_the_lease_of_a_stuck_delivery(backend: Backend) {
         .expect("clean");
     assert_eq!(
         state(store.clone()).await,
-        ("pending".to_owned(), 0),
+        (JobState::Pending, 0),
         "lease released, attempt not counted"
     );
     assert_eq!(
@@ -331,4 +332,38 @@ async fn shutdown_releases_the_lease_of_a_stuck_delivery(backend: Backend) {
         "claimable again at once"
     );
     store.close().await;
+}
+
+async fn a_job_whose_stored_order_no_longer_parses_is_a_dead_letter_not_a_loop(backend: Backend) {
+    let options = AppOptions {
+        dispatcher: false,
+        ..AppOptions::default()
+    };
+    let Some(app) = spawn_app(backend, options).await else {
+        return;
+    };
+    app.register(
+        "2026032516xxxxxxxxxxx",
+        serde_json::json!({"email": "ana@example.com"}),
+    )
+    .await;
+    app.webhook_json(SAMPLE_COMPLETED).await;
+    // Edited by hand, or written by something else: no longer an activation code.
+    sqlx::query("UPDATE order_events SET lpa = 'not an activation code'")
+        .execute(&app.db)
+        .await
+        .expect("updated");
+    app.drain().await;
+    assert!(app.customer.attempts().is_empty(), "nothing was sent");
+    let dead = app.store.dead_letters().await.expect("listed");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("stored activation code")),
+        "{dead:?}"
+    );
+    assert_eq!(app.alerts()[0].kind.as_str(), "dead_letter");
+    app.stop().await;
 }

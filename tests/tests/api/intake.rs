@@ -385,15 +385,17 @@ async fn webhooks_and_an_operator_command_write_the_same_database_at_once(backen
     }));
     let registrations = async {
         for i in 0..100 {
-            let customer = esim_courier_store::CustomerRecord {
-                email: format!("traveller{i}@example.com"),
+            let customer = esim_courier_core::Customer {
+                email: esim_courier_core::EmailAddress::parse(&format!("traveller{i}@example.com"))
+                    .expect("an address"),
                 name: None,
                 locale: None,
                 retail_price: None,
-                retail_currency: None,
             };
+            let order_no =
+                esim_courier_core::OrderNo::parse(&format!("BOTH-{i}")).expect("an order number");
             other
-                .register_customer(&format!("BOTH-{i}"), &customer)
+                .register_customer(&order_no, &customer)
                 .await
                 .expect("the registration is written");
         }

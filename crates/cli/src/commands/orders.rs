@@ -2,8 +2,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use esim_courier_core::ActivationCode;
-use esim_courier_store::masked;
+use esim_courier_core::{ActivationCode, Currency, Locale};
 
 use super::terminal::{printable, printable_json};
 use super::{load, open_store, time};
@@ -30,20 +29,19 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
         eprintln!("order {} is not known", printable(&order_no));
         return Ok(ExitCode::from(2));
     };
-    let masked_code = |lpa: Option<&str>| {
-        lpa.and_then(|l| ActivationCode::parse(l).ok())
-            .map(|c| c.masked())
-    };
     let audit = store.audit_log(&order_no).await?;
     if json {
         let events: Vec<_> = d.events.iter().map(|e| serde_json::json!({
-            "id": e.id, "receivedAt": time(e.received_at), "result": e.result, "disposition": e.disposition,
-            "iccid": e.iccid, "activationCode": masked_code(e.lpa.as_deref()), "packageName": e.package_name,
-            "price": e.price, "currency": e.currency, "warnings": e.warnings,
+            "id": e.id, "receivedAt": time(e.received_at), "result": e.result.as_str(), "disposition": e.disposition,
+            "iccid": e.iccid, "activationCode": e.activation_code.as_ref().map(ActivationCode::masked), "packageName": e.package_name,
+            "price": e.contract_price.as_ref().map(|m| m.amount().to_string()),
+            "currency": e.currency.as_ref().map(Currency::code), "warnings": e.warnings,
         })).collect();
         let out = serde_json::json!({
             "orderNo": d.order.order_no, "state": d.order.state,
-            "customer": d.order.customer.as_ref().map(|c| serde_json::json!({"email": c.email, "name": c.name, "locale": c.locale})),
+            "customer": d.order.customer.as_ref().map(|c| serde_json::json!({
+                "email": c.email.as_str(), "name": c.name, "locale": c.locale.as_ref().map(Locale::as_str),
+            })),
             "events": events, "notifications": d.jobs, "operatorActions": audit,
         });
         println!("{}", printable_json(&serde_json::to_string_pretty(&out)?));
@@ -60,13 +58,13 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
     match &d.order.customer {
         Some(c) => out.push(format!(
             "customer {}{}{}",
-            c.email,
+            c.email.as_str(),
             c.name
                 .as_deref()
                 .map(|n| format!(" ({n})"))
                 .unwrap_or_default(),
             c.locale
-                .as_deref()
+                .as_ref()
                 .map(|l| format!(" locale {l}"))
                 .unwrap_or_default()
         )),
@@ -87,10 +85,14 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
             e.result,
             e.disposition,
             if e.iccid.is_empty() { "-" } else { &e.iccid },
-            masked_code(e.lpa.as_deref()).unwrap_or_else(|| "-".into()),
+            e.activation_code
+                .as_ref()
+                .map_or_else(|| "-".into(), ActivationCode::masked),
             e.package_name.as_deref().unwrap_or("-"),
-            e.price.as_deref().unwrap_or("-"),
-            e.currency.as_deref().unwrap_or(""),
+            e.contract_price
+                .as_ref()
+                .map_or_else(|| "-".into(), |m| m.amount().to_string()),
+            e.currency.as_ref().map_or("", Currency::code),
         ));
         for w in &e.warnings {
             out.push(format!("      warning: {w}"));
@@ -110,8 +112,8 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
                 time(a.started_at),
                 a.outcome,
                 a.recipient
-                    .as_deref()
-                    .map(|r| format!(" to {}", masked(r)))
+                    .as_ref()
+                    .map(|r| format!(" to {}", r.masked()))
                     .unwrap_or_default(),
                 a.finished_at - a.started_at,
                 a.error

@@ -3,7 +3,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use esim_courier_core::{Audience, EmailAddress, RouteTrigger};
-use esim_courier_store::masked;
 
 use super::{actor, load, open_store};
 use crate::compose;
@@ -72,7 +71,7 @@ pub async fn run(path: &Path, args: ResendArgs) -> anyhow::Result<ExitCode> {
     match &resend.recipient {
         Some(to) => println!(
             "re-send of order {order_no} to {} queued as job(s) {jobs} (recorded as by {by}); a running server delivers it within its poll interval",
-            masked(to)
+            to.masked()
         ),
         None => println!(
             "re-send of order {order_no} queued as job(s) {jobs} (recorded as by {by}); no customer is registered yet, so it goes out when one is (or give --to EMAIL)"

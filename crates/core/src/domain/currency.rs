@@ -18,6 +18,17 @@ impl Currency {
         }
     }
 
+    /// A currency from the code [`Currency::code`] gave (as stored): a three-letter code is
+    /// ISO, anything else stays unknown.
+    pub fn from_code(code: &str) -> Self {
+        let code = code.trim();
+        if is_iso_code(code) {
+            Self::Iso(code.to_ascii_uppercase())
+        } else {
+            Self::Unknown(code.to_owned())
+        }
+    }
+
     /// Whether the code was understood.
     pub fn is_known(&self) -> bool {
         matches!(self, Self::Iso(_))
