@@ -18,12 +18,13 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::Duration;
 
-use esim_courier_core::{classify, Disposition, EventFingerprint, OrderEvent, OrderResult};
+use esim_courier_core::{EventFingerprint, OrderEvent, OrderResult};
+use futures_util::FutureExt;
 use rusqlite::{Connection, OpenFlags, Row, ToSql, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::intake::{
-    job_key, receipt_outcome, EventColumns, OwnedReceipt, Planner, INSERT_EVENT, INSERT_JOB,
+    run_intake, IntakeSteps, NewJob, OwnedReceipt, Planner, Record, INSERT_EVENT, INSERT_JOB,
     INSERT_ORDER, INSERT_RECEIPT, RECORDED_EVENTS, SET_ORDER_STATE,
 };
 use crate::outbox::{
@@ -349,7 +350,100 @@ fn in_savepoint<T: Send + 'static>(
     (answer(reply, result), closed)
 }
 
-/// The intake on SQLite: the steps of `intake::intake_postgres`, one statement each.
+/// SQLite's intake steps, on the writer thread: one cached statement each. None of them ever
+/// waits, so [`run_intake`] over them completes on its first poll.
+struct SqliteSteps<'c> {
+    conn: &'c Connection,
+}
+
+impl IntakeSteps for SqliteSteps<'_> {
+    async fn lock_order(&mut self, order_no: &str, now: i64) -> Result<(), StoreError> {
+        execute(self.conn, INSERT_ORDER, &[&order_no, &now])?;
+        Ok(())
+    }
+
+    async fn recorded_events(
+        &mut self,
+        order_no: &str,
+    ) -> Result<Vec<EventFingerprint>, StoreError> {
+        query(self.conn, RECORDED_EVENTS, &[&order_no], |row| {
+            Ok(EventFingerprint {
+                result: OrderResult::parse(&row.get::<_, String>(0)?),
+                digest: row.get(1)?,
+            })
+        })
+    }
+
+    async fn record(&mut self, r: Record<'_>) -> Result<(i64, Option<i64>), StoreError> {
+        let receipt_id = query_id(
+            self.conn,
+            INSERT_RECEIPT,
+            &[
+                &r.receipt.received_at_ms,
+                &r.receipt.remote_addr,
+                &r.order_no,
+                &r.outcome,
+                &r.receipt.body,
+            ],
+        )?;
+        let Some(c) = r.event else {
+            return Ok((receipt_id, None));
+        };
+        let event_id = query_id(
+            self.conn,
+            INSERT_EVENT,
+            &[
+                &r.order_no,
+                &receipt_id,
+                &r.receipt.received_at_ms,
+                &c.result,
+                &c.disposition,
+                &c.fingerprint,
+                &c.iccid,
+                &c.lpa,
+                &c.package_code,
+                &c.package_name,
+                &c.currency,
+                &c.price,
+                &c.warnings,
+            ],
+        )?;
+        if r.accepted {
+            execute(
+                self.conn,
+                SET_ORDER_STATE,
+                &[&c.result, &r.now, &r.order_no],
+            )?;
+        }
+        Ok((receipt_id, Some(event_id)))
+    }
+
+    async fn insert_job(
+        &mut self,
+        job: &NewJob,
+        key: &str,
+        order_no: &str,
+        event_id: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        execute(
+            self.conn,
+            INSERT_JOB,
+            &[
+                &key,
+                &job.notifier,
+                &job.kind.as_str(),
+                &order_no,
+                &event_id,
+                &job.payload,
+                &now,
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+/// The intake on SQLite: [`run_intake`] over the writer's connection.
 fn intake(
     conn: &Connection,
     receipt: &OwnedReceipt,
@@ -357,88 +451,13 @@ fn intake(
     plan: Planner,
     now: i64,
 ) -> Result<IntakeOutcome, StoreError> {
-    let order_no = event.order_no.as_str();
-    execute(conn, INSERT_ORDER, &[&order_no, &now])?;
-    let recorded = query(conn, RECORDED_EVENTS, &[&order_no], |row| {
-        Ok(EventFingerprint {
-            result: OrderResult::parse(&row.get::<_, String>(0)?),
-            digest: row.get(1)?,
+    run_intake(&mut SqliteSteps { conn }, receipt, event, plan, now)
+        .now_or_never()
+        .unwrap_or_else(|| {
+            Err(StoreError::Corrupt(
+                "the SQLite intake waited for something, which its steps never do".into(),
+            ))
         })
-    })?;
-    let new = EventFingerprint {
-        result: event.result.clone(),
-        digest: event.fingerprint().to_owned(),
-    };
-    let disposition = classify(&recorded, &new);
-    let receipt_id = query_id(
-        conn,
-        INSERT_RECEIPT,
-        &[
-            &receipt.received_at_ms,
-            &receipt.remote_addr,
-            &order_no,
-            &receipt_outcome(&disposition),
-            &receipt.body,
-        ],
-    )?;
-    let (event_id, jobs) = match &disposition {
-        Disposition::Duplicate => (None, 0),
-        Disposition::Accepted | Disposition::Conflict(_) => {
-            let accepted = disposition == Disposition::Accepted;
-            let c = EventColumns::new(event, accepted)?;
-            let event_id = query_id(
-                conn,
-                INSERT_EVENT,
-                &[
-                    &order_no,
-                    &receipt_id,
-                    &receipt.received_at_ms,
-                    &c.result,
-                    &c.disposition,
-                    &c.fingerprint,
-                    &c.iccid,
-                    &c.lpa,
-                    &c.package_code,
-                    &c.package_name,
-                    &c.currency,
-                    &c.price,
-                    &c.warnings,
-                ],
-            )?;
-            if accepted {
-                execute(
-                    conn,
-                    SET_ORDER_STATE,
-                    &[&event.result.as_str(), &now, &order_no],
-                )?;
-            }
-            let jobs = plan(&disposition);
-            let n = jobs.len();
-            for job in &jobs {
-                let key = job_key(event, event_id, job);
-                execute(
-                    conn,
-                    INSERT_JOB,
-                    &[
-                        &key,
-                        &job.notifier,
-                        &job.kind.as_str(),
-                        &order_no,
-                        &event_id,
-                        &job.payload,
-                        &now,
-                    ],
-                )?;
-            }
-            (Some(event_id), n)
-        }
-    };
-    Ok(IntakeOutcome {
-        disposition,
-        receipt_id,
-        event_id,
-        jobs,
-    })
 }
 
 /// An attempt's outcome: the job's new state and, if this claim still held the lease, its

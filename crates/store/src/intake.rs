@@ -62,6 +62,7 @@ pub(crate) fn job_key(event: &OrderEvent, event_id: i64, job: &NewJob) -> String
 
 /// An event's values for [`INSERT_EVENT`], in order from `result` (`$4`..`$13`; the order,
 /// receipt and time come first).
+#[derive(Default)]
 pub(crate) struct EventColumns {
     pub(crate) result: String,
     pub(crate) disposition: &'static str,
@@ -199,8 +200,8 @@ impl Store {
             }
             None => {
                 let mut tx = self.begin_write().await?;
-                let outcome = intake_postgres(
-                    &mut tx,
+                let outcome = run_intake(
+                    &mut PostgresSteps { tx: &mut tx },
                     &OwnedReceipt::from(receipt),
                     event,
                     Box::new(plan),
@@ -317,36 +318,57 @@ const RECORD_EVENT_PG: &str = "WITH r AS (
      o AS (UPDATE orders SET state = $6, updated_at = $18 WHERE order_no = $3 AND $17)
      SELECT r.id AS receipt_id, (SELECT id FROM e) AS event_id FROM r";
 
-/// The intake on PostgreSQL, inside a transaction the caller commits. (SQLite's intake runs
-/// the same steps in its group-commit writer, group_commit.rs.) Four round trips and one per
-/// job: lock the order, read its events, record receipt, event and state, write the jobs.
-pub(crate) async fn intake_postgres(
-    tx: &mut Transaction<'_, Any>,
+/// What [`IntakeSteps::record`] writes: the receipt always; the event and (when accepted)
+/// the order's state unless the delivery is a duplicate.
+pub(crate) struct Record<'a> {
+    pub(crate) receipt: &'a OwnedReceipt,
+    pub(crate) order_no: &'a str,
+    /// The receipt's `outcome`.
+    pub(crate) outcome: &'static str,
+    /// The event's columns; `None` for a duplicate.
+    pub(crate) event: Option<EventColumns>,
+    /// Whether the event is accepted (then the order takes its result as its state).
+    pub(crate) accepted: bool,
+    pub(crate) now: i64,
+}
+
+/// The steps of an intake on one engine: the statements differ (SQLite runs one per step on
+/// its writer thread; PostgreSQL locks the order with an upsert and records receipt, event
+/// and state in one statement), the algorithm ([`run_intake`]) is written once.
+pub(crate) trait IntakeSteps {
+    /// Creates the order row if it is new; on PostgreSQL also takes its row lock, which
+    /// serialises concurrent deliveries of one order (SQLite has one writer anyway).
+    async fn lock_order(&mut self, order_no: &str, now: i64) -> Result<(), StoreError>;
+    /// The events already recorded for the order.
+    async fn recorded_events(
+        &mut self,
+        order_no: &str,
+    ) -> Result<Vec<EventFingerprint>, StoreError>;
+    /// Writes the receipt, the event and the order's state; returns their ids.
+    async fn record(&mut self, record: Record<'_>) -> Result<(i64, Option<i64>), StoreError>;
+    /// Writes a job unless one with the same key exists.
+    async fn insert_job(
+        &mut self,
+        job: &NewJob,
+        key: &str,
+        order_no: &str,
+        event_id: i64,
+        now: i64,
+    ) -> Result<(), StoreError>;
+}
+
+/// The intake, once for both engines, inside a transaction the caller commits: create or lock
+/// the order, read its events, classify the delivery, record it, write the jobs `plan` gives.
+pub(crate) async fn run_intake<S: IntakeSteps>(
+    steps: &mut S,
     receipt: &OwnedReceipt,
     event: &OrderEvent,
     plan: Planner,
     now: i64,
 ) -> Result<IntakeOutcome, StoreError> {
     let order_no = event.order_no.as_str();
-    sqlx::query(LOCK_ORDER_PG)
-        .bind(order_no.to_owned())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    // A statement of its own, after the lock: in READ COMMITTED it sees every event that a
-    // concurrent delivery of this order committed before releasing the lock.
-    let recorded: Vec<EventFingerprint> = sqlx::query(RECORDED_EVENTS)
-        .bind(order_no.to_owned())
-        .fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .map(|row| {
-            Ok(EventFingerprint {
-                result: OrderResult::parse(&row.try_get::<String, _>("result")?),
-                digest: row.try_get("fingerprint")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
+    steps.lock_order(order_no, now).await?;
+    let recorded = steps.recorded_events(order_no).await?;
     let new = EventFingerprint {
         result: event.result.clone(),
         digest: event.fingerprint().to_owned(),
@@ -354,36 +376,27 @@ pub(crate) async fn intake_postgres(
     let disposition = classify(&recorded, &new);
     let accepted = disposition == Disposition::Accepted;
     let new_event = disposition != Disposition::Duplicate;
-    let c = EventColumns::new(event, accepted)?;
-    let row = sqlx::query(RECORD_EVENT_PG)
-        .bind(receipt.received_at_ms)
-        .bind(receipt.remote_addr.clone())
-        .bind(order_no.to_owned())
-        .bind(receipt_outcome(&disposition))
-        .bind(receipt.body.clone())
-        .bind(c.result)
-        .bind(c.disposition)
-        .bind(c.fingerprint)
-        .bind(c.iccid)
-        .bind(c.lpa)
-        .bind(c.package_code)
-        .bind(c.package_name)
-        .bind(c.currency)
-        .bind(c.price)
-        .bind(c.warnings)
-        .bind(new_event)
-        .bind(accepted)
-        .bind(now)
-        .fetch_one(&mut **tx)
+    let columns = if new_event {
+        Some(EventColumns::new(event, accepted)?)
+    } else {
+        None
+    };
+    let (receipt_id, event_id) = steps
+        .record(Record {
+            receipt,
+            order_no,
+            outcome: receipt_outcome(&disposition),
+            event: columns,
+            accepted,
+            now,
+        })
         .await?;
-    let receipt_id: i64 = row.try_get("receipt_id")?;
-    let event_id: Option<i64> = row.try_get("event_id")?;
     let jobs = match event_id {
         Some(event_id) => {
             let jobs = plan(&disposition);
             for job in &jobs {
                 let key = job_key(event, event_id, job);
-                insert_job(tx, job, &key, Some(order_no), Some(event_id), now).await?;
+                steps.insert_job(job, &key, order_no, event_id, now).await?;
             }
             jobs.len()
         }
@@ -400,6 +413,81 @@ pub(crate) async fn intake_postgres(
         event_id,
         jobs,
     })
+}
+
+/// PostgreSQL's intake steps, in the caller's transaction: four round trips and one per job.
+pub(crate) struct PostgresSteps<'t, 'c> {
+    pub(crate) tx: &'t mut Transaction<'c, Any>,
+}
+
+impl IntakeSteps for PostgresSteps<'_, '_> {
+    async fn lock_order(&mut self, order_no: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(LOCK_ORDER_PG)
+            .bind(order_no.to_owned())
+            .bind(now)
+            .execute(&mut **self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// A statement of its own, after the lock: in READ COMMITTED it sees every event that a
+    /// concurrent delivery of this order committed before releasing the lock.
+    async fn recorded_events(
+        &mut self,
+        order_no: &str,
+    ) -> Result<Vec<EventFingerprint>, StoreError> {
+        sqlx::query(RECORDED_EVENTS)
+            .bind(order_no.to_owned())
+            .fetch_all(&mut **self.tx)
+            .await?
+            .into_iter()
+            .map(|row| {
+                Ok(EventFingerprint {
+                    result: OrderResult::parse(&row.try_get::<String, _>("result")?),
+                    digest: row.try_get("fingerprint")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    async fn record(&mut self, r: Record<'_>) -> Result<(i64, Option<i64>), StoreError> {
+        let new_event = r.event.is_some();
+        let c = r.event.unwrap_or_default();
+        let row = sqlx::query(RECORD_EVENT_PG)
+            .bind(r.receipt.received_at_ms)
+            .bind(r.receipt.remote_addr.clone())
+            .bind(r.order_no.to_owned())
+            .bind(r.outcome)
+            .bind(r.receipt.body.clone())
+            .bind(c.result)
+            .bind(c.disposition)
+            .bind(c.fingerprint)
+            .bind(c.iccid)
+            .bind(c.lpa)
+            .bind(c.package_code)
+            .bind(c.package_name)
+            .bind(c.currency)
+            .bind(c.price)
+            .bind(c.warnings)
+            .bind(new_event)
+            .bind(r.accepted)
+            .bind(r.now)
+            .fetch_one(&mut **self.tx)
+            .await?;
+        Ok((row.try_get("receipt_id")?, row.try_get("event_id")?))
+    }
+
+    async fn insert_job(
+        &mut self,
+        job: &NewJob,
+        key: &str,
+        order_no: &str,
+        event_id: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        insert_job(self.tx, job, key, Some(order_no), Some(event_id), now).await
+    }
 }
 
 /// Writes a job unless one with the same key exists.
