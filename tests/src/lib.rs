@@ -8,10 +8,8 @@
 
 mod app;
 mod db;
-pub mod http_peer;
-pub mod proxy;
-pub mod smtp;
-pub mod teams;
+/// The test doubles live in `esim-courier-test-support`, which the notifier crates use too.
+pub use esim_courier_test_support::{http_peer, proxy, smtp, teams};
 
 pub use app::{spawn_app, AppOptions, TestApp, API_TOKEN, WEBHOOK_TOKEN};
 pub use db::{test_db, Backend, TestDb};

@@ -8,7 +8,9 @@ use esim_courier_core::{
 use esim_courier_notify_email::{EmailConfig, EmailNotifier};
 use std::net::TcpListener;
 
-use esim_courier_tests::smtp::{open_activation_email, read_qr, Response, SmtpServer, Stage};
+use esim_courier_test_support::smtp::{
+    open_activation_email, read_qr, Response, SmtpServer, Stage,
+};
 use mail_parser::{MessageParser, MimeHeaders};
 
 const LPA: &str = "LPA:1$rsp.demo$69C32E7Dxxxxxxxx";
@@ -18,7 +20,7 @@ const ANDROID: &str =
 
 // ---------------------------------------------------------------------------------------------
 // The notifiers under test; the SMTP server and the mail-client checks are the shared ones of
-// `esim_courier_tests::smtp`.
+// `esim_courier_test_support::smtp`.
 
 fn notifier(audience_and_recipients: &str, transport: &str) -> EmailNotifier {
     let config: EmailConfig = toml::from_str(&format!(

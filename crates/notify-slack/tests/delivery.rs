@@ -7,7 +7,7 @@ use esim_courier_core::{
     OrderNo,
 };
 use esim_courier_notify_slack::{SlackConfig, SlackNotifier};
-use esim_courier_tests::http_peer::{unreachable_base, Peer, Reply};
+use esim_courier_test_support::http_peer::{unreachable_base, Peer, Reply};
 use secrecy::SecretString;
 use serde_json::Value;
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 use esim_courier_core::testing::failed_order;
 use esim_courier_core::{Alert, Content, Notification, Notifier, NotifyError};
 use esim_courier_notify_teams::{TeamsConfig, TeamsNotifier};
-use esim_courier_tests::http_peer::{unreachable_base, Reply};
-use esim_courier_tests::teams::{workflows_webhook, MAX_BODY};
+use esim_courier_test_support::http_peer::{unreachable_base, Reply};
+use esim_courier_test_support::teams::{workflows_webhook, MAX_BODY};
 use secrecy::SecretString;
 use serde_json::Value;
 

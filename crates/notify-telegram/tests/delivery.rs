@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use esim_courier_core::{Alert, AlertKind, Content, Notification, Notifier, NotifyError};
 use esim_courier_notify_telegram::{ChatId, TelegramConfig, TelegramNotifier};
-use esim_courier_tests::http_peer::{unreachable_base, Peer, Reply};
+use esim_courier_test_support::http_peer::{unreachable_base, Peer, Reply};
 use secrecy::SecretString;
 
 const TOKEN: &str = "987654321:AAsecretTOKENsecretTOKENsecretTOKEN12";

@@ -10,7 +10,7 @@ use esim_courier_core::{
     OrderNo,
 };
 use esim_courier_notify_webhook::{WebhookConfig, WebhookNotifier};
-use esim_courier_tests::http_peer::{unreachable_base, Peer, Reply};
+use esim_courier_test_support::http_peer::{unreachable_base, Peer, Reply};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 

@@ -1,0 +1,15 @@
+//! Test doubles of the services esim-courier talks to, each a real server on 127.0.0.1:0
+//! that behaves like the service, checks what it would check and records what it got:
+//!
+//! - [`smtp`]: an SMTP server (mailin) whose messages are parsed as a mail client would;
+//! - [`http_peer`]: an HTTP peer answering as scripted (Slack, Telegram, signed webhooks);
+//! - [`teams`]: a Microsoft Teams Workflows webhook that refuses what Teams refuses;
+//! - [`proxy`]: a TCP proxy that can be taken down and up (outages).
+//!
+//! It depends on no esim-courier crate, so a notifier crate's tests use it without building
+//! the app (the black-box suites in `tests/` re-export it).
+
+pub mod http_peer;
+pub mod proxy;
+pub mod smtp;
+pub mod teams;
