@@ -59,4 +59,26 @@ impl IncomingWebhook {
             crate::client(config.timeout).map_err(|e| ConfigError::Client(e.to_string()))?;
         Ok(Self { endpoint, client })
     }
+
+    /// POSTs `body` as JSON. A request that got no answer (timeout, refused connection,
+    /// reset) is transient: the channel may be back soon. `what` names the message in the
+    /// error; the URL never appears in it, only the host.
+    pub async fn post_json(
+        &self,
+        body: &impl serde::Serialize,
+        what: &str,
+    ) -> Result<reqwest::Response, esim_courier_core::NotifyError> {
+        self.client
+            .post(self.endpoint.url())
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| {
+                esim_courier_core::NotifyError::transient(self.endpoint.redact(&format!(
+                    "{what}: POST to {} failed: {}",
+                    self.endpoint.host(),
+                    crate::describe(&e)
+                )))
+            })
+    }
 }

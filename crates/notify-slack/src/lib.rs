@@ -27,7 +27,7 @@ use serde_json::Value;
 
 pub use config::{ConfigError, SlackConfig};
 
-use esim_courier_notify_http::{IncomingWebhook, SecretUrl};
+use esim_courier_notify_http::IncomingWebhook;
 
 use crate::answer::Answer;
 
@@ -35,37 +35,21 @@ use crate::answer::Answer;
 #[derive(Debug)]
 pub struct SlackNotifier {
     name: String,
-    endpoint: SecretUrl,
-    client: reqwest::Client,
+    hook: IncomingWebhook,
 }
 
 impl SlackNotifier {
     /// Builds the notifier named `name` from its section, checking the webhook URL.
     pub fn new(name: impl Into<String>, config: SlackConfig) -> Result<Self, ConfigError> {
-        let IncomingWebhook { endpoint, client } = IncomingWebhook::new(&config)?;
         Ok(Self {
             name: name.into(),
-            endpoint,
-            client,
+            hook: IncomingWebhook::new(&config)?,
         })
     }
 
     /// POSTs one message body and reads Slack's answer.
     async fn post(&self, body: &Value) -> Result<Answer, NotifyError> {
-        let response = self
-            .client
-            .post(self.endpoint.url())
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| {
-                // Timeouts, refused connections, resets: Slack may be back soon.
-                NotifyError::transient(self.endpoint.redact(&format!(
-                    "POST to {} failed: {}",
-                    self.endpoint.host(),
-                    esim_courier_notify_http::describe(&e)
-                )))
-            })?;
+        let response = self.hook.post_json(body, "Slack").await?;
         Ok(Answer::read(response).await)
     }
 }

@@ -22,7 +22,7 @@ mod card;
 mod config;
 
 use esim_courier_core::{async_trait, Audience, Notification, Notifier, NotifyError, Receipt};
-use esim_courier_notify_http::{IncomingWebhook, SecretUrl};
+use esim_courier_notify_http::IncomingWebhook;
 use serde_json::Value;
 
 pub use config::{ConfigError, TeamsConfig};
@@ -34,44 +34,28 @@ const MAX_ANSWER: usize = 4096;
 #[derive(Debug)]
 pub struct TeamsNotifier {
     name: String,
-    endpoint: SecretUrl,
-    client: reqwest::Client,
+    hook: IncomingWebhook,
 }
 
 impl TeamsNotifier {
     /// Builds the notifier named `name` from its section, checking the webhook URL.
     pub fn new(name: impl Into<String>, config: TeamsConfig) -> Result<Self, ConfigError> {
-        let IncomingWebhook { endpoint, client } = IncomingWebhook::new(&config)?;
         Ok(Self {
             name: name.into(),
-            endpoint,
-            client,
+            hook: IncomingWebhook::new(&config)?,
         })
     }
 
     /// POSTs one message and maps the answer.
     async fn post(&self, message: &Value, what: &str) -> Result<u16, NotifyError> {
-        let response = self
-            .client
-            .post(self.endpoint.url())
-            .json(message)
-            .send()
-            .await
-            .map_err(|e| {
-                // Timeouts, refused connections, resets: Teams may be back soon.
-                NotifyError::transient(self.endpoint.redact(&format!(
-                    "{what}: POST to {} failed: {}",
-                    self.endpoint.host(),
-                    esim_courier_notify_http::describe(&e)
-                )))
-            })?;
+        let response = self.hook.post_json(message, what).await?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(status);
         }
         let retry_after = esim_courier_notify_http::retry_after(response.headers());
         let code = error_code(&response.bytes().await.unwrap_or_default());
-        let message = self.endpoint.redact(&match code {
+        let message = self.hook.endpoint.redact(&match code {
             Some(code) => format!("{what}: Teams answered HTTP {status} ({code})"),
             None => format!("{what}: Teams answered HTTP {status}"),
         });
@@ -132,15 +116,16 @@ impl Notifier for TeamsNotifier {
     /// A `HEAD` proves the host answers without posting: any HTTP answer passes, a
     /// connection failure does not.
     async fn healthcheck(&self) -> Result<(), NotifyError> {
-        self.client
-            .head(self.endpoint.url())
+        self.hook
+            .client
+            .head(self.hook.endpoint.url())
             .send()
             .await
             .map(|_| ())
             .map_err(|e| {
-                NotifyError::transient(self.endpoint.redact(&format!(
+                NotifyError::transient(self.hook.endpoint.redact(&format!(
                     "{} does not answer: {}",
-                    self.endpoint.host(),
+                    self.hook.endpoint.host(),
                     esim_courier_notify_http::describe(&e)
                 )))
             })
