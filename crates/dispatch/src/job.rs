@@ -162,13 +162,8 @@ impl Dispatcher {
         recipient: Option<&str>,
         outcome: &Result<Receipt, NotifyError>,
     ) {
-        let finished_at = now_ms();
-        let attempt = Attempt {
-            worker: &self.config.worker_id,
-            started_at,
-            finished_at,
-            recipient,
-        };
+        let attempt = self.attempt(started_at, recipient);
+        let finished_at = attempt.finished_at;
         let written = match outcome {
             Ok(receipt) => {
                 tracing::info!(
@@ -227,13 +222,8 @@ impl Dispatcher {
         outcome: AttemptOutcome,
         error: &str,
     ) {
-        let finished_at = now_ms();
-        let attempt = Attempt {
-            worker: &self.config.worker_id,
-            started_at,
-            finished_at,
-            recipient,
-        };
+        let attempt = self.attempt(started_at, recipient);
+        let finished_at = attempt.finished_at;
         metrics::counter!("esim_courier_deliveries_total", "notifier" => job.notifier.clone(), "outcome" => "dead").increment(1);
         metrics::counter!("esim_courier_dead_letters_total", "notifier" => job.notifier.clone())
             .increment(1);
@@ -295,6 +285,16 @@ impl Dispatcher {
             }
             Ok(CustomerWait::LeaseLost) => self.check_written(Ok(false)),
             Err(e) => self.check_written(Err(e)),
+        }
+    }
+
+    /// This worker's attempt that started at `started_at` and ends now.
+    fn attempt<'a>(&'a self, started_at: i64, recipient: Option<&'a str>) -> Attempt<'a> {
+        Attempt {
+            worker: &self.config.worker_id,
+            started_at,
+            finished_at: now_ms(),
+            recipient,
         }
     }
 
