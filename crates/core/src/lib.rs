@@ -10,6 +10,7 @@ pub mod domain;
 pub mod intake;
 pub mod notifier;
 pub mod plan;
+pub mod provider;
 pub mod routing;
 pub mod summary;
 pub mod testing;
@@ -25,6 +26,7 @@ pub use notifier::{
     Audience, CompletedOrder, Content, FailedOrder, Notification, Notifier, NotifyError, Receipt,
 };
 pub use plan::{plan, plan_alert, Delivery, Plan, PlannedJob};
+pub use provider::{OrderStatus, PlaceOrder, Provider, ProviderError, ProviderOrder, ProviderPage};
 pub use routing::{RouteTrigger, Routes};
 
 /// Re-exported so plugin crates use the same `async_trait` as the contract.

@@ -103,3 +103,126 @@ pub fn failed_order(order_no: &str) -> Notification {
         }),
     }
 }
+
+/// A provider that keeps its orders in memory and answers from a script: for unit tests of
+/// code that drives a [`crate::provider::Provider`]. (Suites that need the provider's wire
+/// format use the fake provider HTTP server of the test-support crate.)
+#[derive(Debug, Clone, Default)]
+pub struct RecordingProvider {
+    state: Arc<Mutex<ProviderState>>,
+}
+
+#[derive(Debug, Default)]
+struct ProviderState {
+    /// Oldest first.
+    orders: Vec<crate::provider::ProviderOrder>,
+    placed: std::collections::HashMap<String, crate::OrderNo>,
+    script: VecDeque<crate::provider::ProviderError>,
+    calls: Vec<String>,
+}
+
+impl RecordingProvider {
+    /// A provider with no orders.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces, by order number) an order the provider knows.
+    pub fn insert(&self, order: crate::provider::ProviderOrder) {
+        let mut state = self.lock();
+        state.orders.retain(|o| o.order_no != order.order_no);
+        state.orders.push(order);
+    }
+
+    /// The next call fails with `error` (calls queue up).
+    pub fn fail_next(&self, error: crate::provider::ProviderError) {
+        self.lock().script.push_back(error);
+    }
+
+    /// Every call, in order: `place REF`, `lookup NO`, `page N`, `healthcheck`.
+    pub fn calls(&self) -> Vec<String> {
+        self.lock().calls.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProviderState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn call(&self, what: String) -> Result<(), crate::provider::ProviderError> {
+        let mut state = self.lock();
+        state.calls.push(what);
+        state.script.pop_front().map_or(Ok(()), Err)
+    }
+}
+
+#[async_trait]
+impl crate::provider::Provider for RecordingProvider {
+    fn name(&self) -> &str {
+        "recording"
+    }
+
+    async fn place(
+        &self,
+        order: &crate::provider::PlaceOrder,
+    ) -> Result<crate::OrderNo, crate::provider::ProviderError> {
+        self.call(format!("place {}", order.reference))?;
+        let mut state = self.lock();
+        if let Some(known) = state.placed.get(&order.reference) {
+            return Ok(known.clone());
+        }
+        let order_no = crate::OrderNo::parse(&format!("FAKE-{:06}", state.placed.len() + 1))
+            .map_err(crate::provider::ProviderError::permanent)?;
+        state
+            .placed
+            .insert(order.reference.clone(), order_no.clone());
+        state.orders.push(crate::provider::ProviderOrder {
+            order_no: order_no.clone(),
+            status: crate::provider::OrderStatus::Processing,
+            created_at_ms: None,
+            event: None,
+            record: Vec::new(),
+        });
+        Ok(order_no)
+    }
+
+    async fn lookup(
+        &self,
+        order_no: &crate::OrderNo,
+    ) -> Result<Option<crate::provider::ProviderOrder>, crate::provider::ProviderError> {
+        self.call(format!("lookup {order_no}"))?;
+        Ok(self
+            .lock()
+            .orders
+            .iter()
+            .find(|o| &o.order_no == order_no)
+            .cloned())
+    }
+
+    async fn page(
+        &self,
+        current: u32,
+        size: u32,
+    ) -> Result<crate::provider::ProviderPage, crate::provider::ProviderError> {
+        self.call(format!("page {current}"))?;
+        let state = self.lock();
+        let skip = (current.max(1) as usize - 1) * size as usize;
+        Ok(crate::provider::ProviderPage {
+            total: state.orders.len() as u64,
+            current,
+            size,
+            orders: state
+                .orders
+                .iter()
+                .rev()
+                .skip(skip)
+                .take(size as usize)
+                .cloned()
+                .map(Ok)
+                .collect(),
+        })
+    }
+
+    async fn healthcheck(&self) -> Result<(), crate::provider::ProviderError> {
+        self.call("healthcheck".to_owned())
+    }
+}

@@ -97,6 +97,16 @@ impl WebhookPayload {
 
     /// Parses the payload into an order event.
     pub fn into_event(self, currencies: &CurrencyTable) -> Result<OrderEvent, PayloadError> {
+        self.into_event_with_result_in("result", currencies)
+    }
+
+    /// Parses the payload into an order event whose result is in the field `result_key`: the
+    /// same rules for the provider's order records (`"status"`) as for its webhooks.
+    pub fn into_event_with_result_in(
+        self,
+        result_key: &'static str,
+        currencies: &CurrencyTable,
+    ) -> Result<OrderEvent, PayloadError> {
         let mut warnings = Vec::new();
         // Not rewritten: an order number with a control character (NUL included) is refused,
         // so "A\u0000B" can never be taken for another order's "A\u{FFFD}B".
@@ -105,7 +115,7 @@ impl WebhookPayload {
             field: "orderNo",
             message,
         })?;
-        let result = OrderResult::parse(&without_nul(self.required("result")?));
+        let result = OrderResult::parse(&without_nul(self.required(result_key)?));
 
         let mut optional = |key: &'static str| -> Option<String> {
             match self.field(key) {
