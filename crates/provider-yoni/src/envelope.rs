@@ -1,0 +1,124 @@
+//! The answer envelope (**doc**): HTTP 200 with `{"code": 0, "msg": "success", "data": …}`;
+//! a `code` other than 0 is an error with `data: null`. What each code means for the caller
+//! is the table of `shared/provider-api.md`.
+
+use esim_courier_core::ProviderError;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+#[derive(Deserialize)]
+struct Envelope {
+    code: i64,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    data: Option<Box<RawValue>>,
+}
+
+/// The `data` of a successful answer, as raw JSON (numbers keep their exact text), or the
+/// error its code means.
+pub(crate) fn read(body: &[u8]) -> Result<Box<RawValue>, ProviderError> {
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
+        // A cut or garbled answer (a proxy's page, a broken connection) may pass.
+        ProviderError::transient(format!(
+            "the provider's answer is not its JSON envelope: {e}"
+        ))
+    })?;
+    if envelope.code == 0 {
+        return envelope
+            .data
+            .ok_or_else(|| ProviderError::transient("the provider answered success without data"));
+    }
+    Err(error(envelope.code, envelope.msg.as_deref().unwrap_or("")))
+}
+
+/// The error a non-zero `code` means.
+pub(crate) fn error(code: i64, msg: &str) -> ProviderError {
+    let said = clean(msg);
+    let (meaning, error): (&str, fn(String) -> ProviderError) = match code {
+        101 => ("still processing, retry shortly", ProviderError::transient),
+        102 => ("server busy", ProviderError::transient),
+        400 => (
+            "the request was refused as a query error",
+            ProviderError::permanent,
+        ),
+        501 => ("the account does not exist", account_permanent),
+        502 => ("the account is inactive", account_permanent),
+        503 => ("this server's IP address is not allowed", account_permanent),
+        504 => ("the package does not exist", ProviderError::permanent),
+        505 => (
+            "the package's price is not available",
+            ProviderError::permanent,
+        ),
+        506 => ("insufficient balance or credit", account_transient),
+        // 9999 is "unknown error"; an undocumented code is treated the same way.
+        _ => ("unknown error", ProviderError::transient),
+    };
+    let message = if said.is_empty() {
+        format!("code {code}: {meaning}")
+    } else {
+        format!("code {code}: {meaning} ({said})")
+    };
+    error(message).with_code(code)
+}
+
+fn account_permanent(message: String) -> ProviderError {
+    ProviderError::permanent(message).about_the_account()
+}
+
+fn account_transient(message: String) -> ProviderError {
+    ProviderError::transient(message).about_the_account()
+}
+
+/// The provider's own message, short and printable.
+fn clean(msg: &str) -> String {
+    msg.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_code_says_whether_a_retry_helps_and_whether_operators_must_act() {
+        // (code, transient, about the account)
+        let table = [
+            (101, true, false),
+            (102, true, false),
+            (400, false, false),
+            (501, false, true),
+            (502, false, true),
+            (503, false, true),
+            (504, false, false),
+            (505, false, false),
+            (506, true, true),
+            (9999, true, false),
+            (777, true, false),
+        ];
+        for (code, transient, account) in table {
+            let e = error(code, "x");
+            assert_eq!(e.is_transient(), transient, "{code}");
+            assert_eq!(e.is_about_the_account(), account, "{code}");
+            assert_eq!(e.code(), Some(code));
+        }
+    }
+
+    #[test]
+    fn success_gives_the_data_and_garbage_is_transient() {
+        let data =
+            read(br#"{"code": 0, "msg": "success", "data": {"orderNo": 202611300000000000001}}"#)
+                .expect("success");
+        assert_eq!(data.get(), r#"{"orderNo": 202611300000000000001}"#);
+        assert!(read(br#"{"code": 0, "msg": "success"}"#).is_err());
+        assert!(read(b"<html>").expect_err("garbage").is_transient());
+        let e = read(br#"{"code": 504, "msg": "no such package\u001b[2J", "data": null}"#)
+            .expect_err("an error code");
+        assert!(!e.is_transient() && e.message().contains("package does not exist"));
+        assert!(!e.message().contains('\u{1b}'), "{}", e.message());
+    }
+}
