@@ -132,6 +132,32 @@ fn hardening(config: &Config) -> anyhow::Result<Hardening> {
     })
 }
 
+/// The configured provider client, if there is a `[provider]` section. Its keys are the
+/// type's own (unknown ones refused by name); `type` names the provider.
+pub fn provider(
+    config: &Config,
+) -> anyhow::Result<Option<std::sync::Arc<dyn esim_courier_core::Provider>>> {
+    let Some(section) = &config.provider else {
+        return Ok(None);
+    };
+    let mut own = section.clone();
+    let kind = own
+        .remove("type")
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .ok_or_else(|| anyhow::anyhow!("provider: key \"type\" is missing (yoni)"))?;
+    match kind.as_str() {
+        "yoni" => {
+            let yoni: esim_courier_provider_yoni::YoniConfig = figment::value::Value::from(own)
+                .deserialize()
+                .map_err(|e| anyhow::anyhow!("provider: {}", crate::config::describe(&e)))?;
+            let client = esim_courier_provider_yoni::YoniProvider::new(yoni, currencies(config)?)
+                .map_err(|e| anyhow::anyhow!("provider: {e}"))?;
+            Ok(Some(std::sync::Arc::new(client)))
+        }
+        other => anyhow::bail!("provider: type {other:?} is not one of yoni"),
+    }
+}
+
 /// The dispatcher's configuration.
 pub fn dispatcher_config(config: &Config) -> DispatcherConfig {
     let d = &config.dispatcher;

@@ -37,6 +37,9 @@ pub struct Config {
     pub notifiers: BTreeMap<String, Dict>,
     #[serde(default)]
     pub routes: Vec<RouteSection>,
+    /// The provider's order API (`type = "yoni"` and that type's keys), if configured.
+    #[serde(default)]
+    pub provider: Option<Dict>,
 }
 
 #[derive(Debug, Deserialize)]

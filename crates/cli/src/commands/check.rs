@@ -51,6 +51,22 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
             None
         }
     };
+    match compose::provider(&config) {
+        Ok(None) => {}
+        Ok(Some(provider)) => match provider.healthcheck().await {
+            Ok(()) => line(
+                true,
+                &format!("provider {}", provider.name()),
+                "a signed call was accepted",
+            ),
+            Err(e) => line(
+                false,
+                &format!("provider {}", provider.name()),
+                &e.to_string(),
+            ),
+        },
+        Err(e) => line(false, "provider", &format!("{e:#}")),
+    }
     match super::open_store(&config).await {
         Ok(store) => {
             match store.ping().await {

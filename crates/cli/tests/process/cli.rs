@@ -305,3 +305,46 @@ async fn the_command_an_alert_offers_shows_a_hostile_order_and_runs_nothing_else
     assert!(err.contains("order -x is not known"), "{err}");
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_makes_one_signed_provider_call_and_fails_on_a_refused_signature() {
+    use esim_courier_tests::provider::FakeProvider;
+    let provider = FakeProvider::start("reseller-7", "the-real-secret");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}/provider.db", dir.path().display());
+    let config = write_config(dir.path(), &db, "http://127.0.0.1:9/hook", "");
+    edit_config(&config, |doc| {
+        let mut section = toml::Table::new();
+        section.insert("type".into(), "yoni".into());
+        section.insert("base_url".into(), provider.base.clone().into());
+        section.insert("app_id".into(), "reseller-7".into());
+        section.insert("app_secret".into(), "the-real-secret".into());
+        doc.insert("provider".into(), section.into());
+    });
+    let (_, out, err) = run_cli(&config, dir.path(), &["check"], &[]).await;
+    assert!(
+        out.contains("PASS provider yoni: a signed call was accepted"),
+        "{out}{err}"
+    );
+
+    // The secret given by the environment, as in production, and wrong.
+    let (code, out, _) = run_cli(
+        &config,
+        dir.path(),
+        &["check"],
+        &[("ESIM_COURIER__PROVIDER__APP_SECRET", "a-wrong-secret")],
+    )
+    .await;
+    assert_ne!(code, 0);
+    let line = out
+        .lines()
+        .find(|l| l.contains("provider yoni"))
+        .unwrap_or_else(|| panic!("a provider line: {out}"));
+    assert!(
+        line.starts_with("FAIL") && line.contains("refused our signature"),
+        "{line}"
+    );
+    assert!(!out.contains("a-wrong-secret") && !out.contains("the-real-secret"));
+    let refused: Vec<bool> = provider.requests().iter().map(|r| r.refused).collect();
+    assert_eq!(refused, [false, true]);
+}
