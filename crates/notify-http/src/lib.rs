@@ -1,5 +1,6 @@
-//! Shared by the HTTP notifiers: their client, error descriptions that never show the URL (it
-//! may hold a secret), `Retry-After`, and which refusals a retry can help.
+//! Shared by esim-courier's HTTP clients (the notifiers, the provider client): their client,
+//! error descriptions that never show the URL (it may hold a secret), `Retry-After`, and
+//! which refusals a retry can help.
 
 mod incoming_webhook;
 mod secret_url;

@@ -15,7 +15,7 @@ mod envelope;
 mod record;
 mod sign;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use esim_courier_core::{
     async_trait, CurrencyTable, JsonScalar, OrderNo, PlaceOrder, Provider, ProviderError,
@@ -69,12 +69,7 @@ impl YoniProvider {
         if config.timeout.is_zero() {
             return Err(ConfigError::Timeout);
         }
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("esim-courier/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let client = esim_courier_notify_http::client(config.timeout)
             .map_err(|e| ConfigError::Client(e.to_string()))?;
         Ok(Self {
             base,
@@ -131,12 +126,7 @@ impl YoniProvider {
             ProviderError::transient(format!("{path} {what}"))
         })?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = esim_courier_notify_http::retry_after(response.headers());
         let body = response
             .bytes()
             .await
@@ -147,7 +137,8 @@ impl YoniProvider {
                 "{path}: the provider refused our signature (check app_id and app_secret, and this server's clock)"
             ))
             .with_code(401)),
-            408 | 429 | 500..=599 => {
+            // The same rule as every HTTP channel: 408, 429 and 5xx may pass.
+            _ if esim_courier_notify_http::is_retryable(status) => {
                 let e = ProviderError::transient(format!("{path}: the provider answered HTTP {status}"));
                 Err(match retry_after {
                     Some(after) => e.with_retry_after(after),
