@@ -140,16 +140,14 @@ pub fn provider(
     let Some(section) = &config.provider else {
         return Ok(None);
     };
-    let mut own = section.clone();
-    let kind = own
-        .remove("type")
-        .and_then(|v| v.as_str().map(str::to_owned))
+    let kind = section
+        .get("type")
+        .and_then(|v| v.as_str())
         .ok_or_else(|| anyhow::anyhow!("provider: key \"type\" is missing (yoni)"))?;
-    match kind.as_str() {
+    match kind {
         "yoni" => {
-            let yoni: esim_courier_provider_yoni::YoniConfig = figment::value::Value::from(own)
-                .deserialize()
-                .map_err(|e| anyhow::anyhow!("provider: {}", crate::config::describe(&e)))?;
+            let yoni: esim_courier_provider_yoni::YoniConfig =
+                crate::plugins::section_config("provider", section, &["type"])?;
             let client = esim_courier_provider_yoni::YoniProvider::new(yoni, currencies(config)?)
                 .map_err(|e| anyhow::anyhow!("provider: {e}"))?;
             Ok(Some(std::sync::Arc::new(client)))

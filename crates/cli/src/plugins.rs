@@ -116,13 +116,23 @@ impl Registry {
 /// A notifier type's own configuration from its section: every key but the reserved ones,
 /// naming the notifier and the key on failure.
 pub fn own_config<C: DeserializeOwned>(name: &str, section: &Dict) -> anyhow::Result<C> {
+    section_config(&format!("notifiers.{name}"), section, &RESERVED_KEYS)
+}
+
+/// A section deserialised into `C` without the keys esim-courier reads itself (`reserved`),
+/// naming the section (`at`, e.g. `provider`) and the key on failure.
+pub fn section_config<C: DeserializeOwned>(
+    at: &str,
+    section: &Dict,
+    reserved: &[&str],
+) -> anyhow::Result<C> {
     let mut own = section.clone();
-    for key in RESERVED_KEYS {
-        own.remove(key);
+    for key in reserved {
+        own.remove(*key);
     }
     Value::from(own)
         .deserialize::<C>()
-        .map_err(|e| anyhow::anyhow!("notifiers.{name}: {}", describe(&e)))
+        .map_err(|e| anyhow::anyhow!("{at}: {}", describe(&e)))
 }
 
 #[cfg(test)]
