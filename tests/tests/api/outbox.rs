@@ -23,6 +23,16 @@ async fn store(url: &str) -> Store {
     store
 }
 
+/// An attempt by `worker` that starts and ends now (to an operator channel: no recipient).
+fn attempt_now(worker: &str) -> Attempt<'_> {
+    Attempt {
+        worker,
+        started_at: now_ms(),
+        finished_at: now_ms(),
+        recipient: None,
+    }
+}
+
 async fn add_jobs(store: &Store, n: usize) {
     add_jobs_from(store, 0, n).await;
 }
@@ -89,22 +99,12 @@ async fn an_expired_lease_makes_the_job_claimable_again(backend: Backend) {
     let b = store.claim("worker-b", 30_000, 10).await.expect("claims");
     assert_eq!(b.len(), 1, "A's lease expired (A crashed): B takes the job");
     assert_eq!(b[0].attempts, 2);
-    let late = Attempt {
-        worker: "worker-a",
-        started_at: now_ms(),
-        finished_at: now_ms(),
-        recipient: None,
-    };
+    let late = attempt_now("worker-a");
     assert!(
         !store.job_delivered(&a[0], &late, None).await.expect("runs"),
         "A no longer owns it"
     );
-    let on_time = Attempt {
-        worker: "worker-b",
-        started_at: now_ms(),
-        finished_at: now_ms(),
-        recipient: None,
-    };
+    let on_time = attempt_now("worker-b");
     assert!(store
         .job_delivered(&b[0], &on_time, Some("ok"))
         .await
@@ -138,12 +138,7 @@ async fn two_claimers_never_take_the_same_job(backend: Backend) {
                     break;
                 }
                 for job in &jobs {
-                    let attempt = Attempt {
-                        worker: name,
-                        started_at: now_ms(),
-                        finished_at: now_ms(),
-                        recipient: None,
-                    };
+                    let attempt = attempt_now(name);
                     assert!(store
                         .job_delivered(job, &attempt, None)
                         .await
