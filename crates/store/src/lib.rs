@@ -72,11 +72,6 @@ impl Store {
         self.backend
     }
 
-    /// The store's clock (the system clock unless [`StoreOptions::clock`] said otherwise).
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
     fn now(&self) -> i64 {
         self.clock.now_ms()
     }
