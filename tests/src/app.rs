@@ -271,10 +271,11 @@ impl TestApp {
         &self._db.url
     }
 
-    /// A single integer from `sql` (e.g. a `COUNT(*)`), on the app's database.
+    /// A single integer from `sql` (e.g. a `COUNT(*)`), on the app's database. The SQL is the
+    /// test's own text.
     pub async fn count(&self, sql: &str) -> i64 {
         use sqlx::Row;
-        sqlx::query(sql)
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
             .fetch_one(&self.db)
             .await
             .expect("query runs")

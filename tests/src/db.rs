@@ -77,7 +77,8 @@ pub async fn test_db(backend: Backend) -> Option<TestDb> {
             let mut conn = AnyConnection::connect(&admin)
                 .await
                 .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {POSTGRES_URL_ENV}: {e}"));
-            conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+            // `name` is our own hex, never input.
+            conn.execute(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
                 .await
                 .expect("CREATE DATABASE");
             let _ = conn.close().await;
@@ -105,9 +106,11 @@ impl Drop for TestDb {
                 .ok()?;
             rt.block_on(async {
                 let mut conn = AnyConnection::connect(&admin).await.ok()?;
-                conn.execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
-                    .await
-                    .ok()
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+                )))
+                .await
+                .ok()
             })
         })
         .join();

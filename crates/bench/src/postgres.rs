@@ -21,7 +21,8 @@ pub struct FreshDatabase {
 pub async fn create(admin_url: &str) -> anyhow::Result<FreshDatabase> {
     let mut admin = connect(admin_url).await?;
     let name = format!("esim_bench_{:08x}", fastrand::u32(..));
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+    // `name` is our own hex, never input.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
         .with_context(|| format!("cannot create database {name}"))?;
@@ -38,10 +39,10 @@ impl FreshDatabase {
     /// Drops the database (esim-courier must have stopped).
     pub async fn drop_database(self) -> anyhow::Result<()> {
         let mut admin = connect(&self.admin_url).await?;
-        sqlx::raw_sql(&format!(
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             self.name
-        ))
+        )))
         .execute(&mut admin)
         .await
         .with_context(|| format!("cannot drop database {}", self.name))?;

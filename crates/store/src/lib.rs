@@ -123,11 +123,13 @@ impl Store {
         })
     }
 
-    /// `FOR UPDATE` where the engine has row locks; SQLite serialises writers instead.
-    fn for_update(&self) -> &'static str {
+    /// An order's customer email, read under the order row's lock where the engine has row
+    /// locks (`FOR UPDATE`); SQLite serialises writers instead. A registration takes the same
+    /// lock, so whichever commits second sees the other.
+    fn locked_customer_email(&self) -> &'static str {
         match self.backend {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "SELECT customer_email FROM orders WHERE order_no = $1",
+            Backend::Postgres => "SELECT customer_email FROM orders WHERE order_no = $1 FOR UPDATE",
         }
     }
 }

@@ -154,7 +154,20 @@ pub struct OrderDetails {
     pub receipts: Vec<(i64, i64, String)>,
 }
 
-const JOB_SELECT: &str = "SELECT id, notifier, kind, order_no, state, attempts, created_at, updated_at, next_attempt_at, last_error FROM outbox_jobs";
+/// The columns of an event record, as `job_select!`.
+macro_rules! event_select {
+    () => {
+        "SELECT id, order_no, receipt_id, received_at, result, disposition, iccid, lpa, package_code,
+        package_name, currency, price, warnings FROM order_events"
+    };
+}
+
+/// The columns of a job record; a macro so each query is one `&'static str` (`concat!`).
+macro_rules! job_select {
+    () => {
+        "SELECT id, notifier, kind, order_no, state, attempts, created_at, updated_at, next_attempt_at, last_error FROM outbox_jobs"
+    };
+}
 
 impl Store {
     /// Registers (or replaces) the customer of an order. Jobs waiting for this customer
@@ -180,14 +193,11 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let before: Option<String> = sqlx::query(&format!(
-            "SELECT customer_email FROM orders WHERE order_no = $1{}",
-            self.for_update()
-        ))
-        .bind(order_no.to_owned())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("customer_email")?;
+        let before: Option<String> = sqlx::query(self.locked_customer_email())
+            .bind(order_no.to_owned())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("customer_email")?;
         let delivered_to: Vec<String> = sqlx::query(
             "SELECT a.recipient FROM delivery_attempts a JOIN outbox_jobs j ON j.id = a.job_id
               WHERE j.order_no = $1 AND j.kind = 'order_completed' AND a.outcome = 'delivered'
@@ -349,7 +359,7 @@ impl Store {
 
     /// An event by id.
     pub async fn event(&self, id: i64) -> Result<Option<EventRecord>, StoreError> {
-        let row = sqlx::query(&format!("{EVENT_SELECT} WHERE id = $1"))
+        let row = sqlx::query(concat!(event_select!(), " WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.read)
             .await?;
@@ -361,14 +371,14 @@ impl Store {
         let Some(order) = self.order(order_no).await? else {
             return Ok(None);
         };
-        let events = sqlx::query(&format!("{EVENT_SELECT} WHERE order_no = $1 ORDER BY id"))
+        let events = sqlx::query(concat!(event_select!(), " WHERE order_no = $1 ORDER BY id"))
             .bind(order_no.to_owned())
             .fetch_all(&self.read)
             .await?
             .iter()
             .map(event_record)
             .collect::<Result<Vec<_>, _>>()?;
-        let mut jobs = sqlx::query(&format!("{JOB_SELECT} WHERE order_no = $1 ORDER BY id"))
+        let mut jobs = sqlx::query(concat!(job_select!(), " WHERE order_no = $1 ORDER BY id"))
             .bind(order_no.to_owned())
             .fetch_all(&self.read)
             .await?
@@ -431,8 +441,9 @@ impl Store {
 
     /// Dead jobs, newest first.
     pub async fn dead_letters(&self) -> Result<Vec<JobRecord>, StoreError> {
-        sqlx::query(&format!(
-            "{JOB_SELECT} WHERE state = 'dead' ORDER BY updated_at DESC, id DESC"
+        sqlx::query(concat!(
+            job_select!(),
+            " WHERE state = 'dead' ORDER BY updated_at DESC, id DESC"
         ))
         .fetch_all(&self.read)
         .await?
@@ -456,10 +467,6 @@ impl Store {
             .collect()
     }
 }
-
-const EVENT_SELECT: &str =
-    "SELECT id, order_no, receipt_id, received_at, result, disposition, iccid, lpa, package_code,
-    package_name, currency, price, warnings FROM order_events";
 
 fn order_record(r: &AnyRow) -> Result<OrderRecord, StoreError> {
     Ok(OrderRecord {

@@ -350,8 +350,9 @@ impl Store {
         if let Some(batcher) = &self.batcher {
             return batcher.claim(request).await;
         }
-        let sql = request.sql(self.backend);
-        let mut query = sqlx::query(&sql)
+        // Built from constant fragments only (the filter picks which); every value is bound.
+        let sql = sqlx::AssertSqlSafe(request.sql(self.backend));
+        let mut query = sqlx::query(sql)
             .bind(request.lease_until)
             .bind(request.lease.clone())
             .bind(request.now)
@@ -570,17 +571,14 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin_write().await?;
         let registered = match &job.order_no {
-            Some(order_no) => sqlx::query(&format!(
-                "SELECT customer_email FROM orders WHERE order_no = $1{}",
-                self.for_update()
-            ))
-            .bind(order_no.clone())
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get::<Option<String>, _>("customer_email"))
-            .transpose()?
-            .flatten()
-            .is_some(),
+            Some(order_no) => sqlx::query(self.locked_customer_email())
+                .bind(order_no.clone())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get::<Option<String>, _>("customer_email"))
+                .transpose()?
+                .flatten()
+                .is_some(),
             None => false,
         };
         // Registered meanwhile: give the job back due now; otherwise park it.
