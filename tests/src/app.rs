@@ -174,7 +174,7 @@ async fn start(
 
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
+        client: crate::http_client(),
         store,
         db,
         customer,

@@ -161,7 +161,7 @@ pub async fn wait_for_outbox(
     addr: SocketAddr,
     timeout: std::time::Duration,
 ) -> anyhow::Result<(u64, std::time::Duration)> {
-    let client = reqwest::Client::builder()
+    let client = esim_courier_notify_http::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()?;
     let started = std::time::Instant::now();

@@ -95,7 +95,7 @@ pub async fn measure(
 
 /// Registers a customer for orders `0..count` (16 at a time).
 async fn register_customers(server: &Server, orders: &Orders, count: u64) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
+    let client = esim_courier_notify_http::builder()
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(16)
         .build()?;

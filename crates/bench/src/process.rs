@@ -59,7 +59,7 @@ impl Server {
 
     async fn wait_ready(&mut self, path: &str) -> anyhow::Result<()> {
         let url = format!("http://{}{path}", self.addr);
-        let client = reqwest::Client::builder()
+        let client = esim_courier_notify_http::builder()
             .timeout(Duration::from_secs(2))
             .build()?;
         let deadline = Instant::now() + START_TIMEOUT;

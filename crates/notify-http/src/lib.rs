@@ -36,12 +36,22 @@ pub fn refused(status: u16, message: String, retry_after: Option<Duration>) -> N
 /// no redirects. None of the services redirects its API, and following a redirect could hand
 /// the message, and a secret in the URL's path (a Referer), to someone else.
 pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+    builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("esim-courier/", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+/// A reqwest client builder on rustls with ring. Every HTTP client of esim-courier (and its
+/// tests) starts here: reqwest 0.13 takes the process's default rustls crypto provider and
+/// panics on `build` when there is none, so this installs ring, the provider the server's TLS
+/// and the SMTP client use (one crypto library linked, not ring and aws-lc). Installing fails
+/// only when the process already chose a provider, and that one then serves.
+pub fn builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
 }
 
 /// What went wrong with a request, with its causes, without its URL.
@@ -119,7 +129,11 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
-        let e = reqwest::get(format!("http://127.0.0.1:{port}/secret-path-token"))
+        let e = builder()
+            .build()
+            .expect("client")
+            .get(format!("http://127.0.0.1:{port}/secret-path-token"))
+            .send()
             .await
             .expect_err("refused");
         let text = describe(&e);

@@ -215,7 +215,7 @@ async fn refusals_say_whether_a_retry_can_help_and_never_show_the_url() {
 async fn the_stand_in_refuses_what_teams_refuses() {
     // The stand-in checks what the notifier's tests rely on: it is not a yes-machine.
     let teams = workflows_webhook();
-    let client = reqwest::Client::new();
+    let client = esim_courier_test_support::http_client();
     let post = |body: String| {
         let (client, url) = (client.clone(), format!("{}/x", teams.base));
         async move {

@@ -11,7 +11,7 @@ use esim_courier_core::{
 };
 use esim_courier_notify_webhook::{WebhookConfig, WebhookNotifier};
 use esim_courier_test_support::http_peer::{unreachable_base, Peer, Reply};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

@@ -2,7 +2,7 @@
 //! HMAC-SHA256(key = appSecret, message = `appId + "&" + timestamp + "&" + path`), where
 //! `path` is the request path without host or query. The body is not signed.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 
 /// The `sign` header for a call to `path` at `timestamp` (Unix milliseconds, as sent).
 pub(crate) fn sign(app_secret: &[u8], app_id: &str, timestamp: &str, path: &str) -> String {

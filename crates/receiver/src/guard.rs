@@ -10,7 +10,7 @@ use std::sync::Arc;
 use actix_web::HttpRequest;
 use base64::Engine;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 

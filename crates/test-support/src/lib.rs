@@ -16,3 +16,16 @@ pub mod provider;
 pub mod proxy;
 pub mod smtp;
 pub mod teams;
+
+/// A reqwest client builder for tests, on rustls with ring like the app's clients
+/// (`esim_courier_notify_http::builder`, which this crate does not depend on): reqwest takes
+/// the process's default crypto provider and panics on `build` without one.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
+/// A default reqwest client for tests (see [`http_client_builder`]).
+pub fn http_client() -> reqwest::Client {
+    http_client_builder().build().expect("an HTTP client")
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
 
 /// How far a request's `timestamp` may be from the provider's clock.
@@ -201,7 +201,7 @@ impl FakeProvider {
         let Some(order) = self.orders().into_iter().find(|o| o.order_no == order_no) else {
             return Vec::new();
         };
-        let client = reqwest::Client::new();
+        let client = crate::http_client();
         let mut statuses = Vec::new();
         for wait in [Duration::ZERO, delays.0, delays.1] {
             tokio::time::sleep(wait).await;

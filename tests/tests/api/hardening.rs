@@ -9,7 +9,7 @@ use esim_courier_receiver::{
 use esim_courier_tests::{
     on_both_backends, spawn_app, AppOptions, Backend, SAMPLE_COMPLETED, WEBHOOK_TOKEN,
 };
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 
 on_both_backends!(
     the_allowlist_refuses_other_sources_and_believes_only_trusted_proxies,

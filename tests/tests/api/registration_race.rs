@@ -51,7 +51,7 @@ async fn a_registration_committing_while_the_job_decides_to_wait_sends_the_email
                 }
                 let base = base.get().expect("the app is up");
                 let order_no = order_no.expect("an order's job");
-                let status = reqwest::Client::new()
+                let status = esim_courier_tests::http_client()
                     .put(format!("{base}/api/v1/orders/{order_no}"))
                     .bearer_auth(API_TOKEN)
                     .json(&json!({"email": "ana@example.com"}))

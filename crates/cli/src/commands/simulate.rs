@@ -55,7 +55,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     if let (Some(result), Some(obj)) = (&args.result, payload.as_object_mut()) {
         obj.insert("result".into(), Value::String(result.clone()));
     }
-    let client = reqwest::Client::builder()
+    let client = esim_courier_notify_http::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
     let base_order = payload

@@ -13,7 +13,7 @@ async fn sigterm_stops_the_server_gracefully() {
         "",
     );
     let mut server = Server::start(&config, dir.path()).await;
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
     assert_eq!(server.post(&client, failed("TERM-1")).await, 200);
     wait_until(20, "the delivery", || !hook.completed().is_empty()).await;
     let pid = server.child.id().expect("running").to_string();
@@ -112,7 +112,7 @@ async fn environment_variables_override_the_file() {
             break rest.split('/').next().expect("addr").to_owned();
         }
     };
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
     let post = |token: &'static str| {
         let client = client.clone();
         let url = format!("http://{addr}/webhooks/order/{token}");
@@ -141,7 +141,7 @@ async fn operators_inspect_orders_and_retry_dead_letters_from_the_cli() {
     let db = format!("sqlite://{}/ops.db", dir.path().display());
     let config = write_config(dir.path(), &db, &hook.url, "poll_interval = \"200ms\"");
     let server = Server::start(&config, dir.path()).await;
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
     let completed = r#"{"orderNo":"CLI-1","result":"COMPLETED","iccid":"8944500102198304826","lpa":"LPA:1$smdp.example.com$SECRET-MATCHING-ID"}"#;
     assert_eq!(server.post(&client, completed.to_owned()).await, 200);
     assert_eq!(server.post(&client, failed("CLI-2")).await, 200);
@@ -196,7 +196,7 @@ async fn orders_show_never_prints_control_or_bidi_characters_from_provider_data_
     let db = format!("sqlite://{}/escapes.db", dir.path().display());
     let config = write_config(dir.path(), &db, &hook.url, "");
     let server = Server::start(&config, dir.path()).await;
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
     // Clear screen, set the window title, an OSC-8 link, a carriage return and a
     // right-to-left override, in the package name and the ICCID.
     let package = "Japan 5GB\u{1b}[2J\u{1b}]0;pwned\u{7}\r\u{1b}]8;;https://evil.example\u{1b}\\ok\u{202e}gpj.exe";
@@ -256,7 +256,7 @@ async fn the_command_an_alert_offers_shows_a_hostile_order_and_runs_nothing_else
     let db = format!("sqlite://{}/quote.db", dir.path().display());
     let config = write_config(dir.path(), &db, &hook.url, "");
     let server = Server::start(&config, dir.path()).await;
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
     // A COMPLETED order without an activation code raises an alert naming the order.
     let order_no = "--config=x; touch pwned $(touch pwned2) 'q'";
     let body = serde_json::json!({"orderNo": order_no, "result": "COMPLETED"});

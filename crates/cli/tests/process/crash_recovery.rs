@@ -16,7 +16,7 @@ async fn kill_9_during_a_delivery_then_restart_delivers_exactly_once(backend: Ba
     let dir = tempfile::tempdir().expect("temp dir");
     let hook = Hook::start(1);
     let config = write_config(dir.path(), &db.url, &hook.url, "");
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
 
     let mut first = Server::start(&config, dir.path()).await;
     assert_eq!(first.post(&client, failed("CRASH-1")).await, 200);

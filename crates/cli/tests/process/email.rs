@@ -129,7 +129,7 @@ async fn each_order_gets_exactly_one_activation_email_whichever_comes_first(back
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
     let server = Server::start(&config, dir.path()).await;
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
 
     // A: the webhook first (the email waits), then the registration.
     assert_eq!(
@@ -226,7 +226,7 @@ async fn a_4xx_smtp_reply_is_retried_and_a_5xx_is_dead_lettered_with_an_operator
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
     let server = Server::start(&config, dir.path()).await;
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
 
     smtp.reply_next(
         Stage::Rcpt,
@@ -326,7 +326,7 @@ async fn failed_orders_reach_operators_as_grouped_emails_over_smtp(backend: Back
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
     let server = Server::start(&config, dir.path()).await;
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
     let posts = (0..40).map(|i| server.post(&client, crate::harness::failed(&format!("DOWN-{i}"))));
     assert!(futures_util::future::join_all(posts)
         .await
@@ -426,7 +426,7 @@ async fn resend_sends_the_activation_email_again_on_record(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
     let server = Server::start(&config, dir.path()).await;
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
     register(&client, &server, "MAIL-R", "ana@traveller.example", "en").await;
     assert_eq!(
         server

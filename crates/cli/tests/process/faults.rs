@@ -134,7 +134,7 @@ async fn kill_9_under_load_loses_no_acknowledged_webhook_and_sends_no_email_twic
     let dir = tempfile::tempdir().expect("temp dir");
     let config = config(dir.path(), &test_db.url, &smtp.url());
     let mut server = Server::start(&config, dir.path()).await;
-    let client = reqwest::Client::builder()
+    let client = esim_courier_tests::http_client_builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
@@ -235,7 +235,7 @@ async fn the_smtp_server_down_for_a_while_then_back_delivers_every_email_once() 
         &format!("smtp://127.0.0.1:{}", proxy.port),
     );
     let server = Server::start(&config, dir.path()).await;
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
     let n = 30;
     register_all(&client, &server.base, n).await;
     proxy.down();
@@ -291,7 +291,7 @@ async fn postgres_unreachable_during_load_answers_503_then_recovers_losing_nothi
     let dir = tempfile::tempdir().expect("temp dir");
     let config = config(dir.path(), &via_proxy, &smtp.url());
     let server = Server::start(&config, dir.path()).await;
-    let client = reqwest::Client::builder()
+    let client = esim_courier_tests::http_client_builder()
         .timeout(Duration::from_secs(15))
         .build()
         .expect("client");

@@ -23,7 +23,7 @@ async fn a_burst_of_300_failed_orders_makes_a_few_grouped_messages_naming_them_a
         hook.insert("group_window".into(), "2s".into());
     });
     let server = Server::start(&config, dir.path()).await;
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
     for chunk in (0..300).collect::<Vec<_>>().chunks(25) {
         let posts = chunk
             .iter()

@@ -28,7 +28,7 @@ async fn metrics_move_as_webhooks_and_deliveries_happen() {
         "",
     );
     let server = Server::start(&config, dir.path()).await;
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
     let scrape = || async {
         client
             .get(format!("{}/metrics", server.base))
@@ -132,7 +132,7 @@ async fn metrics_can_live_on_a_separate_admin_address() {
         table(doc, "server").insert("admin_bind".into(), admin_addr.to_string().into());
     });
     let server = Server::start(&config, dir.path()).await;
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
     let main = client
         .get(format!("{}/metrics", server.base))
         .send()
@@ -203,7 +203,7 @@ async fn a_full_run_logs_neither_matching_ids_nor_tokens() {
             .expect("addr")
             .to_owned()
     };
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
     let post = |token: &str, body: &'static str| {
         client
             .post(format!("http://{addr}/webhooks/order/{token}"))
@@ -343,7 +343,7 @@ async fn https_is_served_with_a_configured_certificate() {
         "{log}"
     );
     let trusted = reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).expect("pem");
-    let client = reqwest::Client::builder()
+    let client = esim_courier_tests::http_client_builder()
         .add_root_certificate(trusted)
         .build()
         .expect("client");
@@ -356,7 +356,7 @@ async fn https_is_served_with_a_configured_certificate() {
         .expect("TLS handshake and answer");
     assert_eq!(res.status().as_u16(), 200);
     // Plain HTTP is not served on the TLS port.
-    let plain = reqwest::Client::new()
+    let plain = esim_courier_tests::http_client()
         .get(format!("http://{addr}/healthz"))
         .send()
         .await;
@@ -374,7 +374,7 @@ async fn wrong_tokens_are_counted_logged_once_a_minute_per_source_and_alerted_on
         "poll_interval = \"200ms\"",
     );
     let server = Server::start(&config, dir.path()).await;
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
     for i in 0..200 {
         let status = client
             .post(format!("{}/webhooks/order/guess-{i}", server.base))

@@ -22,7 +22,7 @@ async fn two_replicas_on_postgres_deliver_500_jobs_exactly_once() {
     );
     let a = Server::start(&config, dir.path()).await;
     let b = Server::start(&config, dir.path()).await;
-    let client = reqwest::Client::new();
+    let client = esim_courier_tests::http_client();
 
     let mut posts = (0..500)
         .map(|i| {
