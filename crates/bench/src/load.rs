@@ -116,7 +116,67 @@ pub async fn open_loop(
     duration: Duration,
     grace: Duration,
 ) -> anyhow::Result<Outcome> {
-    on_own_runtime(move || open_loop_inner(target, connections, rate, duration, grace)).await
+    on_own_runtime(move || async move {
+        anyhow::ensure!(rate > 0.0, "the request rate must be positive");
+        let all = open_all(&target, connections).await?;
+        let count = (rate * duration.as_secs_f64()).round().max(1.0) as u64;
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        // Leave the pacer a moment to start, so request 0 is not late by construction.
+        let started = Instant::now() + Duration::from_millis(20);
+        let give_up = started + duration + grace;
+
+        let (tx, rx) = mpsc::unbounded_channel::<Due>();
+        let pacer = std::thread::Builder::new()
+            .name("bench-pacer".into())
+            .spawn(move || {
+                for i in 0..count {
+                    let at = started + interval.mul_f64(i as f64);
+                    let now = Instant::now();
+                    if at > now {
+                        std::thread::sleep(at - now);
+                    }
+                    if tx.send(Due { seq: i, at }).is_err() {
+                        break;
+                    }
+                }
+            })
+            .context("cannot start the pacing thread")?;
+
+        let rx = Arc::new(Mutex::new(rx));
+        let tasks: Vec<_> = all
+            .into_iter()
+            .map(|mut connection| {
+                let rx = Arc::clone(&rx);
+                tokio::spawn(async move {
+                    let mut tally = Tally::new();
+                    loop {
+                        let due = rx.lock().await.recv().await;
+                        let Some(due) = due else { break };
+                        if Instant::now() >= give_up {
+                            // Far behind: stop rather than run for ever; the rest count as unsent.
+                            rx.lock().await.close();
+                            break;
+                        }
+                        let result = connection.send(due.seq).await;
+                        tally.count(result, due.at.elapsed());
+                    }
+                    tally
+                })
+            })
+            .collect();
+        let mut tallies = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            tallies.push(task.await.context("a load connection panicked")?);
+        }
+        let _ = pacer.join();
+        let answered: u64 = tallies.iter().map(|t| t.ok + t.errors).sum();
+        Ok(Tally::merge(
+            tallies,
+            started,
+            count.saturating_sub(answered),
+        ))
+    })
+    .await
 }
 
 /// Runs `make()` to completion on a new current-thread runtime on a blocking thread.
@@ -313,71 +373,4 @@ async fn closed_loop_inner(
 struct Due {
     seq: u64,
     at: Instant,
-}
-
-async fn open_loop_inner(
-    target: Target,
-    connections: usize,
-    rate: f64,
-    duration: Duration,
-    grace: Duration,
-) -> anyhow::Result<Outcome> {
-    anyhow::ensure!(rate > 0.0, "the request rate must be positive");
-    let all = open_all(&target, connections).await?;
-    let count = (rate * duration.as_secs_f64()).round().max(1.0) as u64;
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    // Leave the pacer a moment to start, so request 0 is not late by construction.
-    let started = Instant::now() + Duration::from_millis(20);
-    let give_up = started + duration + grace;
-
-    let (tx, rx) = mpsc::unbounded_channel::<Due>();
-    let pacer = std::thread::Builder::new()
-        .name("bench-pacer".into())
-        .spawn(move || {
-            for i in 0..count {
-                let at = started + interval.mul_f64(i as f64);
-                let now = Instant::now();
-                if at > now {
-                    std::thread::sleep(at - now);
-                }
-                if tx.send(Due { seq: i, at }).is_err() {
-                    break;
-                }
-            }
-        })
-        .context("cannot start the pacing thread")?;
-
-    let rx = Arc::new(Mutex::new(rx));
-    let tasks: Vec<_> = all
-        .into_iter()
-        .map(|mut connection| {
-            let rx = Arc::clone(&rx);
-            tokio::spawn(async move {
-                let mut tally = Tally::new();
-                loop {
-                    let due = rx.lock().await.recv().await;
-                    let Some(due) = due else { break };
-                    if Instant::now() >= give_up {
-                        // Far behind: stop rather than run for ever; the rest count as unsent.
-                        rx.lock().await.close();
-                        break;
-                    }
-                    let result = connection.send(due.seq).await;
-                    tally.count(result, due.at.elapsed());
-                }
-                tally
-            })
-        })
-        .collect();
-    let mut tallies = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        tallies.push(task.await.context("a load connection panicked")?);
-    }
-    let _ = pacer.join();
-    let answered: u64 = tallies.iter().map(|t| t.ok + t.errors).sum();
-    Ok(Tally::merge(
-        tallies,
-        started,
-        count.saturating_sub(answered),
-    ))
 }

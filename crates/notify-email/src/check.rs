@@ -9,7 +9,7 @@ use lettre::message::Mailbox;
 use crate::addresses::mailbox;
 use crate::branding::Branding;
 use crate::message::{self, Envelope};
-use crate::render::Renderer;
+use crate::render::{Composed, Renderer};
 use crate::templates::Templates;
 use crate::{policy, sample, ConfigError, RenderError};
 
@@ -109,18 +109,14 @@ fn activation(
         .as_ref()
         .ok_or_else(|| RenderError::NoCustomer(order.order_no.to_string()))?;
     let composed = renderer.activation(template, locale, order, customer)?;
-    let to =
-        mailbox("to", customer.email.as_str()).map_err(|e| RenderError::Address(e.to_string()))?;
-    let email = message::build(
-        Envelope {
-            from,
-            to: vec![to],
-            reply_to: None,
-        },
-        "check",
+    judge_as_sent(
+        from,
+        customer.email.as_str(),
         composed,
-    )?;
-    judge(template, locale, policy::violations(&email, Some(order)))
+        template,
+        locale,
+        Some(order),
+    )
 }
 
 fn operator(
@@ -131,7 +127,19 @@ fn operator(
     content: &Content,
 ) -> Result<(), RenderError> {
     let composed = renderer.operator(template, locale, content)?;
-    let to = mailbox("to", "ops@example.com").map_err(|e| RenderError::Address(e.to_string()))?;
+    judge_as_sent(from, "ops@example.com", composed, template, locale, None)
+}
+
+/// Builds the message as it would be sent to `to` and judges it against the policy.
+fn judge_as_sent(
+    from: &Mailbox,
+    to: &str,
+    composed: Composed,
+    template: &str,
+    locale: &str,
+    order: Option<&esim_courier_core::CompletedOrder>,
+) -> Result<(), RenderError> {
+    let to = mailbox("to", to).map_err(|e| RenderError::Address(e.to_string()))?;
     let email = message::build(
         Envelope {
             from,
@@ -141,7 +149,7 @@ fn operator(
         "check",
         composed,
     )?;
-    judge(template, locale, policy::violations(&email, None))
+    judge(template, locale, policy::violations(&email, order))
 }
 
 fn judge(template: &str, locale: &str, violations: Vec<String>) -> Result<(), RenderError> {

@@ -82,3 +82,35 @@ impl IncomingWebhook {
             })
     }
 }
+
+/// Posts the parts of one notification in order: nearly always one, several for a digest of
+/// thousands of orders. `post` gets each part and its name for errors ("the card", "card 2 of
+/// 3" for `noun = "card"`) and answers the HTTP status it got. The receipt is
+/// `HTTP <status>`, with the number of parts when there are several. Should one part fail,
+/// the error is returned and the retry posts them all again: an incoming webhook has no
+/// idempotency key, and a repeat beats losing the rest.
+pub async fn post_parts<'a, T, F, Fut>(
+    parts: &'a [T],
+    noun: &str,
+    mut post: F,
+) -> Result<esim_courier_core::Receipt, esim_courier_core::NotifyError>
+where
+    F: FnMut(&'a T, String) -> Fut,
+    Fut: std::future::Future<Output = Result<u16, esim_courier_core::NotifyError>>,
+{
+    let total = parts.len();
+    let mut status = 0;
+    for (i, part) in parts.iter().enumerate() {
+        let what = if total == 1 {
+            format!("the {noun}")
+        } else {
+            format!("{noun} {} of {total}", i + 1)
+        };
+        status = post(part, what).await?;
+    }
+    Ok(esim_courier_core::Receipt::with_id(if total == 1 {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status} ({total} messages)")
+    }))
+}

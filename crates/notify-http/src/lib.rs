@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use esim_courier_core::NotifyError;
 
-pub use incoming_webhook::{ConfigError, IncomingWebhook, IncomingWebhookConfig};
+pub use incoming_webhook::{post_parts, ConfigError, IncomingWebhook, IncomingWebhookConfig};
 pub use secret_url::SecretUrl;
 
 /// Whether a retry can help after this HTTP status: 408 (timed out), 429 (rate limited) and
@@ -54,6 +54,17 @@ pub fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
 }
 
+/// A peer's own words (an error code, a description) as a short, printable text for an error
+/// message: control characters become spaces, at most `max_chars` characters, trimmed.
+pub fn peer_text(text: &str, max_chars: usize) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max_chars)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
 /// What went wrong with a request, with its causes, without its URL.
 pub fn describe(e: &reqwest::Error) -> String {
     let mut parts = Vec::new();
@@ -88,6 +99,13 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peers_words_are_short_printable_and_trimmed() {
+        assert_eq!(peer_text(" invalid_blocks\n", 120), "invalid_blocks");
+        assert_eq!(peer_text("a\u{1b}[31mb", 200), "a [31mb");
+        assert_eq!(peer_text(&"x".repeat(500), 200).len(), 200);
+    }
 
     #[test]
     fn only_timeouts_rate_limits_and_server_errors_are_retried() {

@@ -37,7 +37,7 @@ impl Answer {
         }
         Self {
             status,
-            code: clean(&String::from_utf8_lossy(&body)),
+            code: esim_courier_notify_http::peer_text(&String::from_utf8_lossy(&body), 120),
             retry_after,
         }
     }
@@ -63,16 +63,6 @@ impl Answer {
             self.retry_after,
         ))
     }
-}
-
-/// Slack's error code as a short, printable text: it goes into an error message.
-fn clean(body: &str) -> String {
-    body.chars()
-        .filter(|c| !c.is_control())
-        .take(120)
-        .collect::<String>()
-        .trim()
-        .to_owned()
 }
 
 #[cfg(test)]
@@ -106,6 +96,5 @@ mod tests {
                 .expect_err("4xx")
                 .is_transient());
         }
-        assert_eq!(clean(" invalid_blocks\n"), "invalid_blocks");
     }
 }

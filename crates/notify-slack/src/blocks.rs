@@ -269,24 +269,8 @@ fn clip_to(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use esim_courier_core::summary::summarise_all;
-    use esim_courier_core::{
-        Alert, AlertKind, Content, Currency, FailedOrder, Money, Notification, OrderNo,
-    };
-
-    fn failed(order_no: &str) -> Notification {
-        Notification {
-            key: format!("job-{order_no}"),
-            content: Content::OrderFailed(FailedOrder {
-                order_no: OrderNo::parse(order_no).expect("order number"),
-                package_code: Some("JP-5GB".into()),
-                package_name: Some("Japan 5GB".into()),
-                contract_price: Some(
-                    Money::parse("9.99", Currency::Iso("USD".into())).expect("price"),
-                ),
-                received_at_ms: 1_714_555_800_000,
-            }),
-        }
-    }
+    use esim_courier_core::testing::failed_order;
+    use esim_courier_core::{Alert, AlertKind, Content, Notification};
 
     fn digest(items: Vec<Notification>) -> Vec<Value> {
         let n = Notification {
@@ -336,7 +320,7 @@ mod tests {
     fn a_digest_of_300_orders_is_one_message_with_a_line_for_each() {
         let messages = digest(
             (0..300)
-                .map(|i| failed(&format!("B24050112{i:04}")))
+                .map(|i| failed_order(&format!("B24050112{i:04}")))
                 .collect(),
         );
         assert_eq!(messages.len(), 1);
@@ -345,7 +329,7 @@ mod tests {
             assert!(text.contains(&format!("`B24050112{i:04}`")), "order {i}");
         }
         assert!(!text.contains("more:"), "every order keeps its line");
-        assert!(text.contains("9.99 USD"));
+        assert!(text.contains("4.20 USD"));
         assert_eq!(
             messages[0]["blocks"][0]["text"]["text"],
             ":bell: 300 orders failed"
@@ -383,7 +367,7 @@ mod tests {
         let orders: Vec<String> = (0..3000)
             .map(|i| format!("{i:05}{}", "9".repeat(120)))
             .collect();
-        let messages = digest(orders.iter().map(|o| failed(o)).collect());
+        let messages = digest(orders.iter().map(|o| failed_order(o)).collect());
         assert!(messages.len() > 1);
         let text: String = messages.iter().map(check_limits).collect();
         let named: std::collections::HashSet<&str> = text.split([',', ' ', '\n', '`']).collect();
@@ -436,12 +420,12 @@ mod tests {
 
     #[test]
     fn a_failed_order_shows_its_facts_and_command() {
-        let messages = messages("ops", &summarise_all(&failed("B1")));
+        let messages = messages("ops", &summarise_all(&failed_order("B1")));
         let m = &messages[0];
         let text = check_limits(m);
         assert!(text.contains("*Order*\n`B1`"));
-        assert!(text.contains("Japan 5GB (JP-5GB)"));
-        assert!(text.contains("*Contract price*\n9.99 USD"));
+        assert!(text.contains("Japan 5GB 30 days (JP-5GB-30D)"));
+        assert!(text.contains("*Contract price*\n4.20 USD"));
         assert!(text.contains("```esim-courier orders show -- B1```"));
         assert!(text.contains("|2024-05-01T09:30:00Z>"));
         assert_eq!(m["text"], ":x: Order B1 failed at the provider");

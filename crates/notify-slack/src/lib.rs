@@ -27,7 +27,8 @@ use serde_json::Value;
 
 pub use config::{ConfigError, SlackConfig};
 
-use esim_courier_notify_http::IncomingWebhook;
+use esim_courier_core::summary::summarise_all;
+use esim_courier_notify_http::{post_parts, IncomingWebhook};
 
 use crate::answer::Answer;
 
@@ -65,25 +66,11 @@ impl Notifier for SlackNotifier {
     }
 
     async fn notify(&self, notification: &Notification) -> Result<Receipt, NotifyError> {
-        let items = esim_courier_core::summary::summarise_all(notification);
-        let messages = blocks::messages(&self.name, &items);
-        let total = messages.len();
-        // Nearly always one message. A digest of thousands of orders is several; should one
-        // of them fail, the retry posts them all again (an incoming webhook has no
-        // idempotency key), which is better than losing the rest.
-        for (i, message) in messages.iter().enumerate() {
-            let what = if total == 1 {
-                "the message".to_owned()
-            } else {
-                format!("message {} of {total}", i + 1)
-            };
-            self.post(message).await?.into_result(&what)?;
-        }
-        Ok(Receipt::with_id(if total == 1 {
-            "HTTP 200".to_owned()
-        } else {
-            format!("HTTP 200 ({total} messages)")
-        }))
+        let messages = blocks::messages(&self.name, &summarise_all(notification));
+        post_parts(&messages, "message", |message, what| async move {
+            self.post(message).await?.into_result(&what).map(|()| 200)
+        })
+        .await
     }
 
     async fn healthcheck(&self) -> Result<(), NotifyError> {

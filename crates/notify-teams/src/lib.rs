@@ -21,8 +21,9 @@
 mod card;
 mod config;
 
+use esim_courier_core::summary::summarise_all;
 use esim_courier_core::{async_trait, Audience, Notification, Notifier, NotifyError, Receipt};
-use esim_courier_notify_http::IncomingWebhook;
+use esim_courier_notify_http::{post_parts, IncomingWebhook};
 use serde_json::Value;
 
 pub use config::{ConfigError, TeamsConfig};
@@ -90,26 +91,11 @@ impl Notifier for TeamsNotifier {
     }
 
     async fn notify(&self, notification: &Notification) -> Result<Receipt, NotifyError> {
-        let items = esim_courier_core::summary::summarise_all(notification);
-        let messages = card::messages(&self.name, &items);
-        let total = messages.len();
-        let mut status = 0;
-        // Nearly always one message. Should one part of a huge digest fail, the retry posts
-        // them all again (a Workflows webhook has no idempotency key): better than losing
-        // the rest.
-        for (i, message) in messages.iter().enumerate() {
-            let what = if total == 1 {
-                "the card".to_owned()
-            } else {
-                format!("card {} of {total}", i + 1)
-            };
-            status = self.post(message, &what).await?;
-        }
-        Ok(Receipt::with_id(if total == 1 {
-            format!("HTTP {status}")
-        } else {
-            format!("HTTP {status} ({total} messages)")
-        }))
+        let messages = card::messages(&self.name, &summarise_all(notification));
+        post_parts(&messages, "card", |message, what| async move {
+            self.post(message, &what).await
+        })
+        .await
     }
 
     /// A Workflows webhook has no read-only call, and anything POSTed is run by the flow.

@@ -175,7 +175,7 @@ fn classify(
         None => (status, None, None),
     };
     let description = description
-        .map(|d| clean(&d))
+        .map(|d| esim_courier_notify_http::peer_text(&d, 200))
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| "no description".to_owned());
     let retry_after = parameters
@@ -214,16 +214,6 @@ async fn read(mut response: reqwest::Response) -> Vec<u8> {
         }
     }
     body
-}
-
-/// A description as a short, printable text: it goes into an error message.
-fn clean(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect::<String>()
-        .trim()
-        .to_owned()
 }
 
 #[cfg(test)]

@@ -160,24 +160,8 @@ fn emoji(tone: Tone) -> &'static str {
 mod tests {
     use super::*;
     use esim_courier_core::summary::summarise_all;
-    use esim_courier_core::{
-        Alert, AlertKind, Content, Currency, FailedOrder, Money, Notification, OrderNo,
-    };
-
-    fn failed(order_no: &str) -> Notification {
-        Notification {
-            key: order_no.into(),
-            content: Content::OrderFailed(FailedOrder {
-                order_no: OrderNo::parse(order_no).expect("order number"),
-                package_code: Some("JP-5GB".into()),
-                package_name: Some("Japan 5GB".into()),
-                contract_price: Some(
-                    Money::parse("9.99", Currency::Iso("USD".into())).expect("price"),
-                ),
-                received_at_ms: 1_714_555_800_000,
-            }),
-        }
-    }
+    use esim_courier_core::testing::failed_order;
+    use esim_courier_core::{Alert, AlertKind, Content, Notification};
 
     fn hostile(i: usize) -> Notification {
         Notification {
@@ -203,7 +187,7 @@ mod tests {
         let orders: Vec<String> = (0..300).map(|i| format!("B24050112{i:04}")).collect();
         let digest = Notification {
             key: "d".into(),
-            content: Content::Digest(orders.iter().map(|o| failed(o)).collect()),
+            content: Content::Digest(orders.iter().map(|o| failed_order(o)).collect()),
         };
         let texts = texts_of(&digest);
         assert!(texts.len() > 1);
@@ -244,7 +228,7 @@ mod tests {
 
     #[test]
     fn a_failed_order_reads_well() {
-        let texts = texts_of(&failed("B1"));
+        let texts = texts_of(&failed_order("B1"));
         assert_eq!(texts.len(), 1);
         assert_eq!(
             texts[0],
@@ -252,8 +236,8 @@ mod tests {
              The provider reported the order as FAILED: no eSIM was issued. Refund or re-order for the customer.\n\
              \n\
              <b>Order:</b> <code>B1</code>\n\
-             <b>Package:</b> Japan 5GB (JP-5GB)\n\
-             <b>Contract price:</b> 9.99 USD\n\
+             <b>Package:</b> Japan 5GB 30 days (JP-5GB-30D)\n\
+             <b>Contract price:</b> 4.20 USD\n\
              <b>Time:</b> 2024-05-01T09:30:00Z\n\
              \n\
              <b>Run:</b>\n\

@@ -34,7 +34,7 @@ pub(crate) fn read(body: &[u8]) -> Result<Box<RawValue>, ProviderError> {
 
 /// The error a non-zero `code` means.
 pub(crate) fn error(code: i64, msg: &str) -> ProviderError {
-    let said = clean(msg);
+    let said = esim_courier_notify_http::peer_text(msg, 200);
     let (meaning, error): (&str, fn(String) -> ProviderError) = match code {
         101 => ("still processing, retry shortly", ProviderError::transient),
         102 => ("server busy", ProviderError::transient),
@@ -68,16 +68,6 @@ fn account_permanent(message: String) -> ProviderError {
 
 fn account_transient(message: String) -> ProviderError {
     ProviderError::transient(message).about_the_account()
-}
-
-/// The provider's own message, short and printable.
-fn clean(msg: &str) -> String {
-    msg.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect::<String>()
-        .trim()
-        .to_owned()
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use rusqlite::{Connection, OpenFlags, Row, ToSql, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::intake::{
-    run_intake, IntakeSteps, NewJob, OwnedReceipt, Planner, Record, INSERT_EVENT, INSERT_JOB,
+    run_intake, EventJob, IntakeSteps, OwnedReceipt, Planner, Record, INSERT_EVENT, INSERT_JOB,
     INSERT_ORDER, INSERT_RECEIPT, RECORDED_EVENTS, SET_ORDER_STATE,
 };
 use crate::outbox::{
@@ -418,25 +418,18 @@ impl IntakeSteps for SqliteSteps<'_> {
         Ok((receipt_id, Some(event_id)))
     }
 
-    async fn insert_job(
-        &mut self,
-        job: &NewJob,
-        key: &str,
-        order_no: &str,
-        event_id: i64,
-        now: i64,
-    ) -> Result<(), StoreError> {
+    async fn insert_job(&mut self, j: EventJob<'_>) -> Result<(), StoreError> {
         execute(
             self.conn,
             INSERT_JOB,
             &[
-                &key,
-                &job.notifier,
-                &job.kind.as_str(),
-                &order_no,
-                &event_id,
-                &job.payload,
-                &now,
+                &j.key,
+                &j.job.notifier,
+                &j.job.kind.as_str(),
+                &j.order_no,
+                &j.event_id,
+                &j.job.payload,
+                &j.now,
             ],
         )?;
         Ok(())

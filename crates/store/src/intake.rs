@@ -332,6 +332,15 @@ pub(crate) struct Record<'a> {
     pub(crate) now: i64,
 }
 
+/// What [`IntakeSteps::insert_job`] writes: one job of an accepted event, under its key.
+pub(crate) struct EventJob<'a> {
+    pub(crate) job: &'a NewJob,
+    pub(crate) key: &'a str,
+    pub(crate) order_no: &'a str,
+    pub(crate) event_id: i64,
+    pub(crate) now: i64,
+}
+
 /// The steps of an intake on one engine: the statements differ (SQLite runs one per step on
 /// its writer thread; PostgreSQL locks the order with an upsert and records receipt, event
 /// and state in one statement), the algorithm ([`run_intake`]) is written once.
@@ -347,14 +356,7 @@ pub(crate) trait IntakeSteps {
     /// Writes the receipt, the event and the order's state; returns their ids.
     async fn record(&mut self, record: Record<'_>) -> Result<(i64, Option<i64>), StoreError>;
     /// Writes a job unless one with the same key exists.
-    async fn insert_job(
-        &mut self,
-        job: &NewJob,
-        key: &str,
-        order_no: &str,
-        event_id: i64,
-        now: i64,
-    ) -> Result<(), StoreError>;
+    async fn insert_job(&mut self, job: EventJob<'_>) -> Result<(), StoreError>;
 }
 
 /// The intake, once for both engines, inside a transaction the caller commits: create or lock
@@ -396,7 +398,15 @@ pub(crate) async fn run_intake<S: IntakeSteps>(
             let jobs = plan(&disposition);
             for job in &jobs {
                 let key = job_key(event, event_id, job);
-                steps.insert_job(job, &key, order_no, event_id, now).await?;
+                steps
+                    .insert_job(EventJob {
+                        job,
+                        key: &key,
+                        order_no,
+                        event_id,
+                        now,
+                    })
+                    .await?;
             }
             jobs.len()
         }
@@ -478,15 +488,16 @@ impl IntakeSteps for PostgresSteps<'_, '_> {
         Ok((row.try_get("receipt_id")?, row.try_get("event_id")?))
     }
 
-    async fn insert_job(
-        &mut self,
-        job: &NewJob,
-        key: &str,
-        order_no: &str,
-        event_id: i64,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        insert_job(self.tx, job, key, Some(order_no), Some(event_id), now).await
+    async fn insert_job(&mut self, j: EventJob<'_>) -> Result<(), StoreError> {
+        insert_job(
+            self.tx,
+            j.job,
+            j.key,
+            Some(j.order_no),
+            Some(j.event_id),
+            j.now,
+        )
+        .await
     }
 }
 

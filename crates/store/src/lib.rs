@@ -11,6 +11,38 @@
 //! Durability: SQLite runs in WAL mode with `synchronous=FULL`; PostgreSQL with
 //! `synchronous_commit=on`. Every write that a caller acknowledges has been committed.
 
+/// A closed set of values stored as text, one name per variant: `ALL`, `as_str` (the stored
+/// name), `parse` (an unknown name is a corrupt row) and `Display` (the name). The names also
+/// stand in SQL text where a partial index needs the literal (`WHERE state = 'pending'`).
+macro_rules! stored_names {
+    ($ty:ident, $what:literal, { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: [$ty; [$($name),+].len()] = [$(Self::$variant),+];
+
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name),+
+                }
+            }
+
+            pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
+                Self::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| StoreError::Corrupt(format!(concat!("unknown ", $what, " {:?}"), s)))
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 mod audit;
 mod clock;
 mod connect;

@@ -21,25 +21,11 @@ pub enum JobKind {
     Alert,
 }
 
-impl JobKind {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OrderCompleted => "order_completed",
-            Self::OrderFailed => "order_failed",
-            Self::Alert => "alert",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "order_completed" => Ok(Self::OrderCompleted),
-            "order_failed" => Ok(Self::OrderFailed),
-            "alert" => Ok(Self::Alert),
-            other => Err(StoreError::Corrupt(format!("unknown job kind {other:?}"))),
-        }
-    }
-}
+stored_names!(JobKind, "job kind", {
+    OrderCompleted => "order_completed",
+    OrderFailed => "order_failed",
+    Alert => "alert",
+});
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -57,40 +43,13 @@ pub enum JobState {
     Dead,
 }
 
-impl JobState {
-    /// Every state, in the order of a job's life.
-    pub const ALL: [JobState; 5] = [
-        Self::Pending,
-        Self::Waiting,
-        Self::InFlight,
-        Self::Done,
-        Self::Dead,
-    ];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Waiting => "waiting",
-            Self::InFlight => "in_flight",
-            Self::Done => "done",
-            Self::Dead => "dead",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
-        Self::ALL
-            .into_iter()
-            .find(|state| state.as_str() == s)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown job state {s:?}")))
-    }
-}
-
-impl std::fmt::Display for JobState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_names!(JobState, "job state", {
+    Pending => "pending",
+    Waiting => "waiting",
+    InFlight => "in_flight",
+    Done => "done",
+    Dead => "dead",
+});
 
 /// How one delivery attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -104,29 +63,11 @@ pub enum AttemptOutcome {
     Permanent,
 }
 
-impl AttemptOutcome {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Delivered => "delivered",
-            Self::Transient => "transient",
-            Self::Permanent => "permanent",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
-        [Self::Delivered, Self::Transient, Self::Permanent]
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown attempt outcome {s:?}")))
-    }
-}
-
-impl std::fmt::Display for AttemptOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_names!(AttemptOutcome, "attempt outcome", {
+    Delivered => "delivered",
+    Transient => "transient",
+    Permanent => "permanent",
+});
 
 /// A job leased to this worker.
 #[derive(Debug, Clone)]

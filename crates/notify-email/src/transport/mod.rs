@@ -80,54 +80,42 @@ mod tests {
 
     #[test]
     fn smtp_urls_pick_ports_and_tls() {
-        assert_eq!(
-            tls_of(&smtp(r#"url = "smtp://127.0.0.1:1025""#).expect("valid")),
-            "None"
-        );
-        assert_eq!(
-            tls_of(&smtp(r#"url = "smtp://localhost:1025""#).expect("valid")),
-            "None"
-        );
-        assert_eq!(
-            tls_of(&smtp(r#"url = "smtp://[::1]:1025""#).expect("valid")),
-            "None"
-        );
-        assert_eq!(
-            tls_of(&smtp(r#"url = "smtp://10.0.0.5:25""#).expect("valid")),
-            "Required"
-        );
-        assert_eq!(
-            tls_of(&smtp(r#"url = "smtp://smtp.example.com""#).expect("valid")),
-            "Required"
-        );
-        assert_eq!(
-            tls_of(&smtp(r#"url = "smtps://smtp.example.com""#).expect("valid")),
-            "Wrapper"
-        );
-        assert_eq!(
-            tls_of(&smtp("url = \"smtp://127.0.0.1:1025\"\ntls = \"starttls\"").expect("valid")),
-            "Required"
-        );
-        assert_eq!(
-            server(&smtp(r#"url = "smtp://127.0.0.1:1025""#).expect("valid")),
-            "127.0.0.1:1025"
-        );
-        assert_eq!(
-            server(&smtp(r#"url = "smtps://smtp.example.com""#).expect("valid")),
-            "smtp.example.com:465"
-        );
-        assert_eq!(
-            server(&smtp(r#"url = "smtp://smtp.example.com""#).expect("valid")),
-            "smtp.example.com:587"
-        );
-        assert_eq!(
-            server(&smtp("url = \"smtp://mail.lan\"\ntls = \"none\"").expect("valid")),
-            "mail.lan:25"
-        );
-        assert_eq!(
-            server(&smtp(r#"url = "smtp://[::1]:2525""#).expect("valid")),
-            "[::1]:2525"
-        );
+        let tls = [
+            (r#"url = "smtp://127.0.0.1:1025""#, "None"),
+            (r#"url = "smtp://localhost:1025""#, "None"),
+            (r#"url = "smtp://[::1]:1025""#, "None"),
+            (r#"url = "smtp://10.0.0.5:25""#, "Required"),
+            (r#"url = "smtp://smtp.example.com""#, "Required"),
+            (r#"url = "smtps://smtp.example.com""#, "Wrapper"),
+            (
+                "url = \"smtp://127.0.0.1:1025\"\ntls = \"starttls\"",
+                "Required",
+            ),
+        ];
+        for (section, expected) in tls {
+            assert_eq!(
+                tls_of(&smtp(section).expect("valid")),
+                expected,
+                "{section}"
+            );
+        }
+        let servers = [
+            (r#"url = "smtp://127.0.0.1:1025""#, "127.0.0.1:1025"),
+            (
+                r#"url = "smtps://smtp.example.com""#,
+                "smtp.example.com:465",
+            ),
+            (r#"url = "smtp://smtp.example.com""#, "smtp.example.com:587"),
+            ("url = \"smtp://mail.lan\"\ntls = \"none\"", "mail.lan:25"),
+            (r#"url = "smtp://[::1]:2525""#, "[::1]:2525"),
+        ];
+        for (section, expected) in servers {
+            assert_eq!(
+                server(&smtp(section).expect("valid")),
+                expected,
+                "{section}"
+            );
+        }
     }
 
     #[test]
