@@ -71,6 +71,7 @@ pub async fn run(options: StoreBenchOptions) -> anyhow::Result<()> {
                             received_at_ms: esim_courier_store::now_ms(),
                             remote_addr: Some("127.0.0.1"),
                             body: &body,
+                            source: esim_courier_core::EventSource::Webhook,
                         },
                         &event,
                         |_| {

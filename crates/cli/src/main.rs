@@ -58,6 +58,9 @@ enum Command {
     /// Deliberately send an order's activation email again, to the registered customer or
     /// `--to` another address (recorded in the audit log; bypasses the once-only rule).
     Resend(commands::resend::ResendArgs),
+    /// Look orders up at the provider's order API and record the results whose webhook never
+    /// came: `--order NO` for one order, `--since 6h` to sweep every recent order.
+    Reconcile(commands::reconcile::ReconcileArgs),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
             #[cfg(feature = "email")]
             Command::Preview(args) => commands::preview::run(&cli.config, args).await,
             Command::Resend(args) => commands::resend::run(&cli.config, args).await,
+            Command::Reconcile(args) => commands::reconcile::run(&cli.config, args).await,
         }
     });
     match result {

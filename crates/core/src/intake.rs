@@ -12,6 +12,41 @@ pub struct EventFingerprint {
     pub digest: String,
 }
 
+/// How an order's news reached esim-courier. Either way the same intake rules apply, so the
+/// webhook of an order reconciliation already recovered is its duplicate, and the reverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventSource {
+    /// The provider's order webhook.
+    Webhook,
+    /// A lookup of the order at the provider's order API (`esim-courier reconcile`).
+    Reconciliation,
+}
+
+impl EventSource {
+    /// Every source.
+    pub const ALL: [EventSource; 2] = [Self::Webhook, Self::Reconciliation];
+
+    /// The stored and shown name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Reconciliation => "reconciliation",
+        }
+    }
+
+    /// The source of a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for EventSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What to do with a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {

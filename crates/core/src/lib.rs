@@ -21,7 +21,7 @@ pub use domain::{
     EmailAddress, Iccid, IccidError, JsonScalar, Locale, Money, OrderEvent, OrderNo, OrderResult,
     PayloadError, WebhookPayload,
 };
-pub use intake::{classify, Disposition, EventFingerprint};
+pub use intake::{classify, Disposition, EventFingerprint, EventSource};
 pub use notifier::{
     Audience, CompletedOrder, Content, FailedOrder, Notification, Notifier, NotifyError, Receipt,
 };

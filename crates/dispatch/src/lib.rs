@@ -14,6 +14,7 @@ mod backoff;
 mod group;
 mod job;
 mod notification;
+pub mod reconcile;
 
 use std::collections::HashMap;
 use std::future::Future;

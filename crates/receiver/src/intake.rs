@@ -35,6 +35,7 @@ pub(crate) async fn receive(
         received_at_ms: now_ms(),
         remote_addr: remote,
         body,
+        source: esim_courier_core::EventSource::Webhook,
     };
     // Parsed once: a refused body is still tied to its order when it names one.
     let parsed = WebhookPayload::from_slice(body);

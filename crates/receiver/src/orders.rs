@@ -195,6 +195,7 @@ pub(crate) async fn show(
                 "price": e.contract_price.as_ref().map(|m| m.amount().to_string()),
                 "currency": e.currency.as_ref().map(Currency::code),
                 "warnings": e.warnings,
+                "source": e.source.as_str(),
             })
         })
         .collect();

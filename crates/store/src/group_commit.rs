@@ -384,6 +384,7 @@ impl IntakeSteps for SqliteSteps<'_> {
                 &r.order_no,
                 &r.outcome,
                 &r.receipt.body,
+                &r.receipt.source.as_str(),
             ],
         )?;
         let Some(c) = r.event else {
@@ -406,6 +407,7 @@ impl IntakeSteps for SqliteSteps<'_> {
                 &c.currency,
                 &c.price,
                 &c.warnings,
+                &r.receipt.source.as_str(),
             ],
         )?;
         if r.accepted {
@@ -528,8 +530,9 @@ fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<ClaimedJob>, S
 }
 
 /// The `$n` parameter names, by position.
-const PARAMS: [&str; 13] = [
-    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13",
+const PARAMS: [&str; 16] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15",
+    "$16",
 ];
 
 /// Prepares (or takes from the cache) `sql` and binds `values[i]` to `$(i + 1)`. The

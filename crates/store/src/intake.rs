@@ -1,8 +1,8 @@
 //! The intake transaction: receipt, order, event and outbox jobs, committed together.
 
 use esim_courier_core::{
-    classify, plan_alert, Alert, Delivery, Disposition, EventFingerprint, OrderEvent, OrderResult,
-    Plan, Routes,
+    classify, plan_alert, Alert, Delivery, Disposition, EventFingerprint, EventSource, OrderEvent,
+    OrderResult, Plan, Routes,
 };
 use sqlx::{Any, Row, Transaction};
 
@@ -20,13 +20,13 @@ pub(crate) const RECORDED_EVENTS: &str =
     "SELECT result, fingerprint FROM order_events WHERE order_no = $1";
 /// The receipt of an authenticated, parsed delivery.
 pub(crate) const INSERT_RECEIPT: &str =
-    "INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body)
-     VALUES ($1, $2, $3, $4, 200, $5) RETURNING id";
+    "INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body, source)
+     VALUES ($1, $2, $3, $4, 200, $5, $6) RETURNING id";
 /// A new (accepted or conflicting) event; the values come from [`EventColumns`].
 pub(crate) const INSERT_EVENT: &str =
     "INSERT INTO order_events (order_no, receipt_id, received_at, result, disposition, fingerprint,
-     iccid, lpa, package_code, package_name, currency, price, warnings)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
+     iccid, lpa, package_code, package_name, currency, price, warnings, source)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id";
 /// The order's state after an accepted event: `$1` state, `$2` now, `$3` order.
 pub(crate) const SET_ORDER_STATE: &str =
     "UPDATE orders SET state = $1, updated_at = $2 WHERE order_no = $3";
@@ -104,8 +104,10 @@ pub struct NewReceipt<'a> {
     pub received_at_ms: i64,
     /// The sender's address, as seen by the receiver.
     pub remote_addr: Option<&'a str>,
-    /// The raw body, exactly as received.
+    /// The raw body, exactly as received (for reconciliation, the provider's record).
     pub body: &'a [u8],
+    /// How it reached us.
+    pub source: EventSource,
 }
 
 /// An outbox job to write with an event.
@@ -287,6 +289,7 @@ pub(crate) struct OwnedReceipt {
     pub(crate) received_at_ms: i64,
     pub(crate) remote_addr: Option<String>,
     pub(crate) body: Vec<u8>,
+    pub(crate) source: EventSource,
 }
 
 impl From<NewReceipt<'_>> for OwnedReceipt {
@@ -295,6 +298,7 @@ impl From<NewReceipt<'_>> for OwnedReceipt {
             received_at_ms: r.received_at_ms,
             remote_addr: r.remote_addr.map(str::to_owned),
             body: r.body.to_vec(),
+            source: r.source,
         }
     }
 }
@@ -306,14 +310,14 @@ const LOCK_ORDER_PG: &str = "INSERT INTO orders (order_no, created_at, updated_a
 
 /// PostgreSQL: [`INSERT_RECEIPT`], [`INSERT_EVENT`] (when `$16`) and [`SET_ORDER_STATE`]
 /// (when `$17`) in one statement, one round trip. `$1`..`$5` as in `INSERT_RECEIPT` (`$3` the
-/// order), `$6`..`$15` the event's columns from `result` on, `$18` now.
+/// order), `$6`..`$15` the event's columns from `result` on, `$18` now, `$19` the source.
 const RECORD_EVENT_PG: &str = "WITH r AS (
-         INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body)
-         VALUES ($1, $2, $3, $4, 200, $5) RETURNING id),
+         INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body, source)
+         VALUES ($1, $2, $3, $4, 200, $5, $19) RETURNING id),
      e AS (
          INSERT INTO order_events (order_no, receipt_id, received_at, result, disposition, fingerprint,
-             iccid, lpa, package_code, package_name, currency, price, warnings)
-         SELECT $3, r.id, $1, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM r WHERE $16
+             iccid, lpa, package_code, package_name, currency, price, warnings, source)
+         SELECT $3, r.id, $1, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $19 FROM r WHERE $16
          RETURNING id),
      o AS (UPDATE orders SET state = $6, updated_at = $18 WHERE order_no = $3 AND $17)
      SELECT r.id AS receipt_id, (SELECT id FROM e) AS event_id FROM r";
@@ -483,6 +487,7 @@ impl IntakeSteps for PostgresSteps<'_, '_> {
             .bind(new_event)
             .bind(r.accepted)
             .bind(r.now)
+            .bind(r.receipt.source.as_str())
             .fetch_one(&mut **self.tx)
             .await?;
         Ok((row.try_get("receipt_id")?, row.try_get("event_id")?))

@@ -1,7 +1,8 @@
 //! Orders as operators and the API see them: registration, details, dead letters.
 
 use esim_courier_core::{
-    ActivationCode, Currency, Customer, EmailAddress, Locale, Money, OrderNo, OrderResult,
+    ActivationCode, Currency, Customer, EmailAddress, EventSource, Locale, Money, OrderNo,
+    OrderResult,
 };
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -79,6 +80,8 @@ pub struct EventRecord {
     pub contract_price: Option<Money>,
     /// Warnings found when parsing.
     pub warnings: Vec<String>,
+    /// How it reached us: the webhook, or reconciliation.
+    pub source: EventSource,
 }
 
 /// An outbox job, as operators see it.
@@ -158,7 +161,7 @@ pub struct OrderDetails {
 macro_rules! event_select {
     () => {
         "SELECT id, order_no, receipt_id, received_at, result, disposition, iccid, lpa, package_code,
-        package_name, currency, price, warnings FROM order_events"
+        package_name, currency, price, warnings, source FROM order_events"
     };
 }
 
@@ -551,6 +554,11 @@ pub(crate) fn event_record(r: &AnyRow) -> Result<EventRecord, StoreError> {
         )?,
         currency: currency.as_deref().map(Currency::from_code),
         warnings: serde_json::from_str(&warnings).map_err(|e| corrupt("event warnings", e))?,
+        source: {
+            let source: String = r.try_get("source")?;
+            EventSource::parse(&source)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown event source {source:?}")))?
+        },
     })
 }
 

@@ -361,7 +361,7 @@ impl Store {
         if let (Some(event_id), Some(order_no)) = (job.event_id, &job.order_no) {
             let row = sqlx::query(
                 "SELECT e.id, e.order_no, e.receipt_id, e.received_at, e.result, e.disposition, e.iccid, e.lpa,
-                        e.package_code, e.package_name, e.currency, e.price, e.warnings,
+                        e.package_code, e.package_name, e.currency, e.price, e.warnings, e.source,
                         o.customer_email, o.customer_name, o.customer_locale, o.retail_price, o.retail_currency
                    FROM order_events e LEFT JOIN orders o ON o.order_no = $2
                   WHERE e.id = $1",

@@ -264,6 +264,7 @@ async fn shutdown_releases_the_lease_of_a_stuck_delivery(backend: Backend) {
         received_at_ms: now_ms(),
         remote_addr: None,
         body: SAMPLE_FAILED.as_bytes(),
+        source: esim_courier_core::EventSource::Webhook,
     };
     store
         .intake(receipt, &event, |_| {

@@ -9,5 +9,6 @@ mod hardening;
 mod intake;
 mod malformed;
 mod outbox;
+mod reconcile;
 mod registration;
 mod registration_race;

@@ -48,6 +48,7 @@ async fn add_jobs_from(store: &Store, first: usize, n: usize) {
             received_at_ms: now_ms(),
             remote_addr: None,
             body: body.as_bytes(),
+            source: esim_courier_core::EventSource::Webhook,
         };
         store
             .intake(receipt, &event, |_| {

@@ -6,6 +6,7 @@ pub mod migrate;
 pub mod orders;
 #[cfg(feature = "email")]
 pub mod preview;
+pub mod reconcile;
 pub mod resend;
 pub mod serve;
 pub mod simulate;

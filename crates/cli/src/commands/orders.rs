@@ -36,6 +36,7 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
             "iccid": e.iccid, "activationCode": e.activation_code.as_ref().map(ActivationCode::masked), "packageName": e.package_name,
             "price": e.contract_price.as_ref().map(|m| m.amount().to_string()),
             "currency": e.currency.as_ref().map(Currency::code), "warnings": e.warnings,
+            "source": e.source.as_str(),
         })).collect();
         let out = serde_json::json!({
             "orderNo": d.order.order_no, "state": d.order.state,
@@ -79,11 +80,12 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
     out.push("events:".to_owned());
     for e in &d.events {
         out.push(format!(
-            "  #{} {} {} ({}) ICCID {} code {} package {} price {} {}",
+            "  #{} {} {} ({}, by {}) ICCID {} code {} package {} price {} {}",
             e.id,
             time(e.received_at),
             e.result,
             e.disposition,
+            e.source,
             if e.iccid.is_empty() { "-" } else { &e.iccid },
             e.activation_code
                 .as_ref()

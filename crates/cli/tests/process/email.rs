@@ -32,7 +32,7 @@ fn completed(order_no: &str, iccid: &str) -> String {
 }
 
 /// A server whose customer and operator emails go over SMTP to `smtp_url`.
-fn write_email_config(
+pub(crate) fn write_email_config(
     dir: &Path,
     db: &str,
     smtp_url: &str,
@@ -89,7 +89,7 @@ notify = ["ops-email"]
     path
 }
 
-async fn register(
+pub(crate) async fn register(
     client: &reqwest::Client,
     server: &Server,
     order_no: &str,
@@ -107,14 +107,18 @@ async fn register(
 }
 
 /// `orders show ORDER_NO --json`: the text printed and the JSON it holds.
-async fn order_json(config: &Path, dir: &Path, order_no: &str) -> (String, serde_json::Value) {
+pub(crate) async fn order_json(
+    config: &Path,
+    dir: &Path,
+    order_no: &str,
+) -> (String, serde_json::Value) {
     let (code, out, err) = run_cli(config, dir, &["orders", "show", order_no, "--json"], &[]).await;
     assert_eq!(code, 0, "{err}");
     let order = serde_json::from_str(&out).expect("JSON");
     (out, order)
 }
 
-fn to_customers(smtp: &SmtpServer) -> Vec<esim_courier_tests::smtp::Received> {
+pub(crate) fn to_customers(smtp: &SmtpServer) -> Vec<esim_courier_tests::smtp::Received> {
     smtp.peek()
         .into_iter()
         .filter(|m| !m.to.iter().any(|t| t.contains("ops@")))

@@ -9,4 +9,5 @@ mod email;
 mod faults;
 mod grouping;
 mod ops;
+mod reconcile;
 mod replicas;

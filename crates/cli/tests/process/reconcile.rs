@@ -1,0 +1,177 @@
+//! `esim-courier reconcile` against the fake provider: orders whose webhooks were lost in an
+//! outage are recovered from the provider's order API, emailed once over SMTP, and shown as
+//! coming from reconciliation; the late webhook is then a duplicate.
+
+use std::time::Duration;
+
+use esim_courier_tests::provider::FakeProvider;
+use esim_courier_tests::smtp::{open_activation_email, read_qr, SmtpServer};
+use esim_courier_tests::{on_both_backends, test_db, Backend};
+
+use crate::email::{order_json, register, to_customers, write_email_config};
+use crate::harness::{edit_config, run_cli, wait_until, Server, WEBHOOK_TOKEN};
+
+on_both_backends!(an_outage_longer_than_the_webhook_retries_is_recovered_by_a_sweep);
+
+const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
+const ICCID: &str = "8944500102198304826";
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+async fn an_outage_longer_than_the_webhook_retries_is_recovered_by_a_sweep(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let provider = FakeProvider::start("reseller-7", "the-app-secret");
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
+    edit_config(&config, |doc| {
+        let mut section = toml::Table::new();
+        section.insert("type".into(), "yoni".into());
+        section.insert("base_url".into(), provider.base.clone().into());
+        section.insert("app_id".into(), "reseller-7".into());
+        section.insert("app_secret".into(), "the-app-secret".into());
+        doc.insert("provider".into(), section.into());
+    });
+    let client = esim_courier_tests::http_client();
+
+    // The shop registers the customer of an order it placed; then esim-courier goes down.
+    let registered = provider.new_order("JP-7D-5GB");
+    provider.add(registered.clone());
+    let server = Server::start(&config, dir.path()).await;
+    register(
+        &client,
+        &server,
+        &registered.order_no,
+        "ana@traveller.example",
+        "en",
+    )
+    .await;
+    let down = format!("{}/webhooks/order/{WEBHOOK_TOKEN}", server.base);
+    drop(server);
+
+    // While it is down the provider finishes the order, and one we never heard of fails;
+    // each webhook's 3 attempts find no one. One more order is still processing, and one
+    // finished two days ago lies outside the sweep's window.
+    provider.finish(&registered.order_no, "COMPLETED", ICCID, LPA);
+    let unheard = provider.new_order("TH-3D-1GB");
+    provider.add(unheard.clone());
+    provider.finish(&unheard.order_no, "FAILED", "", "");
+    let processing = provider.new_order("JP-7D-5GB");
+    provider.add(processing.clone());
+    let mut old = provider.new_order("JP-7D-5GB");
+    old.create_time -= 2 * DAY_MS;
+    provider.add(old.clone());
+    provider.finish(&old.order_no, "COMPLETED", ICCID, LPA);
+    let quick = (Duration::from_millis(10), Duration::from_millis(10));
+    for order in [&registered, &unheard] {
+        let statuses = provider.push_webhook(&down, &order.order_no, quick).await;
+        assert_eq!(
+            statuses,
+            [0, 0, 0],
+            "every attempt failed: the provider gives up"
+        );
+    }
+
+    // Back up: a sweep finds both lost results.
+    let server = Server::start(&config, dir.path()).await;
+    let (code, out, err) = run_cli(&config, dir.path(), &["reconcile", "--since", "6h"], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(
+            "swept 3 orders from the last 6h in 1 pages: 2 recovered, 0 already on record, 0 conflicting, 1 not finished, 0 unreadable"
+        ),
+        "{out}{err}"
+    );
+
+    // Exactly one activation email, with the provider's activation code.
+    wait_until(30, "the activation email", || {
+        !to_customers(&smtp).is_empty()
+    })
+    .await;
+    let mails = to_customers(&smtp);
+    assert_eq!(mails.len(), 1, "exactly one activation email");
+    let mail = &mails[0];
+    assert_eq!(mail.to, ["ana@traveller.example".to_owned()]);
+    let (html, _, png, _) = open_activation_email(&mail.data);
+    assert_eq!(read_qr(&png), LPA);
+    assert!(html.contains(&registered.order_no) && html.contains(ICCID));
+    // The FAILED order reaches operators as a webhook's would.
+    wait_until(30, "the operators' email of the FAILED order", || {
+        smtp.peek().iter().any(|m| {
+            m.to.iter().any(|t| t.contains("ops@"))
+                && String::from_utf8_lossy(&m.data).contains(&unheard.order_no)
+        })
+    })
+    .await;
+
+    // Operators see where each result came from.
+    let (_, order) = order_json(&config, dir.path(), &registered.order_no).await;
+    assert_eq!(order["events"][0]["source"], "reconciliation", "{order}");
+    let (_, text, _) = run_cli(
+        &config,
+        dir.path(),
+        &["orders", "show", "--", &registered.order_no],
+        &[],
+    )
+    .await;
+    assert!(text.contains("(accepted, by reconciliation)"), "{text}");
+    let (_, unheard_order) = order_json(&config, dir.path(), &unheard.order_no).await;
+    assert_eq!(unheard_order["events"][0]["source"], "reconciliation");
+    assert_eq!(unheard_order["events"][0]["result"], "FAILED");
+    // Outside the window: untouched.
+    let (code, _, _) = run_cli(
+        &config,
+        dir.path(),
+        &["orders", "show", "--", &old.order_no],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 2, "the order outside the window is not recorded");
+
+    // The late webhook is a duplicate, and a lookup after it records nothing: no second email.
+    let finished = provider
+        .orders()
+        .into_iter()
+        .find(|o| o.order_no == registered.order_no)
+        .expect("the provider's order");
+    let late = client
+        .post(format!("{}/webhooks/order/{WEBHOOK_TOKEN}", server.base))
+        .json(&finished.webhook())
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(late.status().as_u16(), 200);
+    let answer: serde_json::Value = late.json().await.expect("JSON");
+    assert_eq!(answer["status"], "duplicate", "{answer}");
+    let (code, out, err) = run_cli(
+        &config,
+        dir.path(),
+        &["reconcile", "--order", &registered.order_no],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("already on record"), "{out}");
+    let (code, out, _) = run_cli(
+        &config,
+        dir.path(),
+        &["reconcile", "--order", "2026113099999999999"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(out.contains("unknown to the provider"), "{out}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        to_customers(&smtp).len(),
+        1,
+        "one email, whichever came first"
+    );
+
+    // Every call was signed as the provider checks.
+    let requests = provider.requests();
+    assert!(!requests.is_empty());
+    assert!(requests.iter().all(|r| !r.refused), "{requests:?}");
+    drop(server);
+}

@@ -1,0 +1,191 @@
+//! Reconciliation: an order's result read from the provider's order API instead of its webhook.
+//!
+//! The provider tries a webhook 3 times in about 9 seconds and then never again, so an outage
+//! longer than that loses the order's only notification. A finished order found at the
+//! provider goes through the same intake as a webhook ([`Store::intake`] with the same
+//! [`plan`]), its raw record kept as the receipt's body and its event marked
+//! [`EventSource::Reconciliation`]. The event's fingerprint is the webhook's (result, ICCID,
+//! activation code), so a webhook arriving after reconciliation is its duplicate, and a lookup
+//! after the webhook records nothing new: the customer gets one email either way.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use esim_courier_core::{
+    plan, Disposition, EventSource, OrderNo, OrderStatus, Provider, ProviderError, ProviderOrder,
+    Routes,
+};
+use esim_courier_store::{now_ms, NewJob, NewReceipt, Store, StoreError};
+
+/// Why a reconciliation stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The provider's order API failed (its message says whether a retry can help).
+    #[error("the provider: {0}")]
+    Provider(#[from] ProviderError),
+    /// The database failed.
+    #[error("the database: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What reconciliation found for one order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// A result we had not recorded, now recorded and routed like a webhook's.
+    Recovered,
+    /// A result we had already (its webhook came, or an earlier reconciliation found it).
+    AlreadyKnown,
+    /// A result that contradicts the one recorded: recorded and raised to operators, as a
+    /// conflicting webhook would be.
+    Conflict,
+    /// The provider has not finished the order yet (`PROCESSING` or another status).
+    Unfinished(OrderStatus),
+    /// The provider does not know the order.
+    NotAtProvider,
+}
+
+/// What a sweep did, for its report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Provider pages read.
+    pub pages: u32,
+    /// Distinct orders within the window.
+    pub orders: u64,
+    /// Results recorded for the first time.
+    pub recovered: u64,
+    /// Results already on record.
+    pub already_known: u64,
+    /// Results that contradict the record.
+    pub conflicts: u64,
+    /// Orders the provider has not finished.
+    pub unfinished: u64,
+    /// Records that could not be read (each logged with its reason).
+    pub unreadable: u64,
+}
+
+impl SweepReport {
+    fn count(&mut self, found: &Found) {
+        match found {
+            Found::Recovered => self.recovered += 1,
+            Found::AlreadyKnown => self.already_known += 1,
+            Found::Conflict => self.conflicts += 1,
+            Found::Unfinished(_) => self.unfinished += 1,
+            Found::NotAtProvider => {}
+        }
+    }
+}
+
+/// Looks orders up at the provider and records the results we never received.
+#[derive(Debug, Clone)]
+pub struct Reconciler {
+    store: Store,
+    provider: Arc<dyn Provider>,
+    routes: Routes,
+}
+
+impl Reconciler {
+    /// Page size of a sweep: the size the provider's reference shows (it documents no
+    /// maximum).
+    pub const PAGE_SIZE: u32 = 50;
+
+    /// A reconciler recording into `store`, routing as `routes` say.
+    pub fn new(store: Store, provider: Arc<dyn Provider>, routes: Routes) -> Self {
+        Self {
+            store,
+            provider,
+            routes,
+        }
+    }
+
+    /// Looks `order_no` up and records its result if the provider has finished it.
+    pub async fn order(&self, order_no: &OrderNo) -> Result<Found, ReconcileError> {
+        match self.provider.lookup(order_no).await? {
+            Some(order) => Ok(self.record(&order).await?),
+            None => Ok(Found::NotAtProvider),
+        }
+    }
+
+    /// Records one order as the provider reported it: a finished one goes through intake.
+    pub async fn record(&self, order: &ProviderOrder) -> Result<Found, StoreError> {
+        let Some(event) = &order.event else {
+            return Ok(Found::Unfinished(order.status.clone()));
+        };
+        let receipt = NewReceipt {
+            received_at_ms: now_ms(),
+            remote_addr: None,
+            body: &order.record,
+            source: EventSource::Reconciliation,
+        };
+        let outcome = self
+            .store
+            .intake(receipt, event, {
+                let (routes, event) = (self.routes.clone(), event.clone());
+                move |d| NewJob::from_plan(plan(&routes, &event, d, now_ms()))
+            })
+            .await?;
+        let found = match outcome.disposition {
+            Disposition::Accepted => Found::Recovered,
+            Disposition::Duplicate => Found::AlreadyKnown,
+            Disposition::Conflict(_) => Found::Conflict,
+        };
+        if found != Found::AlreadyKnown {
+            metrics::counter!("esim_courier_reconciled_orders_total", "outcome" => if found == Found::Recovered { "recovered" } else { "conflict" })
+                .increment(1);
+            tracing::info!(
+                order_no = %order.order_no,
+                result = %event.result,
+                source = EventSource::Reconciliation.as_str(),
+                jobs = outcome.jobs,
+                "order recorded by reconciliation ({found:?})"
+            );
+        }
+        Ok(found)
+    }
+
+    /// Reads the provider's orders newest first until one is older than `since_ms` (or the
+    /// list ends), recording each finished one. Pages shift while new orders arrive, so the
+    /// next page may repeat the end of the last one: an order is handled once, by number.
+    /// Only order numbers are kept, never a whole page more than the one being read.
+    /// `progress` hears of each page with the report so far and the provider's total.
+    pub async fn sweep(
+        &self,
+        since_ms: i64,
+        mut progress: impl FnMut(&SweepReport, u64),
+    ) -> Result<SweepReport, ReconcileError> {
+        let mut report = SweepReport::default();
+        let mut seen: HashSet<OrderNo> = HashSet::new();
+        let mut current = 1;
+        loop {
+            let page = self.provider.page(current, Self::PAGE_SIZE).await?;
+            report.pages += 1;
+            let mut older_seen = false;
+            let read = page.orders.len();
+            for order in page.orders {
+                let order = match order {
+                    Ok(order) => order,
+                    Err(e) => {
+                        report.unreadable += 1;
+                        tracing::warn!(error = %e, "a provider order record is unusable; skipped");
+                        continue;
+                    }
+                };
+                if order.created_at_ms.is_some_and(|at| at < since_ms) {
+                    older_seen = true;
+                    continue;
+                }
+                if !seen.insert(order.order_no.clone()) {
+                    continue;
+                }
+                report.orders += 1;
+                let found = self.record(&order).await?;
+                report.count(&found);
+            }
+            progress(&report, page.total);
+            let read_all = u64::from(current) * u64::from(Self::PAGE_SIZE) >= page.total;
+            if older_seen || read == 0 || read_all {
+                return Ok(report);
+            }
+            current += 1;
+        }
+    }
+}

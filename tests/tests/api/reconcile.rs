@@ -1,0 +1,109 @@
+//! Reconciliation at the store level, against the fake provider over HTTP: a sweep records
+//! each lost result once, also while new orders shift the provider's pages under it.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use esim_courier_core::{CurrencyTable, Routes};
+use esim_courier_dispatch::reconcile::{Reconciler, SweepReport};
+use esim_courier_provider_yoni::{YoniConfig, YoniProvider};
+use esim_courier_store::{now_ms, Store, StoreOptions};
+use esim_courier_tests::provider::FakeProvider;
+use esim_courier_tests::{on_both_backends, test_db, Backend};
+
+on_both_backends!(a_sweep_records_each_order_once_while_new_orders_shift_the_pages);
+
+const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
+
+async fn reconciler(url: &str, fake: &FakeProvider) -> Reconciler {
+    let store = Store::connect(&StoreOptions::new(url))
+        .await
+        .expect("connects");
+    store.migrate().await.expect("migrates");
+    let provider = YoniProvider::new(
+        YoniConfig {
+            base_url: fake.base.clone(),
+            app_id: fake.app_id.clone(),
+            app_secret: fake.app_secret.clone().into(),
+            timeout: Duration::from_secs(5),
+            requests_per_second: NonZeroU32::new(10).expect("above 0"),
+        },
+        CurrencyTable::default(),
+    )
+    .expect("a valid config");
+    Reconciler::new(store, Arc::new(provider), Routes::default())
+}
+
+/// A single integer from `sql` on the database at `url`.
+async fn count(url: &str, sql: &'static str) -> i64 {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.expect("connects");
+    sqlx::query(sql)
+        .fetch_one(&mut conn)
+        .await
+        .expect("query runs")
+        .try_get(0)
+        .expect("an integer")
+}
+
+/// `n` finished orders at the fake provider, as if their webhooks were lost.
+fn finished_orders(fake: &FakeProvider, n: usize) {
+    for i in 0..n {
+        let order = fake.new_order("JP-7D-5GB");
+        fake.add(order.clone());
+        let iccid = format!("89440001{i:011}");
+        fake.finish(&order.order_no, "COMPLETED", &iccid, LPA);
+    }
+}
+
+async fn a_sweep_records_each_order_once_while_new_orders_shift_the_pages(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let fake = FakeProvider::start("reseller-7", "the-app-secret");
+    let reconciler = reconciler(&db.url, &fake).await;
+    finished_orders(&fake, 120);
+
+    // After the first page, 7 new orders arrive: the next page repeats 7 of the first.
+    let mut pages_seen = 0;
+    let report = reconciler
+        .sweep(now_ms() - 3_600_000, |_, _| {
+            pages_seen += 1;
+            if pages_seen == 1 {
+                finished_orders(&fake, 7);
+            }
+        })
+        .await
+        .expect("the sweep runs");
+    assert_eq!(
+        report,
+        SweepReport {
+            pages: 3,
+            orders: 120,
+            recovered: 120,
+            ..SweepReport::default()
+        }
+    );
+    let events = count(
+        &db.url,
+        "SELECT COUNT(*) FROM order_events WHERE source = 'reconciliation'",
+    )
+    .await;
+    assert_eq!(events, 120, "one event per order, none twice");
+
+    // The next sweep finds the 7 newer ones and nothing twice.
+    let again = reconciler
+        .sweep(now_ms() - 3_600_000, |_, _| {})
+        .await
+        .expect("the sweep runs");
+    assert_eq!(
+        (again.orders, again.recovered, again.already_known),
+        (127, 7, 120)
+    );
+    // Every call was signed as the provider checks; pages asked newest first, 50 at a time.
+    let requests = fake.requests();
+    assert!(requests.iter().all(|r| !r.refused));
+    assert_eq!(requests.len(), 6);
+}
