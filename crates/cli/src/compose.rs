@@ -156,6 +156,37 @@ pub fn provider(
     }
 }
 
+/// The reconciler and its sweep schedule, with a `[provider]` and a non-zero
+/// `[reconcile] sweep_interval`.
+pub fn sweeps(
+    config: &Config,
+    store: &esim_courier_store::Store,
+    routes: &Routes,
+) -> anyhow::Result<
+    Option<(
+        esim_courier_dispatch::reconcile::Reconciler,
+        esim_courier_dispatch::reconcile::SweepSchedule,
+    )>,
+> {
+    let r = &config.reconcile;
+    let Some(provider) = provider(config)? else {
+        return Ok(None);
+    };
+    if r.sweep_interval.is_zero() {
+        return Ok(None);
+    }
+    if r.sweep_window < r.sweep_interval {
+        bail!("reconcile.sweep_window must be at least reconcile.sweep_interval: a shorter window leaves orders no sweep looks at");
+    }
+    Ok(Some((
+        esim_courier_dispatch::reconcile::Reconciler::new(store.clone(), provider, routes.clone()),
+        esim_courier_dispatch::reconcile::SweepSchedule {
+            interval: r.sweep_interval,
+            window: r.sweep_window,
+        },
+    )))
+}
+
 /// The dispatcher's configuration.
 pub fn dispatcher_config(config: &Config) -> DispatcherConfig {
     let d = &config.dispatcher;

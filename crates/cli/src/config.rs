@@ -40,6 +40,39 @@ pub struct Config {
     /// The provider's order API (`type = "yoni"` and that type's keys), if configured.
     #[serde(default)]
     pub provider: Option<Dict>,
+    /// What reconciliation does with the provider's order API.
+    #[serde(default)]
+    pub reconcile: ReconcileSection,
+}
+
+/// `[reconcile]`: the periodic sweep of the provider's recent orders (with a `[provider]`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSection {
+    /// Between two sweeps, across every replica; `0s` turns sweeps off.
+    #[serde(default = "default_sweep_interval", with = "humantime_serde")]
+    pub sweep_interval: Duration,
+    /// How far back a sweep looks: longer than the interval, so one sweep covers an outage
+    /// that swallowed the previous ones.
+    #[serde(default = "default_sweep_window", with = "humantime_serde")]
+    pub sweep_window: Duration,
+}
+
+impl Default for ReconcileSection {
+    fn default() -> Self {
+        Self {
+            sweep_interval: default_sweep_interval(),
+            sweep_window: default_sweep_window(),
+        }
+    }
+}
+
+fn default_sweep_interval() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+
+fn default_sweep_window() -> Duration {
+    Duration::from_secs(48 * 60 * 60)
 }
 
 #[derive(Debug, Deserialize)]
@@ -444,6 +477,34 @@ mod tests {
             err.contains("notifiers.ops") && err.contains("audiense"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_reconcile_section_has_defaults_and_refuses_what_it_does_not_do() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("c.toml");
+        let base = "[database]\nurl = \"sqlite://x.db\"\n[webhook]\ntokens = [\"t\"]\n";
+        std::fs::write(&path, base).expect("write");
+        let config = Config::load(&path).expect("valid");
+        assert_eq!(config.reconcile.sweep_interval, Duration::from_secs(600));
+        assert_eq!(
+            config.reconcile.sweep_window,
+            Duration::from_secs(48 * 3600)
+        );
+        std::fs::write(
+            &path,
+            format!("{base}[reconcile]\nsweep_interval = \"0s\"\nsweep_window = \"2h\"\n"),
+        )
+        .expect("write");
+        let config = Config::load(&path).expect("valid");
+        assert!(config.reconcile.sweep_interval.is_zero());
+        std::fs::write(
+            &path,
+            format!("{base}[reconcile]\nexpect_within = \"2m\"\n"),
+        )
+        .expect("write");
+        let err = format!("{:#}", Config::load(&path).expect_err("not built yet"));
+        assert!(err.contains("expect_within"), "{err}");
     }
 
     #[test]

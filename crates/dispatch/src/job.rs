@@ -20,6 +20,9 @@ impl Dispatcher {
             self.release(&job).await;
             return;
         }
+        if job.kind == JobKind::ReconcileSweep {
+            return self.sweep(&job).await;
+        }
         let Some((registered, notification)) = self.prepare(&job).await else {
             return;
         };
@@ -214,7 +217,7 @@ impl Dispatcher {
     }
 
     /// Dead-letters a job and, unless it is itself an alert, raises a dead-letter alert.
-    async fn dead(
+    pub(crate) async fn dead(
         &self,
         job: &ClaimedJob,
         started_at: i64,
@@ -289,7 +292,11 @@ impl Dispatcher {
     }
 
     /// This worker's attempt that started at `started_at` and ends now.
-    fn attempt<'a>(&'a self, started_at: i64, recipient: Option<&'a str>) -> Attempt<'a> {
+    pub(crate) fn attempt<'a>(
+        &'a self,
+        started_at: i64,
+        recipient: Option<&'a str>,
+    ) -> Attempt<'a> {
         Attempt {
             worker: &self.config.worker_id,
             started_at,
@@ -325,5 +332,6 @@ fn describe(kind: JobKind) -> &'static str {
         JobKind::OrderCompleted => "the activation notification",
         JobKind::OrderFailed => "the failed-order notification",
         JobKind::Alert => "an alert",
+        JobKind::ReconcileSweep => "a reconciliation sweep",
     }
 }

@@ -15,6 +15,7 @@ mod group;
 mod job;
 mod notification;
 pub mod reconcile;
+mod sweep;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -102,6 +103,8 @@ pub struct Dispatcher {
     /// Per grouping notifier: until when its current window is open (Unix ms).
     windows: std::sync::Mutex<HashMap<String, i64>>,
     hook: Hooked,
+    /// Runs the reconciliation sweeps, when a provider is configured.
+    sweeps: Option<(reconcile::Reconciler, reconcile::SweepSchedule)>,
 }
 
 /// The optional hook, shown in `Debug` only as present or not.
@@ -134,7 +137,21 @@ impl Dispatcher {
             config,
             windows: std::sync::Mutex::default(),
             hook: Hooked::default(),
+            sweeps: None,
         }
+    }
+
+    /// Runs the reconciliation sweep jobs with `reconciler`, every `schedule.interval`
+    /// (see [`reconcile::SweepSchedule`]). Without it, a sweep job is left for a replica
+    /// that has one.
+    #[must_use]
+    pub fn with_sweeps(
+        mut self,
+        reconciler: reconcile::Reconciler,
+        schedule: reconcile::SweepSchedule,
+    ) -> Self {
+        self.sweeps = Some((reconciler, schedule));
+        self
     }
 
     /// Calls `hook` at each [`HookPoint`] of every job: for tests that must drive one exact

@@ -13,10 +13,15 @@ pub(crate) enum BuildError {
     NoActivationCode,
     #[error("the alert payload is unreadable: {0}")]
     Alert(String),
+    #[error("a {0} job is scheduled work, not a notification")]
+    NotANotification(&'static str),
 }
 
 pub(crate) fn build(job: &ClaimedJob, ctx: &JobContext) -> Result<Notification, BuildError> {
     let content = match job.kind {
+        JobKind::ReconcileSweep => {
+            return Err(BuildError::NotANotification(job.kind.as_str()));
+        }
         JobKind::Alert => {
             let payload = job.payload.as_deref().unwrap_or_default();
             let alert: Alert =

@@ -17,6 +17,26 @@ use esim_courier_core::{
 };
 use esim_courier_store::{now_ms, NewJob, NewReceipt, Store, StoreError};
 
+/// When sweeps run: one every `interval` across every replica, each over the orders the
+/// provider created within `window`. A window longer than the interval lets a sweep cover an
+/// outage that swallowed the previous ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepSchedule {
+    /// Between two sweeps.
+    pub interval: std::time::Duration,
+    /// How far back a sweep looks.
+    pub window: std::time::Duration,
+}
+
+impl SweepSchedule {
+    /// The sweep slot `now_ms` falls in: the last multiple of the interval at or before it.
+    /// Every replica computes the same slot, so one job per slot is scheduled between them.
+    pub fn slot(&self, now_ms: i64) -> i64 {
+        let interval = esim_courier_store::duration_ms(self.interval).max(1);
+        now_ms - now_ms.rem_euclid(interval)
+    }
+}
+
 /// Why a reconciliation stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {

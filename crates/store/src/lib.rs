@@ -67,7 +67,7 @@ pub use orders::{
     AttemptRecord, EventRecord, JobRecord, OrderDetails, OrderRecord, Registration, Resend,
 };
 pub use outbox::{
-    Attempt, AttemptOutcome, ClaimedJob, CustomerWait, JobContext, JobKind, JobState,
+    Attempt, AttemptOutcome, ClaimedJob, CustomerWait, JobContext, JobKind, JobState, RECONCILER,
 };
 
 /// Which database engine is behind the store.

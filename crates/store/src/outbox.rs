@@ -19,13 +19,20 @@ pub enum JobKind {
     OrderFailed,
     /// An operator alert (its payload holds the alert).
     Alert,
+    /// A reconciliation sweep of the provider's recent orders (no order, no notifier): one
+    /// per `[reconcile] sweep_interval` across every replica, run by whichever claims it.
+    ReconcileSweep,
 }
 
 stored_names!(JobKind, "job kind", {
     OrderCompleted => "order_completed",
     OrderFailed => "order_failed",
     Alert => "alert",
+    ReconcileSweep => "reconcile_sweep",
 });
+
+/// The `notifier` column of scheduled work that no notifier delivers.
+pub const RECONCILER: &str = "reconciler";
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -323,6 +330,32 @@ impl Store {
 
     /// Gives a leased job back, due at `at` (a grouping window's end), without counting the
     /// claim as an attempt.
+    /// Schedules the reconciliation sweep due at `at` (Unix ms), once: every replica asks for
+    /// the same slot (a multiple of the sweep interval), and the job's key makes one of them
+    /// win. Returns whether this call created it.
+    pub async fn schedule_sweep(&self, at: i64) -> Result<bool, StoreError> {
+        let now = self.now();
+        let created = sqlx::query(
+            "INSERT INTO outbox_jobs (dedup_key, notifier, kind, state, attempts, created_at,
+                 updated_at, next_attempt_at)
+             VALUES ($1, $2, $3, 'pending', 0, $4, $4, $5)
+             ON CONFLICT (dedup_key) DO NOTHING",
+        )
+        .bind(format!("reconcile_sweep:{at}"))
+        .bind(RECONCILER)
+        .bind(JobKind::ReconcileSweep.as_str())
+        .bind(now)
+        .bind(at)
+        .execute(&self.write)
+        .await?
+        .rows_affected()
+            == 1;
+        if created {
+            self.notify_jobs_changed();
+        }
+        Ok(created)
+    }
+
     pub async fn job_defer(&self, job: &ClaimedJob, at: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(DEFER_JOB)
             .bind(at)

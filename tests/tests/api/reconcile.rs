@@ -12,7 +12,10 @@ use esim_courier_store::{now_ms, Store, StoreOptions};
 use esim_courier_tests::provider::FakeProvider;
 use esim_courier_tests::{on_both_backends, test_db, Backend};
 
-on_both_backends!(a_sweep_records_each_order_once_while_new_orders_shift_the_pages);
+on_both_backends!(
+    a_sweep_records_each_order_once_while_new_orders_shift_the_pages,
+    replicas_scheduling_the_same_sweep_slot_make_one_job,
+);
 
 const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
 
@@ -106,4 +109,28 @@ async fn a_sweep_records_each_order_once_while_new_orders_shift_the_pages(backen
     let requests = fake.requests();
     assert!(requests.iter().all(|r| !r.refused));
     assert_eq!(requests.len(), 6);
+}
+
+async fn replicas_scheduling_the_same_sweep_slot_make_one_job(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let one = Store::connect(&StoreOptions::new(&db.url))
+        .await
+        .expect("connects");
+    one.migrate().await.expect("migrates");
+    let other = Store::connect(&StoreOptions::new(&db.url))
+        .await
+        .expect("connects");
+    let slot = 1_796_000_400_000;
+    let (a, b) = tokio::join!(one.schedule_sweep(slot), other.schedule_sweep(slot));
+    let created = [a.expect("schedules"), b.expect("schedules")];
+    assert_eq!(created.iter().filter(|c| **c).count(), 1, "{created:?}");
+    assert!(one.schedule_sweep(slot + 600_000).await.expect("schedules"));
+    let jobs = count(
+        &db.url,
+        "SELECT COUNT(*) FROM outbox_jobs WHERE kind = 'reconcile_sweep'",
+    )
+    .await;
+    assert_eq!(jobs, 2, "one job per slot");
 }

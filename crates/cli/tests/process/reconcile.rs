@@ -11,11 +11,30 @@ use esim_courier_tests::{on_both_backends, test_db, Backend};
 use crate::email::{order_json, register, to_customers, write_email_config};
 use crate::harness::{edit_config, run_cli, wait_until, Server, WEBHOOK_TOKEN};
 
-on_both_backends!(an_outage_longer_than_the_webhook_retries_is_recovered_by_a_sweep);
+on_both_backends!(
+    an_outage_longer_than_the_webhook_retries_is_recovered_by_a_sweep,
+    serve_sweeps_at_start_and_every_interval_without_an_operator,
+);
 
 const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
 const ICCID: &str = "8944500102198304826";
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Adds the fake provider as `[provider]`, and `[reconcile] sweep_interval = interval`.
+fn with_provider(config: &std::path::Path, provider: &FakeProvider, interval: &str) {
+    edit_config(config, |doc| {
+        let mut section = toml::Table::new();
+        section.insert("type".into(), "yoni".into());
+        section.insert("base_url".into(), provider.base.clone().into());
+        section.insert("app_id".into(), "reseller-7".into());
+        section.insert("app_secret".into(), "the-app-secret".into());
+        doc.insert("provider".into(), section.into());
+        let mut reconcile = toml::Table::new();
+        reconcile.insert("sweep_interval".into(), interval.into());
+        reconcile.insert("sweep_window".into(), "1h".into());
+        doc.insert("reconcile".into(), reconcile.into());
+    });
+}
 
 async fn an_outage_longer_than_the_webhook_retries_is_recovered_by_a_sweep(backend: Backend) {
     let Some(db) = test_db(backend).await else {
@@ -25,14 +44,8 @@ async fn an_outage_longer_than_the_webhook_retries_is_recovered_by_a_sweep(backe
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
-    edit_config(&config, |doc| {
-        let mut section = toml::Table::new();
-        section.insert("type".into(), "yoni".into());
-        section.insert("base_url".into(), provider.base.clone().into());
-        section.insert("app_id".into(), "reseller-7".into());
-        section.insert("app_secret".into(), "the-app-secret".into());
-        doc.insert("provider".into(), section.into());
-    });
+    // Sweeps by hand only: the server's own are off here (see the next test).
+    with_provider(&config, &provider, "0s");
     let client = esim_courier_tests::http_client();
 
     // The shop registers the customer of an order it placed; then esim-courier goes down.
@@ -173,5 +186,76 @@ async fn an_outage_longer_than_the_webhook_retries_is_recovered_by_a_sweep(backe
     let requests = provider.requests();
     assert!(!requests.is_empty());
     assert!(requests.iter().all(|r| !r.refused), "{requests:?}");
+    drop(server);
+}
+
+async fn serve_sweeps_at_start_and_every_interval_without_an_operator(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let provider = FakeProvider::start("reseller-7", "the-app-secret");
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
+    with_provider(&config, &provider, "2s");
+    let client = esim_courier_tests::http_client();
+
+    // Registered, then esim-courier is down while the order finishes and its webhook is lost.
+    let first = provider.new_order("JP-7D-5GB");
+    provider.add(first.clone());
+    let server = Server::start(&config, dir.path()).await;
+    register(
+        &client,
+        &server,
+        &first.order_no,
+        "ana@traveller.example",
+        "en",
+    )
+    .await;
+    let down = format!("{}/webhooks/order/{WEBHOOK_TOKEN}", server.base);
+    drop(server);
+    provider.finish(&first.order_no, "COMPLETED", ICCID, LPA);
+    let quick = (Duration::from_millis(10), Duration::from_millis(10));
+    assert_eq!(
+        provider.push_webhook(&down, &first.order_no, quick).await,
+        [0, 0, 0]
+    );
+
+    // The restart sweeps at once: the email goes out with no operator involved.
+    let server = Server::start(&config, dir.path()).await;
+    wait_until(30, "the first activation email", || {
+        !to_customers(&smtp).is_empty()
+    })
+    .await;
+    let (_, order) = order_json(&config, dir.path(), &first.order_no).await;
+    assert_eq!(order["events"][0]["source"], "reconciliation", "{order}");
+
+    // While it runs, another order's webhook never comes (the provider's retries went to an
+    // old address): a later interval's sweep finds it.
+    let second = provider.new_order("JP-7D-5GB");
+    provider.add(second.clone());
+    register(
+        &client,
+        &server,
+        &second.order_no,
+        "ben@traveller.example",
+        "en",
+    )
+    .await;
+    provider.finish(&second.order_no, "COMPLETED", "89852000000000000001", LPA);
+    wait_until(30, "the second activation email", || {
+        to_customers(&smtp).len() >= 2
+    })
+    .await;
+    let mails = to_customers(&smtp);
+    assert_eq!(mails.len(), 2, "one email per order");
+    assert!(mails
+        .iter()
+        .any(|m| m.to == ["ben@traveller.example".to_owned()]));
+    let log = server.log_text();
+    assert!(log.contains("reconciliation sweep done"), "{log}");
+    let (code, out, _) = run_cli(&config, dir.path(), &["dead-letters", "list"], &[]).await;
+    assert_eq!(code, 0);
+    assert!(!out.contains("reconcile_sweep"), "no sweep gave up: {out}");
     drop(server);
 }
