@@ -30,7 +30,7 @@ pub struct EmailConfig {
     /// How messages leave: SMTP, or `.eml` files in a folder.
     pub transport: TransportConfig,
     /// A folder that overrides the built-in templates without rebuilding: same layout as the
-    /// repository's `templates/email/` (`<template>/<locale>/{subject.hbs,body.html.hbs,body.txt.hbs}`
+    /// crate's `templates/` folder (`crates/notify-email/templates/`) (`<template>/<locale>/{subject.hbs,body.html.hbs,body.txt.hbs}`
     /// and `layout.html.hbs`). A file found there replaces the built-in file of the same path.
     #[serde(default)]
     pub templates_dir: Option<PathBuf>,

@@ -1,5 +1,5 @@
 //! Loading and compiling the handlebars templates: the built-in set (the repository's
-//! `templates/email/`, embedded at compile time) overlaid by an optional folder, so a reseller
+//! `crates/notify-email/templates/`, embedded at compile time) overlaid by an optional folder, so a reseller
 //! can change wording or branding without rebuilding.
 //!
 //! Layout: `<template>/<locale>/{subject.hbs,body.html.hbs,body.txt.hbs}` plus
@@ -32,21 +32,21 @@ macro_rules! builtin {
             $locale,
             [
                 include_str!(concat!(
-                    "../../../templates/email/",
+                    "../templates/",
                     $template,
                     "/",
                     $locale,
                     "/subject.hbs"
                 )),
                 include_str!(concat!(
-                    "../../../templates/email/",
+                    "../templates/",
                     $template,
                     "/",
                     $locale,
                     "/body.html.hbs"
                 )),
                 include_str!(concat!(
-                    "../../../templates/email/",
+                    "../templates/",
                     $template,
                     "/",
                     $locale,
@@ -67,7 +67,7 @@ const BUILTIN: &[(&str, &str, [&str; 3])] = &[
     builtin!("order-failed", "en"),
     builtin!("alert", "en"),
 ];
-const BUILTIN_LAYOUT: &str = include_str!("../../../templates/email/layout.html.hbs");
+const BUILTIN_LAYOUT: &str = include_str!("../templates/layout.html.hbs");
 
 /// A subject and two bodies, rendered.
 #[derive(Clone, PartialEq, Eq)]

@@ -431,7 +431,7 @@ fn a_reseller_override_is_used_and_one_with_a_remote_image_is_refused() {
 
     let body = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../templates/email/activation/en/body.html.hbs"
+        "/templates/activation/en/body.html.hbs"
     ))
     .expect("built-in body");
     let remote = body.replace(
