@@ -5,6 +5,8 @@
 //! ("parse, don't validate"); after that nothing re-checks them. Notifier plugins depend on
 //! this crate only: see [`notifier::Notifier`] and the crate README for a worked example.
 
+#![deny(missing_docs)]
+
 pub mod alert;
 pub mod domain;
 pub mod intake;

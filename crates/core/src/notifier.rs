@@ -35,6 +35,44 @@ impl Audience {
 ///
 /// Implementations must be cheap to share (`Send + Sync`, used behind an `Arc`) and must not
 /// retry internally: return a transient [`NotifyError`] and the dispatcher schedules the retry.
+///
+/// ```
+/// use esim_courier_core::{async_trait, Audience, Content, Notification, Notifier, NotifyError, Receipt};
+///
+/// /// Writes one line per notification to a pager (here, standard error).
+/// #[derive(Debug)]
+/// struct Pager {
+///     name: String,
+/// }
+///
+/// #[async_trait]
+/// impl Notifier for Pager {
+///     fn name(&self) -> &str {
+///         &self.name
+///     }
+///
+///     fn audience(&self) -> Audience {
+///         Audience::Operator
+///     }
+///
+///     async fn notify(&self, n: &Notification) -> Result<Receipt, NotifyError> {
+///         let what = match &n.content {
+///             Content::OrderFailed(f) => format!("order {} failed", f.order_no),
+///             Content::Alert(a) => a.reason.clone(),
+///             _ => format!("{} item(s)", n.items().len()),
+///         };
+///         eprintln!("[{}] {what}", self.name);
+///         // The key is the same on every attempt of this job: a channel that can, deduplicates by it.
+///         Ok(Receipt::with_id(n.key.clone()))
+///     }
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let pager = Pager { name: "pager".into() };
+/// let receipt = pager.notify(&esim_courier_core::testing::failed_order("B1")).await.unwrap();
+/// assert_eq!(receipt.id.as_deref(), Some("job-B1"));
+/// # });
+/// ```
 #[async_trait]
 pub trait Notifier: Send + Sync + fmt::Debug {
     /// The name of this notifier's configuration section, e.g. `customer-email`.
@@ -191,6 +229,18 @@ pub struct NotifyError {
 
 impl NotifyError {
     /// A failure that may pass: timeout, connection refused, SMTP 4xx, HTTP 429 or 5xx.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use esim_courier_core::NotifyError;
+    ///
+    /// // The channel said 429 with Retry-After: 30.
+    /// let e = NotifyError::transient("HTTP 429").with_retry_after(Duration::from_secs(30));
+    /// assert!(e.is_transient());
+    /// assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
+    /// // A 4xx no retry can fix: the dispatcher dead-letters the job and alerts operators.
+    /// assert!(!NotifyError::permanent("HTTP 404").is_transient());
+    /// ```
     pub fn transient(message: impl Into<String>) -> Self {
         Self {
             transient: true,

@@ -26,6 +26,7 @@ pub enum Tone {
 /// One notification, summarised for operators.
 #[derive(Debug, Clone)]
 pub struct Summary {
+    /// How it reads: a failure, an issued eSIM, or an alert (channels pick colours by it).
     pub tone: Tone,
     /// `order_failed`, `order_completed`, or the alert kind (`dead_letter`, ...).
     pub kind: &'static str,
@@ -33,6 +34,7 @@ pub struct Summary {
     pub title: String,
     /// A few words for a digest line, e.g. `Delivery gave up`.
     pub label: &'static str,
+    /// The order it is about, if any.
     pub order_no: Option<String>,
     /// The package's name and code, e.g. `Japan 5GB (JP-5GB)`.
     pub package: Option<String>,

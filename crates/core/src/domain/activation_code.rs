@@ -46,6 +46,17 @@ pub enum ActivationCodeError {
 impl ActivationCode {
     /// Parses an activation code. The `LPA:` prefix is optional and case-insensitive, so is the
     /// host name; surrounding whitespace is ignored.
+    ///
+    /// ```
+    /// use esim_courier_core::ActivationCode;
+    ///
+    /// let code = ActivationCode::parse(" lpa:1$smdp.example.com$K2-4KJ2T-1B6Q9X ").unwrap();
+    /// assert_eq!(code.smdp_address(), "smdp.example.com");
+    /// assert_eq!(code.qr_text(), "LPA:1$smdp.example.com$K2-4KJ2T-1B6Q9X");
+    /// // The matching ID is a secret: only its end is ever shown.
+    /// assert!(!code.masked().contains("K2-4KJ2T"));
+    /// assert!(ActivationCode::parse("not a code").is_err());
+    /// ```
     pub fn parse(raw: &str) -> Result<Self, ActivationCodeError> {
         let s = raw.trim();
         let s = match s.get(..4) {

@@ -10,6 +10,15 @@ impl OrderNo {
     pub const MAX_LEN: usize = 128;
 
     /// Parses an order number, trimming surrounding whitespace.
+    ///
+    /// ```
+    /// use esim_courier_core::OrderNo;
+    ///
+    /// assert_eq!(OrderNo::parse(" 2026032516000000001 ").unwrap().as_str(), "2026032516000000001");
+    /// // Provider input never reaches a terminal or a log with control characters in it.
+    /// assert!(OrderNo::parse("B1\u{1b}[2J").is_err());
+    /// assert!(OrderNo::parse("").is_err());
+    /// ```
     pub fn parse(raw: &str) -> Result<Self, String> {
         let s = raw.trim();
         if s.is_empty() {

@@ -66,6 +66,25 @@ pub struct OrderEvent {
 
 impl WebhookPayload {
     /// Parses a body as a JSON object.
+    ///
+    /// ```
+    /// use esim_courier_core::{CurrencyTable, OrderResult, WebhookPayload};
+    ///
+    /// let body = br#"{"orderNo": "B1", "result": "COMPLETED", "iccid": "8944500102198304826",
+    ///     "lpa": "LPA:1$smdp.example.com$K2-4KJ2T-1B6Q9X", "price": "9.99", "currency": "2"}"#;
+    /// let event = WebhookPayload::from_slice(body)
+    ///     .and_then(|p| p.into_event(&CurrencyTable::default()))
+    ///     .unwrap();
+    /// assert_eq!(event.result, OrderResult::Completed);
+    /// assert!(event.usable_activation_code().is_some());
+    /// // The same event with its keys in another order is the same event (a provider retry).
+    /// let again = br#"{"lpa": "LPA:1$smdp.example.com$K2-4KJ2T-1B6Q9X", "iccid": "8944500102198304826",
+    ///     "result": "COMPLETED", "orderNo": "B1"}"#;
+    /// let again = WebhookPayload::from_slice(again)
+    ///     .and_then(|p| p.into_event(&CurrencyTable::default()))
+    ///     .unwrap();
+    /// assert_eq!(event.fingerprint(), again.fingerprint());
+    /// ```
     pub fn from_slice(body: &[u8]) -> Result<Self, PayloadError> {
         let invalid = |e: serde_json::Error| PayloadError::InvalidJson(e.to_string());
         let whole: &RawValue = serde_json::from_slice(body).map_err(invalid)?;
