@@ -5,7 +5,7 @@ use crate::compose;
 use crate::config::Config;
 
 /// `esim-courier check`: one pass/fail line per check, non-zero exit on any failure.
-pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
+pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut line = |ok: bool, what: &str, detail: &str| {
         failed |= !ok;
@@ -29,7 +29,7 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let notifiers = match compose::notifiers(&config, &crate::plugins::Registry::builtin())
+    let notifiers = match compose::notifiers(&config, registry)
         .and_then(|n| compose::routes(&config, &n).map(|r| (n, r)))
     {
         Ok((n, r)) => match compose::receiver_config(&config, r) {

@@ -32,7 +32,11 @@ pub struct ReconcileArgs {
 
 /// Runs one reconciliation by hand. Exit 0 when every order was handled, 2 when an order
 /// named with `--order` is unknown to the provider, 1 on an error.
-pub async fn run(path: &Path, args: ReconcileArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    path: &Path,
+    args: ReconcileArgs,
+    registry: &crate::plugins::Registry,
+) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
     let provider = compose::provider(&config)?.context(
         "no [provider] section: reconciliation needs the provider's order API (see config/production.example.toml)",
@@ -42,7 +46,7 @@ pub async fn run(path: &Path, args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|o| OrderNo::parse(o).map_err(|e| anyhow::anyhow!("--order {:?}: {e}", printable(o))))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let notifiers = compose::notifiers(&config, &crate::plugins::Registry::builtin())?;
+    let notifiers = compose::notifiers(&config, registry)?;
     let routes = compose::routes(&config, &notifiers)?;
     let store = open_store(&config).await?;
     let reconciler = Reconciler::new(store.clone(), provider, routes);

@@ -24,7 +24,11 @@ pub struct ResendArgs {
 /// A deliberate, recorded re-send of the activation email to the customer-audience notifiers
 /// routed on COMPLETED. The one way around the once-only rule, and the one way to send an
 /// order's activation code to another address.
-pub async fn run(path: &Path, args: ResendArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    path: &Path,
+    args: ResendArgs,
+    registry: &crate::plugins::Registry,
+) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
     let to = args
         .to
@@ -32,7 +36,7 @@ pub async fn run(path: &Path, args: ResendArgs) -> anyhow::Result<ExitCode> {
         .map(EmailAddress::parse)
         .transpose()
         .context("--to")?;
-    let notifiers = compose::notifiers(&config, &crate::plugins::Registry::builtin())?;
+    let notifiers = compose::notifiers(&config, registry)?;
     let routes = compose::routes(&config, &notifiers)?;
     let targets: Vec<String> = routes
         .for_trigger(RouteTrigger::Completed)

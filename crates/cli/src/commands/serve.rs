@@ -12,9 +12,9 @@ use crate::compose;
 /// `esim-courier serve`: receiver and dispatcher in one process, stopped gracefully on
 /// SIGTERM or Ctrl-C: stop accepting, finish requests under way, let deliveries under way
 /// finish and release the leases of jobs not started.
-pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
+pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
-    let notifiers = compose::notifiers(&config, &crate::plugins::Registry::builtin())?;
+    let notifiers = compose::notifiers(&config, registry)?;
     let routes = compose::routes(&config, &notifiers)?;
     let mut receiver_config = compose::receiver_config(&config, routes.clone())?;
     receiver_config.metrics = Some(crate::telemetry::metrics()?);
