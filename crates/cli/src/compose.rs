@@ -102,6 +102,10 @@ pub fn receiver_config(config: &Config, routes: Routes) -> anyhow::Result<Receiv
     rc.hardening = hardening(config)?;
     rc.auth_failure_alert_per_minute = config.webhook.auth_failure_alert_per_minute;
     rc.metrics_on_main = config.server.admin_bind.is_none();
+    rc.lookup_after = config
+        .provider
+        .is_some()
+        .then_some(config.reconcile.expect_within);
     Ok(rc)
 }
 
@@ -156,33 +160,43 @@ pub fn provider(
     }
 }
 
-/// The reconciler and its sweep schedule, with a `[provider]` and a non-zero
-/// `[reconcile] sweep_interval`.
-pub fn sweeps(
+/// The reconciler and what it does, with a `[provider]`: lookups of known orders always,
+/// sweeps unless `[reconcile] sweep_interval = "0s"`.
+pub fn reconciler(
     config: &Config,
     store: &esim_courier_store::Store,
     routes: &Routes,
 ) -> anyhow::Result<
     Option<(
         esim_courier_dispatch::reconcile::Reconciler,
-        esim_courier_dispatch::reconcile::SweepSchedule,
+        esim_courier_dispatch::reconcile::ReconcileSettings,
     )>,
 > {
+    use esim_courier_dispatch::reconcile::{ReconcileSettings, Reconciler, SweepSchedule};
     let r = &config.reconcile;
     let Some(provider) = provider(config)? else {
         return Ok(None);
     };
-    if r.sweep_interval.is_zero() {
-        return Ok(None);
+    if r.lookup_interval.is_zero() {
+        bail!("reconcile.lookup_interval must be above 0s");
     }
-    if r.sweep_window < r.sweep_interval {
-        bail!("reconcile.sweep_window must be at least reconcile.sweep_interval: a shorter window leaves orders no sweep looks at");
-    }
-    Ok(Some((
-        esim_courier_dispatch::reconcile::Reconciler::new(store.clone(), provider, routes.clone()),
-        esim_courier_dispatch::reconcile::SweepSchedule {
+    let sweep = if r.sweep_interval.is_zero() {
+        None
+    } else {
+        if r.sweep_window < r.sweep_interval {
+            bail!("reconcile.sweep_window must be at least reconcile.sweep_interval: a shorter window leaves orders no sweep looks at");
+        }
+        Some(SweepSchedule {
             interval: r.sweep_interval,
             window: r.sweep_window,
+        })
+    };
+    Ok(Some((
+        Reconciler::new(store.clone(), provider, routes.clone()),
+        ReconcileSettings {
+            sweep,
+            lookup_interval: r.lookup_interval,
+            give_up_after: r.give_up_after,
         },
     )))
 }

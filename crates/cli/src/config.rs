@@ -45,10 +45,19 @@ pub struct Config {
     pub reconcile: ReconcileSection,
 }
 
-/// `[reconcile]`: the periodic sweep of the provider's recent orders (with a `[provider]`).
+/// `[reconcile]`: looking orders up at the provider's order API (with a `[provider]`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReconcileSection {
+    /// A registered order with no result this long after its registration is looked up.
+    #[serde(default = "default_expect_within", with = "humantime_serde")]
+    pub expect_within: Duration,
+    /// A lookup that finds no result looks again after this long, doubling up to 30 minutes.
+    #[serde(default = "default_lookup_interval", with = "humantime_serde")]
+    pub lookup_interval: Duration,
+    /// Still no result this long after the first lookup was due: alert `order_overdue`.
+    #[serde(default = "default_give_up_after", with = "humantime_serde")]
+    pub give_up_after: Duration,
     /// Between two sweeps, across every replica; `0s` turns sweeps off.
     #[serde(default = "default_sweep_interval", with = "humantime_serde")]
     pub sweep_interval: Duration,
@@ -61,10 +70,25 @@ pub struct ReconcileSection {
 impl Default for ReconcileSection {
     fn default() -> Self {
         Self {
+            expect_within: default_expect_within(),
+            lookup_interval: default_lookup_interval(),
+            give_up_after: default_give_up_after(),
             sweep_interval: default_sweep_interval(),
             sweep_window: default_sweep_window(),
         }
     }
+}
+
+fn default_expect_within() -> Duration {
+    Duration::from_secs(2 * 60)
+}
+
+fn default_lookup_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_give_up_after() -> Duration {
+    Duration::from_secs(24 * 60 * 60)
 }
 
 fn default_sweep_interval() -> Duration {
@@ -500,11 +524,11 @@ mod tests {
         assert!(config.reconcile.sweep_interval.is_zero());
         std::fs::write(
             &path,
-            format!("{base}[reconcile]\nexpect_within = \"2m\"\n"),
+            format!("{base}[reconcile]\nverify_webhooks = true\n"),
         )
         .expect("write");
         let err = format!("{:#}", Config::load(&path).expect_err("not built yet"));
-        assert!(err.contains("expect_within"), "{err}");
+        assert!(err.contains("verify_webhooks"), "{err}");
     }
 
     #[test]

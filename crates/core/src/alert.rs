@@ -25,11 +25,14 @@ pub enum AlertKind {
     /// Requests with a wrong webhook token or API bearer token passed the configured rate
     /// (`[webhook] auth_failure_alert_per_minute`): someone is guessing.
     AuthFailures,
+    /// A known order had no result, neither by webhook nor at the provider, after
+    /// `[reconcile] give_up_after`.
+    OrderOverdue,
 }
 
 impl AlertKind {
     /// Every kind, for configuration help and validation.
-    pub const ALL: [AlertKind; 7] = [
+    pub const ALL: [AlertKind; 8] = [
         Self::DeadLetter,
         Self::WebhookRejected,
         Self::CustomerUnknown,
@@ -37,6 +40,7 @@ impl AlertKind {
         Self::MissingActivationCode,
         Self::UnrecognisedResult,
         Self::AuthFailures,
+        Self::OrderOverdue,
     ];
 
     /// The stable name used in configuration and payloads.
@@ -49,6 +53,7 @@ impl AlertKind {
             Self::MissingActivationCode => "missing_activation_code",
             Self::UnrecognisedResult => "unrecognised_result",
             Self::AuthFailures => "auth_failures",
+            Self::OrderOverdue => "order_overdue",
         }
     }
 
@@ -62,6 +67,7 @@ impl AlertKind {
             Self::MissingActivationCode => "Completed order without a usable activation code",
             Self::UnrecognisedResult => "Unrecognised order result",
             Self::AuthFailures => "Requests with wrong tokens",
+            Self::OrderOverdue => "Order still without a result",
         }
     }
 
@@ -165,6 +171,29 @@ impl Alert {
         Self {
             command: Some(format!("esim-courier dead-letters retry {job_id}")),
             ..Self::about(AlertKind::DeadLetter, order_no, reason, at_ms)
+        }
+    }
+
+    /// `order_no` has no result after `waited`: no webhook came, and the provider's order API
+    /// still says `status` (or does not know the order). The command retries the lookups.
+    pub fn order_overdue(
+        order_no: &str,
+        status: &str,
+        waited: std::time::Duration,
+        job_id: i64,
+        at_ms: i64,
+    ) -> Self {
+        Self {
+            command: Some(format!("esim-courier dead-letters retry {job_id}")),
+            ..Self::about(
+                AlertKind::OrderOverdue,
+                Some(order_no),
+                format!(
+                    "no result after {} minutes: no webhook came and the provider's order API says {status}; ask the provider, then retry the lookups",
+                    waited.as_secs() / 60
+                ),
+                at_ms,
+            )
         }
     }
 

@@ -37,6 +37,18 @@ pub enum OrderStatus {
     Other(String),
 }
 
+impl fmt::Display for OrderStatus {
+    /// The provider's word: `PROCESSING`, `COMPLETED`, `FAILED`, or the unknown one as received.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Processing => "PROCESSING",
+            Self::Completed => "COMPLETED",
+            Self::Failed => "FAILED",
+            Self::Other(s) => s,
+        })
+    }
+}
+
 /// One order as the provider reports it.
 #[derive(Debug, Clone)]
 pub struct ProviderOrder {

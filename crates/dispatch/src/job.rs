@@ -20,8 +20,10 @@ impl Dispatcher {
             self.release(&job).await;
             return;
         }
-        if job.kind == JobKind::ReconcileSweep {
-            return self.sweep(&job).await;
+        match job.kind {
+            JobKind::ReconcileSweep => return self.sweep(&job).await,
+            JobKind::ReconcileLookup => return self.lookup(&job).await,
+            JobKind::OrderCompleted | JobKind::OrderFailed | JobKind::Alert => {}
         }
         let Some((registered, notification)) = self.prepare(&job).await else {
             return;
@@ -333,5 +335,6 @@ fn describe(kind: JobKind) -> &'static str {
         JobKind::OrderFailed => "the failed-order notification",
         JobKind::Alert => "an alert",
         JobKind::ReconcileSweep => "a reconciliation sweep",
+        JobKind::ReconcileLookup => "an order's lookup at the provider",
     }
 }

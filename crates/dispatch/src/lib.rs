@@ -15,7 +15,7 @@ mod group;
 mod job;
 mod notification;
 pub mod reconcile;
-mod sweep;
+mod scheduled;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -103,8 +103,8 @@ pub struct Dispatcher {
     /// Per grouping notifier: until when its current window is open (Unix ms).
     windows: std::sync::Mutex<HashMap<String, i64>>,
     hook: Hooked,
-    /// Runs the reconciliation sweeps, when a provider is configured.
-    sweeps: Option<(reconcile::Reconciler, reconcile::SweepSchedule)>,
+    /// Runs the reconciliation jobs (sweeps, lookups), when a provider is configured.
+    reconcile: Option<(reconcile::Reconciler, reconcile::ReconcileSettings)>,
 }
 
 /// The optional hook, shown in `Debug` only as present or not.
@@ -137,20 +137,20 @@ impl Dispatcher {
             config,
             windows: std::sync::Mutex::default(),
             hook: Hooked::default(),
-            sweeps: None,
+            reconcile: None,
         }
     }
 
-    /// Runs the reconciliation sweep jobs with `reconciler`, every `schedule.interval`
-    /// (see [`reconcile::SweepSchedule`]). Without it, a sweep job is left for a replica
+    /// Runs the reconciliation jobs (sweeps, lookups of known orders) with `reconciler`
+    /// (see [`reconcile::ReconcileSettings`]). Without it, such a job is left for a replica
     /// that has one.
     #[must_use]
-    pub fn with_sweeps(
+    pub fn with_reconciler(
         mut self,
         reconciler: reconcile::Reconciler,
-        schedule: reconcile::SweepSchedule,
+        settings: reconcile::ReconcileSettings,
     ) -> Self {
-        self.sweeps = Some((reconciler, schedule));
+        self.reconcile = Some((reconciler, settings));
         self
     }
 

@@ -37,6 +37,33 @@ impl SweepSchedule {
     }
 }
 
+/// What a dispatcher's reconciliation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcileSettings {
+    /// The periodic sweep; `None` when off (`sweep_interval = "0s"`).
+    pub sweep: Option<SweepSchedule>,
+    /// A lookup that finds no result looks again after this long, doubling each time up to
+    /// [`ReconcileSettings::MAX_LOOKUP_INTERVAL`].
+    pub lookup_interval: std::time::Duration,
+    /// Still no result this long after the order's first lookup was scheduled: alert
+    /// `order_overdue` once, and stop looking (the dead-lettered lookup can be retried).
+    pub give_up_after: std::time::Duration,
+}
+
+impl ReconcileSettings {
+    /// The longest wait between two lookups of one order.
+    pub const MAX_LOOKUP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+    /// The wait before lookup number `attempt + 1` (`attempt` from 1): the interval, doubled
+    /// each time, at most [`Self::MAX_LOOKUP_INTERVAL`].
+    pub fn next_lookup_in(&self, attempt: u32) -> std::time::Duration {
+        let doubled = self
+            .lookup_interval
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+        doubled.min(Self::MAX_LOOKUP_INTERVAL.max(self.lookup_interval))
+    }
+}
+
 /// Why a reconciliation stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {

@@ -55,6 +55,9 @@ pub struct ReceiverConfig {
     pub metrics: Option<MetricsRender>,
     /// Serve `/metrics` on the main listener (false when an admin listener serves it).
     pub metrics_on_main: bool,
+    /// With the provider's order API: a registered order is looked up this long after its
+    /// registration unless its result came by then (`[reconcile] expect_within`).
+    pub lookup_after: Option<std::time::Duration>,
 }
 
 impl ReceiverConfig {
@@ -72,6 +75,7 @@ impl ReceiverConfig {
             auth_failure_alert_per_minute: 60,
             metrics: None,
             metrics_on_main: true,
+            lookup_after: None,
         }
     }
 }

@@ -154,6 +154,15 @@ pub(crate) async fn register(
         }
     };
     tracing::info!(order_no = %order_no, email = %email, created = status == StatusCode::CREATED, "customer registered");
+    if let Some(after) = state.config.lookup_after {
+        // Not in the registration's transaction: should this fail, the sweep still finds the
+        // order, so the registration stands and the failure is logged.
+        let at = esim_courier_store::now_ms()
+            .saturating_add(i64::try_from(after.as_millis()).unwrap_or(i64::MAX));
+        if let Err(e) = state.store.schedule_lookup(order_no.as_str(), at).await {
+            tracing::error!(order_no = %order_no, error = %e, "scheduling the order's lookup failed");
+        }
+    }
     Ok(HttpResponse::build(status)
         .json(json!({"status": "registered", "orderNo": order_no.as_str()})))
 }

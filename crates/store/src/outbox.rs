@@ -22,6 +22,9 @@ pub enum JobKind {
     /// A reconciliation sweep of the provider's recent orders (no order, no notifier): one
     /// per `[reconcile] sweep_interval` across every replica, run by whichever claims it.
     ReconcileSweep,
+    /// A lookup of one known order whose result has not come, at the provider's order API;
+    /// looks again at growing intervals until the result is recorded or it gives up.
+    ReconcileLookup,
 }
 
 stored_names!(JobKind, "job kind", {
@@ -29,6 +32,7 @@ stored_names!(JobKind, "job kind", {
     OrderFailed => "order_failed",
     Alert => "alert",
     ReconcileSweep => "reconcile_sweep",
+    ReconcileLookup => "reconcile_lookup",
 });
 
 /// The `notifier` column of scheduled work that no notifier delivers.
@@ -354,6 +358,43 @@ impl Store {
             self.notify_jobs_changed();
         }
         Ok(created)
+    }
+
+    /// Schedules the lookup of `order_no` at `at` (Unix ms), unless the order already has
+    /// one: one lookup job per order, which then looks again on its own. Returns whether this
+    /// call created it.
+    pub async fn schedule_lookup(&self, order_no: &str, at: i64) -> Result<bool, StoreError> {
+        let now = self.now();
+        let created = sqlx::query(
+            "INSERT INTO outbox_jobs (dedup_key, notifier, kind, order_no, state, attempts,
+                 created_at, updated_at, next_attempt_at)
+             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $6)
+             ON CONFLICT (dedup_key) DO NOTHING",
+        )
+        .bind(format!("reconcile_lookup:{order_no}"))
+        .bind(RECONCILER)
+        .bind(JobKind::ReconcileLookup.as_str())
+        .bind(order_no.to_owned())
+        .bind(now)
+        .bind(at)
+        .execute(&self.write)
+        .await?
+        .rows_affected()
+            == 1;
+        Ok(created)
+    }
+
+    /// Whether `order_no` has a result on record: an accepted COMPLETED or FAILED event.
+    pub async fn has_result(&self, order_no: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM order_events
+              WHERE order_no = $1 AND disposition = 'accepted' AND result IN ('COMPLETED', 'FAILED')",
+        )
+        .bind(order_no.to_owned())
+        .fetch_one(&self.read)
+        .await?
+        .try_get("n")?;
+        Ok(n > 0)
     }
 
     pub async fn job_defer(&self, job: &ClaimedJob, at: i64) -> Result<bool, StoreError> {

@@ -73,7 +73,7 @@ async fn lookups(reconciler: &Reconciler, orders: &[OrderNo]) -> anyhow::Result<
             }
             Found::Unfinished(status) => format!(
                 "not finished at the provider ({}): look again later",
-                printable(&format!("{status:?}"))
+                printable(&status.to_string())
             ),
             Found::NotAtProvider => {
                 code = ExitCode::from(2);

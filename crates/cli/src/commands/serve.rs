@@ -52,26 +52,28 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
     let mut server_task = tokio::spawn(server);
 
     let shutdown = CancellationToken::new();
-    let sweeps = compose::sweeps(&config, &store, &routes)?;
+    let reconcile = compose::reconciler(&config, &store, &routes)?;
     let mut dispatcher = Dispatcher::new(
         store.clone(),
         notifiers,
         routes,
         compose::dispatcher_config(&config),
     );
-    if let Some((reconciler, schedule)) = sweeps {
-        // The current slot: right after a restart (the likeliest end of an outage) a sweep
-        // runs at once, unless one already ran in this interval.
-        store
-            .schedule_sweep(schedule.slot(esim_courier_store::now_ms()))
-            .await
-            .context("cannot schedule the reconciliation sweep")?;
-        tracing::info!(
-            interval = %humantime::format_duration(schedule.interval),
-            window = %humantime::format_duration(schedule.window),
-            "reconciliation sweeps the provider's recent orders"
-        );
-        dispatcher = dispatcher.with_sweeps(reconciler, schedule);
+    if let Some((reconciler, settings)) = reconcile {
+        if let Some(schedule) = settings.sweep {
+            // The current slot: right after a restart (the likeliest end of an outage) a
+            // sweep runs at once, unless one already ran in this interval.
+            store
+                .schedule_sweep(schedule.slot(esim_courier_store::now_ms()))
+                .await
+                .context("cannot schedule the reconciliation sweep")?;
+            tracing::info!(
+                interval = %humantime::format_duration(schedule.interval),
+                window = %humantime::format_duration(schedule.window),
+                "reconciliation sweeps the provider's recent orders"
+            );
+        }
+        dispatcher = dispatcher.with_reconciler(reconciler, settings);
     }
     let dispatcher = std::sync::Arc::new(dispatcher);
     let dispatcher_task = tokio::spawn(dispatcher.run(shutdown.clone()));

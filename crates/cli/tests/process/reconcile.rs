@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use esim_courier_tests::provider::FakeProvider;
-use esim_courier_tests::smtp::{open_activation_email, read_qr, SmtpServer};
+use esim_courier_tests::smtp::{open_activation_email, read_qr, readable_text, SmtpServer};
 use esim_courier_tests::{on_both_backends, test_db, Backend};
 
 use crate::email::{order_json, register, to_customers, write_email_config};
@@ -14,14 +14,21 @@ use crate::harness::{edit_config, run_cli, wait_until, Server, WEBHOOK_TOKEN};
 on_both_backends!(
     an_outage_longer_than_the_webhook_retries_is_recovered_by_a_sweep,
     serve_sweeps_at_start_and_every_interval_without_an_operator,
+    a_registered_order_without_a_webhook_is_looked_up_until_it_finishes_or_is_overdue,
 );
 
 const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
 const ICCID: &str = "8944500102198304826";
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// Adds the fake provider as `[provider]`, and `[reconcile] sweep_interval = interval`.
-fn with_provider(config: &std::path::Path, provider: &FakeProvider, interval: &str) {
+/// Adds the fake provider as `[provider]`, and `[reconcile]` with `sweep_interval = interval`
+/// and the `extra` keys.
+fn with_provider(
+    config: &std::path::Path,
+    provider: &FakeProvider,
+    interval: &str,
+    extra: &[(&str, &str)],
+) {
     edit_config(config, |doc| {
         let mut section = toml::Table::new();
         section.insert("type".into(), "yoni".into());
@@ -32,6 +39,9 @@ fn with_provider(config: &std::path::Path, provider: &FakeProvider, interval: &s
         let mut reconcile = toml::Table::new();
         reconcile.insert("sweep_interval".into(), interval.into());
         reconcile.insert("sweep_window".into(), "1h".into());
+        for (key, value) in extra {
+            reconcile.insert((*key).into(), (*value).into());
+        }
         doc.insert("reconcile".into(), reconcile.into());
     });
 }
@@ -45,7 +55,7 @@ async fn an_outage_longer_than_the_webhook_retries_is_recovered_by_a_sweep(backe
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
     // Sweeps by hand only: the server's own are off here (see the next test).
-    with_provider(&config, &provider, "0s");
+    with_provider(&config, &provider, "0s", &[]);
     let client = esim_courier_tests::http_client();
 
     // The shop registers the customer of an order it placed; then esim-courier goes down.
@@ -197,7 +207,7 @@ async fn serve_sweeps_at_start_and_every_interval_without_an_operator(backend: B
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
-    with_provider(&config, &provider, "2s");
+    with_provider(&config, &provider, "2s", &[]);
     let client = esim_courier_tests::http_client();
 
     // Registered, then esim-courier is down while the order finishes and its webhook is lost.
@@ -257,5 +267,104 @@ async fn serve_sweeps_at_start_and_every_interval_without_an_operator(backend: B
     let (code, out, _) = run_cli(&config, dir.path(), &["dead-letters", "list"], &[]).await;
     assert_eq!(code, 0);
     assert!(!out.contains("reconcile_sweep"), "no sweep gave up: {out}");
+    drop(server);
+}
+
+async fn a_registered_order_without_a_webhook_is_looked_up_until_it_finishes_or_is_overdue(
+    backend: Backend,
+) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let provider = FakeProvider::start("reseller-7", "the-app-secret");
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
+    // No sweeps: only the lookups of registered orders are at work here.
+    with_provider(
+        &config,
+        &provider,
+        "0s",
+        &[
+            ("expect_within", "1s"),
+            ("lookup_interval", "1s"),
+            ("give_up_after", "5s"),
+        ],
+    );
+    let server = Server::start(&config, dir.path()).await;
+    let client = esim_courier_tests::http_client();
+
+    // Two orders the shop registered; neither webhook ever comes. One is still processing at
+    // the first lookups and finishes later; the other never does.
+    let late = provider.new_order("JP-7D-5GB");
+    provider.add(late.clone());
+    let stuck = provider.new_order("JP-7D-5GB");
+    provider.add(stuck.clone());
+    register(
+        &client,
+        &server,
+        &late.order_no,
+        "ana@traveller.example",
+        "en",
+    )
+    .await;
+    register(
+        &client,
+        &server,
+        &stuck.order_no,
+        "ben@traveller.example",
+        "en",
+    )
+    .await;
+    let looked_up = |order_no: &str| {
+        provider
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/page") && r.body["orderNo"] == order_no)
+            .count()
+    };
+    wait_until(30, "two lookups of the late order", || {
+        looked_up(&late.order_no) >= 2
+    })
+    .await;
+    assert!(
+        to_customers(&smtp).is_empty(),
+        "nothing to send while it processes"
+    );
+    provider.finish(&late.order_no, "COMPLETED", ICCID, LPA);
+    wait_until(30, "the late order's activation email", || {
+        !to_customers(&smtp).is_empty()
+    })
+    .await;
+    let mails = to_customers(&smtp);
+    assert_eq!(mails[0].to, ["ana@traveller.example".to_owned()]);
+    let (_, _, png, _) = open_activation_email(&mails[0].data);
+    assert_eq!(read_qr(&png), LPA);
+    let (_, order) = order_json(&config, dir.path(), &late.order_no).await;
+    assert_eq!(order["events"][0]["source"], "reconciliation", "{order}");
+
+    // The stuck one: operators hear of it once, with the command that resumes the lookups.
+    wait_until(30, "the order_overdue alert", || {
+        smtp.peek().iter().any(|m| {
+            m.to.iter().any(|t| t.contains("ops@"))
+                && readable_text(&m.data).contains(&stuck.order_no)
+        })
+    })
+    .await;
+    let lookups = looked_up(&stuck.order_no);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(looked_up(&stuck.order_no), lookups, "it stopped looking");
+    let alerts: Vec<String> = smtp
+        .peek()
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t.contains("ops@")))
+        .map(|m| readable_text(&m.data))
+        .filter(|t| t.contains(&stuck.order_no))
+        .collect();
+    assert_eq!(alerts.len(), 1, "one alert");
+    assert!(alerts[0].contains("dead-letters retry"), "{}", alerts[0]);
+    let (_, out, _) = run_cli(&config, dir.path(), &["dead-letters", "list"], &[]).await;
+    assert!(out.contains("reconcile_lookup"), "{out}");
+    assert_eq!(to_customers(&smtp).len(), 1, "no email for the stuck order");
     drop(server);
 }
