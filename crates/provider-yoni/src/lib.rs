@@ -87,8 +87,28 @@ impl YoniProvider {
         })
     }
 
-    /// One signed call; the `data` of its answer.
+    /// One signed call; the `data` of its answer. Counted by endpoint and outcome, timed.
     async fn call(
+        &self,
+        path: &'static str,
+        body: &Value,
+        idempotent_key: Option<&str>,
+    ) -> Result<Box<RawValue>, ProviderError> {
+        let started = std::time::Instant::now();
+        let result = self.exchange(path, body, idempotent_key).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) if e.is_transient() => "transient",
+            Err(_) => "permanent",
+        };
+        metrics::counter!("esim_courier_provider_calls_total", "endpoint" => path, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("esim_courier_provider_call_seconds", "endpoint" => path)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn exchange(
         &self,
         path: &str,
         body: &Value,

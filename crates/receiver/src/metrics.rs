@@ -49,6 +49,19 @@ pub(crate) async fn scrape(state: web::Data<AppState>) -> HttpResponse {
             tracing::warn!(error = %e, "metrics: reading outbox counts failed");
         }
     }
+    match state.store.oldest_awaiting_result().await {
+        Ok(oldest) => {
+            let waiting_ms = oldest.map_or(0, |at| (esim_courier_store::now_ms() - at).max(0));
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!("esim_courier_oldest_awaiting_result_seconds")
+                .set(waiting_ms as f64 / 1000.0);
+        }
+        Err(e) => {
+            metrics::counter!("esim_courier_store_errors_total", "component" => "metrics")
+                .increment(1);
+            tracing::warn!(error = %e, "metrics: reading the oldest waiting order failed");
+        }
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body((render.0)())

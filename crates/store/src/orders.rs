@@ -455,6 +455,18 @@ impl Store {
         .collect()
     }
 
+    /// When the longest-waiting registered order without a result was registered (Unix ms):
+    /// the shop registered it, and neither its webhook nor reconciliation brought a result.
+    pub async fn oldest_awaiting_result(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT MIN(registered_at) AS at FROM orders
+              WHERE state = 'awaiting_webhook' AND registered_at IS NOT NULL",
+        )
+        .fetch_one(&self.read)
+        .await?
+        .try_get("at")?)
+    }
+
     /// Counts of jobs by state, for health and metrics.
     pub async fn job_counts(&self) -> Result<Vec<(JobState, i64)>, StoreError> {
         sqlx::query("SELECT state, COUNT(*) AS n FROM outbox_jobs GROUP BY state ORDER BY state")
