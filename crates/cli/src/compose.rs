@@ -94,6 +94,9 @@ pub fn receiver_config(config: &Config, routes: Routes) -> anyhow::Result<Receiv
     if config.webhook.tokens.is_empty() {
         bail!("webhook.tokens is empty: the provider's webhook URL needs at least one token");
     }
+    if config.reconcile.verify_webhooks && config.provider.is_none() {
+        bail!("reconcile.verify_webhooks needs a [provider] section: webhooks are confirmed at the provider's order API");
+    }
     let mut rc = ReceiverConfig::new(config.webhook.tokens.clone(), config.api.tokens.clone());
     rc.max_body_bytes = config.webhook.max_body_bytes;
     rc.currencies = currencies(config)?;
@@ -197,6 +200,7 @@ pub fn reconciler(
             sweep,
             lookup_interval: r.lookup_interval,
             give_up_after: r.give_up_after,
+            verify_webhooks: r.verify_webhooks,
         },
     )))
 }

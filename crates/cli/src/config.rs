@@ -58,6 +58,10 @@ pub struct ReconcileSection {
     /// Still no result this long after the first lookup was due: alert `order_overdue`.
     #[serde(default = "default_give_up_after", with = "humantime_serde")]
     pub give_up_after: Duration,
+    /// Confirm each COMPLETED webhook's ICCID and activation code at the provider before
+    /// emailing its customer.
+    #[serde(default)]
+    pub verify_webhooks: bool,
     /// Between two sweeps, across every replica; `0s` turns sweeps off.
     #[serde(default = "default_sweep_interval", with = "humantime_serde")]
     pub sweep_interval: Duration,
@@ -73,6 +77,7 @@ impl Default for ReconcileSection {
             expect_within: default_expect_within(),
             lookup_interval: default_lookup_interval(),
             give_up_after: default_give_up_after(),
+            verify_webhooks: false,
             sweep_interval: default_sweep_interval(),
             sweep_window: default_sweep_window(),
         }
@@ -522,13 +527,9 @@ mod tests {
         .expect("write");
         let config = Config::load(&path).expect("valid");
         assert!(config.reconcile.sweep_interval.is_zero());
-        std::fs::write(
-            &path,
-            format!("{base}[reconcile]\nverify_webhooks = true\n"),
-        )
-        .expect("write");
+        std::fs::write(&path, format!("{base}[reconcile]\nplace_orders = true\n")).expect("write");
         let err = format!("{:#}", Config::load(&path).expect_err("not built yet"));
-        assert!(err.contains("verify_webhooks"), "{err}");
+        assert!(err.contains("place_orders"), "{err}");
     }
 
     #[test]

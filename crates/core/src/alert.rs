@@ -28,11 +28,14 @@ pub enum AlertKind {
     /// A known order had no result, neither by webhook nor at the provider, after
     /// `[reconcile] give_up_after`.
     OrderOverdue,
+    /// A COMPLETED webhook's ICCID or activation code differ from the provider's record
+    /// (`[reconcile] verify_webhooks`), or it could not be confirmed in time: nothing was sent.
+    WebhookUnverified,
 }
 
 impl AlertKind {
     /// Every kind, for configuration help and validation.
-    pub const ALL: [AlertKind; 8] = [
+    pub const ALL: [AlertKind; 9] = [
         Self::DeadLetter,
         Self::WebhookRejected,
         Self::CustomerUnknown,
@@ -41,6 +44,7 @@ impl AlertKind {
         Self::UnrecognisedResult,
         Self::AuthFailures,
         Self::OrderOverdue,
+        Self::WebhookUnverified,
     ];
 
     /// The stable name used in configuration and payloads.
@@ -54,6 +58,7 @@ impl AlertKind {
             Self::UnrecognisedResult => "unrecognised_result",
             Self::AuthFailures => "auth_failures",
             Self::OrderOverdue => "order_overdue",
+            Self::WebhookUnverified => "webhook_unverified",
         }
     }
 
@@ -68,6 +73,7 @@ impl AlertKind {
             Self::UnrecognisedResult => "Unrecognised order result",
             Self::AuthFailures => "Requests with wrong tokens",
             Self::OrderOverdue => "Order still without a result",
+            Self::WebhookUnverified => "Webhook not confirmed by the provider",
         }
     }
 
@@ -195,6 +201,12 @@ impl Alert {
                 at_ms,
             )
         }
+    }
+
+    /// A COMPLETED webhook of `order_no` was not sent to the customer: `reason` says what
+    /// differs from the provider's record, or why it could not be confirmed.
+    pub fn webhook_unverified(order_no: &str, reason: String, at_ms: i64) -> Self {
+        Self::about(AlertKind::WebhookUnverified, Some(order_no), reason, at_ms)
     }
 
     /// Requests with wrong tokens passed the configured rate.

@@ -89,6 +89,12 @@ impl Dispatcher {
             self.wait_for_customer(job).await;
             return None;
         }
+        if registered.notifier.audience() == Audience::Customer
+            && job.kind == JobKind::OrderCompleted
+            && !self.verified(job, &ctx).await
+        {
+            return None;
+        }
         match notification::build(job, &ctx) {
             Ok(n) => Some((registered, n)),
             Err(e) => {

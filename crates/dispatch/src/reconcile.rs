@@ -47,7 +47,11 @@ pub struct ReconcileSettings {
     pub lookup_interval: std::time::Duration,
     /// Still no result this long after the order's first lookup was scheduled: alert
     /// `order_overdue` once, and stop looking (the dead-lettered lookup can be retried).
+    /// Also how long a webhook waits to be confirmed before `webhook_unverified`.
     pub give_up_after: std::time::Duration,
+    /// Confirm a COMPLETED webhook's ICCID and activation code at the provider before the
+    /// customer's email goes out (`[reconcile] verify_webhooks`).
+    pub verify_webhooks: bool,
 }
 
 impl ReconcileSettings {
@@ -150,6 +154,11 @@ impl Reconciler {
             Some(order) => Ok(self.record(&order).await?),
             None => Ok(Found::NotAtProvider),
         }
+    }
+
+    /// The provider's record of `order_no`, if it has one.
+    pub async fn lookup(&self, order_no: &OrderNo) -> Result<Option<ProviderOrder>, ProviderError> {
+        self.provider.lookup(order_no).await
     }
 
     /// Records one order as the provider reported it: a finished one goes through intake.

@@ -5,10 +5,12 @@
 //!   (so a failing or crashed sweep never stops the schedule);
 //! - the lookup of one known order: looks again at growing intervals while the provider has
 //!   no result, and after `give_up_after` dead-letters itself with an `order_overdue` alert
-//!   (retrying the dead letter resumes the lookups).
+//!   (retrying the dead letter resumes the lookups);
+//! - the confirmation of a COMPLETED webhook before its customer email (`verify_webhooks`):
+//!   its ICCID and activation code must be the provider's, or nothing is sent.
 
-use esim_courier_core::{Alert, OrderNo};
-use esim_courier_store::{duration_ms, now_ms, AttemptOutcome, ClaimedJob};
+use esim_courier_core::{Alert, EventSource, OrderNo, OrderResult};
+use esim_courier_store::{duration_ms, now_ms, AttemptOutcome, ClaimedJob, JobContext};
 
 use crate::reconcile::Found;
 use crate::{Dispatcher, RetryPolicy};
@@ -160,6 +162,137 @@ impl Dispatcher {
         tracing::info!(order_no = %order_no, status = %still, retry_in_ms = next - started_at, "no result yet; looking again later");
         let why = format!("no result yet: {still}");
         let written = self.store.job_retry(job, &attempt, &why, next).await;
+        self.check_written(written);
+    }
+
+    /// Whether a COMPLETED order's customer email may go out. With `verify_webhooks`, a
+    /// webhook's ICCID and activation code must be those of the provider's record (a
+    /// reconciled event is the provider's record already). A mismatch sets the webhook aside
+    /// (never sent; `webhook_unverified`) and records the provider's own result instead; no
+    /// record yet, or no answer, looks again until `give_up_after`, then alerts. `false` when
+    /// the job was settled here.
+    pub(crate) async fn verified(&self, job: &ClaimedJob, ctx: &JobContext) -> bool {
+        let Some((reconciler, settings)) = &self.reconcile else {
+            return true;
+        };
+        let Some(event) = ctx.event.as_ref().filter(|_| settings.verify_webhooks) else {
+            return true;
+        };
+        if event.source == EventSource::Reconciliation {
+            return true;
+        }
+        let started_at = now_ms();
+        let order_no = event.order_no.as_str();
+        let theirs = match reconciler.lookup(&event.order_no).await {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                self.confirm_later(job, settings, "the provider does not know the order yet")
+                    .await;
+                return false;
+            }
+            Err(e) => {
+                self.confirm_later(
+                    job,
+                    settings,
+                    &format!("the provider could not be asked ({e})"),
+                )
+                .await;
+                return false;
+            }
+        };
+        let Some(their_event) = &theirs.event else {
+            let why = format!("the provider still says {}", theirs.status);
+            self.confirm_later(job, settings, &why).await;
+            return false;
+        };
+        let ours = event.activation_code.as_ref().map(|c| c.qr_text());
+        let their_code = their_event.usable_activation_code().map(|c| c.qr_text());
+        let differs = if their_event.result != OrderResult::Completed {
+            Some(format!(
+                "the provider says the order {}",
+                their_event.result
+            ))
+        } else if their_event.iccid_display() != event.iccid {
+            Some("its ICCID is not the provider's".to_owned())
+        } else if ours != their_code {
+            Some("its activation code is not the provider's".to_owned())
+        } else {
+            None
+        };
+        let Some(differs) = differs else {
+            return true;
+        };
+        // Never the codes themselves: what differs, and that nothing was sent.
+        let reason = format!(
+            "a COMPLETED webhook was not confirmed by the provider's order API: {differs}; no email was sent, the webhook is quarantined, and the provider's own result is recorded instead"
+        );
+        tracing::warn!(order_no, %differs, "webhook not confirmed by the provider; set aside");
+        metrics::counter!("esim_courier_webhooks_unverified_total").increment(1);
+        let alert = Alert::webhook_unverified(order_no, reason.clone(), started_at);
+        let attempt = self.attempt(started_at, None);
+        let written = self
+            .store
+            .unverify(job, &attempt, &reason, self.alert_jobs(&alert))
+            .await;
+        let set_aside = matches!(written, Ok(true));
+        self.check_written(written);
+        if set_aside {
+            if let Err(e) = reconciler.record(&theirs).await {
+                tracing::error!(order_no, error = %e, "recording the provider's result failed; a lookup or sweep will");
+            }
+        }
+        false
+    }
+
+    /// The provider could not confirm a webhook yet: look again later, or after
+    /// `give_up_after` dead-letter the job with a `webhook_unverified` alert (retrying the dead
+    /// letter confirms again; nothing unconfirmed is ever sent).
+    async fn confirm_later(
+        &self,
+        job: &ClaimedJob,
+        settings: &crate::reconcile::ReconcileSettings,
+        why: &str,
+    ) {
+        let started_at = now_ms();
+        let order_no = job.order_no.as_deref().unwrap_or("-");
+        if started_at - job.created_at >= duration_ms(settings.give_up_after) {
+            let reason = format!(
+                "the activation email waited {} minutes for the provider to confirm the webhook and was not sent: {why}",
+                settings.give_up_after.as_secs() / 60
+            );
+            let alert = Alert::webhook_unverified(order_no, reason.clone(), started_at);
+            let jobs = self.alert_jobs(&alert);
+            let attempt = self.attempt(started_at, None);
+            let written = self
+                .store
+                .job_dead(
+                    job,
+                    &attempt,
+                    AttemptOutcome::Transient,
+                    &reason,
+                    Some((&alert, jobs)),
+                )
+                .await;
+            self.check_written(written);
+            return;
+        }
+        let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
+        let next = started_at + duration_ms(settings.next_lookup_in(attempts));
+        tracing::info!(
+            order_no,
+            why,
+            "waiting for the provider to confirm the webhook"
+        );
+        let attempt = self.attempt(started_at, None);
+        let written = self
+            .store
+            .job_retry(
+                job,
+                &attempt,
+                &format!("waiting for the provider to confirm: {why}"),
+                next,
+            )
+            .await;
         self.check_written(written);
     }
 }

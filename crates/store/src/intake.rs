@@ -17,7 +17,7 @@ pub(crate) const INSERT_ORDER: &str = "INSERT INTO orders (order_no, created_at,
      ON CONFLICT (order_no) DO NOTHING";
 /// The events already recorded for an order: `result`, `fingerprint`.
 pub(crate) const RECORDED_EVENTS: &str =
-    "SELECT result, fingerprint FROM order_events WHERE order_no = $1";
+    "SELECT result, fingerprint FROM order_events WHERE order_no = $1 AND disposition <> 'unverified'";
 /// The receipt of an authenticated, parsed delivery.
 pub(crate) const INSERT_RECEIPT: &str =
     "INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body, source)

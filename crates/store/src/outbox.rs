@@ -52,6 +52,8 @@ pub enum JobState {
     Done,
     /// Given up: a dead letter.
     Dead,
+    /// Never to be sent: its event was set aside (a webhook the provider did not confirm).
+    Cancelled,
 }
 
 stored_names!(JobState, "job state", {
@@ -60,6 +62,7 @@ stored_names!(JobState, "job state", {
     InFlight => "in_flight",
     Done => "done",
     Dead => "dead",
+    Cancelled => "cancelled",
 });
 
 /// How one delivery attempt ended.
@@ -382,6 +385,96 @@ impl Store {
         .rows_affected()
             == 1;
         Ok(created)
+    }
+
+    /// Sets aside the COMPLETED webhook behind `job` (its ICCID or activation code differ
+    /// from the provider's record): the event no longer counts (disposition `unverified`, so
+    /// the genuine result is accepted, not a conflict), its receipt is quarantined with
+    /// `reason`, the order waits for its result again, and every job of the event is
+    /// cancelled (never sent, never retried) with its key freed for the genuine event's jobs.
+    /// Raises `alert_jobs`. Returns false when the lease was lost (nothing written).
+    pub async fn unverify(
+        &self,
+        job: &ClaimedJob,
+        attempt: &Attempt<'_>,
+        reason: &str,
+        alert_jobs: Vec<NewJob>,
+    ) -> Result<bool, StoreError> {
+        let Some(event_id) = job.event_id else {
+            return Err(StoreError::Corrupt(format!(
+                "job {} has no event to set aside",
+                job.id
+            )));
+        };
+        let mut tx = self.begin_write().await?;
+        if !finish(
+            &mut tx,
+            job,
+            attempt,
+            JobState::Cancelled,
+            Some(reason),
+            None,
+        )
+        .await?
+        {
+            tx.commit().await?;
+            return Ok(false);
+        }
+        record_attempt(
+            &mut tx,
+            job,
+            attempt,
+            AttemptOutcome::Permanent,
+            Some(reason),
+            None,
+        )
+        .await?;
+        sqlx::query("UPDATE order_events SET disposition = 'unverified' WHERE id = $1")
+            .bind(event_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE webhook_receipts SET outcome = 'quarantined', reason = $2
+              WHERE id = (SELECT receipt_id FROM order_events WHERE id = $1)",
+        )
+        .bind(event_id)
+        .bind(reason.to_owned())
+        .execute(&mut *tx)
+        .await?;
+        if let Some(order_no) = &job.order_no {
+            sqlx::query(
+                "UPDATE orders SET state = 'awaiting_webhook', updated_at = $2
+                  WHERE order_no = $1 AND NOT EXISTS (
+                        SELECT 1 FROM order_events WHERE order_no = $1 AND disposition = 'accepted')",
+            )
+            .bind(order_no.clone())
+            .bind(attempt.finished_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE outbox_jobs SET state = CASE WHEN state IN ('pending', 'waiting') THEN 'cancelled' ELSE state END,
+                    dedup_key = 'unverified:' || CAST(id AS TEXT) || ':' || dedup_key
+              WHERE event_id = $1",
+        )
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?;
+        for alert_job in &alert_jobs {
+            let key = format!("unverified:{event_id}:{}", alert_job.notifier);
+            insert_job(
+                &mut tx,
+                alert_job,
+                &key,
+                job.order_no.as_deref(),
+                None,
+                attempt.finished_at,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.notify_jobs_changed();
+        Ok(true)
     }
 
     /// Whether `order_no` has a result on record: an accepted COMPLETED or FAILED event.

@@ -15,6 +15,7 @@ on_both_backends!(
     an_outage_longer_than_the_webhook_retries_is_recovered_by_a_sweep,
     serve_sweeps_at_start_and_every_interval_without_an_operator,
     a_registered_order_without_a_webhook_is_looked_up_until_it_finishes_or_is_overdue,
+    with_verification_a_forged_code_is_never_emailed_and_the_providers_is,
 );
 
 const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
@@ -27,7 +28,7 @@ fn with_provider(
     config: &std::path::Path,
     provider: &FakeProvider,
     interval: &str,
-    extra: &[(&str, &str)],
+    extra: &[(&str, toml::Value)],
 ) {
     edit_config(config, |doc| {
         let mut section = toml::Table::new();
@@ -40,7 +41,7 @@ fn with_provider(
         reconcile.insert("sweep_interval".into(), interval.into());
         reconcile.insert("sweep_window".into(), "1h".into());
         for (key, value) in extra {
-            reconcile.insert((*key).into(), (*value).into());
+            reconcile.insert((*key).into(), value.clone());
         }
         doc.insert("reconcile".into(), reconcile.into());
     });
@@ -286,9 +287,9 @@ async fn a_registered_order_without_a_webhook_is_looked_up_until_it_finishes_or_
         &provider,
         "0s",
         &[
-            ("expect_within", "1s"),
-            ("lookup_interval", "1s"),
-            ("give_up_after", "5s"),
+            ("expect_within", "1s".into()),
+            ("lookup_interval", "1s".into()),
+            ("give_up_after", "5s".into()),
         ],
     );
     let server = Server::start(&config, dir.path()).await;
@@ -366,5 +367,153 @@ async fn a_registered_order_without_a_webhook_is_looked_up_until_it_finishes_or_
     let (_, out, _) = run_cli(&config, dir.path(), &["dead-letters", "list"], &[]).await;
     assert!(out.contains("reconcile_lookup"), "{out}");
     assert_eq!(to_customers(&smtp).len(), 1, "no email for the stuck order");
+
+    // What operators graph: provider calls, the overdue order, how long it has waited.
+    let metrics = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("esim_courier_provider_calls_total{")
+                && l.contains(r#"endpoint="/v1/order/e-sim/page""#)
+                && l.contains(r#"outcome="ok""#)),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("esim_courier_orders_overdue_total 1"),
+        "{metrics}"
+    );
+    let waiting: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("esim_courier_oldest_awaiting_result_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the oldest waiting order's age: {metrics}"));
+    assert!(
+        waiting >= 5.0,
+        "the stuck order has waited since its registration: {waiting}"
+    );
+    drop(server);
+}
+
+async fn with_verification_a_forged_code_is_never_emailed_and_the_providers_is(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let provider = FakeProvider::start("reseller-7", "the-app-secret");
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
+    with_provider(
+        &config,
+        &provider,
+        "0s",
+        &[("verify_webhooks", true.into())],
+    );
+    let server = Server::start(&config, dir.path()).await;
+    let client = esim_courier_tests::http_client();
+    let post = |body: serde_json::Value| {
+        let client = client.clone();
+        let url = format!("{}/webhooks/order/{WEBHOOK_TOKEN}", server.base);
+        async move {
+            let res = client.post(url).json(&body).send().await.expect("answers");
+            assert_eq!(res.status().as_u16(), 200);
+            res.json::<serde_json::Value>().await.expect("JSON")["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+
+    // Two registered orders the provider completed.
+    let target = provider.new_order("JP-7D-5GB");
+    provider.add(target.clone());
+    provider.finish(&target.order_no, "COMPLETED", ICCID, LPA);
+    let genuine = provider.new_order("JP-7D-5GB");
+    provider.add(genuine.clone());
+    provider.finish(&genuine.order_no, "COMPLETED", "89852000000000000001", LPA);
+    register(
+        &client,
+        &server,
+        &target.order_no,
+        "ana@traveller.example",
+        "en",
+    )
+    .await;
+    register(
+        &client,
+        &server,
+        &genuine.order_no,
+        "ben@traveller.example",
+        "en",
+    )
+    .await;
+    let webhook_of = |order_no: &str| {
+        provider
+            .orders()
+            .into_iter()
+            .find(|o| o.order_no == order_no)
+            .expect("the provider's order")
+            .webhook()
+    };
+
+    // Someone who learnt the webhook URL posts the first order as COMPLETED with a code of
+    // their own; the second order's genuine webhook comes as usual.
+    let mut forged = webhook_of(&target.order_no);
+    forged["lpa"] = "LPA:1$evil.example$FORGED-MATCHING-ID".into();
+    assert_eq!(post(forged).await, "accepted");
+    assert_eq!(post(webhook_of(&genuine.order_no)).await, "accepted");
+
+    // Both customers get the provider's code; nobody gets the forged one.
+    wait_until(30, "two activation emails", || {
+        to_customers(&smtp).len() >= 2
+    })
+    .await;
+    wait_until(30, "the webhook_unverified alert", || {
+        smtp.peek().iter().any(|m| {
+            m.to.iter().any(|t| t.contains("ops@"))
+                && readable_text(&m.data).contains(&target.order_no)
+        })
+    })
+    .await;
+    let mails = to_customers(&smtp);
+    assert_eq!(mails.len(), 2, "one email per order");
+    for mail in &mails {
+        let (html, text, png, _) = open_activation_email(&mail.data);
+        assert_eq!(read_qr(&png), LPA, "the provider's code");
+        assert!(!html.contains("evil.example") && !text.contains("FORGED"));
+    }
+    let alert = smtp
+        .peek()
+        .into_iter()
+        .find(|m| m.to.iter().any(|t| t.contains("ops@")))
+        .map(|m| readable_text(&m.data))
+        .expect("the alert");
+    assert!(
+        alert.contains("activation code is not the provider's"),
+        "{alert}"
+    );
+    assert!(
+        !alert.contains("FORGED"),
+        "the alert never repeats a code: {alert}"
+    );
+
+    // The record shows the forged webhook set aside and the provider's result accepted.
+    let (_, order) = order_json(&config, dir.path(), &target.order_no).await;
+    let events = order["events"].as_array().expect("events");
+    assert_eq!(events.len(), 2, "{order}");
+    assert_eq!(events[0]["disposition"], "unverified");
+    assert_eq!(events[1]["disposition"], "accepted");
+    assert_eq!(events[1]["source"], "reconciliation");
+
+    // The genuine webhook, late, is a duplicate of the provider's result: nothing more.
+    assert_eq!(post(webhook_of(&target.order_no)).await, "duplicate");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(to_customers(&smtp).len(), 2);
     drop(server);
 }
