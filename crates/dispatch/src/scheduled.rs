@@ -142,27 +142,13 @@ impl Dispatcher {
                 job.id,
                 started_at,
             );
-            let jobs = self.alert_jobs(&alert);
             let why = format!("no result after {} s: {still}", waited / 1000);
-            let written = self
-                .store
-                .job_dead(
-                    job,
-                    &attempt,
-                    AttemptOutcome::Transient,
-                    &why,
-                    Some((&alert, jobs)),
-                )
-                .await;
-            self.check_written(written);
+            self.give_up(job, started_at, &why, &alert).await;
             return;
         }
-        let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
-        let next = started_at + duration_ms(settings.next_lookup_in(attempts));
-        tracing::info!(order_no = %order_no, status = %still, retry_in_ms = next - started_at, "no result yet; looking again later");
         let why = format!("no result yet: {still}");
-        let written = self.store.job_retry(job, &attempt, &why, next).await;
-        self.check_written(written);
+        let next = self.again_later(job, settings, started_at, &why).await;
+        tracing::info!(order_no = %order_no, status = %still, retry_in_ms = next - started_at, "no result yet; looking again later");
     }
 
     /// Whether a COMPLETED order's customer email may go out. With `verify_webhooks`, a
@@ -261,38 +247,49 @@ impl Dispatcher {
                 settings.give_up_after.as_secs() / 60
             );
             let alert = Alert::webhook_unverified(order_no, reason.clone(), started_at);
-            let jobs = self.alert_jobs(&alert);
-            let attempt = self.attempt(started_at, None);
-            let written = self
-                .store
-                .job_dead(
-                    job,
-                    &attempt,
-                    AttemptOutcome::Transient,
-                    &reason,
-                    Some((&alert, jobs)),
-                )
-                .await;
-            self.check_written(written);
+            self.give_up(job, started_at, &reason, &alert).await;
             return;
         }
-        let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
-        let next = started_at + duration_ms(settings.next_lookup_in(attempts));
+        let waiting = format!("waiting for the provider to confirm: {why}");
+        self.again_later(job, settings, started_at, &waiting).await;
         tracing::info!(
             order_no,
             why,
             "waiting for the provider to confirm the webhook"
         );
+    }
+
+    /// Dead-letters `job` with `alert` in place of the dead-letter alert: retrying the dead
+    /// letter resumes the work.
+    async fn give_up(&self, job: &ClaimedJob, started_at: i64, why: &str, alert: &Alert) {
         let attempt = self.attempt(started_at, None);
+        let jobs = self.alert_jobs(alert);
         let written = self
             .store
-            .job_retry(
+            .job_dead(
                 job,
                 &attempt,
-                &format!("waiting for the provider to confirm: {why}"),
-                next,
+                AttemptOutcome::Transient,
+                why,
+                Some((alert, jobs)),
             )
             .await;
         self.check_written(written);
+    }
+
+    /// Asks again after the lookup interval, doubled per attempt; returns when (Unix ms).
+    async fn again_later(
+        &self,
+        job: &ClaimedJob,
+        settings: &crate::reconcile::ReconcileSettings,
+        started_at: i64,
+        why: &str,
+    ) -> i64 {
+        let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
+        let next = started_at + duration_ms(settings.next_lookup_in(attempts));
+        let attempt = self.attempt(started_at, None);
+        let written = self.store.job_retry(job, &attempt, why, next).await;
+        self.check_written(written);
+        next
     }
 }

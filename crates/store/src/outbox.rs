@@ -341,22 +341,14 @@ impl Store {
     /// the same slot (a multiple of the sweep interval), and the job's key makes one of them
     /// win. Returns whether this call created it.
     pub async fn schedule_sweep(&self, at: i64) -> Result<bool, StoreError> {
-        let now = self.now();
-        let created = sqlx::query(
-            "INSERT INTO outbox_jobs (dedup_key, notifier, kind, state, attempts, created_at,
-                 updated_at, next_attempt_at)
-             VALUES ($1, $2, $3, 'pending', 0, $4, $4, $5)
-             ON CONFLICT (dedup_key) DO NOTHING",
-        )
-        .bind(format!("reconcile_sweep:{at}"))
-        .bind(RECONCILER)
-        .bind(JobKind::ReconcileSweep.as_str())
-        .bind(now)
-        .bind(at)
-        .execute(&self.write)
-        .await?
-        .rows_affected()
-            == 1;
+        let created = self
+            .schedule(
+                JobKind::ReconcileSweep,
+                &format!("reconcile_sweep:{at}"),
+                None,
+                at,
+            )
+            .await?;
         if created {
             self.notify_jobs_changed();
         }
@@ -367,24 +359,36 @@ impl Store {
     /// one: one lookup job per order, which then looks again on its own. Returns whether this
     /// call created it.
     pub async fn schedule_lookup(&self, order_no: &str, at: i64) -> Result<bool, StoreError> {
+        let key = format!("reconcile_lookup:{order_no}");
+        self.schedule(JobKind::ReconcileLookup, &key, Some(order_no), at)
+            .await
+    }
+
+    /// Scheduled work of the reconciler, due at `at`, unless a job with `key` exists.
+    async fn schedule(
+        &self,
+        kind: JobKind,
+        key: &str,
+        order_no: Option<&str>,
+        at: i64,
+    ) -> Result<bool, StoreError> {
         let now = self.now();
-        let created = sqlx::query(
+        Ok(sqlx::query(
             "INSERT INTO outbox_jobs (dedup_key, notifier, kind, order_no, state, attempts,
                  created_at, updated_at, next_attempt_at)
              VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $6)
              ON CONFLICT (dedup_key) DO NOTHING",
         )
-        .bind(format!("reconcile_lookup:{order_no}"))
+        .bind(key.to_owned())
         .bind(RECONCILER)
-        .bind(JobKind::ReconcileLookup.as_str())
-        .bind(order_no.to_owned())
+        .bind(kind.as_str())
+        .bind(order_no.map(str::to_owned))
         .bind(now)
         .bind(at)
         .execute(&self.write)
         .await?
         .rows_affected()
-            == 1;
-        Ok(created)
+            == 1)
     }
 
     /// Sets aside the COMPLETED webhook behind `job` (its ICCID or activation code differ
@@ -407,28 +411,18 @@ impl Store {
             )));
         };
         let mut tx = self.begin_write().await?;
-        if !finish(
+        let owned = end_job(
             &mut tx,
-            job,
-            attempt,
+            (job, attempt),
             JobState::Cancelled,
-            Some(reason),
-            None,
+            AttemptOutcome::Permanent,
+            reason,
         )
-        .await?
-        {
+        .await?;
+        if !owned {
             tx.commit().await?;
             return Ok(false);
         }
-        record_attempt(
-            &mut tx,
-            job,
-            attempt,
-            AttemptOutcome::Permanent,
-            Some(reason),
-            None,
-        )
-        .await?;
         sqlx::query("UPDATE order_events SET disposition = 'unverified' WHERE id = $1")
             .bind(event_id)
             .execute(&mut *tx)
@@ -460,18 +454,14 @@ impl Store {
         .bind(event_id)
         .execute(&mut *tx)
         .await?;
-        for alert_job in &alert_jobs {
-            let key = format!("unverified:{event_id}:{}", alert_job.notifier);
-            insert_job(
-                &mut tx,
-                alert_job,
-                &key,
-                job.order_no.as_deref(),
-                None,
-                attempt.finished_at,
-            )
-            .await?;
-        }
+        let prefix = format!("unverified:{event_id}");
+        insert_alert_jobs(
+            &mut tx,
+            (&prefix, &alert_jobs),
+            job.order_no.as_deref(),
+            attempt.finished_at,
+        )
+        .await?;
         tx.commit().await?;
         self.notify_jobs_changed();
         Ok(true)
@@ -634,22 +624,17 @@ impl Store {
         alert: Option<(&Alert, Vec<NewJob>)>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let owned = finish(&mut tx, job, attempt, JobState::Dead, Some(error), None).await?;
+        let owned = end_job(&mut tx, (job, attempt), JobState::Dead, outcome, error).await?;
         if owned {
-            record_attempt(&mut tx, job, attempt, outcome, Some(error), None).await?;
             if let Some((_, jobs)) = &alert {
-                for alert_job in jobs {
-                    let key = format!("dead:{}:{}:{}", job.id, job.attempts, alert_job.notifier);
-                    insert_job(
-                        &mut tx,
-                        alert_job,
-                        &key,
-                        job.order_no.as_deref(),
-                        None,
-                        attempt.finished_at,
-                    )
-                    .await?;
-                }
+                let prefix = format!("dead:{}:{}", job.id, job.attempts);
+                insert_alert_jobs(
+                    &mut tx,
+                    (&prefix, jobs),
+                    job.order_no.as_deref(),
+                    attempt.finished_at,
+                )
+                .await?;
             }
         }
         tx.commit().await?;
@@ -891,47 +876,55 @@ impl Finish {
     }
 }
 
-async fn finish(
+/// Ends a job this worker still holds the lease of: its new `state` and `error`, and its
+/// attempt (`outcome`) in the delivery log. Returns false when the lease was lost (nothing
+/// written).
+async fn end_job(
     tx: &mut Transaction<'_, Any>,
-    job: &ClaimedJob,
-    attempt: &Attempt<'_>,
+    (job, attempt): (&ClaimedJob, &Attempt<'_>),
     state: JobState,
-    error: Option<&str>,
-    next_attempt_at: Option<i64>,
+    outcome: AttemptOutcome,
+    error: &str,
 ) -> Result<bool, StoreError> {
-    let n = sqlx::query(FINISH_JOB)
+    let changed = sqlx::query(FINISH_JOB)
         .bind(state.as_str())
-        .bind(error.map(str::to_owned))
-        .bind(next_attempt_at)
+        .bind(error.to_owned())
+        .bind(None::<i64>)
         .bind(attempt.finished_at)
         .bind(job.id)
         .bind(job.lease.clone())
         .execute(&mut **tx)
         .await?
         .rows_affected();
-    Ok(n == 1)
-}
-
-async fn record_attempt(
-    tx: &mut Transaction<'_, Any>,
-    job: &ClaimedJob,
-    attempt: &Attempt<'_>,
-    outcome: AttemptOutcome,
-    error: Option<&str>,
-    receipt: Option<&str>,
-) -> Result<(), StoreError> {
+    if changed != 1 {
+        return Ok(false);
+    }
     sqlx::query(RECORD_ATTEMPT)
         .bind(job.id)
         .bind(job.attempts)
         .bind(attempt.started_at)
         .bind(attempt.finished_at)
         .bind(outcome.as_str())
-        .bind(error.map(str::to_owned))
-        .bind(receipt.map(str::to_owned))
+        .bind(error.to_owned())
+        .bind(None::<String>)
         .bind(attempt.worker.to_owned())
         .bind(attempt.recipient.map(str::to_owned))
         .execute(&mut **tx)
         .await?;
+    Ok(true)
+}
+
+/// Alert jobs about a job of `order_no`, each keyed `<prefix>:<notifier>` (one per notifier).
+async fn insert_alert_jobs(
+    tx: &mut Transaction<'_, Any>,
+    (prefix, jobs): (&str, &[NewJob]),
+    order_no: Option<&str>,
+    at: i64,
+) -> Result<(), StoreError> {
+    for alert_job in jobs {
+        let key = format!("{prefix}:{}", alert_job.notifier);
+        insert_job(tx, alert_job, &key, order_no, None, at).await?;
+    }
     Ok(())
 }
 
