@@ -141,8 +141,11 @@ fn hardening(config: &Config) -> anyhow::Result<Hardening> {
 
 /// The configured provider client, if there is a `[provider]` section. Its keys are the
 /// type's own (unknown ones refused by name); `type` names the provider.
+/// With `store`, its lookups take turns through the database with every other replica's
+/// (`Store::provider_gate`), so the provider's rate holds for the whole deployment.
 pub fn provider(
     config: &Config,
+    store: Option<&esim_courier_store::Store>,
 ) -> anyhow::Result<Option<std::sync::Arc<dyn esim_courier_core::Provider>>> {
     let Some(section) = &config.provider else {
         return Ok(None);
@@ -155,8 +158,13 @@ pub fn provider(
         "yoni" => {
             let yoni: esim_courier_provider_yoni::YoniConfig =
                 crate::plugins::section_config("provider", section, &["type"])?;
-            let client = esim_courier_provider_yoni::YoniProvider::new(yoni, currencies(config)?)
-                .map_err(|e| anyhow::anyhow!("provider: {e}"))?;
+            let mut client =
+                esim_courier_provider_yoni::YoniProvider::new(yoni, currencies(config)?)
+                    .map_err(|e| anyhow::anyhow!("provider: {e}"))?;
+            if let Some(store) = store {
+                let gate = store.provider_gate(client.requests_per_second());
+                client = client.with_gate(std::sync::Arc::new(gate));
+            }
             Ok(Some(std::sync::Arc::new(client)))
         }
         other => anyhow::bail!("provider: type {other:?} is not one of yoni"),
@@ -177,7 +185,7 @@ pub fn reconciler(
 > {
     use esim_courier_dispatch::reconcile::{ReconcileSettings, Reconciler, SweepSchedule};
     let r = &config.reconcile;
-    let Some(provider) = provider(config)? else {
+    let Some(provider) = provider(config, Some(store))? else {
         return Ok(None);
     };
     if r.lookup_interval.is_zero() {

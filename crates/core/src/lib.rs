@@ -28,7 +28,9 @@ pub use notifier::{
     Audience, CompletedOrder, Content, FailedOrder, Notification, Notifier, NotifyError, Receipt,
 };
 pub use plan::{plan, plan_alert, Delivery, Plan, PlannedJob};
-pub use provider::{OrderStatus, PlaceOrder, Provider, ProviderError, ProviderOrder, ProviderPage};
+pub use provider::{
+    CallGate, OrderStatus, PlaceOrder, Provider, ProviderError, ProviderOrder, ProviderPage,
+};
 pub use routing::{RouteTrigger, Routes};
 
 /// Re-exported so plugin crates use the same `async_trait` as the contract.

@@ -177,6 +177,9 @@ impl std::error::Error for ProviderError {}
 /// Implementations are shared behind an `Arc`, must not retry internally (the caller's
 /// outbox job retries a transient error with backoff) and must keep every assumption about
 /// the provider's record shapes in one mapping function.
+///
+/// A client waits for a [`CallGate`] turn before each lookup when it is given one, so that
+/// the provider's rate limit holds for the whole deployment, not per process.
 #[async_trait]
 pub trait Provider: Send + Sync + fmt::Debug {
     /// The provider's name in configuration and logs (`yoni`).
@@ -194,6 +197,15 @@ pub trait Provider: Send + Sync + fmt::Debug {
 
     /// One signed call that changes nothing, for `esim-courier check`.
     async fn healthcheck(&self) -> Result<(), ProviderError>;
+}
+
+/// Turns for calls to the provider's order API, taken in order by every process of a
+/// deployment (the store keeps the turn in the database): the provider's rate limit is the
+/// reseller's, whatever the number of replicas.
+#[async_trait]
+pub trait CallGate: Send + Sync + fmt::Debug {
+    /// Waits until this process may make one call.
+    async fn turn(&self);
 }
 
 #[cfg(test)]

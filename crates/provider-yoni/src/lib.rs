@@ -39,6 +39,9 @@ pub struct YoniProvider {
     app_secret: SecretString,
     client: reqwest::Client,
     lookups: DefaultDirectRateLimiter,
+    /// The deployment-wide turn, when several processes share the provider's rate.
+    gate: Option<std::sync::Arc<dyn esim_courier_core::CallGate>>,
+    requests_per_second: std::num::NonZeroU32,
     currencies: CurrencyTable,
 }
 
@@ -83,6 +86,8 @@ impl YoniProvider {
                 Quota::per_second(config.requests_per_second)
                     .allow_burst(std::num::NonZeroU32::MIN),
             ),
+            gate: None,
+            requests_per_second: config.requests_per_second,
             currencies,
         })
     }
@@ -171,9 +176,26 @@ impl YoniProvider {
         }
     }
 
-    /// A page of records, waiting for the lookup rate limit first.
+    /// Lookups also wait for `gate`'s turn: with several replicas, the provider's rate then
+    /// holds for all of them together.
+    #[must_use]
+    pub fn with_gate(mut self, gate: std::sync::Arc<dyn esim_courier_core::CallGate>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// The lookup rate this client keeps (`requests_per_second`).
+    pub fn requests_per_second(&self) -> std::num::NonZeroU32 {
+        self.requests_per_second
+    }
+
+    /// A page of records, waiting for the lookup rate limit first (this process's, then the
+    /// deployment's turn).
     async fn records(&self, query: Value) -> Result<ProviderPage, ProviderError> {
         self.lookups.until_ready().await;
+        if let Some(gate) = &self.gate {
+            gate.turn().await;
+        }
         let data = self.call(PAGE, &query, None).await?;
         #[derive(Deserialize)]
         struct PageData {

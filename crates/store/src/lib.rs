@@ -51,6 +51,7 @@ mod group_commit;
 mod intake;
 mod orders;
 mod outbox;
+mod provider_gate;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -69,6 +70,7 @@ pub use orders::{
 pub use outbox::{
     Attempt, AttemptOutcome, ClaimedJob, CustomerWait, JobContext, JobKind, JobState, RECONCILER,
 };
+pub use provider_gate::ProviderGate;
 
 /// Which database engine is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -51,7 +51,7 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
             None
         }
     };
-    match compose::provider(&config) {
+    match compose::provider(&config, None) {
         Ok(None) => {}
         Ok(Some(provider)) => match provider.healthcheck().await {
             Ok(()) => line(

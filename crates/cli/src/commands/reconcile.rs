@@ -38,9 +38,10 @@ pub async fn run(
     registry: &crate::plugins::Registry,
 ) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
-    let provider = compose::provider(&config)?.context(
-        "no [provider] section: reconciliation needs the provider's order API (see config/production.example.toml)",
-    )?;
+    anyhow::ensure!(
+        config.provider.is_some(),
+        "no [provider] section: reconciliation needs the provider's order API (see config/production.example.toml)"
+    );
     let orders = args
         .orders
         .iter()
@@ -49,6 +50,8 @@ pub async fn run(
     let notifiers = compose::notifiers(&config, registry)?;
     let routes = compose::routes(&config, &notifiers)?;
     let store = open_store(&config).await?;
+    // Its lookups take turns with the running replicas': the provider's rate is shared.
+    let provider = compose::provider(&config, Some(&store))?.context("no [provider] section")?;
     let reconciler = Reconciler::new(store.clone(), provider, routes);
     let code = match args.since {
         Some(since) => sweep(&reconciler, since).await,

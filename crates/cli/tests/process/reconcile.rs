@@ -517,3 +517,85 @@ async fn with_verification_a_forged_code_is_never_emailed_and_the_providers_is(b
     assert_eq!(to_customers(&smtp).len(), 2);
     drop(server);
 }
+
+/// Two `serve` replicas on one PostgreSQL database look up 60 registered orders whose
+/// webhooks were lost: every one is recovered, and the provider never sees more than 10
+/// `/page` calls in any one-second window (the rate is the deployment's, not each process's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_recover_60_lost_orders_within_the_providers_rate() {
+    let Some(db) = test_db(Backend::Postgres).await else {
+        return;
+    };
+    let provider = FakeProvider::start("reseller-7", "the-app-secret");
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
+    with_provider(
+        &config,
+        &provider,
+        "0s",
+        &[
+            ("expect_within", "1s".into()),
+            ("lookup_interval", "1s".into()),
+        ],
+    );
+    let a = Server::start(&config, dir.path()).await;
+    let b = Server::start(&config, dir.path()).await;
+    let client = esim_courier_tests::http_client();
+    let mut orders = Vec::new();
+    for i in 0..60 {
+        let order = provider.new_order("JP-7D-5GB");
+        provider.add(order.clone());
+        provider.finish(
+            &order.order_no,
+            "COMPLETED",
+            &format!("89440001{i:011}"),
+            LPA,
+        );
+        let server = if i % 2 == 0 { &a } else { &b };
+        register(
+            &client,
+            server,
+            &order.order_no,
+            &format!("t{i}@traveller.example"),
+            "en",
+        )
+        .await;
+        orders.push(order.order_no);
+    }
+    wait_until(60, "60 activation emails", || {
+        to_customers(&smtp).len() >= 60
+    })
+    .await;
+    let mails = to_customers(&smtp);
+    assert_eq!(mails.len(), 60, "one email per order");
+    for order_no in &orders {
+        let res = client
+            .get(format!("{}/api/v1/orders/{order_no}", a.base))
+            .bearer_auth(crate::harness::API_TOKEN)
+            .send()
+            .await
+            .expect("answers");
+        let order: serde_json::Value = res.json().await.expect("JSON");
+        assert_eq!(order["events"][0]["source"], "reconciliation", "{order}");
+    }
+    let mut at: Vec<std::time::Instant> = provider
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/page"))
+        .map(|r| r.at)
+        .collect();
+    at.sort();
+    assert!(at.len() >= 60, "{} lookups", at.len());
+    let busiest = (0..at.len())
+        .map(|i| {
+            at[i..]
+                .iter()
+                .take_while(|t| **t - at[i] <= Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(busiest <= 10, "{busiest} /page calls within one second");
+    drop((a, b));
+}

@@ -1,0 +1,66 @@
+//! The provider's rate limit for the whole deployment: one row (`provider_gate.next_at`)
+//! that every process moves on by one interval per call, in one statement. Whoever moved it
+//! may call at the time it moved it from, so calls are spaced by the interval whatever the
+//! number of replicas. The interval is a tenth longer than 1/rate: calls that leave evenly
+//! spaced reach the provider a little unevenly, and 11 must never land in one second.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use esim_courier_core::{async_trait, CallGate};
+use sqlx::Row;
+
+use crate::{Backend, Store, StoreError};
+
+/// Turns for provider calls, shared through the database. See the module's documentation.
+#[derive(Debug, Clone)]
+pub struct ProviderGate {
+    store: Store,
+    interval_ms: i64,
+}
+
+impl Store {
+    /// The deployment-wide gate for `per_second` provider calls.
+    pub fn provider_gate(&self, per_second: NonZeroU32) -> ProviderGate {
+        ProviderGate {
+            store: self.clone(),
+            interval_ms: 1100 / i64::from(per_second.get()),
+        }
+    }
+
+    /// Takes the next turn: the Unix ms at which this call may go.
+    async fn take_turn(&self, interval_ms: i64) -> Result<i64, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "UPDATE provider_gate SET next_at = MAX(next_at, $1) + $2 WHERE id = 1 RETURNING next_at"
+            }
+            Backend::Postgres => {
+                "UPDATE provider_gate SET next_at = GREATEST(next_at, $1) + $2 WHERE id = 1 RETURNING next_at"
+            }
+        };
+        let next_at: i64 = sqlx::query(sql)
+            .bind(crate::now_ms())
+            .bind(interval_ms)
+            .fetch_one(&self.write)
+            .await?
+            .try_get("next_at")?;
+        Ok(next_at - interval_ms)
+    }
+}
+
+#[async_trait]
+impl CallGate for ProviderGate {
+    async fn turn(&self) {
+        match self.store.take_turn(self.interval_ms).await {
+            Ok(at) => {
+                let wait = u64::try_from(at - crate::now_ms()).unwrap_or(0);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+            // The process's own limiter still spaces its calls; the provider's answer to a
+            // burst (a "busy" code) is transient and retried.
+            Err(e) => {
+                tracing::warn!(error = %e, "the shared provider rate limit could not be read; this process's own applies");
+            }
+        }
+    }
+}
