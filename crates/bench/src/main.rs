@@ -24,6 +24,7 @@ mod report;
 mod run;
 mod smtp_sink;
 mod store_only;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 
@@ -47,6 +48,9 @@ enum Command {
     /// Measures esim-courier's store alone, in this process (no HTTP, no dispatcher): how many
     /// webhooks the database side takes by itself, and the CPU each costs.
     Store(store_only::StoreBenchOptions),
+    /// A reconciliation sweep over many orders at a fake provider in this process, against
+    /// paging through them without recording (time, requests, memory).
+    Sweep(sweep::SweepBenchOptions),
     /// Serves the raw actix-web baseline (started by the benchmark itself).
     BaselineServer {
         /// The port on 127.0.0.1.
@@ -64,6 +68,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::BaselineServer { port, workers }) => baseline::serve(port, workers),
         Some(Command::Load(options)) => runtime()?.block_on(run::load_only(options)),
         Some(Command::Store(options)) => runtime()?.block_on(store_only::run(options)),
+        Some(Command::Sweep(options)) => runtime()?.block_on(sweep::run(options)),
         None | Some(Command::Run) => runtime()?.block_on(run::run(cli.options)),
     }
 }
