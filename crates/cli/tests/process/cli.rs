@@ -314,12 +314,7 @@ async fn check_makes_one_signed_provider_call_and_fails_on_a_refused_signature()
     let db = format!("sqlite://{}/provider.db", dir.path().display());
     let config = write_config(dir.path(), &db, "http://127.0.0.1:9/hook", "");
     edit_config(&config, |doc| {
-        let mut section = toml::Table::new();
-        section.insert("type".into(), "yoni".into());
-        section.insert("base_url".into(), provider.base.clone().into());
-        section.insert("app_id".into(), "reseller-7".into());
-        section.insert("app_secret".into(), "the-real-secret".into());
-        doc.insert("provider".into(), section.into());
+        crate::harness::set_provider(doc, &provider.base, "the-real-secret")
     });
     let (_, out, err) = run_cli(&config, dir.path(), &["check"], &[]).await;
     assert!(

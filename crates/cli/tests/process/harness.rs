@@ -70,6 +70,17 @@ pub fn edit_config(path: &Path, change: impl FnOnce(&mut toml::Table)) {
     std::fs::write(path, toml::to_string(&doc).expect("TOML serialises")).expect("written");
 }
 
+/// Sets `[provider]` to the yoni client of the fake provider at `base`, app `reseller-7`
+/// signing with `app_secret`.
+pub fn set_provider(doc: &mut toml::Table, base: &str, app_secret: &str) {
+    let mut section = toml::Table::new();
+    section.insert("type".into(), "yoni".into());
+    section.insert("base_url".into(), base.into());
+    section.insert("app_id".into(), "reseller-7".into());
+    section.insert("app_secret".into(), app_secret.into());
+    doc.insert("provider".into(), section.into());
+}
+
 /// The table at `key` of `doc` (e.g. `server`), which must exist.
 pub fn table<'a>(doc: &'a mut toml::Table, key: &str) -> &'a mut toml::Table {
     doc.get_mut(key)
@@ -133,6 +144,18 @@ impl Server {
             base: format!("http://{addr}"),
             log,
         }
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self, client: &reqwest::Client) -> String {
+        client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("answers")
+            .text()
+            .await
+            .expect("text")
     }
 
     /// POSTs a webhook body.

@@ -29,16 +29,7 @@ async fn metrics_move_as_webhooks_and_deliveries_happen() {
     );
     let server = Server::start(&config, dir.path()).await;
     let client = esim_courier_tests::http_client();
-    let scrape = || async {
-        client
-            .get(format!("{}/metrics", server.base))
-            .send()
-            .await
-            .expect("answers")
-            .text()
-            .await
-            .expect("text")
-    };
+    let scrape = || server.metrics(&client);
     let before = scrape().await;
     assert_eq!(
         metric(
@@ -406,14 +397,7 @@ async fn wrong_tokens_are_counted_logged_once_a_minute_per_source_and_alerted_on
             .any(|b| b.contains("auth_failures"))
     })
     .await;
-    let metrics = client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("text");
+    let metrics = server.metrics(&client).await;
     assert_eq!(
         metric(
             &metrics,

@@ -9,7 +9,7 @@ use esim_courier_tests::smtp::{open_activation_email, read_qr, readable_text, Sm
 use esim_courier_tests::{on_both_backends, test_db, Backend};
 
 use crate::email::{order_json, register, to_customers, write_email_config};
-use crate::harness::{edit_config, run_cli, wait_until, Server, WEBHOOK_TOKEN};
+use crate::harness::{edit_config, run_cli, set_provider, wait_until, Server, WEBHOOK_TOKEN};
 
 on_both_backends!(
     an_outage_longer_than_the_webhook_retries_is_recovered_by_a_sweep,
@@ -22,6 +22,60 @@ const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
 const ICCID: &str = "8944500102198304826";
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// What each test starts from: the fake provider, an SMTP server, the folder, and a
+/// configuration there whose emails go to that server and whose `[provider]` is the fake (see
+/// [`with_provider`]).
+type World = (
+    FakeProvider,
+    SmtpServer,
+    tempfile::TempDir,
+    std::path::PathBuf,
+);
+
+fn world(db_url: &str, interval: &str, extra: &[(&str, toml::Value)]) -> World {
+    let provider = FakeProvider::start("reseller-7", "the-app-secret");
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), db_url, &smtp.url(), "");
+    with_provider(&config, &provider, interval, extra);
+    (provider, smtp, dir, config)
+}
+
+/// A new order whose customer (ana@) the shop registers while esim-courier runs; then
+/// esim-courier stops, the provider completes the order, and its webhook's 3 attempts find
+/// no one. The order, and the webhook URL that no longer answers.
+async fn lose_the_webhook(
+    config: &std::path::Path,
+    dir: &std::path::Path,
+    provider: &FakeProvider,
+    client: &reqwest::Client,
+) -> (esim_courier_tests::provider::Order, String) {
+    let order = provider.new_order("JP-7D-5GB");
+    provider.add(order.clone());
+    let server = Server::start(config, dir).await;
+    register(
+        client,
+        &server,
+        &order.order_no,
+        "ana@traveller.example",
+        "en",
+    )
+    .await;
+    let down = format!("{}/webhooks/order/{WEBHOOK_TOKEN}", server.base);
+    drop(server);
+    provider.finish(&order.order_no, "COMPLETED", ICCID, LPA);
+    let statuses = provider.push_webhook(&down, &order.order_no, QUICK).await;
+    assert_eq!(
+        statuses,
+        [0, 0, 0],
+        "every attempt failed: the provider gives up"
+    );
+    (order, down)
+}
+
+/// The provider's retry delays, shortened.
+const QUICK: (Duration, Duration) = (Duration::from_millis(10), Duration::from_millis(10));
+
 /// Adds the fake provider as `[provider]`, and `[reconcile]` with `sweep_interval = interval`
 /// and the `extra` keys.
 fn with_provider(
@@ -31,12 +85,7 @@ fn with_provider(
     extra: &[(&str, toml::Value)],
 ) {
     edit_config(config, |doc| {
-        let mut section = toml::Table::new();
-        section.insert("type".into(), "yoni".into());
-        section.insert("base_url".into(), provider.base.clone().into());
-        section.insert("app_id".into(), "reseller-7".into());
-        section.insert("app_secret".into(), "the-app-secret".into());
-        doc.insert("provider".into(), section.into());
+        set_provider(doc, &provider.base, "the-app-secret");
         let mut reconcile = toml::Table::new();
         reconcile.insert("sweep_interval".into(), interval.into());
         reconcile.insert("sweep_window".into(), "1h".into());
@@ -51,33 +100,15 @@ async fn an_outage_longer_than_the_webhook_retries_is_recovered_by_a_sweep(backe
     let Some(db) = test_db(backend).await else {
         return;
     };
-    let provider = FakeProvider::start("reseller-7", "the-app-secret");
-    let smtp = SmtpServer::start();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
     // Sweeps by hand only: the server's own are off here (see the next test).
-    with_provider(&config, &provider, "0s", &[]);
+    let (provider, smtp, dir, config) = world(&db.url, "0s", &[]);
     let client = esim_courier_tests::http_client();
 
-    // The shop registers the customer of an order it placed; then esim-courier goes down.
-    let registered = provider.new_order("JP-7D-5GB");
-    provider.add(registered.clone());
-    let server = Server::start(&config, dir.path()).await;
-    register(
-        &client,
-        &server,
-        &registered.order_no,
-        "ana@traveller.example",
-        "en",
-    )
-    .await;
-    let down = format!("{}/webhooks/order/{WEBHOOK_TOKEN}", server.base);
-    drop(server);
-
-    // While it is down the provider finishes the order, and one we never heard of fails;
-    // each webhook's 3 attempts find no one. One more order is still processing, and one
-    // finished two days ago lies outside the sweep's window.
-    provider.finish(&registered.order_no, "COMPLETED", ICCID, LPA);
+    // The shop registers the customer of an order it placed; esim-courier goes down, and
+    // the order's webhook is lost. Meanwhile one we never heard of fails and its webhook is
+    // lost too; one more is still processing, and one finished two days ago lies outside the
+    // sweep's window.
+    let (registered, down) = lose_the_webhook(&config, dir.path(), &provider, &client).await;
     let unheard = provider.new_order("TH-3D-1GB");
     provider.add(unheard.clone());
     provider.finish(&unheard.order_no, "FAILED", "", "");
@@ -87,15 +118,8 @@ async fn an_outage_longer_than_the_webhook_retries_is_recovered_by_a_sweep(backe
     old.create_time -= 2 * DAY_MS;
     provider.add(old.clone());
     provider.finish(&old.order_no, "COMPLETED", ICCID, LPA);
-    let quick = (Duration::from_millis(10), Duration::from_millis(10));
-    for order in [&registered, &unheard] {
-        let statuses = provider.push_webhook(&down, &order.order_no, quick).await;
-        assert_eq!(
-            statuses,
-            [0, 0, 0],
-            "every attempt failed: the provider gives up"
-        );
-    }
+    let statuses = provider.push_webhook(&down, &unheard.order_no, QUICK).await;
+    assert_eq!(statuses, [0, 0, 0]);
 
     // Back up: a sweep finds both lost results.
     let server = Server::start(&config, dir.path()).await;
@@ -204,33 +228,11 @@ async fn serve_sweeps_at_start_and_every_interval_without_an_operator(backend: B
     let Some(db) = test_db(backend).await else {
         return;
     };
-    let provider = FakeProvider::start("reseller-7", "the-app-secret");
-    let smtp = SmtpServer::start();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
-    with_provider(&config, &provider, "2s", &[]);
+    let (provider, smtp, dir, config) = world(&db.url, "2s", &[]);
     let client = esim_courier_tests::http_client();
 
     // Registered, then esim-courier is down while the order finishes and its webhook is lost.
-    let first = provider.new_order("JP-7D-5GB");
-    provider.add(first.clone());
-    let server = Server::start(&config, dir.path()).await;
-    register(
-        &client,
-        &server,
-        &first.order_no,
-        "ana@traveller.example",
-        "en",
-    )
-    .await;
-    let down = format!("{}/webhooks/order/{WEBHOOK_TOKEN}", server.base);
-    drop(server);
-    provider.finish(&first.order_no, "COMPLETED", ICCID, LPA);
-    let quick = (Duration::from_millis(10), Duration::from_millis(10));
-    assert_eq!(
-        provider.push_webhook(&down, &first.order_no, quick).await,
-        [0, 0, 0]
-    );
+    let (first, _) = lose_the_webhook(&config, dir.path(), &provider, &client).await;
 
     // The restart sweeps at once: the email goes out with no operator involved.
     let server = Server::start(&config, dir.path()).await;
@@ -277,14 +279,9 @@ async fn a_registered_order_without_a_webhook_is_looked_up_until_it_finishes_or_
     let Some(db) = test_db(backend).await else {
         return;
     };
-    let provider = FakeProvider::start("reseller-7", "the-app-secret");
-    let smtp = SmtpServer::start();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
     // No sweeps: only the lookups of registered orders are at work here.
-    with_provider(
-        &config,
-        &provider,
+    let (provider, smtp, dir, config) = world(
+        &db.url,
         "0s",
         &[
             ("expect_within", "1s".into()),
@@ -301,22 +298,12 @@ async fn a_registered_order_without_a_webhook_is_looked_up_until_it_finishes_or_
     provider.add(late.clone());
     let stuck = provider.new_order("JP-7D-5GB");
     provider.add(stuck.clone());
-    register(
-        &client,
-        &server,
-        &late.order_no,
-        "ana@traveller.example",
-        "en",
-    )
-    .await;
-    register(
-        &client,
-        &server,
-        &stuck.order_no,
-        "ben@traveller.example",
-        "en",
-    )
-    .await;
+    for (order, email) in [
+        (&late, "ana@traveller.example"),
+        (&stuck, "ben@traveller.example"),
+    ] {
+        register(&client, &server, &order.order_no, email, "en").await;
+    }
     let looked_up = |order_no: &str| {
         provider
             .requests()
@@ -369,14 +356,7 @@ async fn a_registered_order_without_a_webhook_is_looked_up_until_it_finishes_or_
     assert_eq!(to_customers(&smtp).len(), 1, "no email for the stuck order");
 
     // What operators graph: provider calls, the overdue order, how long it has waited.
-    let metrics = client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("text");
+    let metrics = server.metrics(&client).await;
     assert!(
         metrics
             .lines()
@@ -405,16 +385,7 @@ async fn with_verification_a_forged_code_is_never_emailed_and_the_providers_is(b
     let Some(db) = test_db(backend).await else {
         return;
     };
-    let provider = FakeProvider::start("reseller-7", "the-app-secret");
-    let smtp = SmtpServer::start();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
-    with_provider(
-        &config,
-        &provider,
-        "0s",
-        &[("verify_webhooks", true.into())],
-    );
+    let (provider, smtp, dir, config) = world(&db.url, "0s", &[("verify_webhooks", true.into())]);
     let server = Server::start(&config, dir.path()).await;
     let client = esim_courier_tests::http_client();
     let post = |body: serde_json::Value| {
@@ -437,22 +408,12 @@ async fn with_verification_a_forged_code_is_never_emailed_and_the_providers_is(b
     let genuine = provider.new_order("JP-7D-5GB");
     provider.add(genuine.clone());
     provider.finish(&genuine.order_no, "COMPLETED", "89852000000000000001", LPA);
-    register(
-        &client,
-        &server,
-        &target.order_no,
-        "ana@traveller.example",
-        "en",
-    )
-    .await;
-    register(
-        &client,
-        &server,
-        &genuine.order_no,
-        "ben@traveller.example",
-        "en",
-    )
-    .await;
+    for (order, email) in [
+        (&target, "ana@traveller.example"),
+        (&genuine, "ben@traveller.example"),
+    ] {
+        register(&client, &server, &order.order_no, email, "en").await;
+    }
     let webhook_of = |order_no: &str| {
         provider
             .orders()
@@ -526,13 +487,8 @@ async fn two_replicas_recover_60_lost_orders_within_the_providers_rate() {
     let Some(db) = test_db(Backend::Postgres).await else {
         return;
     };
-    let provider = FakeProvider::start("reseller-7", "the-app-secret");
-    let smtp = SmtpServer::start();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
-    with_provider(
-        &config,
-        &provider,
+    let (provider, smtp, dir, config) = world(
+        &db.url,
         "0s",
         &[
             ("expect_within", "1s".into()),
