@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use esim_courier_tests::provider::FakeProvider;
+use esim_courier_tests::provider::{FakeProvider, Scripted};
 use esim_courier_tests::smtp::{open_activation_email, read_qr, readable_text, SmtpServer};
 use esim_courier_tests::{on_both_backends, test_db, Backend};
 
@@ -16,6 +16,7 @@ on_both_backends!(
     serve_sweeps_at_start_and_every_interval_without_an_operator,
     a_registered_order_without_a_webhook_is_looked_up_until_it_finishes_or_is_overdue,
     with_verification_a_forged_code_is_never_emailed_and_the_providers_is,
+    a_sweep_killed_half_way_runs_again_after_the_restart,
 );
 
 const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
@@ -554,4 +555,72 @@ async fn two_replicas_recover_60_lost_orders_within_the_providers_rate() {
         .unwrap_or(0);
     assert!(busiest <= 10, "{busiest} /page calls within one second");
     drop((a, b));
+}
+
+/// The orders recorded by reconciliation, and how many distinct ones.
+async fn reconciled(db_url: &str) -> (i64, i64) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(db_url).await.expect("db");
+    let row: (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(DISTINCT order_no) FROM order_events WHERE source = 'reconciliation'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("counts");
+    pool.close().await;
+    row
+}
+
+async fn a_sweep_killed_half_way_runs_again_after_the_restart(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    // Only the sweep at start; leases short, so a dead server's sweep is taken over soon.
+    let (provider, _smtp, dir, config) = world(&db.url, "1h", &[]);
+    edit_config(&config, |doc| {
+        crate::harness::table(doc, "dispatcher").insert("lease".into(), "2s".into());
+    });
+    // 150 finished orders we never heard of: 3 pages, each answered slowly.
+    for i in 0..150 {
+        let order = provider.new_order("JP-7D-5GB");
+        provider.add(order.clone());
+        provider.finish(
+            &order.order_no,
+            "COMPLETED",
+            &format!("89440001{i:011}"),
+            LPA,
+        );
+    }
+    for _ in 0..3 {
+        provider.then(Scripted::Slow(Duration::from_secs(2)));
+    }
+    let pages = || {
+        provider
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/page"))
+            .count()
+    };
+
+    let mut first = Server::start(&config, dir.path()).await;
+    wait_until(30, "the sweep's second page", || pages() >= 2).await;
+    first.child.kill().await.expect("SIGKILL");
+    let (before, _) = reconciled(&db.url).await;
+    assert!(before < 150, "killed half-way: {before} recorded");
+
+    let second = Server::start(&config, dir.path()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let (events, orders) = loop {
+        let counts = reconciled(&db.url).await;
+        if counts.0 >= 150 || tokio::time::Instant::now() > deadline {
+            break counts;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!((events, orders), (150, 150), "every order once");
+    wait_until(30, "the sweep to finish", || {
+        second.log_text().contains("reconciliation sweep done")
+    })
+    .await;
+    drop(second);
 }
