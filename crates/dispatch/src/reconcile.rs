@@ -66,6 +66,40 @@ impl ReconcileSettings {
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
         doubled.min(Self::MAX_LOOKUP_INTERVAL.max(self.lookup_interval))
     }
+
+    /// Whether lookup number `attempt` (from 1) comes `give_up_after` or more after the
+    /// first: the waits between them added up. Counted from the attempts, not from the job's
+    /// creation, so retrying the dead letter (which resets its attempts) gives the order a
+    /// whole new window.
+    pub fn gives_up_at(&self, attempt: u32) -> bool {
+        let waited = (1..attempt.max(1)).map(|a| self.next_lookup_in(a)).fold(
+            std::time::Duration::ZERO,
+            std::time::Duration::saturating_add,
+        );
+        waited >= self.give_up_after
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn lookups_double_to_half_an_hour_and_give_up_after_their_waits_add_up() {
+        let s = ReconcileSettings {
+            sweep: None,
+            lookup_interval: Duration::from_secs(60),
+            give_up_after: Duration::from_secs(24 * 3600),
+            verify_webhooks: false,
+        };
+        let waits: Vec<u64> = (1..=7).map(|a| s.next_lookup_in(a).as_secs()).collect();
+        assert_eq!(waits, [60, 120, 240, 480, 960, 1800, 1800]);
+        // Before lookup 53: 60+120+240+480+960 = 1,860 s, then 47 waits of 30 minutes =
+        // 86,460 s, past 24 h; before lookup 52 it is 84,660 s.
+        assert!(!s.gives_up_at(1) && !s.gives_up_at(52));
+        assert!(s.gives_up_at(53));
+    }
 }
 
 /// Why a reconciliation stopped.

@@ -131,8 +131,9 @@ impl Dispatcher {
             Ok(Found::NotAtProvider) => "it does not know the order".to_owned(),
             Err(e) => format!("it could not be asked ({e})"),
         };
-        let waited = started_at - job.created_at;
-        if waited >= duration_ms(settings.give_up_after) {
+        let lookup_no = u32::try_from(job.attempts).unwrap_or(u32::MAX);
+        if settings.gives_up_at(lookup_no) {
+            let waited = started_at - job.created_at;
             tracing::warn!(order_no = %order_no, status = %still, "order overdue: no result from the webhook or the provider");
             metrics::counter!("esim_courier_orders_overdue_total").increment(1);
             let alert = Alert::order_overdue(
@@ -241,7 +242,7 @@ impl Dispatcher {
     ) {
         let started_at = now_ms();
         let order_no = job.order_no.as_deref().unwrap_or("-");
-        if started_at - job.created_at >= duration_ms(settings.give_up_after) {
+        if settings.gives_up_at(u32::try_from(job.attempts).unwrap_or(u32::MAX)) {
             let reason = format!(
                 "the activation email waited {} minutes for the provider to confirm the webhook and was not sent: {why}",
                 settings.give_up_after.as_secs() / 60

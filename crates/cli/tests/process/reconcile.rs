@@ -379,6 +379,28 @@ async fn a_registered_order_without_a_webhook_is_looked_up_until_it_finishes_or_
         waiting >= 5.0,
         "the stuck order has waited since its registration: {waiting}"
     );
+
+    // Retrying the dead letter, as the alert says, resumes the lookups with a new window:
+    // still processing at the next lookup, it is looked up again, and once the provider
+    // finishes the order its email goes out.
+    let before_retry = looked_up(&stuck.order_no);
+    let (code, out, err) = run_cli(
+        &config,
+        dir.path(),
+        &["dead-letters", "retry", "--all"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    wait_until(30, "a lookup after the retry", || {
+        looked_up(&stuck.order_no) > before_retry
+    })
+    .await;
+    provider.finish(&stuck.order_no, "COMPLETED", "89852000000000000001", LPA);
+    wait_until(30, "the stuck order's email after the retry", || {
+        to_customers(&smtp).len() >= 2
+    })
+    .await;
     drop(server);
 }
 
