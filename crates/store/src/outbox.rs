@@ -355,6 +355,20 @@ impl Store {
         Ok(created)
     }
 
+    /// Schedules a sweep due now for the process `worker` that is starting: the likeliest
+    /// end of an outage. One per process start, whatever the periodic sweeps' slots hold (a
+    /// replica killed mid-sweep may hold the current slot's job until its lease expires).
+    pub async fn schedule_start_sweep(&self, worker: &str) -> Result<bool, StoreError> {
+        let key = format!("reconcile_sweep:start:{worker}");
+        let created = self
+            .schedule(JobKind::ReconcileSweep, &key, None, self.now())
+            .await?;
+        if created {
+            self.notify_jobs_changed();
+        }
+        Ok(created)
+    }
+
     /// Schedules the lookup of `order_no` at `at` (Unix ms), unless the order already has
     /// one: one lookup job per order, which then looks again on its own. Returns whether this
     /// call created it.

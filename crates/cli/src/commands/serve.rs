@@ -53,18 +53,21 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
 
     let shutdown = CancellationToken::new();
     let reconcile = compose::reconciler(&config, &store, &routes)?;
-    let mut dispatcher = Dispatcher::new(
-        store.clone(),
-        notifiers,
-        routes,
-        compose::dispatcher_config(&config),
-    );
+    let dispatcher_config = compose::dispatcher_config(&config);
+    let mut dispatcher =
+        Dispatcher::new(store.clone(), notifiers, routes, dispatcher_config.clone());
     if let Some((reconciler, settings)) = reconcile {
         if let Some(schedule) = settings.sweep {
-            // The current slot: right after a restart (the likeliest end of an outage) a
-            // sweep runs at once, unless one already ran in this interval.
+            // A sweep at once (a start is the likeliest end of an outage), and the next
+            // periodic one, should the replica that scheduled it have died before doing so.
+            let now = esim_courier_store::now_ms();
             store
-                .schedule_sweep(schedule.slot(esim_courier_store::now_ms()))
+                .schedule_start_sweep(&dispatcher_config.worker_id)
+                .await
+                .context("cannot schedule the reconciliation sweep")?;
+            let interval = esim_courier_store::duration_ms(schedule.interval);
+            store
+                .schedule_sweep(schedule.slot(now) + interval)
                 .await
                 .context("cannot schedule the reconciliation sweep")?;
             tracing::info!(
