@@ -205,6 +205,7 @@ pub fn reconciler(
     Ok(Some((
         Reconciler::new(store.clone(), provider, routes.clone()),
         ReconcileSettings {
+            expect_within: r.expect_within,
             sweep,
             lookup_interval: r.lookup_interval,
             give_up_after: r.give_up_after,

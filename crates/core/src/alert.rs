@@ -31,11 +31,18 @@ pub enum AlertKind {
     /// A COMPLETED webhook's ICCID or activation code differ from the provider's record
     /// (`[reconcile] verify_webhooks`), or it could not be confirmed in time: nothing was sent.
     WebhookUnverified,
+    /// The provider refused a call for a reason on the reseller's account (it does not exist,
+    /// is inactive, this server's address is not allowed, the balance is too low): operators
+    /// must act; placements wait and retry.
+    ProviderAccount,
+    /// The provider refused to place an order (an unknown package, a price not available), or
+    /// the placement was given up: the customer gets no eSIM from it.
+    PlacementFailed,
 }
 
 impl AlertKind {
     /// Every kind, for configuration help and validation.
-    pub const ALL: [AlertKind; 9] = [
+    pub const ALL: [AlertKind; 11] = [
         Self::DeadLetter,
         Self::WebhookRejected,
         Self::CustomerUnknown,
@@ -45,6 +52,8 @@ impl AlertKind {
         Self::AuthFailures,
         Self::OrderOverdue,
         Self::WebhookUnverified,
+        Self::ProviderAccount,
+        Self::PlacementFailed,
     ];
 
     /// The stable name used in configuration and payloads.
@@ -59,6 +68,8 @@ impl AlertKind {
             Self::AuthFailures => "auth_failures",
             Self::OrderOverdue => "order_overdue",
             Self::WebhookUnverified => "webhook_unverified",
+            Self::ProviderAccount => "provider_account",
+            Self::PlacementFailed => "placement_failed",
         }
     }
 
@@ -74,6 +85,8 @@ impl AlertKind {
             Self::AuthFailures => "Requests with wrong tokens",
             Self::OrderOverdue => "Order still without a result",
             Self::WebhookUnverified => "Webhook not confirmed by the provider",
+            Self::ProviderAccount => "The provider refused the reseller's account",
+            Self::PlacementFailed => "Order placement failed",
         }
     }
 
@@ -207,6 +220,37 @@ impl Alert {
     /// differs from the provider's record, or why it could not be confirmed.
     pub fn webhook_unverified(order_no: &str, reason: String, at_ms: i64) -> Self {
         Self::about(AlertKind::WebhookUnverified, Some(order_no), reason, at_ms)
+    }
+
+    /// The provider refused placement `reference` because of the reseller's account: `cause`
+    /// is the provider's code and its meaning. The placement is retried (`retry`) or has
+    /// stopped.
+    pub fn provider_account(reference: &str, cause: &str, retry: bool, at_ms: i64) -> Self {
+        let then = if retry {
+            "the placement is retried until the account is fixed"
+        } else {
+            "the placement stopped; once the account is fixed, retry its dead letter"
+        };
+        Self::about(
+            AlertKind::ProviderAccount,
+            None,
+            format!("the provider refused placement {reference:?}: {cause}; {then}"),
+            at_ms,
+        )
+    }
+
+    /// Placement `reference` failed for good: `why` in the provider's words. `job_id` is its
+    /// dead letter, which places again (with the same idempotency key) when retried.
+    pub fn placement_failed(reference: &str, why: &str, job_id: i64, at_ms: i64) -> Self {
+        Self {
+            command: Some(format!("esim-courier dead-letters retry {job_id}")),
+            ..Self::about(
+                AlertKind::PlacementFailed,
+                None,
+                format!("placement {reference:?} failed: {why}; no order was placed for it"),
+                at_ms,
+            )
+        }
     }
 
     /// Requests with wrong tokens passed the configured rate.

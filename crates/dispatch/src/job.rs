@@ -23,6 +23,7 @@ impl Dispatcher {
         match job.kind {
             JobKind::ReconcileSweep => return self.sweep(&job).await,
             JobKind::ReconcileLookup => return self.lookup(&job).await,
+            JobKind::PlaceOrder => return self.place(&job).await,
             JobKind::OrderCompleted | JobKind::OrderFailed | JobKind::Alert => {}
         }
         let Some((registered, notification)) = self.prepare(&job).await else {
@@ -342,5 +343,6 @@ fn describe(kind: JobKind) -> &'static str {
         JobKind::Alert => "an alert",
         JobKind::ReconcileSweep => "a reconciliation sweep",
         JobKind::ReconcileLookup => "an order's lookup at the provider",
+        JobKind::PlaceOrder => "an order's placement with the provider",
     }
 }

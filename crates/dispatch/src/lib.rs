@@ -14,6 +14,7 @@ mod backoff;
 mod group;
 mod job;
 mod notification;
+mod placement;
 pub mod reconcile;
 mod scheduled;
 

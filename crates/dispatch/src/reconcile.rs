@@ -12,8 +12,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use esim_courier_core::{
-    plan, Disposition, EventSource, OrderNo, OrderStatus, Provider, ProviderError, ProviderOrder,
-    Routes,
+    plan, Disposition, EventSource, OrderNo, OrderStatus, PlaceOrder, Provider, ProviderError,
+    ProviderOrder, Routes,
 };
 use esim_courier_store::{now_ms, NewJob, NewReceipt, Store, StoreError};
 
@@ -40,6 +40,9 @@ impl SweepSchedule {
 /// What a dispatcher's reconciliation does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReconcileSettings {
+    /// A placed order is looked up this long after the provider answered its number, unless
+    /// its result came by then (`[reconcile] expect_within`).
+    pub expect_within: std::time::Duration,
     /// The periodic sweep; `None` when off (`sweep_interval = "0s"`).
     pub sweep: Option<SweepSchedule>,
     /// A lookup that finds no result looks again after this long, doubling each time up to
@@ -88,6 +91,7 @@ mod tests {
     #[test]
     fn lookups_double_to_half_an_hour_and_give_up_after_their_waits_add_up() {
         let s = ReconcileSettings {
+            expect_within: Duration::from_secs(120),
             sweep: None,
             lookup_interval: Duration::from_secs(60),
             give_up_after: Duration::from_secs(24 * 3600),
@@ -188,6 +192,12 @@ impl Reconciler {
             Some(order) => Ok(self.record(&order).await?),
             None => Ok(Found::NotAtProvider),
         }
+    }
+
+    /// Places `order` with the provider: its order number (the first order's again for a
+    /// reference already placed).
+    pub async fn place(&self, order: &PlaceOrder) -> Result<OrderNo, ProviderError> {
+        self.provider.place(order).await
     }
 
     /// The provider's record of `order_no`, if it has one.

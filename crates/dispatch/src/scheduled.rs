@@ -89,7 +89,7 @@ impl Dispatcher {
 
     /// A process without the provider (or with sweeps off) leaves the job to a replica that
     /// has it, looking again after a poll.
-    async fn leave_to_another_replica(&self, job: &ClaimedJob) {
+    pub(crate) async fn leave_to_another_replica(&self, job: &ClaimedJob) {
         let later = now_ms() + duration_ms(self.config.poll_interval);
         self.check_written(self.store.job_defer(job, later).await);
     }

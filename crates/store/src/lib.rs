@@ -51,6 +51,7 @@ mod group_commit;
 mod intake;
 mod orders;
 mod outbox;
+mod placements;
 mod provider_gate;
 
 use std::sync::Arc;
@@ -70,6 +71,7 @@ pub use orders::{
 pub use outbox::{
     Attempt, AttemptOutcome, ClaimedJob, CustomerWait, JobContext, JobKind, JobState, RECONCILER,
 };
+pub use placements::{NewPlacement, Placement, PlacementRecord, PlacementStatus};
 pub use provider_gate::ProviderGate;
 
 /// Which database engine is behind the store.

@@ -5,7 +5,7 @@ use esim_courier_core::{
     OrderResult,
 };
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use crate::audit::{self, AuditAction, AuditEntry};
 use crate::outbox::{AttemptOutcome, JobState};
@@ -185,20 +185,45 @@ impl Store {
         order_no: &OrderNo,
         customer: &Customer,
     ) -> Result<Registration, StoreError> {
-        let order_no = order_no.as_str();
-        let now = self.now();
         let mut tx = self.begin_write().await?;
+        let (registration, woken) = self
+            .bind_customer(&mut tx, order_no.as_str(), customer, self.now())
+            .await?;
+        if matches!(registration, Registration::AlreadyDelivered { .. }) {
+            // Dropping the transaction rolls back the order row it may have created.
+            return Ok(registration);
+        }
+        tx.commit().await?;
+        if woken > 0 {
+            self.notify_jobs_changed();
+        }
+        Ok(registration)
+    }
+
+    /// A registration inside `tx`, the one place its rules are written (the registration API
+    /// and a placement's answer both bind a customer so): creates the order row if needed,
+    /// takes its lock, refuses another address once the activation email was delivered, and
+    /// wakes the order's jobs parked for their customer. Returns what it did and how many jobs
+    /// it woke (the caller notifies the dispatcher after its commit). On
+    /// [`Registration::AlreadyDelivered`] nothing of the customer was written.
+    pub(crate) async fn bind_customer(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        order_no: &str,
+        customer: &Customer,
+        now: i64,
+    ) -> Result<(Registration, u64), StoreError> {
         sqlx::query(
             "INSERT INTO orders (order_no, created_at, updated_at, state) VALUES ($1, $2, $2, 'awaiting_webhook')
              ON CONFLICT (order_no) DO NOTHING",
         )
         .bind(order_no.to_owned())
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         let before: Option<String> = sqlx::query(self.locked_customer_email())
             .bind(order_no.to_owned())
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?
             .try_get("customer_email")?;
         let delivered_to: Vec<String> = sqlx::query(
@@ -208,7 +233,7 @@ impl Store {
               ORDER BY a.id DESC",
         )
         .bind(order_no.to_owned())
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await?
         .iter()
         .map(|r| r.try_get("recipient"))
@@ -218,10 +243,8 @@ impl Store {
                 .iter()
                 .any(|to| to.eq_ignore_ascii_case(customer.email.as_str()))
             {
-                // Dropping the transaction rolls back the order row it may have created.
-                return Ok(Registration::AlreadyDelivered {
-                    to: email(last, "an attempt's recipient")?,
-                });
+                let to = email(last, "an attempt's recipient")?;
+                return Ok((Registration::AlreadyDelivered { to }, 0));
             }
         }
         sqlx::query(
@@ -241,7 +264,7 @@ impl Store {
         )
         .bind(now)
         .bind(order_no.to_owned())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         let woken = sqlx::query(
             "UPDATE outbox_jobs SET state = 'pending', next_attempt_at = $1, updated_at = $1
@@ -249,18 +272,15 @@ impl Store {
         )
         .bind(now)
         .bind(order_no.to_owned())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?
         .rows_affected();
-        tx.commit().await?;
-        if woken > 0 {
-            self.notify_jobs_changed();
-        }
-        Ok(if before.is_some() {
+        let registration = if before.is_some() {
             Registration::Updated
         } else {
             Registration::Created
-        })
+        };
+        Ok((registration, woken))
     }
 
     /// Queues a deliberate re-send of an order's activation notification to `notifiers`: new

@@ -25,6 +25,9 @@ pub enum JobKind {
     /// A lookup of one known order whose result has not come, at the provider's order API;
     /// looks again at growing intervals until the result is recorded or it gives up.
     ReconcileLookup,
+    /// The placement of one order with the provider (`POST /api/v1/placements`); its
+    /// payload is the placement's reference, sent as the provider's `idempotentKey`.
+    PlaceOrder,
 }
 
 stored_names!(JobKind, "job kind", {
@@ -33,6 +36,7 @@ stored_names!(JobKind, "job kind", {
     Alert => "alert",
     ReconcileSweep => "reconcile_sweep",
     ReconcileLookup => "reconcile_lookup",
+    PlaceOrder => "place_order",
 });
 
 /// The `notifier` column of scheduled work that no notifier delivers.
@@ -373,9 +377,13 @@ impl Store {
     /// one: one lookup job per order, which then looks again on its own. Returns whether this
     /// call created it.
     pub async fn schedule_lookup(&self, order_no: &str, at: i64) -> Result<bool, StoreError> {
-        let key = format!("reconcile_lookup:{order_no}");
-        self.schedule(JobKind::ReconcileLookup, &key, Some(order_no), at)
-            .await
+        self.schedule(
+            JobKind::ReconcileLookup,
+            &lookup_key(order_no),
+            Some(order_no),
+            at,
+        )
+        .await
     }
 
     /// Scheduled work of the reconciler, due at `at`, unless a job with `key` exists.
@@ -386,23 +394,7 @@ impl Store {
         order_no: Option<&str>,
         at: i64,
     ) -> Result<bool, StoreError> {
-        let now = self.now();
-        Ok(sqlx::query(
-            "INSERT INTO outbox_jobs (dedup_key, notifier, kind, order_no, state, attempts,
-                 created_at, updated_at, next_attempt_at)
-             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $6)
-             ON CONFLICT (dedup_key) DO NOTHING",
-        )
-        .bind(key.to_owned())
-        .bind(RECONCILER)
-        .bind(kind.as_str())
-        .bind(order_no.map(str::to_owned))
-        .bind(now)
-        .bind(at)
-        .execute(&self.write)
-        .await?
-        .rows_affected()
-            == 1)
+        insert_scheduled(&self.write, (kind, key, order_no), self.now(), at).await
     }
 
     /// Sets aside the COMPLETED webhook behind `job` (its ICCID or activation code differ
@@ -425,14 +417,8 @@ impl Store {
             )));
         };
         let mut tx = self.begin_write().await?;
-        let owned = end_job(
-            &mut tx,
-            (job, attempt),
-            JobState::Cancelled,
-            AttemptOutcome::Permanent,
-            reason,
-        )
-        .await?;
+        let ending = Ending::failed(JobState::Cancelled, AttemptOutcome::Permanent, reason);
+        let owned = end_job(&mut tx, (job, attempt), ending).await?;
         if !owned {
             tx.commit().await?;
             return Ok(false);
@@ -638,7 +624,8 @@ impl Store {
         alert: Option<(&Alert, Vec<NewJob>)>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let owned = end_job(&mut tx, (job, attempt), JobState::Dead, outcome, error).await?;
+        let ending = Ending::failed(JobState::Dead, outcome, error);
+        let owned = end_job(&mut tx, (job, attempt), ending).await?;
         if owned {
             if let Some((_, jobs)) = &alert {
                 let prefix = format!("dead:{}:{}", job.id, job.attempts);
@@ -777,19 +764,36 @@ impl Store {
         let sql = "UPDATE outbox_jobs SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1,
                           locked_until = NULL, locked_by = NULL
                     WHERE state = 'dead' AND ($2 = 0 OR id = $3)
-                RETURNING id, order_no";
+                RETURNING id, order_no, kind, payload";
         let mut tx = self.begin_write().await?;
-        let revived: Vec<(i64, Option<String>)> = sqlx::query(sql)
+        let rows = sqlx::query(sql)
             .bind(now)
             .bind(i64::from(id.is_some()))
             .bind(id.unwrap_or(0))
             .fetch_all(&mut *tx)
-            .await?
+            .await?;
+        let revived: Vec<(i64, Option<String>)> = rows
             .iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get("order_no")?)))
             .collect::<Result<_, sqlx::Error>>()?;
+        let mut placements = Vec::new();
+        for r in &rows {
+            if r.try_get::<String, _>("kind")? == JobKind::PlaceOrder.as_str() {
+                placements.extend(r.try_get::<Option<String>, _>("payload")?);
+            }
+        }
         if revived.is_empty() {
             return Ok(0);
+        }
+        // A failed placement whose job is retried is being placed again.
+        for reference in &placements {
+            sqlx::query(
+                "UPDATE placements SET status = 'placing', updated_at = $1 WHERE reference = $2 AND status = 'failed'",
+            )
+            .bind(now)
+            .bind(reference.clone())
+            .execute(&mut *tx)
+            .await?;
         }
         const LISTED: usize = 20;
         let mut ids: Vec<String> = revived
@@ -866,6 +870,19 @@ pub(crate) struct Ending<'a> {
     pub(crate) receipt: Option<&'a str>,
 }
 
+impl<'a> Ending<'a> {
+    /// A failed attempt that ends the job (`dead`, `cancelled`) with `error`.
+    pub(crate) fn failed(state: JobState, outcome: AttemptOutcome, error: &'a str) -> Self {
+        Ending {
+            state,
+            error: Some(error),
+            next_attempt_at: None,
+            outcome,
+            receipt: None,
+        }
+    }
+}
+
 impl Finish {
     pub(crate) fn ending(&self) -> Ending<'_> {
         match self {
@@ -890,20 +907,18 @@ impl Finish {
     }
 }
 
-/// Ends a job this worker still holds the lease of: its new `state` and `error`, and its
-/// attempt (`outcome`) in the delivery log. Returns false when the lease was lost (nothing
-/// written).
-async fn end_job(
+/// Ends a job this worker still holds the lease of, inside `tx`: its new state and its
+/// attempt in the delivery log, as `ending` says. Returns false when the lease was lost
+/// (nothing written).
+pub(crate) async fn end_job(
     tx: &mut Transaction<'_, Any>,
     (job, attempt): (&ClaimedJob, &Attempt<'_>),
-    state: JobState,
-    outcome: AttemptOutcome,
-    error: &str,
+    ending: Ending<'_>,
 ) -> Result<bool, StoreError> {
     let changed = sqlx::query(FINISH_JOB)
-        .bind(state.as_str())
-        .bind(error.to_owned())
-        .bind(None::<i64>)
+        .bind(ending.state.as_str())
+        .bind(ending.error.map(str::to_owned))
+        .bind(ending.next_attempt_at)
         .bind(attempt.finished_at)
         .bind(job.id)
         .bind(job.lease.clone())
@@ -918,9 +933,9 @@ async fn end_job(
         .bind(job.attempts)
         .bind(attempt.started_at)
         .bind(attempt.finished_at)
-        .bind(outcome.as_str())
-        .bind(error.to_owned())
-        .bind(None::<String>)
+        .bind(ending.outcome.as_str())
+        .bind(ending.error.map(str::to_owned))
+        .bind(ending.receipt.map(str::to_owned))
         .bind(attempt.worker.to_owned())
         .bind(attempt.recipient.map(str::to_owned))
         .execute(&mut **tx)
@@ -928,8 +943,43 @@ async fn end_job(
     Ok(true)
 }
 
+/// The key of an order's one lookup job.
+pub(crate) fn lookup_key(order_no: &str) -> String {
+    format!("reconcile_lookup:{order_no}")
+}
+
+/// Writes scheduled work of the reconciler (`kind`, `key`, its order) due at `at`, unless a
+/// job with `key` exists; on a pool or inside a caller's transaction. Returns whether it
+/// wrote one.
+pub(crate) async fn insert_scheduled<'e, E>(
+    executor: E,
+    (kind, key, order_no): (JobKind, &str, Option<&str>),
+    now: i64,
+    at: i64,
+) -> Result<bool, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    Ok(sqlx::query(
+        "INSERT INTO outbox_jobs (dedup_key, notifier, kind, order_no, state, attempts,
+             created_at, updated_at, next_attempt_at)
+         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $6)
+         ON CONFLICT (dedup_key) DO NOTHING",
+    )
+    .bind(key.to_owned())
+    .bind(RECONCILER)
+    .bind(kind.as_str())
+    .bind(order_no.map(str::to_owned))
+    .bind(now)
+    .bind(at)
+    .execute(executor)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
 /// Alert jobs about a job of `order_no`, each keyed `<prefix>:<notifier>` (one per notifier).
-async fn insert_alert_jobs(
+pub(crate) async fn insert_alert_jobs(
     tx: &mut Transaction<'_, Any>,
     (prefix, jobs): (&str, &[NewJob]),
     order_no: Option<&str>,
