@@ -14,6 +14,7 @@ mod health;
 mod intake;
 mod metrics;
 mod orders;
+mod placements;
 mod request_log;
 mod webhook;
 
@@ -56,7 +57,8 @@ pub struct ReceiverConfig {
     /// Serve `/metrics` on the main listener (false when an admin listener serves it).
     pub metrics_on_main: bool,
     /// With the provider's order API: a registered order is looked up this long after its
-    /// registration unless its result came by then (`[reconcile] expect_within`).
+    /// registration unless its result came by then (`[reconcile] expect_within`). `None`
+    /// without the provider: no lookups, and `POST /api/v1/placements` answers 503.
     pub lookup_after: Option<std::time::Duration>,
 }
 
@@ -121,6 +123,16 @@ pub fn configure(
                 web::resource("/api/v1/orders/{order_no}")
                     .route(web::put().to(orders::register))
                     .route(web::get().to(orders::show))
+                    .default_service(web::to(error::method_not_allowed)),
+            )
+            .service(
+                web::resource("/api/v1/placements")
+                    .route(web::post().to(placements::create))
+                    .default_service(web::to(error::method_not_allowed)),
+            )
+            .service(
+                web::resource("/api/v1/placements/{reference}")
+                    .route(web::get().to(placements::show))
                     .default_service(web::to(error::method_not_allowed)),
             )
             .route("/healthz", web::get().to(health::live))

@@ -18,7 +18,7 @@ use crate::{ApiError, AppState};
 /// A registration is a handful of short fields.
 const REGISTRATION_LIMIT: usize = 16 * 1024;
 
-fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+pub(crate) fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -43,12 +43,12 @@ fn order_no(raw: &str) -> Result<OrderNo, ApiError> {
 /// exact text (never through a float).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RegistrationBody {
-    email: Option<String>,
-    name: Option<String>,
-    locale: Option<String>,
-    price: Option<Box<RawValue>>,
-    currency: Option<Box<RawValue>>,
+pub(crate) struct RegistrationBody {
+    pub(crate) email: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) locale: Option<String>,
+    pub(crate) price: Option<Box<RawValue>>,
+    pub(crate) currency: Option<Box<RawValue>>,
 }
 
 fn text(v: Option<&RawValue>) -> Option<String> {
@@ -58,7 +58,7 @@ fn text(v: Option<&RawValue>) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
+pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload", message).field(field)
 }
 
@@ -70,6 +70,15 @@ fn parse_registration(body: &[u8], currencies: &CurrencyTable) -> Result<Custome
             format!("the body is not a registration object: {e}"),
         )
     })?;
+    customer(body, currencies)
+}
+
+/// The customer a registration (or a placement) names: the one place its fields' rules
+/// are written.
+pub(crate) fn customer(
+    body: RegistrationBody,
+    currencies: &CurrencyTable,
+) -> Result<Customer, ApiError> {
     let email = body
         .email
         .as_deref()
@@ -113,6 +122,24 @@ fn parse_registration(body: &[u8], currencies: &CurrencyTable) -> Result<Custome
     })
 }
 
+/// The body of an order API request (a registration, a placement): a handful of short
+/// fields, at most [`REGISTRATION_LIMIT`] bytes; `what` names it in the 413 answer.
+pub(crate) async fn small_body(
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+    what: &str,
+) -> Result<web::BytesMut, ApiError> {
+    let body = crate::body::read(req, payload, REGISTRATION_LIMIT).await?;
+    if body.too_large {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("{what} is at most {REGISTRATION_LIMIT} bytes"),
+        ));
+    }
+    Ok(body.bytes)
+}
+
 /// `PUT /api/v1/orders/{orderNo}`: 201 for a new registration, 200 for a replaced one.
 pub(crate) async fn register(
     req: HttpRequest,
@@ -121,15 +148,7 @@ pub(crate) async fn register(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state)?;
-    let body = crate::body::read(&req, &mut payload, REGISTRATION_LIMIT).await?;
-    if body.too_large {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("a registration is at most {REGISTRATION_LIMIT} bytes"),
-        ));
-    }
-    let body = body.bytes;
+    let body = small_body(&req, &mut payload, "a registration").await?;
     let order_no = order_no(&path)?;
     let customer = parse_registration(&body, &state.config.currencies)?;
     let registration = state
