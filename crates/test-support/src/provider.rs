@@ -73,6 +73,10 @@ pub enum Scripted {
     Malformed,
     /// Answer as usual, after this long.
     Slow(Duration),
+    /// Do the work at once (an order is placed), but answer only after this long: a caller
+    /// that dies meanwhile never learns the answer, as when a process is killed after the
+    /// provider acted and before its outcome was committed.
+    Late(Duration),
 }
 
 /// One request that arrived.
@@ -97,6 +101,24 @@ struct State {
     script: VecDeque<Scripted>,
     requests: Vec<Request>,
     next: u64,
+}
+
+impl State {
+    fn new_order(&mut self, package_code: &str) -> Order {
+        self.next += 1;
+        Order {
+            order_no: format!("2026113000{:011}", self.next),
+            status: "PROCESSING".into(),
+            create_time: now_ms(),
+            iccid: String::new(),
+            lpa: String::new(),
+            package_code: package_code.to_owned(),
+            package_name: "Japan, 7 Days, 5GB".into(),
+            price: "4.20".into(),
+            currency: "2".into(),
+            email: String::new(),
+        }
+    }
 }
 
 /// The running fake provider.
@@ -153,20 +175,7 @@ impl FakeProvider {
 
     /// A new order of `package_code`, still processing, as if just placed.
     pub fn new_order(&self, package_code: &str) -> Order {
-        let mut state = self.lock();
-        state.next += 1;
-        Order {
-            order_no: format!("2026113000{:011}", state.next),
-            status: "PROCESSING".into(),
-            create_time: now_ms(),
-            iccid: String::new(),
-            lpa: String::new(),
-            package_code: package_code.to_owned(),
-            package_name: "Japan, 7 Days, 5GB".into(),
-            price: "4.20".into(),
-            currency: "2".into(),
-            email: String::new(),
-        }
+        self.lock().new_order(package_code)
     }
 
     /// Finishes an order: COMPLETED with an ICCID and activation code, or FAILED.
@@ -301,13 +310,17 @@ async fn receive(
         }
         Some(Scripted::Malformed) => return HttpResponse::Ok().body("{\"code\": 0, \"data\": "),
         Some(Scripted::Slow(delay)) => tokio::time::sleep(delay).await,
-        None => {}
+        Some(Scripted::Late(_)) | None => {}
     }
-    match req.path() {
+    let answer = match req.path() {
         "/v1/order/e-sim" => place(&req, &body, &fake),
         "/v1/order/e-sim/page" => page(&body, &fake),
         _ => envelope(400, "no such path", Value::Null),
+    };
+    if let Some(Scripted::Late(delay)) = scripted {
+        tokio::time::sleep(delay).await;
     }
+    answer
 }
 
 fn place(req: &HttpRequest, body: &Value, fake: &FakeProvider) -> HttpResponse {
@@ -322,16 +335,15 @@ fn place(req: &HttpRequest, body: &Value, fake: &FakeProvider) -> HttpResponse {
         .get("idempotentKey")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if let Some(known) = key
-        .as_ref()
-        .and_then(|k| fake.lock().by_key.get(k).cloned())
-    {
+    // One lock for the check and the insert: two requests with one key at once place one
+    // order, as the provider's idempotency promises.
+    let mut state = fake.lock();
+    if let Some(known) = key.as_ref().and_then(|k| state.by_key.get(k).cloned()) {
         return envelope(0, "success", json!({"orderNo": known}));
     }
-    let mut order = fake.new_order(package_code);
+    let mut order = state.new_order(package_code);
     order.email = body["email"].as_str().unwrap_or_default().to_owned();
     let order_no = order.order_no.clone();
-    let mut state = fake.lock();
     if let Some(key) = key {
         state.by_key.insert(key, order_no.clone());
     }

@@ -9,6 +9,7 @@ mod hardening;
 mod intake;
 mod malformed;
 mod outbox;
+mod placements;
 mod reconcile;
 mod registration;
 mod registration_race;

@@ -9,5 +9,6 @@ mod email;
 mod faults;
 mod grouping;
 mod ops;
+mod placement;
 mod reconcile;
 mod replicas;

@@ -19,21 +19,21 @@ on_both_backends!(
     a_sweep_killed_half_way_runs_again_after_the_restart,
 );
 
-const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
-const ICCID: &str = "8944500102198304826";
+pub(crate) const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
+pub(crate) const ICCID: &str = "8944500102198304826";
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// What each test starts from: the fake provider, an SMTP server, the folder, and a
 /// configuration there whose emails go to that server and whose `[provider]` is the fake (see
 /// [`with_provider`]).
-type World = (
+pub(crate) type World = (
     FakeProvider,
     SmtpServer,
     tempfile::TempDir,
     std::path::PathBuf,
 );
 
-fn world(db_url: &str, interval: &str, extra: &[(&str, toml::Value)]) -> World {
+pub(crate) fn world(db_url: &str, interval: &str, extra: &[(&str, toml::Value)]) -> World {
     let provider = FakeProvider::start("reseller-7", "the-app-secret");
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -75,7 +75,8 @@ async fn lose_the_webhook(
 }
 
 /// The provider's retry delays, shortened.
-const QUICK: (Duration, Duration) = (Duration::from_millis(10), Duration::from_millis(10));
+pub(crate) const QUICK: (Duration, Duration) =
+    (Duration::from_millis(10), Duration::from_millis(10));
 
 /// Adds the fake provider as `[provider]`, and `[reconcile]` with `sweep_interval = interval`
 /// and the `extra` keys.
