@@ -242,6 +242,7 @@ pub(crate) async fn show(
         "createdAt": details.order.created_at,
         "updatedAt": details.order.updated_at,
         "customer": customer,
+        "placement": details.placement,
         "events": events,
         "notifications": details.jobs,
         "receipts": details.receipts.iter().map(|(id, at, outcome)| json!({"id": id, "receivedAt": at, "outcome": outcome})).collect::<Vec<_>>(),

@@ -155,6 +155,8 @@ pub struct OrderDetails {
     pub jobs: Vec<JobRecord>,
     /// Its receipts: (id, received_at, outcome).
     pub receipts: Vec<(i64, i64, String)>,
+    /// The reference of the placement that placed it, when esim-courier placed it.
+    pub placement: Option<String>,
 }
 
 /// The columns of an event record, as `job_select!`.
@@ -426,11 +428,18 @@ impl Store {
             ))
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let placement = sqlx::query("SELECT reference FROM placements WHERE order_no = $1 LIMIT 1")
+            .bind(order_no.to_owned())
+            .fetch_optional(&self.read)
+            .await?
+            .map(|r| r.try_get("reference"))
+            .transpose()?;
         Ok(Some(OrderDetails {
             order,
             events,
             jobs,
             receipts,
+            placement,
         }))
     }
 

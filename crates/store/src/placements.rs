@@ -195,6 +195,12 @@ impl Store {
         if !end_job(&mut tx, (job, attempt), ending).await? {
             return Ok(false);
         }
+        // The job joins its order, so `orders show` lists the placement with its attempts.
+        sqlx::query("UPDATE outbox_jobs SET order_no = $1 WHERE id = $2")
+            .bind(order_no.as_str().to_owned())
+            .bind(job.id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "UPDATE placements SET status = 'placed', order_no = $1, error = NULL, updated_at = $2
               WHERE reference = $3",

@@ -43,7 +43,7 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
             "customer": d.order.customer.as_ref().map(|c| serde_json::json!({
                 "email": c.email.as_str(), "name": c.name, "locale": c.locale.as_ref().map(Locale::as_str),
             })),
-            "events": events, "notifications": d.jobs, "operatorActions": audit,
+            "placement": d.placement, "events": events, "notifications": d.jobs, "operatorActions": audit,
         });
         println!("{}", printable_json(&serde_json::to_string_pretty(&out)?));
         return Ok(ExitCode::SUCCESS);
@@ -70,6 +70,9 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
                 .unwrap_or_default()
         )),
         None => out.push("customer not registered".to_owned()),
+    }
+    if let Some(reference) = &d.placement {
+        out.push(format!("placed by esim-courier, reference {reference}"));
     }
     out.push(String::new());
     out.push(format!("webhook deliveries: {}", d.receipts.len()));

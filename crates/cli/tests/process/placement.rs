@@ -9,8 +9,8 @@ use esim_courier_tests::smtp::{open_activation_email, read_qr, readable_text, Sm
 use esim_courier_tests::{on_both_backends, test_db, Backend};
 use serde_json::{json, Value};
 
-use crate::email::to_customers;
-use crate::harness::{edit_config, wait_until, Server, API_TOKEN, WEBHOOK_TOKEN};
+use crate::email::{order_json, to_customers};
+use crate::harness::{edit_config, run_cli, wait_until, Server, API_TOKEN, WEBHOOK_TOKEN};
 use crate::reconcile::{world, World, ICCID, LPA, QUICK};
 
 on_both_backends!(
@@ -183,10 +183,30 @@ async fn one_reference_places_one_order_and_its_customer_gets_the_email(backend:
     assert_eq!(mails[0].to, ["ana@traveller.example".to_owned()]);
     let (_, _, png, _) = open_activation_email(&mails[0].data);
     assert_eq!(read_qr(&png), LPA);
+
+    // Operators see which placement placed the order, and the placement's call with its
+    // attempts beside the email's.
+    let (_, order) = order_json(&config, dir.path(), &order_no).await;
+    assert_eq!(order["placement"], "shop-order-1001", "{order}");
+    assert_eq!(
+        order["customer"]["email"], "ana@traveller.example",
+        "{order}"
+    );
+    let kinds: Vec<&str> = order["notifications"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["kind"].as_str())
+        .collect();
     assert!(
-        !server.log_text().contains("shop-order-1001\" failed"),
-        "{}",
-        server.log_text()
+        kinds.contains(&"place_order") && kinds.contains(&"order_completed"),
+        "{order}"
+    );
+    let (code, text, err) = run_cli(&config, dir.path(), &["orders", "show", &order_no], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains("placed by esim-courier, reference shop-order-1001"),
+        "{text}"
     );
     drop(server);
 }

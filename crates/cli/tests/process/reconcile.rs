@@ -580,7 +580,11 @@ async fn two_replicas_recover_60_lost_orders_within_the_providers_rate() {
         .map(|r| r.at)
         .collect();
     at.sort();
-    assert!(at.len() >= 22, "20 lookups and the sweep's 2 pages: {}", at.len());
+    assert!(
+        at.len() >= 22,
+        "20 lookups and the sweep's 2 pages: {}",
+        at.len()
+    );
     let busiest = (0..at.len())
         .map(|i| {
             at[i..]
