@@ -9,6 +9,7 @@ use serde_json::json;
 on_both_backends!(
     without_the_provider_a_placement_is_refused_and_nothing_is_recorded,
     one_reference_asked_at_once_is_one_placement_with_one_job,
+    a_failed_placement_retried_from_its_dead_letter_is_placing_again,
 );
 
 async fn without_the_provider_a_placement_is_refused_and_nothing_is_recorded(backend: Backend) {
@@ -107,6 +108,83 @@ async fn one_reference_asked_at_once_is_one_placement_with_one_job(backend: Back
     assert_eq!(
         app.count("SELECT COUNT(*) FROM outbox_jobs WHERE kind = 'place_order'")
             .await,
+        1
+    );
+    app.stop().await;
+}
+
+async fn a_failed_placement_retried_from_its_dead_letter_is_placing_again(backend: Backend) {
+    let Some(app) = spawn_app(
+        backend,
+        AppOptions {
+            dispatcher: false,
+            ..AppOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let Placement::Created(_) = app
+        .store
+        .place(&asked("shop-88", "NO-SUCH"))
+        .await
+        .expect("recorded")
+    else {
+        panic!("a new placement");
+    };
+    let jobs = app.store.claim("w1", 60_000, 10).await.expect("claimed");
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].payload.as_deref(), Some("shop-88"));
+    let attempt = esim_courier_store::Attempt {
+        worker: "w1",
+        started_at: 1,
+        finished_at: 2,
+        recipient: None,
+    };
+    let why = "the package does not exist";
+    let failed = app
+        .store
+        .placement_failed(
+            &jobs[0],
+            &attempt,
+            (esim_courier_store::AttemptOutcome::Permanent, why),
+            &[],
+        )
+        .await
+        .expect("written");
+    assert!(failed);
+    let p = app
+        .store
+        .placement("shop-88")
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(
+        (p.status, p.error.as_deref()),
+        (PlacementStatus::Failed, Some(why))
+    );
+
+    // The operator retries the dead letter: the placement is being placed again.
+    assert_eq!(
+        app.store
+            .retry_dead(Some(jobs[0].id), "ops")
+            .await
+            .expect("retried"),
+        1
+    );
+    let p = app
+        .store
+        .placement("shop-88")
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(p.status, PlacementStatus::Placing);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM outbox_jobs WHERE kind = 'place_order' AND state = 'pending'"
+        )
+        .await,
         1
     );
     app.stop().await;
