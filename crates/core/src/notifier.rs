@@ -208,6 +208,9 @@ impl Notification {
 pub struct Receipt {
     /// The channel's id for the message (SMTP queue id, HTTP response id, file name), if any.
     pub id: Option<String>,
+    /// The language the message was written in, for channels that choose one per recipient
+    /// (the activation email): recorded with the delivery.
+    pub locale: Option<String>,
 }
 
 impl Receipt {
@@ -215,7 +218,15 @@ impl Receipt {
     pub fn with_id(id: impl Into<String>) -> Self {
         Self {
             id: Some(id.into()),
+            locale: None,
         }
+    }
+
+    /// The same receipt, saying the message was written in `locale`.
+    #[must_use]
+    pub fn in_locale(mut self, locale: impl Into<String>) -> Self {
+        self.locale = Some(locale.into());
+        self
     }
 }
 

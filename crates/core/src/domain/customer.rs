@@ -84,14 +84,67 @@ impl fmt::Debug for EmailAddress {
     }
 }
 
-/// A language tag such as `en`, `zh-Hans`, `pt-BR`.
+/// The customer's language: one tag such as `en`, `zh-Hans`, `pt-BR`, or a browser's
+/// `Accept-Language` value (`fr-CH, fr;q=0.9, en;q=0.8`), kept as given (tags normalised) so
+/// each channel picks the best of its own languages ([`Locale::preferences`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Locale(String);
 
 impl Locale {
-    /// Parses a BCP 47-like tag: 2–3 letter language, then `-`- or `_`-separated alphanumeric
-    /// subtags. The language is lower-cased; `_` becomes `-`.
+    /// Parses a BCP 47-like tag (2–3 letter language, then `-`- or `_`-separated
+    /// alphanumeric subtags; the language lower-cased, `_` made `-`), or an `Accept-Language`
+    /// list of such tags with optional `;q=` weights (`*` allowed, at most 16 entries).
     pub fn parse(raw: &str) -> Result<Self, CustomerError> {
+        let bad = || CustomerError::Locale(raw.to_owned());
+        let raw_trimmed = raw.trim();
+        if !raw_trimmed.contains([',', ';']) {
+            return Self::tag(raw_trimmed).map(Self).ok_or_else(bad);
+        }
+        let items: Vec<&str> = raw_trimmed
+            .split(',')
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .collect();
+        if items.is_empty() || items.len() > 16 {
+            return Err(bad());
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let mut parts = item.split(';').map(str::trim);
+            let tag = parts.next().unwrap_or_default();
+            let tag = if tag == "*" {
+                "*".to_owned()
+            } else {
+                Self::tag(tag).ok_or_else(bad)?
+            };
+            let weight = match parts.next() {
+                None => None,
+                Some(q) => {
+                    let value = q
+                        .strip_prefix("q=")
+                        .or_else(|| q.strip_prefix("Q="))
+                        .ok_or_else(bad)?;
+                    let ok = value.len() <= 5
+                        && value.parse::<f32>().is_ok_and(|w| (0.0..=1.0).contains(&w));
+                    if !ok {
+                        return Err(bad());
+                    }
+                    Some(value.to_owned())
+                }
+            };
+            if parts.next().is_some() {
+                return Err(bad());
+            }
+            out.push(match weight {
+                Some(q) => format!("{tag};q={q}"),
+                None => tag,
+            });
+        }
+        Ok(Self(out.join(", ")))
+    }
+
+    /// One tag, normalised; `None` when it is not one.
+    fn tag(raw: &str) -> Option<String> {
         let s = raw.trim().replace('_', "-");
         let mut parts = s.split('-');
         let lang = parts.next().unwrap_or_default();
@@ -102,19 +155,36 @@ impl Locale {
             .iter()
             .all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
         if !lang_ok || !rest_ok || s.len() > 35 {
-            return Err(CustomerError::Locale(raw.to_owned()));
+            return None;
         }
         let mut tag = lang.to_ascii_lowercase();
         for p in rest {
             tag.push('-');
             tag.push_str(p);
         }
-        Ok(Self(tag))
+        Some(tag)
     }
 
-    /// The tag.
+    /// The tag, or the `Accept-Language` list, as stored.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The tags in the customer's order of preference: highest weight first, the order given
+    /// among equal weights; without `*` and tags weighted 0.
+    pub fn preferences(&self) -> Vec<&str> {
+        let mut weighted: Vec<(f32, &str)> = self
+            .0
+            .split(", ")
+            .filter_map(|item| {
+                let mut parts = item.split(";q=");
+                let tag = parts.next()?;
+                let q = parts.next().map_or(1.0, |q| q.parse().unwrap_or(0.0));
+                (tag != "*" && q > 0.0).then_some((q, tag))
+            })
+            .collect();
+        weighted.sort_by(|a, b| b.0.total_cmp(&a.0));
+        weighted.into_iter().map(|(_, tag)| tag).collect()
     }
 }
 
@@ -127,6 +197,38 @@ impl fmt::Display for Locale {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_locale_is_a_tag_or_an_accept_language_list_in_preference_order() {
+        let one = Locale::parse(" zh_hant_TW ").expect("a tag");
+        assert_eq!(
+            (one.as_str(), one.preferences()),
+            ("zh-hant-TW", vec!["zh-hant-TW"])
+        );
+        let list = Locale::parse("fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5").expect("a list");
+        assert_eq!(
+            list.as_str(),
+            "fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5"
+        );
+        assert_eq!(list.preferences(), ["fr-CH", "fr", "en", "de"]);
+        let reordered = Locale::parse("en;q=0.1,ja").expect("a list");
+        assert_eq!(reordered.preferences(), ["ja", "en"]);
+        assert_eq!(
+            Locale::parse("ar;q=0, en").expect("a list").preferences(),
+            ["en"]
+        );
+        for bad in [
+            "",
+            "../../etc",
+            "en;q=2",
+            "en;x=1",
+            "en;q=0.5;q=1",
+            "e, n",
+            "en,,;",
+        ] {
+            assert!(Locale::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn email_addresses() {
