@@ -29,6 +29,8 @@ mod error;
 pub mod links;
 mod locale;
 mod message;
+mod messages;
+mod palette;
 mod policy;
 pub mod qr;
 mod render;
@@ -180,6 +182,15 @@ impl EmailNotifier {
         }
     }
 
+    /// The locales this notifier's template is written in.
+    pub fn locales(&self) -> Vec<String> {
+        self.renderer
+            .templates()
+            .locales(&self.template)
+            .map(<[String]>::to_vec)
+            .unwrap_or_default()
+    }
+
     /// Renders every template this notifier knows in every locale against sample data,
     /// checking the result (size, no remote or `data:` images, no contract price for
     /// customers, install codes present). Covers the built-in templates (with overrides from
@@ -228,7 +239,7 @@ impl Notifier for EmailNotifier {
             .map_err(|e| NotifyError::permanent(e.to_string()))?;
         let id = self.transport.send(email.message()).await?;
         tracing::debug!(message_id = %email.message_id, template = %email.template, locale = %email.locale, "email accepted");
-        Ok(Receipt::with_id(format!("{} {id}", email.message_id)))
+        Ok(Receipt::with_id(format!("{} {id}", email.message_id)).in_locale(email.locale.clone()))
     }
 
     async fn healthcheck(&self) -> Result<(), NotifyError> {

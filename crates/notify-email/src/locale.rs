@@ -1,14 +1,18 @@
-//! Choosing the locale folder for a customer.
+//! Choosing the locale of a customer's email.
 //!
-//! Shops send whatever their storefront knows: `zh-Hans-CN`, `en-GB`, `zh-TW`, `ja`. The most
-//! specific folder that exists wins: the full tag, then the tag with its last subtag dropped,
-//! and so on. Chinese tags without a script pick one from the region (Taiwan, Hong Kong and
-//! Macau write Traditional Chinese, everywhere else Simplified). Folder names match
-//! case-insensitively. When nothing matches, the configured default locale is used.
+//! Shops send whatever their storefront knows: one tag (`zh-Hans-CN`, `en-GB`, `zh-TW`, `ja`)
+//! or the browser's `Accept-Language` list, read in the customer's order of preference. For
+//! each tag in turn, the most specific locale that exists wins: the full tag, then the tag
+//! with its last subtag dropped, and so on; Chinese tags without a script pick one from the
+//! region (Taiwan, Hong Kong and Macau write Traditional Chinese, everywhere else
+//! Simplified); failing that, another region of the same language (`pt-PT` and `pt` read the
+//! `pt-BR` email rather than an English one). Names match case-insensitively. When no tag
+//! matches, the configured default locale is used.
 
-/// The folder among `available` for `requested`, else the one matching `default`.
+/// The locale among `available` for the customer's `preferences` (best first), else the one
+/// matching `default`.
 pub(crate) fn resolve<'a>(
-    requested: Option<&str>,
+    preferences: &[&str],
     available: &'a [String],
     default: &str,
 ) -> Option<&'a str> {
@@ -18,10 +22,25 @@ pub(crate) fn resolve<'a>(
             .find(|a| a.eq_ignore_ascii_case(tag))
             .map(String::as_str)
     };
-    requested
-        .into_iter()
-        .flat_map(candidates)
-        .find_map(|tag| find(&tag))
+    let same_language = |tag: &str| {
+        let language = tag.split(['-', '_']).next().unwrap_or_default();
+        available
+            .iter()
+            .find(|a| {
+                a.split('-')
+                    .next()
+                    .is_some_and(|l| l.eq_ignore_ascii_case(language))
+            })
+            .map(String::as_str)
+    };
+    preferences
+        .iter()
+        .find_map(|tag| {
+            candidates(tag)
+                .iter()
+                .find_map(|c| find(c))
+                .or_else(|| same_language(tag))
+        })
         .or_else(|| find(default))
 }
 
@@ -63,39 +82,67 @@ mod tests {
     use super::*;
 
     fn available() -> Vec<String> {
-        ["en", "ja", "ms", "zh-Hans", "zh-Hant"]
+        crate::templates::ACTIVATION_LOCALES
             .map(String::from)
             .to_vec()
     }
 
     #[test]
-    fn the_most_specific_existing_folder_wins_else_the_default() {
+    fn the_negotiation_table() {
         let available = available();
-        let cases = [
-            (Some("en"), "en"),
-            (Some("en-GB"), "en"),
-            (Some("zh-Hans-CN"), "zh-Hans"),
-            (Some("zh-Hant-TW"), "zh-Hant"),
-            (Some("zh-hant"), "zh-Hant"),
-            (Some("zh-TW"), "zh-Hant"),
-            (Some("zh-HK"), "zh-Hant"),
-            (Some("zh-CN"), "zh-Hans"),
-            (Some("zh-SG"), "zh-Hans"),
-            (Some("zh"), "zh-Hans"),
-            (Some("ms-MY"), "ms"),
-            (Some("ja-JP"), "ja"),
-            (Some("fr-FR"), "en"),
-            (Some("de"), "en"),
-            (None, "en"),
+        let cases: &[(&[&str], &str)] = &[
+            (&["en"], "en"),
+            (&["en-GB"], "en"),
+            (&["en-US"], "en"),
+            (&["zh-TW"], "zh-Hant"),
+            (&["zh-HK"], "zh-Hant"),
+            (&["zh-MO"], "zh-Hant"),
+            (&["zh-CN"], "zh-Hans"),
+            (&["zh-SG"], "zh-Hans"),
+            (&["zh"], "zh-Hans"),
+            (&["zh-Hans-CN"], "zh-Hans"),
+            (&["zh-Hant-TW"], "zh-Hant"),
+            (&["zh-hant"], "zh-Hant"),
+            (&["pt"], "pt-BR"),
+            (&["pt-PT"], "pt-BR"),
+            (&["pt-BR"], "pt-BR"),
+            (&["es-MX"], "es"),
+            (&["fr-CA"], "fr"),
+            (&["de-AT"], "de"),
+            (&["ar-EG"], "ar"),
+            (&["ms-MY"], "ms"),
+            (&["id-ID"], "id"),
+            (&["ja-JP"], "ja"),
+            (&["ko-KR"], "ko"),
+            (&["th-TH"], "th"),
+            (&["vi-VN"], "vi"),
+            (&["tr-TR"], "tr"),
+            (&["nl-NL"], "en"),
+            (&["nl-NL", "de"], "de"),
+            (&["pt-PT", "en"], "pt-BR"),
+            (&[], "en"),
         ];
-        for (requested, want) in cases {
+        for (preferences, want) in cases {
             assert_eq!(
-                resolve(requested, &available, "en"),
-                Some(want),
-                "{requested:?}"
+                resolve(preferences, &available, "en"),
+                Some(*want),
+                "{preferences:?}"
             );
         }
-        assert_eq!(resolve(Some("fr"), &available, "ja"), Some("ja"));
-        assert_eq!(resolve(Some("fr"), &available, "pt"), None);
+        assert_eq!(resolve(&["nl"], &available, "ja"), Some("ja"));
+        assert_eq!(resolve(&["nl"], &available, "xx"), None);
+    }
+
+    #[test]
+    fn an_accept_language_value_is_read_in_its_order_of_preference() {
+        let available = available();
+        let locale =
+            esim_courier_core::Locale::parse("nl-BE, fr-BE;q=0.8, en;q=0.5").expect("a list");
+        assert_eq!(resolve(&locale.preferences(), &available, "en"), Some("fr"));
+        let locale = esim_courier_core::Locale::parse("en;q=0.4, zh-TW").expect("a list");
+        assert_eq!(
+            resolve(&locale.preferences(), &available, "en"),
+            Some("zh-Hant")
+        );
     }
 }

@@ -40,6 +40,8 @@ pub struct RenderedEmail {
     pub text: String,
     /// The recipients' addresses.
     pub recipients: Vec<String>,
+    /// The images the HTML shows inline: (Content-ID, PNG), e.g. the QR code.
+    pub inline_images: Vec<(String, Vec<u8>)>,
     message: Message,
 }
 
@@ -99,6 +101,11 @@ pub(crate) fn build(
 
     let text = SinglePart::plain(composed.parts.text.clone());
     let html = SinglePart::html(composed.parts.html.clone());
+    let inline_images: Vec<(String, Vec<u8>)> = composed
+        .images
+        .iter()
+        .map(|i| (i.cid.to_owned(), i.png.clone()))
+        .collect();
     let body = if composed.images.is_empty() {
         MultiPart::alternative().singlepart(text).singlepart(html)
     } else {
@@ -123,6 +130,7 @@ pub(crate) fn build(
         html: composed.parts.html,
         text: composed.parts.text,
         recipients,
+        inline_images,
         message,
     })
 }

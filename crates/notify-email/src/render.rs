@@ -58,13 +58,10 @@ impl Renderer {
             locale: self.default_locale.clone(),
         };
         let available = self.templates.locales(template).ok_or_else(missing)?;
-        locale::resolve(
-            requested.map(Locale::as_str),
-            available,
-            &self.default_locale,
-        )
-        .map(str::to_owned)
-        .ok_or_else(missing)
+        let preferences = requested.map(Locale::preferences).unwrap_or_default();
+        locale::resolve(&preferences, available, &self.default_locale)
+            .map(str::to_owned)
+            .ok_or_else(missing)
     }
 
     /// The activation email of `order` for `customer`, in `locale` (an existing folder).

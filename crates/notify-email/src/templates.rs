@@ -1,10 +1,12 @@
-//! Loading and compiling the handlebars templates: the built-in set (the repository's
+//! Loading and compiling the templates: the built-in set (the repository's
 //! `crates/notify-email/templates/`, embedded at compile time) overlaid by an optional folder, so a reseller
-//! can change wording or branding without rebuilding.
+//! can change wording, add a language or restyle without rebuilding.
 //!
-//! Layout: `<template>/<locale>/{subject.hbs,body.html.hbs,body.txt.hbs}` plus
-//! `layout.html.hbs`, the HTML chrome every `body.html.hbs` wraps itself in with
-//! `{{#> layout}} … {{/layout}}`.
+//! Layout: `layout.html.hbs` (the HTML chrome every `body.html.hbs` wraps itself in with
+//! `{{#> layout}} … {{/layout}}`), then per template one set of markup,
+//! `<template>/{subject.hbs,body.html.hbs,body.txt.hbs}`, and one Fluent file of sentences
+//! per locale, `<template>/<locale>.ftl` (see `messages.rs`). The markup exists once: a fix
+//! to it reaches every language.
 //!
 //! Both registries run in strict mode, so a misspelt variable is an error rather than a blank
 //! in a customer's email. The HTML registry escapes `& < > " '`, enough for text and quoted
@@ -13,61 +15,86 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use esim_courier_core::Locale;
 use handlebars::Handlebars;
 use serde_json::Value;
 
+use crate::messages::{Mailto, Messages, Mode, Translate};
+use crate::palette::PALETTE;
 use crate::{ConfigError, RenderError};
 
-/// The subject, HTML body and text body files of one template in one locale.
+/// The subject, HTML body and text body files of one template.
 pub(crate) const FILES: [&str; 3] = ["subject.hbs", "body.html.hbs", "body.txt.hbs"];
 /// The shared HTML chrome, registered as the partial `layout`.
 pub(crate) const LAYOUT: &str = "layout.html.hbs";
 
-macro_rules! builtin {
-    ($template:literal, $locale:literal) => {
+macro_rules! builtin_markup {
+    ($template:literal) => {
         (
             $template,
-            $locale,
             [
-                include_str!(concat!(
-                    "../templates/",
-                    $template,
-                    "/",
-                    $locale,
-                    "/subject.hbs"
-                )),
-                include_str!(concat!(
-                    "../templates/",
-                    $template,
-                    "/",
-                    $locale,
-                    "/body.html.hbs"
-                )),
-                include_str!(concat!(
-                    "../templates/",
-                    $template,
-                    "/",
-                    $locale,
-                    "/body.txt.hbs"
-                )),
+                include_str!(concat!("../templates/", $template, "/subject.hbs")),
+                include_str!(concat!("../templates/", $template, "/body.html.hbs")),
+                include_str!(concat!("../templates/", $template, "/body.txt.hbs")),
             ],
         )
     };
 }
 
-/// The built-in templates: (template, locale, [subject, html, text]).
-const BUILTIN: &[(&str, &str, [&str; 3])] = &[
-    builtin!("activation", "en"),
-    builtin!("activation", "zh-Hans"),
-    builtin!("activation", "zh-Hant"),
-    builtin!("activation", "ms"),
-    builtin!("activation", "ja"),
-    builtin!("order-failed", "en"),
-    builtin!("alert", "en"),
+macro_rules! builtin_messages {
+    ($template:literal, [$($locale:literal),+ $(,)?]) => {
+        [$((
+            $template,
+            $locale,
+            include_str!(concat!("../templates/", $template, "/", $locale, ".ftl")),
+        )),+]
+    };
+}
+
+/// The built-in markup: (template, [subject, html, text]).
+const BUILTIN: &[(&str, [&str; 3])] = &[
+    builtin_markup!("activation"),
+    builtin_markup!("order-failed"),
+    builtin_markup!("alert"),
+];
+
+/// The activation email's built-in locales.
+#[cfg(test)]
+pub(crate) const ACTIVATION_LOCALES: [&str; 15] = [
+    "en", "zh-Hans", "zh-Hant", "ja", "ko", "ms", "id", "th", "vi", "es", "fr", "de", "pt-BR",
+    "tr", "ar",
+];
+
+/// The built-in messages: (template, locale, Fluent source).
+const BUILTIN_ACTIVATION: [(&str, &str, &str); 15] = builtin_messages!(
+    "activation",
+    [
+        "en", "zh-Hans", "zh-Hant", "ja", "ko", "ms", "id", "th", "vi", "es", "fr", "de", "pt-BR",
+        "tr", "ar"
+    ]
+);
+const BUILTIN_OPERATOR: [(&str, &str, &str); 2] = [
+    (
+        "order-failed",
+        "en",
+        include_str!("../templates/order-failed/en.ftl"),
+    ),
+    ("alert", "en", include_str!("../templates/alert/en.ftl")),
 ];
 const BUILTIN_LAYOUT: &str = include_str!("../templates/layout.html.hbs");
+
+/// Languages written right to left: their emails get `dir="rtl"` and mirrored spacing.
+const RIGHT_TO_LEFT: [&str; 4] = ["ar", "he", "fa", "ur"];
+
+/// Whether `locale` is written right to left.
+pub(crate) fn is_right_to_left(locale: &str) -> bool {
+    let language = locale.split(['-', '_']).next().unwrap_or_default();
+    RIGHT_TO_LEFT
+        .iter()
+        .any(|l| l.eq_ignore_ascii_case(language))
+}
 
 /// A subject and two bodies, rendered.
 #[derive(Clone, PartialEq, Eq)]
@@ -92,7 +119,7 @@ impl std::fmt::Debug for Rendered {
 pub(crate) struct Templates {
     html: Handlebars<'static>,
     text: Handlebars<'static>,
-    /// Template name to its locale folders.
+    /// Template name to its locales (those with a `.ftl` file).
     locales: BTreeMap<String, Vec<String>>,
 }
 
@@ -104,38 +131,52 @@ impl std::fmt::Debug for Templates {
     }
 }
 
+/// Everything read before compiling: the layout, each template's markup, the messages.
+struct Sources {
+    layout: String,
+    markup: BTreeMap<String, [Option<String>; 3]>,
+    messages: Messages,
+}
+
 impl Templates {
     /// The built-in templates overlaid by `dir`. Fails on an unreadable folder, an unknown
-    /// `.hbs` file, an incomplete locale or a template that does not parse.
+    /// file, a folder in the old one-folder-per-locale layout (saying what to move where), a
+    /// locale missing messages, or a template that does not parse.
     pub(crate) fn load(dir: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut layout = BUILTIN_LAYOUT.to_owned();
-        let mut sources: BTreeMap<(String, String), [Option<String>; 3]> = BUILTIN
-            .iter()
-            .map(|(t, l, files)| {
-                (
-                    ((*t).to_owned(), (*l).to_owned()),
-                    files.map(|f| Some(f.to_owned())),
-                )
-            })
-            .collect();
+        let key = "templates_dir";
+        let mut sources = Sources {
+            layout: BUILTIN_LAYOUT.to_owned(),
+            markup: BUILTIN
+                .iter()
+                .map(|(t, files)| ((*t).to_owned(), files.map(|f| Some(f.to_owned()))))
+                .collect(),
+            messages: Messages::default(),
+        };
+        for (template, locale, source) in BUILTIN_ACTIVATION.iter().chain(&BUILTIN_OPERATOR) {
+            let origin = format!("the built-in {template}/{locale}.ftl");
+            sources
+                .messages
+                .add(template, locale, (*source).to_owned(), &origin)
+                .map_err(|e| ConfigError::new(key, e))?;
+        }
         if let Some(dir) = dir {
-            overlay(dir, &mut layout, &mut sources)?;
+            overlay(dir, &mut sources)?;
         }
 
-        let mut html = registry(true);
-        let mut text = registry(false);
-        html.register_partial("layout", &layout).map_err(|e| {
-            ConfigError::new("templates_dir", format!("{LAYOUT} does not parse: {e}"))
-        })?;
+        let messages = Arc::new(sources.messages);
+        let mut html = registry(Mode::Html, &messages);
+        let mut text = registry(Mode::Text, &messages);
+        html.register_partial("layout", &sources.layout)
+            .map_err(|e| ConfigError::new(key, format!("{LAYOUT} does not parse: {e}")))?;
         let mut locales: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for ((template, locale), files) in sources {
+        for (template, files) in sources.markup {
             for (file, source) in FILES.iter().zip(files) {
-                let name = format!("{template}/{locale}/{file}");
+                let name = format!("{template}/{file}");
                 let source = source.ok_or_else(|| {
                     ConfigError::new(
-                        "templates_dir",
+                        key,
                         format!(
-                            "{name} is missing (a locale needs all of {})",
+                            "{name} is missing (a template needs all of {})",
                             FILES.join(", ")
                         ),
                     )
@@ -147,11 +188,37 @@ impl Templates {
                 };
                 registry
                     .register_template_string(&name, source)
-                    .map_err(|e| {
-                        ConfigError::new("templates_dir", format!("{name} does not parse: {e}"))
-                    })?;
+                    .map_err(|e| ConfigError::new(key, format!("{name} does not parse: {e}")))?;
             }
-            locales.entry(template).or_default().push(locale);
+            let found = messages.locales(&template);
+            if found.is_empty() {
+                return Err(ConfigError::new(
+                    key,
+                    format!("{template} has no messages: add {template}/en.ftl (one Fluent file per locale)"),
+                ));
+            }
+            for locale in &found {
+                let missing = messages.missing(&template, locale);
+                if !missing.is_empty() {
+                    return Err(ConfigError::new(
+                        key,
+                        format!(
+                            "{template}/{locale}.ftl lacks the messages {} (every locale needs each message of {template}/en.ftl)",
+                            missing.join(", ")
+                        ),
+                    ));
+                }
+            }
+            locales.insert(template, found);
+        }
+        if let Some(orphan) = messages.templates().find(|t| !locales.contains_key(*t)) {
+            return Err(ConfigError::new(
+                key,
+                format!(
+                    "{orphan}/ has messages but no markup: add {orphan}/{}",
+                    FILES.join(", ")
+                ),
+            ));
         }
         Ok(Self {
             html,
@@ -165,13 +232,14 @@ impl Templates {
         self.locales.keys().map(String::as_str)
     }
 
-    /// The locale folders of `template`, if it exists.
+    /// The locales of `template`, if it exists.
     pub(crate) fn locales(&self, template: &str) -> Option<&[String]> {
         self.locales.get(template).map(Vec::as_slice)
     }
 
-    /// Renders `template` in `locale` (an existing folder) against `context`, an object. The
-    /// subject is rendered first and given to the bodies as `subject` (the HTML `<title>`).
+    /// Renders `template` in `locale` (one of its locales) against `context`, an object. The
+    /// subject is rendered first and given to the bodies as `subject` (the HTML `<title>`);
+    /// the layout also gets the writing direction (`dir`, `start`, `end`) and the palette.
     pub(crate) fn render(
         &self,
         template: &str,
@@ -193,15 +261,36 @@ impl Templates {
             file: file.to_owned(),
             reason: e.to_string(),
         };
-        let name = |file: &str| format!("{template}/{locale}/{file}");
+        let name = |file: &str| format!("{template}/{file}");
+        let mut context = context.clone();
+        let rtl = is_right_to_left(locale);
+        if let Value::Object(map) = &mut context {
+            let (dir, start, end) = if rtl {
+                ("rtl", "right", "left")
+            } else {
+                ("ltr", "left", "right")
+            };
+            for (k, v) in [
+                ("template", template),
+                ("locale", locale),
+                ("dir", dir),
+                ("start", start),
+                ("end", end),
+            ] {
+                map.insert(k.to_owned(), Value::String(v.to_owned()));
+            }
+            map.insert(
+                "palette".to_owned(),
+                serde_json::to_value(PALETTE).unwrap_or(Value::Null),
+            );
+        }
         let subject = self
             .text
-            .render(&name(FILES[0]), context)
+            .render(&name(FILES[0]), &context)
             .map_err(|e| fail(FILES[0], e))?;
         // A header is one line: a template's trailing newline or a line break in a value must
         // not reach it.
         let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
-        let mut context = context.clone();
         if let Value::Object(map) = &mut context {
             map.insert("subject".to_owned(), Value::String(subject.clone()));
         }
@@ -221,14 +310,31 @@ impl Templates {
     }
 }
 
-fn registry(html: bool) -> Handlebars<'static> {
+fn registry(mode: Mode, messages: &Arc<Messages>) -> Handlebars<'static> {
     let mut registry = Handlebars::new();
     registry.set_strict_mode(true);
-    if html {
-        registry.register_escape_fn(escape_html);
-    } else {
-        registry.register_escape_fn(handlebars::no_escape);
+    let escape: fn(&str) -> String = match mode {
+        Mode::Html => escape_html,
+        Mode::Text => str::to_owned,
+    };
+    match mode {
+        Mode::Html => registry.register_escape_fn(escape_html),
+        Mode::Text => registry.register_escape_fn(handlebars::no_escape),
     }
+    registry.register_helper(
+        "t",
+        Box::new(Translate {
+            messages: Arc::clone(messages),
+            mode,
+            escape,
+        }),
+    );
+    registry.register_helper(
+        "mailto",
+        Box::new(Mailto {
+            escape: escape_html,
+        }),
+    );
     registry
 }
 
@@ -249,11 +355,7 @@ fn escape_html(s: &str) -> String {
 }
 
 /// Reads `dir` over the built-in sources.
-fn overlay(
-    dir: &Path,
-    layout: &mut String,
-    sources: &mut BTreeMap<(String, String), [Option<String>; 3]>,
-) -> Result<(), ConfigError> {
+fn overlay(dir: &Path, sources: &mut Sources) -> Result<(), ConfigError> {
     let key = "templates_dir";
     let read = |path: &Path| {
         std::fs::read_to_string(path)
@@ -261,7 +363,7 @@ fn overlay(
     };
     let layout_path = dir.join(LAYOUT);
     if layout_path.is_file() {
-        *layout = read(&layout_path)?;
+        sources.layout = read(&layout_path)?;
     }
     for template in subfolders(dir)? {
         let template_dir = dir.join(&template);
@@ -274,39 +376,57 @@ fn overlay(
                 ),
             ));
         }
-        for locale in subfolders(&template_dir)? {
-            let locale_dir = template_dir.join(&locale);
-            if Locale::parse(&locale).is_err() {
-                return Err(ConfigError::new(
-                    key,
-                    format!(
-                        "{}: a locale folder is a language tag such as en or zh-Hans",
-                        locale_dir.display()
-                    ),
-                ));
-            }
-            let entry = sources
-                .entry((template.clone(), locale.clone()))
-                .or_default();
-            for file in entries(&locale_dir)? {
-                if !file.ends_with(".hbs") {
-                    continue;
-                }
-                let Some(slot) = FILES.iter().position(|f| *f == file) else {
+        if let Some(old) = subfolders(&template_dir)?.into_iter().next() {
+            return Err(ConfigError::new(
+                key,
+                old_layout(&template_dir, &template, &old),
+            ));
+        }
+        for file in entries(&template_dir)? {
+            let path = template_dir.join(&file);
+            if let Some(locale) = file.strip_suffix(".ftl") {
+                if Locale::parse(locale).is_err() {
                     return Err(ConfigError::new(
                         key,
                         format!(
-                            "{}: unknown template file (expected {})",
-                            locale_dir.join(&file).display(),
-                            FILES.join(", ")
+                            "{}: a messages file is named after its locale, such as en.ftl or zh-Hans.ftl",
+                            path.display()
                         ),
                     ));
-                };
-                entry[slot] = Some(read(&locale_dir.join(&file))?);
+                }
+                let origin = path.display().to_string();
+                sources
+                    .messages
+                    .add(&template, locale, read(&path)?, &origin)
+                    .map_err(|e| ConfigError::new(key, e))?;
+                continue;
             }
+            if !file.ends_with(".hbs") {
+                continue;
+            }
+            let Some(slot) = FILES.iter().position(|f| *f == file) else {
+                return Err(ConfigError::new(
+                    key,
+                    format!(
+                        "{}: unknown template file (expected {}, and <locale>.ftl files)",
+                        path.display(),
+                        FILES.join(", ")
+                    ),
+                ));
+            };
+            sources.markup.entry(template.clone()).or_default()[slot] = Some(read(&path)?);
         }
     }
     Ok(())
+}
+
+/// What to move where, for a folder in the layout before Fluent (`<template>/<locale>/` with
+/// its own markup).
+fn old_layout(template_dir: &Path, template: &str, old: &str) -> String {
+    format!(
+        "{}: templates no longer have a folder of markup per locale. Move the markup changes of {old}/body.html.hbs, {old}/body.txt.hbs and {old}/subject.hbs into {template}/body.html.hbs, body.txt.hbs and subject.hbs (one set for every locale, asking for sentences with {{{{t \"id\"}}}}), and the sentences into {template}/{old}.ftl (Fluent; the built-in crates/notify-email/templates/{template}/en.ftl lists every message id), then remove {old}/",
+        template_dir.join(old).display()
+    )
 }
 
 fn is_name(s: &str) -> bool {
@@ -359,21 +479,39 @@ mod tests {
     #[test]
     fn the_built_in_set_has_every_locale() {
         let templates = Templates::load(None).expect("built-in templates compile");
+        let mut want: Vec<String> = ACTIVATION_LOCALES.iter().map(|l| (*l).to_owned()).collect();
+        want.sort();
         assert_eq!(
             templates.locales("activation").map(<[String]>::to_vec),
-            Some(vec![
-                "en".into(),
-                "ja".into(),
-                "ms".into(),
-                "zh-Hans".into(),
-                "zh-Hant".into()
-            ])
+            Some(want)
         );
         assert_eq!(
             templates.locales("order-failed").map(<[String]>::len),
             Some(1)
         );
         assert_eq!(templates.locales("alert").map(<[String]>::len), Some(1));
+    }
+
+    #[test]
+    fn the_markup_exists_once_no_locale_folder_holds_any() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        for template in subfolders(&root).expect("readable") {
+            let dir = root.join(&template);
+            assert!(
+                subfolders(&dir).expect("readable").is_empty(),
+                "{template}/ has locale folders"
+            );
+            let hbs: Vec<String> = entries(&dir)
+                .expect("readable")
+                .into_iter()
+                .filter(|f| f.ends_with(".hbs"))
+                .collect();
+            assert_eq!(
+                hbs,
+                ["body.html.hbs", "body.txt.hbs", "subject.hbs"],
+                "{template}"
+            );
+        }
     }
 
     #[test]
@@ -389,64 +527,91 @@ mod tests {
     }
 
     #[test]
-    fn a_folder_overrides_one_file_and_adds_a_locale() {
+    fn a_folder_overrides_markup_and_one_sentence_and_adds_a_locale() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let en = dir.path().join("alert/en");
-        std::fs::create_dir_all(&en).expect("mkdir");
-        std::fs::write(en.join("subject.hbs"), "OVERRIDDEN {{kind}}").expect("write");
-        let de = dir.path().join("alert/de");
-        std::fs::create_dir_all(&de).expect("mkdir");
-        for file in FILES {
-            std::fs::write(de.join(file), "Alarm {{kind}}").expect("write");
-        }
+        let alert = dir.path().join("alert");
+        std::fs::create_dir_all(&alert).expect("mkdir");
+        std::fs::write(
+            alert.join("subject.hbs"),
+            "OVERRIDDEN {{kind}} {{t \"when\"}}",
+        )
+        .expect("write");
+        std::fs::write(alert.join("en.ftl"), "when = At\n").expect("write");
+        let mut de = BUILTIN_OPERATOR[1].2.to_owned();
+        de = de.replace("when = When", "when = Wann");
+        std::fs::write(alert.join("de.ftl"), de).expect("write");
         let templates = Templates::load(Some(dir.path())).expect("compiles");
         assert_eq!(templates.locales("alert").map(<[String]>::len), Some(2));
-        let context = json!({"kind": "dead_letter"});
+        let context = json!({"kind": "dead_letter", "template": "alert", "locale": "en"});
         let subject = templates
             .text
-            .render("alert/en/subject.hbs", &context)
+            .render("alert/subject.hbs", &context)
             .expect("renders");
-        assert_eq!(subject, "OVERRIDDEN dead_letter");
-        let de_body = templates
+        assert_eq!(subject, "OVERRIDDEN dead_letter At");
+        let context = json!({"kind": "dead_letter", "template": "alert", "locale": "de"});
+        let subject = templates
             .text
-            .render("alert/de/body.txt.hbs", &context)
+            .render("alert/subject.hbs", &context)
             .expect("renders");
-        assert_eq!(de_body, "Alarm dead_letter");
+        assert_eq!(subject, "OVERRIDDEN dead_letter Wann");
     }
 
     #[test]
-    fn an_incomplete_new_locale_or_an_unknown_file_is_a_config_error() {
+    fn a_new_locale_missing_messages_or_an_unknown_file_is_a_config_error() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let fr = dir.path().join("activation/fr");
-        std::fs::create_dir_all(&fr).expect("mkdir");
-        std::fs::write(fr.join("subject.hbs"), "Votre eSIM").expect("write");
+        let activation = dir.path().join("activation");
+        std::fs::create_dir_all(&activation).expect("mkdir");
+        std::fs::write(activation.join("nl.ftl"), "heading = Je eSIM is klaar\n").expect("write");
         let error = Templates::load(Some(dir.path())).expect_err("incomplete");
         assert_eq!(error.key(), "templates_dir");
         assert!(
             error
                 .reason()
-                .contains("activation/fr/body.html.hbs is missing"),
+                .contains("activation/nl.ftl lacks the messages"),
             "{error}"
         );
+        assert!(error.reason().contains("intro"), "{error}");
 
-        std::fs::write(fr.join("subjet.hbs"), "typo").expect("write");
+        std::fs::remove_file(activation.join("nl.ftl")).expect("rm");
+        std::fs::write(activation.join("subjet.hbs"), "typo").expect("write");
         let error = Templates::load(Some(dir.path())).expect_err("unknown file");
         assert!(error.reason().contains("subjet.hbs"), "{error}");
     }
 
     #[test]
+    fn a_folder_in_the_old_layout_says_what_to_move_where() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fr = dir.path().join("activation/fr");
+        std::fs::create_dir_all(&fr).expect("mkdir");
+        std::fs::write(fr.join("body.html.hbs"), "<p>Votre eSIM</p>").expect("write");
+        let error = Templates::load(Some(dir.path())).expect_err("old layout");
+        let reason = error.reason();
+        assert!(
+            reason.contains("no longer have a folder of markup per locale"),
+            "{reason}"
+        );
+        assert!(reason.contains("activation/fr.ftl"), "{reason}");
+        assert!(reason.contains("activation/body.html.hbs"), "{reason}");
+        assert!(reason.contains("{{t \"id\"}}"), "{reason}");
+    }
+
+    #[test]
     fn a_template_that_does_not_parse_is_a_config_error() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let en = dir.path().join("alert/en");
-        std::fs::create_dir_all(&en).expect("mkdir");
-        std::fs::write(en.join("subject.hbs"), "{{#if kind}}unclosed").expect("write");
+        let alert = dir.path().join("alert");
+        std::fs::create_dir_all(&alert).expect("mkdir");
+        std::fs::write(alert.join("subject.hbs"), "{{#if kind}}unclosed").expect("write");
         let error = Templates::load(Some(dir.path())).expect_err("parse error");
         assert!(
-            error
-                .reason()
-                .contains("alert/en/subject.hbs does not parse"),
+            error.reason().contains("alert/subject.hbs does not parse"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn arabic_reads_right_to_left_and_the_others_left_to_right() {
+        assert!(is_right_to_left("ar") && is_right_to_left("ar-EG"));
+        assert!(!is_right_to_left("en") && !is_right_to_left("zh-Hant"));
     }
 
     #[test]

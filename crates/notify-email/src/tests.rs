@@ -81,62 +81,172 @@ fn render(notifier: &EmailNotifier, order: CompletedOrder) -> RenderedEmail {
     notifier.render(&completed(order)).expect("renders")
 }
 
+/// Each built-in locale: the start of its subject and its label of the activation code,
+/// words only that language uses.
+const LOCALES: [(&str, &str, &str); 15] = [
+    ("en", "Your eSIM is ready: ", "Activation code"),
+    ("zh-Hans", "您的 eSIM 已就绪：", "激活码"),
+    ("zh-Hant", "您的 eSIM 已準備就緒：", "啟用碼"),
+    ("ja", "eSIMの準備ができました：", "アクティベーションコード"),
+    ("ko", "eSIM이 준비되었습니다: ", "활성화 코드"),
+    ("ms", "eSIM anda sudah sedia: ", "Kod pengaktifan"),
+    ("id", "eSIM Anda sudah siap: ", "Kode aktivasi"),
+    ("th", "eSIM ของคุณพร้อมใช้งานแล้ว: ", "รหัสเปิดใช้งาน"),
+    ("vi", "eSIM của bạn đã sẵn sàng: ", "Mã kích hoạt"),
+    ("es", "Tu eSIM está lista: ", "Código de activación"),
+    ("fr", "Votre eSIM est prête : ", "Code d'activation"),
+    ("de", "Ihre eSIM ist bereit: ", "Aktivierungscode"),
+    ("pt-BR", "Seu eSIM está pronto: ", "Código de ativação"),
+    ("tr", "eSIM'iniz hazır: ", "Etkinleştirme kodu"),
+    ("ar", "شريحة eSIM الخاصة بك جاهزة: ", "رمز التفعيل"),
+];
+
+/// The QR code of an email, read back from its PNG part.
+fn qr_of(email: &RenderedEmail) -> String {
+    use mail_parser::MimeHeaders;
+    let eml = email.eml();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&eml)
+        .expect("parses");
+    let png = parsed
+        .parts
+        .iter()
+        .find(|p| p.is_content_type("image", "png"))
+        .expect("a PNG part")
+        .contents()
+        .to_vec();
+    let image = image::load_from_memory(&png).expect("decodes").to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(
+        image.width() as usize,
+        image.height() as usize,
+        |x, y| image.get_pixel(x as u32, y as u32).0[0],
+    );
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1);
+    grids[0].decode().expect("readable QR").1
+}
+
 #[test]
 fn every_built_in_template_renders_in_every_locale_in_strict_mode() {
     let check = check_templates(None).expect("built-in templates load");
     assert!(check.is_ok(), "{:#?}", check.errors);
-    assert_eq!(
-        check.passed,
-        [
-            "activation/en",
-            "activation/ja",
-            "activation/ms",
-            "activation/zh-Hans",
-            "activation/zh-Hant",
-            "order-failed/en",
-            "alert/en"
-        ]
-    );
+    let mut want: Vec<String> = LOCALES
+        .iter()
+        .map(|(l, _, _)| format!("activation/{l}"))
+        .collect();
+    want.sort();
+    want.extend(["order-failed/en".to_owned(), "alert/en".to_owned()]);
+    assert_eq!(check.passed, want);
     assert!(customer_notifier("").check_templates().is_ok());
 }
 
 #[test]
-fn each_locale_speaks_its_language() {
+fn every_locale_is_complete_in_its_language_with_a_readable_qr_code() {
     let notifier = customer_notifier("");
-    let cases = [
-        ("en", "Your eSIM is ready: ", "Activation code"),
-        ("zh-Hans", "您的 eSIM 已就绪：", "激活码"),
-        ("zh-Hant", "您的 eSIM 已準備就緒：", "啟用碼"),
-        ("ms", "eSIM anda sudah sedia: ", "Kod pengaktifan"),
-        ("ja", "eSIMの準備ができました：", "アクティベーションコード"),
-    ];
-    for (locale, subject, code_label) in cases {
+    let english = render(&notifier, order(Some("en")));
+    for (locale, subject, code_label) in LOCALES {
         let email = render(&notifier, order(Some(locale)));
         assert_eq!(email.locale, locale);
         assert_eq!(
             email.subject,
-            format!("{subject}Malaysia, 1 Day, 1GB, 256kbps")
-        );
-        assert!(
-            email.html.contains(&format!("<html lang=\"{locale}\">")),
+            format!("{subject}Malaysia, 1 Day, 1GB, 256kbps"),
             "{locale}"
         );
+        if locale != "en" {
+            assert_ne!(email.subject, english.subject, "{locale}: translated");
+        }
         assert!(
-            email.html.contains(code_label) && email.text.contains(code_label),
+            email.html.contains(&format!("<html lang=\"{locale}\"")),
             "{locale}"
         );
+        for body in [&email.html, &email.text] {
+            assert!(body.contains(code_label), "{locale}: {code_label}");
+            assert!(
+                !body.contains("{ $") && !body.contains("{$"),
+                "{locale}: an unresolved variable"
+            );
+            assert!(!body.contains("{{"), "{locale}: an unrendered expression");
+            assert!(
+                body.contains(IOS) && body.contains(ANDROID),
+                "{locale}: both one-tap links"
+            );
+            assert!(
+                body.contains("rsp.demo") && body.contains("69C32E7Dxxxxxxxx"),
+                "{locale}: the manual codes"
+            );
+            assert!(
+                body.contains("12.90 SGD"),
+                "{locale}: the retail price and its currency"
+            );
+        }
+        assert!(
+            !email.text.contains("<strong>"),
+            "{locale}: plain text has no markup"
+        );
+        assert!(
+            email.html.len() < 100 * 1024,
+            "{locale}: {} bytes",
+            email.html.len()
+        );
+        assert_eq!(qr_of(&email), LPA, "{locale}");
     }
 }
 
 #[test]
-fn an_unknown_locale_falls_back_to_its_language_then_to_the_default() {
+fn arabic_reads_right_to_left_with_its_codes_left_to_right() {
+    let email = render(&customer_notifier(""), order(Some("ar")));
+    assert!(email.html.contains(r#"<html lang="ar" dir="rtl">"#));
+    assert!(email.html.contains(r#"dir="rtl""#) && email.html.contains("text-align:right"));
+    for code in [
+        "rsp.demo",
+        "69C32E7Dxxxxxxxx",
+        "B23120118131234",
+        "89852000263355500023",
+    ] {
+        let at = email
+            .html
+            .find(&format!(">{code}<"))
+            .unwrap_or_else(|| panic!("{code} in a cell of its own"));
+        let cell = &email.html[email.html[..at].rfind("<td").expect("its cell")..at];
+        assert!(
+            cell.contains(r#"dir="ltr""#),
+            "{code} reads left to right: {cell}"
+        );
+    }
+    let english = render(&customer_notifier(""), order(Some("en")));
+    assert!(english.html.contains(r#"<html lang="en" dir="ltr">"#));
+}
+
+#[test]
+fn both_colour_schemes_are_styled_and_the_qr_keeps_its_light_quiet_zone() {
+    let email = render(&customer_notifier(""), order(Some("ja")));
+    let html = &email.html;
+    assert!(html.contains(r#"<meta name="color-scheme" content="light dark">"#));
+    assert!(html.contains("@media (prefers-color-scheme: dark)"));
+    assert!(html.contains(".qr { background-color: #ffffff !important; }"));
+    assert!(html.contains(r#"class="qr""#) && html.contains("padding:12px;"));
+    assert!(
+        html.contains(r#"alt="eSIMをインストールするためのQRコード""#),
+        "a translated alt text"
+    );
+}
+
+#[test]
+fn the_locale_is_negotiated_from_a_tag_or_an_accept_language_value() {
     let notifier = customer_notifier("");
     let cases = [
         (Some("zh-Hans-CN"), "zh-Hans"),
         (Some("zh-TW"), "zh-Hant"),
+        (Some("zh-HK"), "zh-Hant"),
+        (Some("zh-CN"), "zh-Hans"),
+        (Some("zh-SG"), "zh-Hans"),
+        (Some("pt"), "pt-BR"),
+        (Some("pt-PT"), "pt-BR"),
         (Some("en-GB"), "en"),
         (Some("ms-MY"), "ms"),
-        (Some("fr-FR"), "en"),
+        (Some("fr-FR"), "fr"),
+        (Some("nl-NL"), "en"),
+        (Some("nl-BE, fr-BE;q=0.8, en;q=0.5"), "fr"),
         (None, "en"),
     ];
     for (requested, want) in cases {
@@ -147,13 +257,13 @@ fn an_unknown_locale_falls_back_to_its_language_then_to_the_default() {
         );
     }
     let japanese_default = customer_notifier(r#"default_locale = "ja""#);
-    assert_eq!(render(&japanese_default, order(Some("fr"))).locale, "ja");
+    assert_eq!(render(&japanese_default, order(Some("nl"))).locale, "ja");
 }
 
 #[test]
 fn the_activation_email_has_what_a_traveller_needs_and_nothing_it_must_not() {
     let notifier = customer_notifier("");
-    for locale in ["en", "zh-Hans", "zh-Hant", "ms", "ja"] {
+    for (locale, _, _) in LOCALES {
         let email = render(&notifier, order(Some(locale)));
         let html = &email.html;
         assert!(html.len() < 100 * 1024, "{locale}: {} bytes", html.len());
@@ -209,7 +319,7 @@ fn the_customer_name_is_escaped_in_html_and_the_greeting_has_a_fallback() {
         "HTML-escaped name"
     );
     assert!(
-        email.text.starts_with("Hi Ana <b>Lim</b> & Co,"),
+        email.text.contains("\n\nHi Ana <b>Lim</b> & Co,\n"),
         "text is not escaped"
     );
     let mut anonymous = order(Some("en"));
@@ -219,7 +329,7 @@ fn the_customer_name_is_escaped_in_html_and_the_greeting_has_a_fallback() {
     }
     anonymous.package_name = None;
     let email = render(&notifier, anonymous);
-    assert!(email.text.starts_with("Hello,"));
+    assert!(email.text.contains("\n\nHello,\n"));
     assert!(
         !email.html.contains("Price paid") && !email.text.contains("Price paid"),
         "no price without one"
@@ -414,31 +524,37 @@ fn misconfigured_templates_fail_at_start_up_naming_the_key() {
 #[test]
 fn a_reseller_override_is_used_and_one_with_a_remote_image_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let en = dir.path().join("activation/en");
-    std::fs::create_dir_all(&en).expect("mkdir");
+    let activation = dir.path().join("activation");
+    std::fs::create_dir_all(&activation).expect("mkdir");
     std::fs::write(
-        en.join("subject.hbs"),
-        "{{brand.name}}: your eSIM for order {{order_no}}",
+        activation.join("subject.hbs"),
+        "{{brand.name}}: {{t \"heading\"}} ({{order_no}})",
     )
     .expect("write");
+    std::fs::write(activation.join("en.ftl"), "heading = your eSIM\n").expect("write");
     let notifier = customer_notifier(&format!(
         "templates_dir = {:?}\nbrand_name = \"Wander\"",
         dir.path().display().to_string()
     ));
     let email = render(&notifier, order(Some("en")));
-    assert_eq!(email.subject, "Wander: your eSIM for order B23120118131234");
+    assert_eq!(email.subject, "Wander: your eSIM (B23120118131234)");
     assert!(email.html.contains(IOS), "the built-in body is kept");
+    let japanese = render(&notifier, order(Some("ja")));
+    assert_eq!(
+        japanese.subject, "Wander: eSIMの準備ができました (B23120118131234)",
+        "one markup, every locale"
+    );
 
     let body = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/templates/activation/en/body.html.hbs"
+        "/templates/activation/body.html.hbs"
     ))
     .expect("built-in body");
     let remote = body.replace(
         "{{/layout}}",
         r#"<img src="https://cdn.example/track.png">{{/layout}}"#,
     );
-    std::fs::write(en.join("body.html.hbs"), remote).expect("write");
+    std::fs::write(activation.join("body.html.hbs"), remote).expect("write");
     let error = EmailNotifier::new(
         "n",
         config(&format!(
@@ -480,4 +596,42 @@ fn debug_output_never_shows_the_matching_id_or_the_password() {
     let email = render(&notifier, order(Some("en")));
     assert!(!format!("{notifier:?}").contains("pa55-w0rd-xyz"));
     assert!(!format!("{email:?}").contains("69C32E7Dxxxxxxxx"));
+}
+
+#[test]
+fn a_digest_lists_every_notification_with_its_command_in_both_parts() {
+    let failed = |n: u32| Notification {
+        key: format!("f{n}"),
+        content: Content::OrderFailed(FailedOrder {
+            order_no: OrderNo::parse(&format!("DOWN-{n}")).expect("order"),
+            package_code: Some("CKH491".into()),
+            package_name: Some("Malaysia, 1 Day, 1GB, 256kbps".into()),
+            contract_price: Some(sgd("4.87")),
+            received_at_ms: 1_714_555_800_000,
+        }),
+    };
+    let digest = Notification {
+        key: "digest".into(),
+        content: Content::Digest((0..3).map(failed).collect()),
+    };
+    for template in ["order-failed", "alert"] {
+        let email = operator_notifier(template)
+            .render(&digest)
+            .expect("renders");
+        for n in 0..3 {
+            for body in [&email.html, &email.text] {
+                assert!(body.contains(&format!("DOWN-{n}")), "{template}: DOWN-{n}");
+            }
+        }
+        assert!(
+            email.text.contains("run: esim-courier orders show"),
+            "{template}: {}",
+            email.text
+        );
+        assert!(
+            email.subject.contains("3 orders failed"),
+            "{}",
+            email.subject
+        );
+    }
 }

@@ -149,7 +149,7 @@ async fn a_chinese_email_survives_the_trip_intact() {
     let mail = server.received().pop().expect("one message");
     let (html, text, png, _) = open_activation_email(&mail.data);
     assert_eq!(read_qr(&png), LPA);
-    assert!(html.contains("<html lang=\"zh-Hans\">"));
+    assert!(html.contains("<html lang=\"zh-Hans\" dir=\"ltr\">"));
     assert!(
         text.contains("激活码: 69C32E7Dxxxxxxxx") || text.contains("激活码：69C32E7Dxxxxxxxx"),
         "{text}"
