@@ -191,7 +191,12 @@ impl Dispatcher {
                 let since_webhook = (finished_at - job.created_at).max(0) as f64 / 1000.0;
                 metrics::histogram!("esim_courier_delivery_latency_seconds", "notifier" => notifier).record(since_webhook);
                 self.store
-                    .job_delivered(job, &attempt, receipt.id.as_deref())
+                    .job_delivered_in(
+                        job,
+                        &attempt,
+                        receipt.id.as_deref(),
+                        receipt.locale.as_deref(),
+                    )
                     .await
             }
             Err(e) => {

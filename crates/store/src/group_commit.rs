@@ -490,6 +490,7 @@ fn finish_attempt(
                 &e.receipt,
                 &attempt.worker,
                 &attempt.recipient,
+                &e.locale,
             ],
         )?;
     }

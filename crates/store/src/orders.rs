@@ -132,6 +132,8 @@ pub struct AttemptRecord {
     /// (`t***@example.com`): every view of the delivery log shows it so.
     #[serde(serialize_with = "serialize_masked")]
     pub recipient: Option<EmailAddress>,
+    /// The language the message was written in, for a delivered activation email.
+    pub locale: Option<String>,
 }
 
 fn serialize_masked<S: serde::Serializer>(
@@ -446,7 +448,7 @@ impl Store {
     /// The attempts of a job, oldest first.
     pub async fn attempts(&self, job_id: i64) -> Result<Vec<AttemptRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT attempt, started_at, finished_at, outcome, error, receipt, worker, recipient
+            "SELECT attempt, started_at, finished_at, outcome, error, receipt, worker, recipient, locale
                FROM delivery_attempts WHERE job_id = $1 ORDER BY id",
         )
         .bind(job_id)
@@ -466,6 +468,7 @@ impl Store {
                         .try_get::<Option<String>, _>("recipient")?
                         .map(|e| email(&e, "an attempt's recipient"))
                         .transpose()?,
+                    locale: r.try_get("locale")?,
                 })
             })
             .collect()

@@ -139,14 +139,15 @@ pub(crate) const FINISH_JOB: &str = "UPDATE outbox_jobs SET state = $1, last_err
   WHERE id = $5 AND locked_by = $6 AND state = 'in_flight'";
 /// PostgreSQL: [`FINISH_JOB`] and, when it changed the job (the lease was still this
 /// claim's), [`RECORD_ATTEMPT`], in one statement: `$1`..`$6` as in `FINISH_JOB`, then `$7`
-/// attempt, `$8` started, `$9` outcome, `$10` receipt, `$11` worker, `$12` recipient.
+/// attempt, `$8` started, `$9` outcome, `$10` receipt, `$11` worker, `$12` recipient, `$13`
+/// locale.
 const FINISH_ATTEMPT_PG: &str = "WITH f AS (
          UPDATE outbox_jobs SET state = $1, last_error = $2, next_attempt_at = COALESCE($3, next_attempt_at),
                 locked_until = NULL, locked_by = NULL, updated_at = $4
           WHERE id = $5 AND locked_by = $6 AND state = 'in_flight'
           RETURNING id)
-     INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker, recipient)
-     SELECT id, $7, $8, $4, $9, $2, $10, $11, $12 FROM f";
+     INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker, recipient, locale)
+     SELECT id, $7, $8, $4, $9, $2, $10, $11, $12, $13 FROM f";
 /// Gives a leased job back without counting the claim as an attempt: `$1` due at, `$2` now,
 /// `$3` job, `$4` lease.
 const DEFER_JOB: &str =
@@ -166,8 +167,8 @@ pub(crate) fn unreadable_job(id: i64, e: &StoreError) -> String {
 }
 
 /// One attempt in the delivery log.
-pub(crate) const RECORD_ATTEMPT: &str = "INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker, recipient)
- VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+pub(crate) const RECORD_ATTEMPT: &str = "INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker, recipient, locale)
+ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 /// Which due jobs a claim leases.
 #[derive(Debug, Clone)]
@@ -552,11 +553,23 @@ impl Store {
         attempt: &Attempt<'_>,
         receipt: Option<&str>,
     ) -> Result<bool, StoreError> {
+        self.job_delivered_in(job, attempt, receipt, None).await
+    }
+
+    /// [`Store::job_delivered`], recording the language the message was written in.
+    pub async fn job_delivered_in(
+        &self,
+        job: &ClaimedJob,
+        attempt: &Attempt<'_>,
+        receipt: Option<&str>,
+        locale: Option<&str>,
+    ) -> Result<bool, StoreError> {
         self.job_outcome(
             job,
             attempt,
             Finish::Delivered {
                 receipt: receipt.map(str::to_owned),
+                locale: locale.map(str::to_owned),
             },
         )
         .await
@@ -607,6 +620,7 @@ impl Store {
             .bind(e.receipt.map(str::to_owned))
             .bind(attempt.worker.to_owned())
             .bind(attempt.recipient.map(str::to_owned))
+            .bind(e.locale.map(str::to_owned))
             .execute(&self.write)
             .await?
             .rows_affected();
@@ -854,7 +868,10 @@ pub struct Attempt<'a> {
 #[derive(Debug, Clone)]
 pub(crate) enum Finish {
     /// The channel took it.
-    Delivered { receipt: Option<String> },
+    Delivered {
+        receipt: Option<String>,
+        locale: Option<String>,
+    },
     /// A transient failure; try again then.
     Retry { error: String, next_attempt_at: i64 },
 }
@@ -868,6 +885,8 @@ pub(crate) struct Ending<'a> {
     /// The log's `outcome`.
     pub(crate) outcome: AttemptOutcome,
     pub(crate) receipt: Option<&'a str>,
+    /// The language of the message delivered.
+    pub(crate) locale: Option<&'a str>,
 }
 
 impl<'a> Ending<'a> {
@@ -879,6 +898,7 @@ impl<'a> Ending<'a> {
             next_attempt_at: None,
             outcome,
             receipt: None,
+            locale: None,
         }
     }
 }
@@ -886,12 +906,13 @@ impl<'a> Ending<'a> {
 impl Finish {
     pub(crate) fn ending(&self) -> Ending<'_> {
         match self {
-            Finish::Delivered { receipt } => Ending {
+            Finish::Delivered { receipt, locale } => Ending {
                 state: JobState::Done,
                 error: None,
                 next_attempt_at: None,
                 outcome: AttemptOutcome::Delivered,
                 receipt: receipt.as_deref(),
+                locale: locale.as_deref(),
             },
             Finish::Retry {
                 error,
@@ -902,6 +923,7 @@ impl Finish {
                 next_attempt_at: Some(*next_attempt_at),
                 outcome: AttemptOutcome::Transient,
                 receipt: None,
+                locale: None,
             },
         }
     }
@@ -938,6 +960,7 @@ pub(crate) async fn end_job(
         .bind(ending.receipt.map(str::to_owned))
         .bind(attempt.worker.to_owned())
         .bind(attempt.recipient.map(str::to_owned))
+        .bind(ending.locale.map(str::to_owned))
         .execute(&mut **tx)
         .await?;
     Ok(true)

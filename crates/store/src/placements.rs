@@ -191,6 +191,7 @@ impl Store {
             next_attempt_at: None,
             outcome: AttemptOutcome::Delivered,
             receipt: Some(&receipt),
+            locale: None,
         };
         if !end_job(&mut tx, (job, attempt), ending).await? {
             return Ok(false);

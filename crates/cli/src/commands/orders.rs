@@ -112,13 +112,17 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
         ));
         for a in &j.attempt_log {
             out.push(format!(
-                "      attempt {} {} {}{} ({} ms){}{}",
+                "      attempt {} {} {}{}{} ({} ms){}{}",
                 a.attempt,
                 time(a.started_at),
                 a.outcome,
                 a.recipient
                     .as_ref()
                     .map(|r| format!(" to {}", r.masked()))
+                    .unwrap_or_default(),
+                a.locale
+                    .as_deref()
+                    .map(|l| format!(" in {l}"))
                     .unwrap_or_default(),
                 a.finished_at - a.started_at,
                 a.error
