@@ -16,7 +16,8 @@ pub struct PreviewArgs {
     /// A webhook payload (JSON), e.g. tests/fixtures/webhook-completed.json.
     #[arg(long)]
     payload: PathBuf,
-    /// The customer's language (COMPLETED orders), e.g. en, zh-Hans, zh-Hant, ms, ja.
+    /// The customer's language (COMPLETED orders): a tag such as en, zh-Hans, ar, an
+    /// Accept-Language value, or `all` for one email per locale of the template.
     #[arg(long, default_value = "en")]
     locale: String,
     /// The customer's address shown in the preview.
@@ -44,38 +45,8 @@ pub async fn run(path: &Path, args: PreviewArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {w}");
     }
     let received_at_ms = esim_courier_store::now_ms();
-    let content = match &event.result {
-        OrderResult::Completed => {
-            let code = event
-                .usable_activation_code()
-                .context("the payload has no usable activation code (lpa)")?
-                .clone();
-            let customer = Customer {
-                email: EmailAddress::parse(&args.email).context("--email")?,
-                name: None,
-                locale: Some(Locale::parse(&args.locale).context("--locale")?),
-                retail_price: None,
-            };
-            Content::OrderCompleted(CompletedOrder {
-                order_no: event.order_no.clone(),
-                iccid: event.iccid_display().to_owned(),
-                activation_code: code,
-                package_code: event.package_code.clone(),
-                package_name: event.package_name.clone(),
-                contract_price: event.contract_price.clone(),
-                customer: Some(customer),
-                received_at_ms,
-            })
-        }
-        _ => Content::OrderFailed(FailedOrder {
-            order_no: event.order_no.clone(),
-            package_code: event.package_code.clone(),
-            package_name: event.package_name.clone(),
-            contract_price: event.contract_price.clone(),
-            received_at_ms,
-        }),
-    };
-    let wanted = if matches!(content, Content::OrderCompleted(_)) {
+    let completed = matches!(event.result, OrderResult::Completed);
+    let wanted = if completed {
         Audience::Customer
     } else {
         Audience::Operator
@@ -94,30 +65,87 @@ pub async fn run(path: &Path, args: PreviewArgs) -> anyhow::Result<ExitCode> {
             path.display()
         );
     };
-    let notification = Notification {
-        key: format!("preview:{}:{name}", event.order_no),
-        content,
+    let locales = if args.locale == "all" {
+        notifier.locales()
+    } else {
+        vec![args.locale.clone()]
     };
-    let email = notifier
-        .render(&notification)
-        .with_context(|| format!("notifier {name} cannot render it"))?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let stem = format!("{}-{}", sanitize(event.order_no.as_str()), email.locale);
-    let eml = args.out.join(format!("{stem}.eml"));
-    let html = args.out.join(format!("{stem}.html"));
+    for locale in locales {
+        let content = if completed {
+            let code = event
+                .usable_activation_code()
+                .context("the payload has no usable activation code (lpa)")?
+                .clone();
+            let customer = Customer {
+                email: EmailAddress::parse(&args.email).context("--email")?,
+                name: None,
+                locale: Some(Locale::parse(&locale).context("--locale")?),
+                retail_price: None,
+            };
+            Content::OrderCompleted(CompletedOrder {
+                order_no: event.order_no.clone(),
+                iccid: event.iccid_display().to_owned(),
+                activation_code: code,
+                package_code: event.package_code.clone(),
+                package_name: event.package_name.clone(),
+                contract_price: event.contract_price.clone(),
+                customer: Some(customer),
+                received_at_ms,
+            })
+        } else {
+            Content::OrderFailed(FailedOrder {
+                order_no: event.order_no.clone(),
+                package_code: event.package_code.clone(),
+                package_name: event.package_name.clone(),
+                contract_price: event.contract_price.clone(),
+                received_at_ms,
+            })
+        };
+        let notification = Notification {
+            key: format!("preview:{}:{name}", event.order_no),
+            content,
+        };
+        let email = notifier
+            .render(&notification)
+            .with_context(|| format!("notifier {name} cannot render it"))?;
+        write(&args.out, event.order_no.as_str(), &email)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the `.eml` as it would be sent, and the HTML part for a browser: its inline images
+/// (the QR code, the logo) as PNG files next to it, referenced by file name instead of `cid:`.
+fn write(
+    out: &Path,
+    order_no: &str,
+    email: &esim_courier_notify_email::RenderedEmail,
+) -> anyhow::Result<()> {
+    let stem = format!("{}-{}", sanitize(order_no), email.locale);
+    let eml = out.join(format!("{stem}.eml"));
+    let html = out.join(format!("{stem}.html"));
     std::fs::write(&eml, email.eml()).with_context(|| format!("cannot write {}", eml.display()))?;
-    std::fs::write(&html, &email.html)
-        .with_context(|| format!("cannot write {}", html.display()))?;
+    let mut page = email.html.clone();
+    for (cid, png) in &email.inline_images {
+        let file = format!(
+            "{stem}-{}.png",
+            sanitize(cid.split('@').next().unwrap_or(cid))
+        );
+        let image = out.join(&file);
+        std::fs::write(&image, png).with_context(|| format!("cannot write {}", image.display()))?;
+        page = page.replace(&format!("cid:{cid}"), &file);
+    }
+    std::fs::write(&html, &page).with_context(|| format!("cannot write {}", html.display()))?;
     println!("subject: {}", email.subject);
     println!("locale:  {} (template {})", email.locale, email.template);
     println!("wrote {} ({} bytes)", eml.display(), email.eml().len());
     println!(
-        "wrote {} ({} bytes of HTML)",
+        "wrote {} ({} bytes of HTML; its images beside it)",
         html.display(),
         email.html.len()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// A file-name-safe version of an order number.

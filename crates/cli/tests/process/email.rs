@@ -19,6 +19,8 @@ on_both_backends!(
     failed_orders_reach_operators_as_grouped_emails_over_smtp,
     check_fails_clearly_on_a_broken_template_and_an_unreachable_smtp_server,
     resend_sends_the_activation_email_again_on_record,
+    the_email_speaks_the_customers_language_and_orders_show_says_which,
+    preview_writes_every_locale_for_a_browser,
 );
 
 const LPA: &str = "LPA:1$smdp.example.com$K2-4KJ2T-1B6Q9X";
@@ -395,12 +397,33 @@ async fn check_fails_clearly_on_a_broken_template_and_an_unreachable_smtp_server
         "{out}"
     );
 
+    // A folder in the layout before Fluent: check says what to move where.
+    let old = dir.path().join("templates/activation/en");
+    std::fs::create_dir_all(&old).expect("dir");
+    std::fs::write(old.join("subject.hbs"), "Your eSIM").expect("write");
+    let with_old = write_email_config(
+        dir.path(),
+        &db.url,
+        &smtp.url(),
+        &format!(
+            "templates_dir = \"{}\"",
+            dir.path().join("templates").display()
+        ),
+    );
+    let (code, out, err) = run_cli(&with_old, dir.path(), &["check"], &[]).await;
+    assert_ne!(code, 0);
+    let said = format!("{out}{err}");
+    assert!(
+        said.contains("no longer have a folder of markup per locale")
+            && said.contains("activation/en.ftl")
+            && said.contains("activation/body.html.hbs"),
+        "{said}"
+    );
+    std::fs::remove_dir_all(&old).expect("rm");
+
     // A template override with a typo: strict mode refuses the unknown variable.
-    let templates = dir.path().join("templates/activation/en");
-    std::fs::create_dir_all(&templates).expect("dir");
+    let templates = dir.path().join("templates/activation");
     std::fs::write(templates.join("subject.hbs"), "Your eSIM {{pakage_name}}").expect("write");
-    std::fs::write(templates.join("body.txt.hbs"), "{{qr_text}}").expect("write");
-    std::fs::write(templates.join("body.html.hbs"), "<p>{{order_no}}</p>").expect("write");
     let broken = write_email_config(
         dir.path(),
         &db.url,
@@ -530,4 +553,110 @@ async fn resend_sends_the_activation_email_again_on_record(backend: Backend) {
     let (code, _, _) = run_cli(&config, dir.path(), &["resend", "NO-SUCH-ORDER"], &[]).await;
     assert_eq!(code, 2);
     drop(server);
+}
+
+async fn the_email_speaks_the_customers_language_and_orders_show_says_which(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
+    let server = Server::start(&config, dir.path()).await;
+    let client = esim_courier_tests::http_client();
+
+    // The shop passes on the browser's Accept-Language: Dutch is not offered, French is.
+    register(
+        &client,
+        &server,
+        "LANG-1",
+        "ana@traveller.example",
+        "nl-BE, fr-BE;q=0.8, en;q=0.5",
+    )
+    .await;
+    assert_eq!(
+        server
+            .post(&client, completed("LANG-1", "8944500102198304826"))
+            .await,
+        200
+    );
+    wait_until(30, "the activation email", || {
+        !to_customers(&smtp).is_empty()
+    })
+    .await;
+    let mails = to_customers(&smtp);
+    let (html, text, png, _) = open_activation_email(&mails[0].data);
+    assert!(
+        html.contains(r#"<html lang="fr" dir="ltr">"#),
+        "{html:.400}"
+    );
+    assert!(html.contains("Votre eSIM est prête") && text.contains("Code d'activation"));
+    assert_eq!(read_qr(&png), LPA);
+
+    let (out, order) = order_json(&config, dir.path(), "LANG-1").await;
+    let attempt = &order["notifications"][0]["attempt_log"][0];
+    assert_eq!(attempt["outcome"], "delivered", "{out}");
+    assert_eq!(attempt["locale"], "fr", "{out}");
+    assert_eq!(
+        order["customer"]["locale"], "nl-BE, fr-BE;q=0.8, en;q=0.5",
+        "{out}"
+    );
+    let (code, shown, err) = run_cli(&config, dir.path(), &["orders", "show", "LANG-1"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        shown.contains("delivered to a***@traveller.example in fr"),
+        "{shown}"
+    );
+    drop(server);
+}
+
+async fn preview_writes_every_locale_for_a_browser(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
+    let payload = dir.path().join("completed.json");
+    std::fs::write(&payload, completed("PREVIEW-1", "8944500102198304826")).expect("write");
+    let out = dir.path().join("preview");
+    let args = [
+        "preview",
+        "--payload",
+        payload.to_str().expect("utf-8"),
+        "--locale",
+        "all",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ];
+    let (code, printed, err) = run_cli(&config, dir.path(), &args, &[]).await;
+    assert_eq!(code, 0, "{printed}{err}");
+    let locales = [
+        "en", "zh-Hans", "zh-Hant", "ja", "ko", "ms", "id", "th", "vi", "es", "fr", "de", "pt-BR",
+        "tr", "ar",
+    ];
+    for locale in locales {
+        let html = std::fs::read_to_string(out.join(format!("PREVIEW-1-{locale}.html")))
+            .unwrap_or_else(|e| panic!("{locale}: {e}\n{printed}"));
+        assert!(html.contains(&format!("lang=\"{locale}\"")), "{locale}");
+        let qr = format!("PREVIEW-1-{locale}-qr-code.png");
+        assert!(
+            html.contains(&format!("src=\"{qr}\"")),
+            "{locale}: the QR beside it"
+        );
+        assert!(
+            !html.contains("cid:"),
+            "{locale}: nothing a browser cannot show"
+        );
+        assert_eq!(read_qr(&std::fs::read(out.join(&qr)).expect("png")), LPA);
+        let eml = std::fs::read(out.join(format!("PREVIEW-1-{locale}.eml"))).expect("eml");
+        let (sent_html, _, png, _) = open_activation_email(&eml);
+        assert!(sent_html.contains("cid:"), "{locale}: the .eml is as sent");
+        assert_eq!(read_qr(&png), LPA);
+    }
+    assert_eq!(
+        printed.matches("wrote ").count(),
+        2 * locales.len(),
+        "{printed}"
+    );
 }
