@@ -30,12 +30,16 @@ pub struct EmailConfig {
     /// How messages leave: SMTP, or `.eml` files in a folder.
     pub transport: TransportConfig,
     /// A folder that overrides the built-in templates without rebuilding: same layout as the
-    /// crate's `templates/` folder (`crates/notify-email/templates/`) (`<template>/<locale>/{subject.hbs,body.html.hbs,body.txt.hbs}`
-    /// and `layout.html.hbs`). A file found there replaces the built-in file of the same path.
+    /// crate's `templates/` folder (`crates/notify-email/templates/`): `layout.html.hbs`,
+    /// `<template>/{subject.hbs,body.html.hbs,body.txt.hbs}` (the markup, once for every
+    /// locale) and `<template>/<locale>.ftl` (the sentences, Fluent). A markup file found there
+    /// replaces the built-in one; a `.ftl` file replaces the messages it defines, or adds a
+    /// locale when it defines them all.
     #[serde(default)]
     pub templates_dir: Option<PathBuf>,
-    /// The locale used when the customer's locale (or its language) has no templates.
-    #[serde(default = "default_locale")]
+    /// The locale used when the customer's locale (or its language) has no messages; for an
+    /// operator notifier, the locale of every email (also spelt `locale`).
+    #[serde(default = "default_locale", alias = "locale")]
     pub default_locale: String,
     /// The shop's name in the header and footer. Default: the display name of `from`, else
     /// its domain.

@@ -6,8 +6,9 @@
 //! file and never touches markup.
 //!
 //! - Variables are escaped for HTML before Fluent sees them; the message text itself is
-//!   trusted like a template, and may mark emphasis with `<strong>…</strong>`, which the
-//!   plain-text part drops.
+//!   trusted like a template, and may mark emphasis with `<strong>…</strong>` and isolate a
+//!   left-to-right term in right-to-left text with `<bdi>…</bdi>` (`SM-DP+`, whose `+` would
+//!   otherwise jump to the other end); the plain-text part drops both.
 //! - A variable may also be a link made by the `mailto` helper, shown as a link in HTML and as
 //!   the bare address in text.
 //! - Bidirectional isolation marks are off: right-to-left layouts set `dir` on the elements
@@ -230,13 +231,21 @@ impl HelperDef for Translate {
             .map_err(RenderErrorReason::Other)?;
         match self.mode {
             Mode::Html => out.write(&text)?,
-            Mode::Text => out.write(&text.replace("<strong>", "").replace("</strong>", ""))?,
+            Mode::Text => out.write(&plain(&text))?,
         }
         Ok(())
     }
 }
 
-/// `(mailto address)`: a link for [`Translate`]'s variables, `<a href="mailto:…">` in HTML.
+/// The plain-text form of a message: without its `<strong>` and `<bdi>` markup.
+fn plain(text: &str) -> String {
+    ["<strong>", "</strong>", "<bdi>", "</bdi>"]
+        .iter()
+        .fold(text.to_owned(), |t, tag| t.replace(tag, ""))
+}
+
+/// `(mailto address colour)`: a link for [`Translate`]'s variables, `<a href="mailto:…">` in
+/// the given `#rrggbb` colour in HTML (dark mode recolours it by its class).
 pub(crate) struct Mailto {
     pub(crate) escape: fn(&str) -> String,
 }
@@ -253,8 +262,14 @@ impl HelperDef for Mailto {
             .param(0)
             .and_then(|p| p.value().as_str())
             .ok_or(RenderErrorReason::ParamNotFoundForIndex("mailto", 0))?;
+        let colour = h
+            .param(1)
+            .and_then(|p| p.value().as_str())
+            .map(|c| format!(r#" style="color:{};""#, (self.escape)(c)))
+            .unwrap_or_default();
         let shown = (self.escape)(address);
-        let html = format!(r#"<a class="link" href="mailto:{shown}" dir="ltr">{shown}</a>"#);
+        let html =
+            format!(r#"<a class="link" href="mailto:{shown}" dir="ltr"{colour}>{shown}</a>"#);
         Ok(ScopedJson::Derived(json!({"html": html, "text": address})))
     }
 }

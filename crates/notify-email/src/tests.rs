@@ -180,7 +180,7 @@ fn every_locale_is_complete_in_its_language_with_a_readable_qr_code() {
             );
         }
         assert!(
-            !email.text.contains("<strong>"),
+            !email.text.contains("<strong>") && !email.text.contains("<bdi>"),
             "{locale}: plain text has no markup"
         );
         assert!(
@@ -634,4 +634,46 @@ fn a_digest_lists_every_notification_with_its_command_in_both_parts() {
             email.subject
         );
     }
+}
+
+#[test]
+fn an_operator_notifier_writes_in_its_locale_from_a_messages_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let alert = dir.path().join("alert");
+    std::fs::create_dir_all(&alert).expect("mkdir");
+    let german = include_str!("../templates/alert/en.ftl")
+        .replace(
+            "order-number = Order number",
+            "order-number = Bestellnummer",
+        )
+        .replace("what-to-run = What to run:", "what-to-run = Auszuführen:");
+    std::fs::write(alert.join("de.ftl"), german).expect("write");
+    let notifier = EmailNotifier::new(
+        "ops-email",
+        config(&format!(
+            r#"
+            audience = "operator"
+            template = "alert"
+            locale = "de"
+            templates_dir = {:?}
+            from = "esim-courier <courier@wander.example>"
+            to = ["ops@wander.example"]
+            transport = {{ type = "file", dir = "unused" }}
+            "#,
+            dir.path().display().to_string()
+        )),
+    )
+    .expect("valid notifier");
+    let alert = Notification {
+        key: "a".into(),
+        content: Content::Alert(Alert::dead_letter(Some("B1"), "it failed".into(), 7, 0)),
+    };
+    let email = notifier.render(&alert).expect("renders");
+    assert_eq!(email.locale, "de");
+    assert!(email.html.contains(r#"<html lang="de" dir="ltr">"#));
+    assert!(
+        email.text.contains("Bestellnummer: B1") && email.text.contains("Auszuführen:"),
+        "{}",
+        email.text
+    );
 }

@@ -20,7 +20,7 @@ tap-android = التثبيت على Android
 
 manual-heading = ٣. أو أدخل البيانات يدويًا
 manual-steps = في الإعدادات، اختر إضافة eSIM، ثم إدخال التفاصيل يدويًا، واكتب:
-smdp-label = عنوان SM-DP+
+smdp-label = عنوان <bdi>SM-DP+</bdi>
 code-label = رمز التفعيل
 confirmation-note = تحتاج شريحة eSIM هذه أيضًا إلى <strong>رمز تأكيد</strong>. نرسله إليك بشكل منفصل، وسيطلبه هاتفك أثناء التثبيت. إن لم يصلك، تواصل معنا قبل أن تبدأ.
 
