@@ -8,7 +8,7 @@ greeting = مرحبًا،
 intro = شكرًا لطلبك. ثبّت شريحة eSIM بإحدى الطرق الثلاث أدناه، ويستغرق ذلك نحو دقيقتين.
 
 qr-heading = ١. امسح رمز QR
-qr-steps = على الهاتف الذي ستسافر به، افتح <strong>الإعدادات</strong>، واختر <strong>إضافة eSIM</strong> (في iPhone ضمن الخدمة الخلوية، وفي Android ضمن شرائح SIM)، ثم امسح هذا الرمز.
+qr-steps = على الهاتف الذي ستسافر به، افتح <strong>الإعدادات</strong>، واختر <strong>إضافة eSIM</strong> (في iPhone ضمن «خلوي»، وفي Android ضمن شرائح SIM)، ثم امسح هذا الرمز.
 qr-alt = رمز QR لتثبيت شريحة eSIM
 qr-in-html = رمز QR موجود في نسخة HTML من هذه الرسالة.
 
