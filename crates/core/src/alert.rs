@@ -222,32 +222,61 @@ impl Alert {
         Self::about(AlertKind::WebhookUnverified, Some(order_no), reason, at_ms)
     }
 
-    /// The provider refused placement `reference` because of the reseller's account: `cause`
-    /// is the provider's code and its meaning. The placement is retried (`retry`) or has
-    /// stopped.
-    pub fn provider_account(reference: &str, cause: &str, retry: bool, at_ms: i64) -> Self {
-        let then = if retry {
-            "the placement is retried until the account is fixed"
+    /// The provider refused placement `reference` (its job `job_id`) because of the
+    /// reseller's account: `cause` is the provider's code and its meaning. With `retry` the
+    /// placement goes on retrying by itself; otherwise it stopped, and the command places it
+    /// again once the account is fixed.
+    pub fn provider_account(
+        reference: &str,
+        cause: &str,
+        retry: bool,
+        job_id: i64,
+        at_ms: i64,
+    ) -> Self {
+        let (then, command) = if retry {
+            (
+                "the placement keeps retrying by itself (for up to 24 hours)",
+                None,
+            )
         } else {
-            "the placement stopped; once the account is fixed, retry its dead letter"
+            (
+                "the placement stopped; once the account is fixed, retry it",
+                Some(format!("esim-courier dead-letters retry {job_id}")),
+            )
         };
-        Self::about(
-            AlertKind::ProviderAccount,
-            None,
-            format!("the provider refused placement {reference:?}: {cause}; {then}"),
-            at_ms,
-        )
+        Self {
+            command,
+            ..Self::about(
+                AlertKind::ProviderAccount,
+                None,
+                format!("the provider refused placement {reference:?}: {cause}; {then}"),
+                at_ms,
+            )
+        }
     }
 
-    /// Placement `reference` failed for good: `why` in the provider's words. `job_id` is its
-    /// dead letter, which places again (with the same idempotency key) when retried.
-    pub fn placement_failed(reference: &str, why: &str, job_id: i64, at_ms: i64) -> Self {
+    /// Placement `reference` stopped: `why`. When the provider refused it (`refused`), no
+    /// order was placed; otherwise (it kept failing, or its answer could not be read) the
+    /// provider may have placed it. Either way `job_id`'s dead letter places it again with
+    /// the same idempotency key, which never buys a second eSIM: a new reference would.
+    pub fn placement_failed(
+        reference: &str,
+        why: &str,
+        refused: bool,
+        job_id: i64,
+        at_ms: i64,
+    ) -> Self {
+        let outcome = if refused {
+            "the provider placed no order for it"
+        } else {
+            "the provider may have placed the order: retry it (the same reference never buys a second eSIM), do not place it again under a new reference"
+        };
         Self {
             command: Some(format!("esim-courier dead-letters retry {job_id}")),
             ..Self::about(
                 AlertKind::PlacementFailed,
                 None,
-                format!("placement {reference:?} failed: {why}; no order was placed for it"),
+                format!("placement {reference:?} failed: {why}; {outcome}"),
                 at_ms,
             )
         }

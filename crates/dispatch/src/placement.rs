@@ -6,12 +6,13 @@
 //! order's number and never buys a second eSIM. The answer binds the customer to that
 //! number in the job's own transaction ([`Store::placement_placed`]).
 //!
-//! - transient errors retry with the dispatcher's backoff ([`RetryPolicy::default`]); when
-//!   its attempts run out the placement fails (retrying the dead letter places again);
+//! - transient errors retry with backoff for up to 24 hours ([`PLACEMENT_RETRY`]); then the
+//!   placement fails with `placement_failed`, saying the provider may have placed it
+//!   (retrying the dead letter asks again with the same key);
 //! - account errors (the provider's 501/502/503/506) raise `provider_account` at once: a
 //!   transient one (506) once per placement and code while the placement retries, a
-//!   permanent one (501/502/503) as the placement stops;
-//! - other permanent errors fail the placement with the provider's message and raise
+//!   permanent one (501/502/503) as the placement stops, beside its `placement_failed`;
+//! - permanent errors fail the placement with the provider's message and raise
 //!   `placement_failed`.
 //!
 //! [`Store::placement_placed`]: esim_courier_store::Store::placement_placed
@@ -20,6 +21,16 @@ use esim_courier_core::{Alert, PlaceOrder, ProviderError};
 use esim_courier_store::{duration_ms, now_ms, AttemptOutcome, ClaimedJob, PlacementStatus};
 
 use crate::{Dispatcher, RetryPolicy};
+
+/// How long a placement is retried: 1 s doubling to 15 minutes, for up to 24 hours, so a
+/// provider outage or an empty balance (506) fixed within a day needs nobody.
+const PLACEMENT_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 110,
+    max_age: std::time::Duration::from_secs(24 * 3600),
+    initial_delay: std::time::Duration::from_secs(1),
+    max_delay: std::time::Duration::from_secs(15 * 60),
+    timeout: std::time::Duration::from_secs(30),
+};
 
 impl Dispatcher {
     pub(crate) async fn place(&self, job: &ClaimedJob) {
@@ -62,7 +73,7 @@ impl Dispatcher {
             package_code: placement.package_code.clone(),
             email: placement.customer.email.clone(),
         };
-        let answer = reconciler.place(&order).await;
+        let answer = self.holding(job, reconciler.place(&order)).await;
         let attempt = self.attempt(started_at, None);
         let error = match answer {
             Ok(order_no) => {
@@ -81,13 +92,15 @@ impl Dispatcher {
             }
             Err(e) => e,
         };
-        if error.is_about_the_account() && error.is_transient() {
+        let account = error.is_about_the_account();
+        if account && error.is_transient() {
             self.account_alert(job, &reference, &error).await;
         }
         let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
-        let policy = RetryPolicy::default();
-        if error.is_transient() && attempts < policy.max_attempts {
-            let next = started_at + duration_ms(policy.delay(attempts, error.retry_after()));
+        let next = started_at + duration_ms(PLACEMENT_RETRY.delay(attempts, error.retry_after()));
+        let exhausted = attempts >= PLACEMENT_RETRY.max_attempts
+            || next - job.created_at > duration_ms(PLACEMENT_RETRY.max_age);
+        if error.is_transient() && !exhausted {
             tracing::warn!(%reference, error = %error, retry_in_ms = next - started_at, "placing the order failed; will retry with the same idempotency key");
             let why = error.to_string();
             let written = self.store.job_retry(job, &attempt, &why, next).await;
@@ -100,18 +113,29 @@ impl Dispatcher {
         } else {
             (AttemptOutcome::Permanent, error.message().to_owned())
         };
+        // Only the provider's own refusal (a permanent error with its code) says for sure that
+        // nothing was placed; a call that kept failing, or an answer we could not read, may
+        // have placed it.
+        let refused = !error.is_transient() && error.code().is_some();
         tracing::error!(%reference, error = %error, "placing the order failed for good");
-        metrics::counter!("esim_courier_placements_total", "outcome" => "failed").increment(1);
-        let alert = if error.is_about_the_account() && !error.is_transient() {
-            Alert::provider_account(&reference, &account_cause(&error), false, started_at)
-        } else {
-            Alert::placement_failed(&reference, &why, job.id, started_at)
-        };
-        let alert_jobs = self.alert_jobs(&alert);
+        let mut alerts = Vec::new();
+        if account && !error.is_transient() {
+            let cause = account_cause(&error);
+            alerts.push(Alert::provider_account(
+                &reference, &cause, false, job.id, started_at,
+            ));
+        }
+        alerts.push(Alert::placement_failed(
+            &reference, &why, refused, job.id, started_at,
+        ));
+        let alert_jobs: Vec<_> = alerts.iter().map(|a| self.alert_jobs(a)).collect();
         let written = self
             .store
             .placement_failed(job, &attempt, (outcome, &why), &alert_jobs)
             .await;
+        if matches!(written, Ok(true)) {
+            metrics::counter!("esim_courier_placements_total", "outcome" => "failed").increment(1);
+        }
         self.check_written(written);
     }
 
@@ -119,7 +143,7 @@ impl Dispatcher {
     /// once per placement and provider code, not at every retry.
     async fn account_alert(&self, job: &ClaimedJob, reference: &str, error: &ProviderError) {
         let cause = account_cause(error);
-        let alert = Alert::provider_account(reference, &cause, true, now_ms());
+        let alert = Alert::provider_account(reference, &cause, true, job.id, now_ms());
         let key = error
             .code()
             .map_or_else(|| "account".to_owned(), |c| c.to_string());

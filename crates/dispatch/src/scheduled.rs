@@ -34,21 +34,8 @@ impl Dispatcher {
             tracing::error!(error = %e, "scheduling the next reconciliation sweep failed; the next start schedules it");
         }
         let started_at = now_ms();
-        let lease_ms = duration_ms(self.config.lease);
         let run = reconciler.sweep(started_at - duration_ms(schedule.window), |_, _| {});
-        tokio::pin!(run);
-        let mut heartbeat = tokio::time::interval(self.config.lease / 3);
-        heartbeat.tick().await;
-        let result = loop {
-            tokio::select! {
-                result = &mut run => break result,
-                _ = heartbeat.tick() => {
-                    if let Err(e) = self.store.extend_leases(std::slice::from_ref(job), now_ms() + lease_ms).await {
-                        tracing::warn!(error = %e, "extending the sweep's lease failed");
-                    }
-                }
-            }
-        };
+        let result = self.holding(job, run).await;
         let attempt = self.attempt(started_at, None);
         let written = match result {
             Ok(report) => {
@@ -85,6 +72,30 @@ impl Dispatcher {
             }
         };
         self.check_written(written);
+    }
+
+    /// Runs `work` for `job`, extending the job's lease every third of it meanwhile, so a
+    /// long but live piece of work (a sweep paging, a slow provider) is never claimed by
+    /// another worker; only a dead worker's lease expires.
+    pub(crate) async fn holding<T>(
+        &self,
+        job: &ClaimedJob,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let lease_ms = duration_ms(self.config.lease);
+        tokio::pin!(work);
+        let mut heartbeat = tokio::time::interval(self.config.lease / 3);
+        heartbeat.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut work => return result,
+                _ = heartbeat.tick() => {
+                    if let Err(e) = self.store.extend_leases(std::slice::from_ref(job), now_ms() + lease_ms).await {
+                        tracing::warn!(job = job.id, error = %e, "extending the job's lease failed");
+                    }
+                }
+            }
+        }
     }
 
     /// A process without the provider (or with sweeps off) leaves the job to a replica that

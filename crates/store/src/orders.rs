@@ -251,21 +251,17 @@ impl Store {
                 return Ok((Registration::AlreadyDelivered { to }, 0));
             }
         }
+        let [email, name, locale, price, currency] = customer_columns(customer);
         sqlx::query(
             "UPDATE orders SET customer_email = $1, customer_name = $2, customer_locale = $3, retail_price = $4,
                     retail_currency = $5, registered_at = COALESCE(registered_at, $6), updated_at = $6
               WHERE order_no = $7",
         )
-        .bind(customer.email.as_str().to_owned())
-        .bind(customer.name.clone())
-        .bind(customer.locale.as_ref().map(|l| l.as_str().to_owned()))
-        .bind(customer.retail_price.as_ref().map(|m| m.amount().to_string()))
-        .bind(
-            customer
-                .retail_price
-                .as_ref()
-                .map(|m| m.currency().code().to_owned()),
-        )
+        .bind(email)
+        .bind(name)
+        .bind(locale)
+        .bind(price)
+        .bind(currency)
         .bind(now)
         .bind(order_no.to_owned())
         .execute(&mut **tx)
@@ -550,6 +546,21 @@ fn money(
             .map_err(|e| corrupt(what, e)),
         _ => Ok(None),
     }
+}
+
+/// A [`Customer`] as the `customer_email`, `customer_name`, `customer_locale`, `retail_price`
+/// and `retail_currency` columns store it (orders, placements): the inverse of
+/// [`customer_from_row`].
+pub(crate) fn customer_columns(c: &Customer) -> [Option<String>; 5] {
+    [
+        Some(c.email.as_str().to_owned()),
+        c.name.clone(),
+        c.locale.as_ref().map(|l| l.as_str().to_owned()),
+        c.retail_price.as_ref().map(|m| m.amount().to_string()),
+        c.retail_price
+            .as_ref()
+            .map(|m| m.currency().code().to_owned()),
+    ]
 }
 
 /// The registered customer in a row with the order's `customer_*` columns: the one mapping

@@ -642,7 +642,9 @@ impl Store {
         let owned = end_job(&mut tx, (job, attempt), ending).await?;
         if owned {
             if let Some((_, jobs)) = &alert {
-                let prefix = format!("dead:{}:{}", job.id, job.attempts);
+                // The time makes it this death's own: a dead letter retried (its attempts
+                // counted again from 1) that dies again raises its alert again.
+                let prefix = format!("dead:{}:{}:{}", job.id, job.attempts, attempt.finished_at);
                 insert_alert_jobs(
                     &mut tx,
                     (&prefix, jobs),
@@ -802,7 +804,8 @@ impl Store {
         // A failed placement whose job is retried is being placed again.
         for reference in &placements {
             sqlx::query(
-                "UPDATE placements SET status = 'placing', updated_at = $1 WHERE reference = $2 AND status = 'failed'",
+                "UPDATE placements SET status = 'placing', error = NULL, updated_at = $1
+                  WHERE reference = $2 AND status = 'failed'",
             )
             .bind(now)
             .bind(reference.clone())

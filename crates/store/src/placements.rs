@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::intake::{insert_job, NewJob};
-use crate::orders::customer_from_row;
+use crate::orders::{customer_columns, customer_from_row};
 use crate::outbox::{
     end_job, insert_alert_jobs, insert_scheduled, lookup_key, Attempt, AttemptOutcome, ClaimedJob,
     Ending, JobKind, JobState, RECONCILER,
@@ -111,7 +111,7 @@ impl Store {
     /// write one placement and one job (the reference is the key of both).
     pub async fn place(&self, asked: &NewPlacement) -> Result<Placement, StoreError> {
         let now = self.now();
-        let c = &asked.customer;
+        let [email, name, locale, price, currency] = customer_columns(&asked.customer);
         let mut tx = self.begin_write().await?;
         let created = sqlx::query(
             "INSERT INTO placements (reference, package_code, customer_email, customer_name, customer_locale,
@@ -121,11 +121,11 @@ impl Store {
         )
         .bind(asked.reference.clone())
         .bind(asked.package_code.clone())
-        .bind(c.email.as_str().to_owned())
-        .bind(c.name.clone())
-        .bind(c.locale.as_ref().map(|l| l.as_str().to_owned()))
-        .bind(c.retail_price.as_ref().map(|m| m.amount().to_string()))
-        .bind(c.retail_price.as_ref().map(|m| m.currency().code().to_owned()))
+        .bind(email)
+        .bind(name)
+        .bind(locale)
+        .bind(price)
+        .bind(currency)
         .bind(now)
         .execute(&mut *tx)
         .await?
@@ -234,7 +234,8 @@ impl Store {
     }
 
     /// The placement behind `job` failed for good: in one transaction, the job is dead
-    /// (`outcome`, `error`), the placement failed with `error`, and `alert_jobs` are written.
+    /// (`outcome`, `error`), the placement failed with `error`, and each alert's jobs in
+    /// `alerts` are written.
     /// Retrying the dead letter places again, with the same key. Returns false when the
     /// lease was lost.
     pub async fn placement_failed(
@@ -242,7 +243,7 @@ impl Store {
         job: &ClaimedJob,
         attempt: &Attempt<'_>,
         (outcome, error): (AttemptOutcome, &str),
-        alert_jobs: &[NewJob],
+        alerts: &[Vec<NewJob>],
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let ending = Ending::failed(JobState::Dead, outcome, error);
@@ -257,10 +258,14 @@ impl Store {
         .bind(job.payload.clone())
         .execute(&mut *tx)
         .await?;
-        let prefix = format!("placement_failed:{}:{}", job.id, job.attempts);
-        insert_alert_jobs(&mut tx, (&prefix, alert_jobs), None, attempt.finished_at).await?;
+        // The time makes it this failure's own: a retried dead letter that fails again alerts
+        // again.
+        for (i, alert_jobs) in alerts.iter().enumerate() {
+            let prefix = format!("placement_failed:{}:{}:{i}", job.id, attempt.finished_at);
+            insert_alert_jobs(&mut tx, (&prefix, alert_jobs), None, attempt.finished_at).await?;
+        }
         tx.commit().await?;
-        if !alert_jobs.is_empty() {
+        if alerts.iter().any(|jobs| !jobs.is_empty()) {
             self.notify_jobs_changed();
         }
         Ok(true)
@@ -268,7 +273,8 @@ impl Store {
 
     /// Writes `alert_jobs` (an alert about `job`, raised while the job goes on, such as
     /// `provider_account`), once per `(job, cause)`: a job retried with the same cause does
-    /// not raise it again.
+    /// not raise it again (its attempts, counted again after a dead-letter retry, are not
+    /// part of the key: the alert stands until the placement ends).
     pub async fn alert_once(
         &self,
         job: &ClaimedJob,

@@ -149,7 +149,7 @@ async fn a_failed_placement_retried_from_its_dead_letter_is_placing_again(backen
             &jobs[0],
             &attempt,
             (esim_courier_store::AttemptOutcome::Permanent, why),
-            &[],
+            &[Vec::new()],
         )
         .await
         .expect("written");

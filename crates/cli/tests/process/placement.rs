@@ -268,7 +268,7 @@ async fn a_webhook_before_the_placements_answer_is_emailed_when_the_answer_commi
     };
     // The customer wait stays at its default (30 minutes): the email must not wait for it.
     let (provider, smtp, dir, config) = placing_world(&db.url);
-    provider.then(Scripted::Late(Duration::from_secs(4)));
+    provider.then(Scripted::Late(Duration::from_secs(6)));
     let server = Server::start(&config, dir.path()).await;
     let client = esim_courier_tests::http_client();
     let (status, _) = post(
@@ -288,6 +288,26 @@ async fn a_webhook_before_the_placements_answer_is_emailed_when_the_answer_commi
     provider.finish(&order_no, "COMPLETED", ICCID, LPA);
     let url = format!("{}/webhooks/order/{WEBHOOK_TOKEN}", server.base);
     assert_eq!(provider.push_webhook(&url, &order_no, QUICK).await, [200]);
+    // The activation job parks itself: the order has no customer yet.
+    let parked = || {
+        let (config, dir) = (config.clone(), dir.path().to_owned());
+        let order_no = order_no.clone();
+        async move {
+            let (_, order) = order_json(&config, &dir, &order_no).await;
+            order["notifications"].as_array().is_some_and(|jobs| {
+                jobs.iter()
+                    .any(|j| j["kind"] == "order_completed" && j["state"] == "waiting")
+            })
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !parked().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the activation job never waited for its customer"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let p = placement(&client, &server, "shop-order-3003").await;
     assert_eq!(p["status"], "placing", "the answer has not come yet: {p}");
 
@@ -301,11 +321,6 @@ async fn a_webhook_before_the_placements_answer_is_emailed_when_the_answer_commi
     assert_eq!(mails[0].to, ["cleo@traveller.example".to_owned()]);
     let (_, _, png, _) = open_activation_email(&mails[0].data);
     assert_eq!(read_qr(&png), LPA);
-    assert!(
-        ops_alerts(&smtp).iter().all(|a| !a.contains(&order_no)),
-        "no customer_unknown alert: {:?}",
-        ops_alerts(&smtp)
-    );
     drop(server);
 }
 
@@ -378,6 +393,34 @@ async fn the_providers_errors_retry_alert_or_fail_the_placement(backend: Backend
     })
     .await;
 
+    // 501 "account does not exist": the placement stops at once; operators hear what is wrong
+    // with the account, and that the placement failed, with the command that retries it.
+    provider.then(Scripted::Code(501));
+    place("err-501", "JP-7D-5GB").await;
+    let failed = placement_becomes(&client, &server, "err-501", "failed").await;
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("account does not exist")),
+        "{failed}"
+    );
+    wait_until(30, "the alerts about err-501", || {
+        let alerts = ops_alerts(&smtp);
+        let about = |kind: &str| {
+            alerts
+                .iter()
+                .any(|a| a.contains(kind) && a.contains("err-501"))
+        };
+        about("provider_account") && about("placement_failed")
+    })
+    .await;
+    assert!(
+        ops_alerts(&smtp)
+            .iter()
+            .any(|a| a.contains("err-501") && a.contains("dead-letters retry")),
+        "the command that retries it"
+    );
+
     // One provider order per placed reference, each asked with its own key.
     let orders = provider.orders();
     assert_eq!(orders.len(), 3, "{orders:?}");
@@ -392,13 +435,15 @@ async fn the_providers_errors_retry_alert_or_fail_the_placement(backend: Backend
             "{reference}: the refused calls, then the one that placed: {keys:?}"
         );
     }
-    assert_eq!(
-        keys.iter()
-            .filter(|k| k.as_deref() == Some("err-504"))
-            .count(),
-        1,
-        "a permanent error is not retried"
-    );
+    for refused in ["err-504", "err-501"] {
+        assert_eq!(
+            keys.iter()
+                .filter(|k| k.as_deref() == Some(refused))
+                .count(),
+            1,
+            "{refused}: a permanent error is not retried"
+        );
+    }
     assert!(
         !server.log_text().contains("panicked"),
         "{}",
