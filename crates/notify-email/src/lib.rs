@@ -239,7 +239,12 @@ impl Notifier for EmailNotifier {
             .map_err(|e| NotifyError::permanent(e.to_string()))?;
         let id = self.transport.send(email.message()).await?;
         tracing::debug!(message_id = %email.message_id, template = %email.template, locale = %email.locale, "email accepted");
-        Ok(Receipt::with_id(format!("{} {id}", email.message_id)).in_locale(email.locale.clone()))
+        let receipt = Receipt::with_id(format!("{} {id}", email.message_id));
+        // The customer's language is what varies; operator emails are all in one.
+        Ok(match self.audience {
+            Audience::Customer => receipt.in_locale(email.locale.clone()),
+            Audience::Operator => receipt,
+        })
     }
 
     async fn healthcheck(&self) -> Result<(), NotifyError> {

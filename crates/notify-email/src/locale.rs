@@ -83,8 +83,9 @@ mod tests {
 
     fn available() -> Vec<String> {
         crate::templates::ACTIVATION_LOCALES
-            .map(String::from)
-            .to_vec()
+            .iter()
+            .map(|l| (*l).to_owned())
+            .collect()
     }
 
     #[test]

@@ -164,11 +164,13 @@ pub(crate) enum Mode {
 }
 
 /// `{{t "id" name=value ...}}`: the message in the email's locale (`locale` and `template`
-/// at the context's root).
+/// at the context's root). With `attribute` (the `ta` helper), the whole message is escaped,
+/// markup dropped, for an HTML attribute: `alt="{{ta "qr-alt"}}"`.
 pub(crate) struct Translate {
     pub(crate) messages: Arc<Messages>,
     pub(crate) mode: Mode,
     pub(crate) escape: fn(&str) -> String,
+    pub(crate) attribute: bool,
 }
 
 impl HelperDef for Translate {
@@ -209,12 +211,13 @@ impl HelperDef for Translate {
                     } else {
                         "text"
                     };
-                    FluentValue::from(
-                        link.get(key)
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned(),
-                    )
+                    let Some(shown) = link.get(key).and_then(Value::as_str) else {
+                        return Err(RenderErrorReason::Other(format!(
+                            "message {id:?}: variable {name} is an object, not a link made by mailto"
+                        ))
+                        .into());
+                    };
+                    FluentValue::from(shown.to_owned())
                 }
                 other => {
                     return Err(RenderErrorReason::Other(format!(
@@ -229,9 +232,10 @@ impl HelperDef for Translate {
             .messages
             .format(template, locale, id, &args)
             .map_err(RenderErrorReason::Other)?;
-        match self.mode {
-            Mode::Html => out.write(&text)?,
-            Mode::Text => out.write(&plain(&text))?,
+        match (self.mode, self.attribute) {
+            (Mode::Html, false) => out.write(&text)?,
+            (Mode::Html, true) => out.write(&(self.escape)(&plain(&text)))?,
+            (Mode::Text, _) => out.write(&plain(&text))?,
         }
         Ok(())
     }

@@ -43,13 +43,19 @@ macro_rules! builtin_markup {
     };
 }
 
-macro_rules! builtin_messages {
-    ($template:literal, [$($locale:literal),+ $(,)?]) => {
-        [$((
-            $template,
+/// The activation email's built-in locales and their messages, from one list.
+macro_rules! activation_locales {
+    ($($locale:literal),+ $(,)?) => {
+        /// The activation email's built-in locales.
+        #[cfg(test)]
+        pub(crate) const ACTIVATION_LOCALES: &[&str] = &[$($locale),+];
+
+        /// The activation email's built-in messages: (template, locale, Fluent source).
+        const BUILTIN_ACTIVATION: &[(&str, &str, &str)] = &[$((
+            "activation",
             $locale,
-            include_str!(concat!("../templates/", $template, "/", $locale, ".ftl")),
-        )),+]
+            include_str!(concat!("../templates/activation/", $locale, ".ftl")),
+        )),+];
     };
 }
 
@@ -60,20 +66,9 @@ const BUILTIN: &[(&str, [&str; 3])] = &[
     builtin_markup!("alert"),
 ];
 
-/// The activation email's built-in locales.
-#[cfg(test)]
-pub(crate) const ACTIVATION_LOCALES: [&str; 15] = [
+activation_locales!(
     "en", "zh-Hans", "zh-Hant", "ja", "ko", "ms", "id", "th", "vi", "es", "fr", "de", "pt-BR",
     "tr", "ar",
-];
-
-/// The built-in messages: (template, locale, Fluent source).
-const BUILTIN_ACTIVATION: [(&str, &str, &str); 15] = builtin_messages!(
-    "activation",
-    [
-        "en", "zh-Hans", "zh-Hant", "ja", "ko", "ms", "id", "th", "vi", "es", "fr", "de", "pt-BR",
-        "tr", "ar"
-    ]
 );
 const BUILTIN_OPERATOR: [(&str, &str, &str); 2] = [
     (
@@ -321,14 +316,17 @@ fn registry(mode: Mode, messages: &Arc<Messages>) -> Handlebars<'static> {
         Mode::Html => registry.register_escape_fn(escape_html),
         Mode::Text => registry.register_escape_fn(handlebars::no_escape),
     }
-    registry.register_helper(
-        "t",
-        Box::new(Translate {
-            messages: Arc::clone(messages),
-            mode,
-            escape,
-        }),
-    );
+    for (name, attribute) in [("t", false), ("ta", true)] {
+        registry.register_helper(
+            name,
+            Box::new(Translate {
+                messages: Arc::clone(messages),
+                mode,
+                escape,
+                attribute,
+            }),
+        );
+    }
     registry.register_helper(
         "mailto",
         Box::new(Mailto {
@@ -384,20 +382,30 @@ fn overlay(dir: &Path, sources: &mut Sources) -> Result<(), ConfigError> {
         }
         for file in entries(&template_dir)? {
             let path = template_dir.join(&file);
-            if let Some(locale) = file.strip_suffix(".ftl") {
-                if Locale::parse(locale).is_err() {
-                    return Err(ConfigError::new(
-                        key,
-                        format!(
-                            "{}: a messages file is named after its locale, such as en.ftl or zh-Hans.ftl",
-                            path.display()
-                        ),
-                    ));
-                }
+            if let Some(name) = file.strip_suffix(".ftl") {
+                let tag = Locale::parse(name)
+                    .ok()
+                    .filter(|l| !l.as_str().contains([',', ';', '*']))
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            key,
+                            format!(
+                                "{}: a messages file is named after its locale, such as en.ftl or zh-Hans.ftl",
+                                path.display()
+                            ),
+                        )
+                    })?;
+                // `zh-hans.ftl` or `pt_BR.ftl` overrides the built-in zh-Hans or pt-BR.
+                let locale = sources
+                    .messages
+                    .locales(&template)
+                    .into_iter()
+                    .find(|l| l.eq_ignore_ascii_case(tag.as_str()))
+                    .unwrap_or_else(|| tag.as_str().to_owned());
                 let origin = path.display().to_string();
                 sources
                     .messages
-                    .add(&template, locale, read(&path)?, &origin)
+                    .add(&template, &locale, read(&path)?, &origin)
                     .map_err(|e| ConfigError::new(key, e))?;
                 continue;
             }

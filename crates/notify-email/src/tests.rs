@@ -540,6 +540,26 @@ fn a_reseller_override_is_used_and_one_with_a_remote_image_is_refused() {
     assert_eq!(email.subject, "Wander: your eSIM (B23120118131234)");
     assert!(email.html.contains(IOS), "the built-in body is kept");
     let japanese = render(&notifier, order(Some("ja")));
+    // A messages file named in another case overrides the built-in locale; a message with a
+    // quote or markup stays inside its attribute.
+    std::fs::write(activation.join("zh-hans.ftl"), "heading = 您的 eSIM 到了\n").expect("write");
+    std::fs::write(
+        activation.join("en.ftl"),
+        "heading = your eSIM\nqr-alt = The \"QR\" <strong>code</strong>\n",
+    )
+    .expect("write");
+    let notifier = customer_notifier(&format!(
+        "templates_dir = {:?}\nbrand_name = \"Wander\"",
+        dir.path().display().to_string()
+    ));
+    let chinese = render(&notifier, order(Some("zh-CN")));
+    assert_eq!(chinese.locale, "zh-Hans");
+    assert_eq!(chinese.subject, "Wander: 您的 eSIM 到了 (B23120118131234)");
+    let english = render(&notifier, order(Some("en")));
+    assert!(
+        english.html.contains(r#"alt="The &quot;QR&quot; code""#),
+        "escaped in its attribute"
+    );
     assert_eq!(
         japanese.subject, "Wander: eSIMの準備ができました (B23120118131234)",
         "one markup, every locale"
