@@ -101,29 +101,10 @@ const LOCALES: [(&str, &str, &str); 15] = [
     ("ar", "شريحة eSIM الخاصة بك جاهزة: ", "رمز التفعيل"),
 ];
 
-/// The QR code of an email, read back from its PNG part.
+/// The QR code of an email, read back from its PNG part as a mail client receives it.
 fn qr_of(email: &RenderedEmail) -> String {
-    use mail_parser::MimeHeaders;
-    let eml = email.eml();
-    let parsed = mail_parser::MessageParser::default()
-        .parse(&eml)
-        .expect("parses");
-    let png = parsed
-        .parts
-        .iter()
-        .find(|p| p.is_content_type("image", "png"))
-        .expect("a PNG part")
-        .contents()
-        .to_vec();
-    let image = image::load_from_memory(&png).expect("decodes").to_luma8();
-    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(
-        image.width() as usize,
-        image.height() as usize,
-        |x, y| image.get_pixel(x as u32, y as u32).0[0],
-    );
-    let grids = prepared.detect_grids();
-    assert_eq!(grids.len(), 1);
-    grids[0].decode().expect("readable QR").1
+    let (_, _, png, _) = esim_courier_test_support::smtp::open_activation_email(&email.eml());
+    esim_courier_test_support::smtp::read_qr(&png)
 }
 
 #[test]
