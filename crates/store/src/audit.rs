@@ -12,6 +12,10 @@ pub enum AuditAction {
     Resend,
     /// Queued dead letters again (`dead-letters retry`).
     DeadLetterRetry,
+    /// Added a console user (`users add`).
+    UserAdded,
+    /// Removed a console user (`users remove`).
+    UserRemoved,
 }
 
 impl AuditAction {
@@ -20,6 +24,8 @@ impl AuditAction {
         match self {
             Self::Resend => "resend",
             Self::DeadLetterRetry => "dead_letter_retry",
+            Self::UserAdded => "user_added",
+            Self::UserRemoved => "user_removed",
         }
     }
 }

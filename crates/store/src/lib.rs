@@ -46,6 +46,7 @@ macro_rules! stored_names {
 mod audit;
 mod clock;
 mod connect;
+mod console;
 mod error;
 mod group_commit;
 mod intake;
@@ -63,6 +64,7 @@ use tokio::sync::Notify;
 pub use audit::{AuditAction, AuditEntry, AuditRecord};
 pub use clock::Clock;
 pub use connect::StoreOptions;
+pub use console::{ConsoleSession, ConsoleUser, Role};
 pub use error::StoreError;
 pub use intake::{IntakeOutcome, NewJob, NewReceipt, Planner};
 pub use orders::{
