@@ -178,32 +178,9 @@ impl Guard {
         self.config.signature.as_ref()
     }
 
-    /// The client's address: the peer, or, when the peer is a trusted proxy, the last
-    /// address in `X-Forwarded-For` that is not itself a trusted proxy.
+    /// The client's address (see [`client_address`]).
     pub(crate) fn source(&self, req: &HttpRequest) -> Option<IpAddr> {
-        let peer = req.peer_addr()?.ip();
-        if !self.trusted(peer) {
-            return Some(peer);
-        }
-        let forwarded = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter_map(|s| s.parse::<IpAddr>().ok())
-            .collect::<Vec<_>>();
-        Some(
-            forwarded
-                .into_iter()
-                .rev()
-                .find(|ip| !self.trusted(*ip))
-                .unwrap_or(peer),
-        )
-    }
-
-    fn trusted(&self, ip: IpAddr) -> bool {
-        self.config.trusted_proxies.iter().any(|n| n.contains(&ip))
+        client_address(&self.config.trusted_proxies, req)
     }
 
     /// Applies the allowlist and the rate limit.
@@ -224,4 +201,30 @@ impl Guard {
         }
         Ok(())
     }
+}
+
+/// The client's address: the peer, or, when the peer is one of `trusted_proxies`, the last
+/// address in `X-Forwarded-For` that is not itself a trusted proxy. The webhook's guard and
+/// the console's login limit resolve clients this one way.
+pub fn client_address(trusted_proxies: &[IpNet], req: &HttpRequest) -> Option<IpAddr> {
+    let trusted = |ip: IpAddr| trusted_proxies.iter().any(|n| n.contains(&ip));
+    let peer = req.peer_addr()?.ip();
+    if !trusted(peer) {
+        return Some(peer);
+    }
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter_map(|s| s.parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !trusted(*ip))
+            .unwrap_or(peer),
+    )
 }

@@ -29,7 +29,9 @@ use secrecy::SecretString;
 
 pub use auth::TokenSet;
 pub use error::ApiError;
-pub use guard::{Hardening, RateLimit, SignatureAlgorithm, SignatureCheck, SignatureEncoding};
+pub use guard::{
+    client_address, Hardening, RateLimit, SignatureAlgorithm, SignatureCheck, SignatureEncoding,
+};
 pub use metrics::MetricsRender;
 
 /// What the receiver needs to know.
@@ -162,20 +164,26 @@ pub fn serve_admin(
     .run())
 }
 
-/// Starts the HTTP server on `listener`, over HTTPS when `tls` is given. The returned server
-/// runs until stopped through its handle; it finishes requests under way on a graceful stop.
-pub fn serve(
+/// Starts the HTTP server on `listener`, over HTTPS when `tls` is given, with `more` routes
+/// beside the receiver's (the operators' console). The returned server runs until stopped
+/// through its handle; it finishes requests under way on a graceful stop.
+pub fn serve<M>(
     listener: TcpListener,
     store: Store,
     config: ReceiverConfig,
     tls: Option<rustls::ServerConfig>,
-) -> std::io::Result<Server> {
+    more: M,
+) -> std::io::Result<Server>
+where
+    M: FnOnce(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
     let workers = config.workers;
     let routes = configure(store, config);
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(request_log::log_request))
             .configure(routes.clone())
+            .configure(more.clone())
             .default_service(web::to(error::not_found))
     })
     // Signals are handled by the binary, which also stops the dispatcher.
