@@ -43,6 +43,47 @@ pub struct Config {
     /// What reconciliation does with the provider's order API.
     #[serde(default)]
     pub reconcile: ReconcileSection,
+    /// The operators' console under `/admin`.
+    #[serde(default)]
+    pub console: ConsoleSection,
+}
+
+/// `[console]`: the operators' web console under `/admin` on `server.bind`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// Serve it (users are added with `esim-courier users add`).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// A session unused this long is ended.
+    #[serde(default = "default_session_idle", with = "humantime_serde")]
+    pub session_idle: Duration,
+    /// Failed logins allowed per client address and per user name within a minute; the
+    /// next answers 429.
+    #[serde(default = "default_login_attempts")]
+    pub login_attempts_per_minute: u32,
+}
+
+impl Default for ConsoleSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            session_idle: default_session_idle(),
+            login_attempts_per_minute: default_login_attempts(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_session_idle() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+
+fn default_login_attempts() -> u32 {
+    5
 }
 
 /// `[reconcile]`: looking orders up at the provider's order API (with a `[provider]`).

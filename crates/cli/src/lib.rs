@@ -91,6 +91,11 @@ enum Command {
     /// Look orders up at the provider's order API and record the results whose webhook never
     /// came: `--order NO` for one order, `--since 6h` to sweep every recent order.
     Reconcile(commands::reconcile::ReconcileArgs),
+    /// Manage the operators' console accounts (`/admin`).
+    Users {
+        #[command(subcommand)]
+        command: commands::users::UsersCommand,
+    },
 }
 
 /// Builds an esim-courier binary: the built-in notifier types, plus those registered.
@@ -159,6 +164,7 @@ fn run(registry: &Registry) -> ExitCode {
             Command::Preview(args) => commands::preview::run(&cli.config, args).await,
             Command::Resend(args) => commands::resend::run(&cli.config, args, registry).await,
             Command::Reconcile(args) => commands::reconcile::run(&cli.config, args, registry).await,
+            Command::Users { command } => commands::users::run(&cli.config, command).await,
         }
     });
     match result {

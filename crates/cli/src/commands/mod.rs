@@ -11,6 +11,7 @@ pub mod resend;
 pub mod serve;
 pub mod simulate;
 pub mod terminal;
+pub mod users;
 
 use std::path::Path;
 

@@ -47,7 +47,28 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
         }
         None => None,
     };
-    let server = esim_courier_receiver::serve(listener, store.clone(), receiver_config, tls)?;
+    let console = config.console.enabled.then(|| {
+        esim_courier_console::configure(
+            store.clone(),
+            esim_courier_console::ConsoleConfig {
+                session_idle: config.console.session_idle,
+                login_attempts_per_minute: config.console.login_attempts_per_minute,
+                secure_cookies: tls.is_some(),
+                trusted_proxies: config.webhook.trusted_proxies.clone(),
+            },
+        )
+    });
+    let server = esim_courier_receiver::serve(
+        listener,
+        store.clone(),
+        receiver_config,
+        tls,
+        move |cfg: &mut actix_web::web::ServiceConfig| {
+            if let Some(console) = console {
+                console(cfg);
+            }
+        },
+    )?;
     let handle = server.handle();
     let mut server_task = tokio::spawn(server);
 
