@@ -38,6 +38,8 @@ pub struct AppOptions {
     pub webhook_tokens: Vec<&'static str>,
     /// Called at each point of a job's life the dispatcher offers (see [`HookPoint`]).
     pub hook: Option<Hook>,
+    /// The operators' console, mounted under `/admin`.
+    pub console: esim_courier_console::ConsoleConfig,
 }
 
 impl std::fmt::Debug for AppOptions {
@@ -66,6 +68,7 @@ impl Default for AppOptions {
             hardening: esim_courier_receiver::Hardening::default(),
             webhook_tokens: vec![WEBHOOK_TOKEN],
             hook: None,
+            console: esim_courier_console::ConsoleConfig::default(),
         }
     }
 }
@@ -140,8 +143,9 @@ async fn start(
 
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     let port = listener.local_addr().expect("bound").port();
-    let server =
-        esim_courier_receiver::serve(listener, store.clone(), config, None).expect("server starts");
+    let console = esim_courier_console::configure(store.clone(), options.console.clone());
+    let server = esim_courier_receiver::serve(listener, store.clone(), config, None, console)
+        .expect("server starts");
     let handle = server.handle();
     tokio::spawn(server);
 

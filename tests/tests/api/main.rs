@@ -2,6 +2,7 @@
 //! PostgreSQL.
 
 mod auth_failures;
+mod console;
 mod dispatch;
 mod errors;
 mod exact_input;

@@ -317,6 +317,36 @@ pub async fn run_cli(
     )
 }
 
+/// Runs an `esim-courier` subcommand with `stdin` as its standard input: (exit code, stdout,
+/// stderr).
+pub async fn run_cli_with_stdin(
+    config: &Path,
+    cwd: &Path,
+    args: &[&str],
+    stdin: &str,
+) -> (i32, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_esim-courier"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut input = child.stdin.take().expect("stdin piped");
+    input.write_all(stdin.as_bytes()).await.expect("written");
+    drop(input);
+    let out = child.wait_with_output().await.expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A FAILED webhook for `order_no`.
 pub fn failed(order_no: &str) -> String {
     format!(

@@ -4,6 +4,7 @@
 mod harness;
 
 mod cli;
+mod console;
 mod crash_recovery;
 mod email;
 mod faults;
