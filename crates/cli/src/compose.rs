@@ -59,6 +59,21 @@ pub fn notifiers(
     Ok(out)
 }
 
+/// The notifiers a deliberate re-send queues the activation email for: the customer-audience
+/// ones routed on COMPLETED (`esim-courier resend` and the console's resend).
+pub fn resend_targets(notifiers: &HashMap<String, Registered>, routes: &Routes) -> Vec<String> {
+    routes
+        .for_trigger(RouteTrigger::Completed)
+        .into_iter()
+        .filter(|n| {
+            notifiers
+                .get(*n)
+                .is_some_and(|r| r.notifier.audience() == Audience::Customer)
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The routes, checked against the configured notifiers.
 pub fn routes(config: &Config, notifiers: &HashMap<String, Registered>) -> anyhow::Result<Routes> {
     let mut routes = Vec::new();

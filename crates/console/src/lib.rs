@@ -20,6 +20,7 @@
 //! misspelt field is a build error, not a blank page), escaped by default, no template files
 //! to ship.
 
+mod orders;
 mod pages;
 
 use std::net::IpAddr;
@@ -55,6 +56,9 @@ pub struct ConsoleConfig {
     pub secure_cookies: bool,
     /// Proxies whose `X-Forwarded-For` names the client (`[webhook] trusted_proxies`).
     pub trusted_proxies: Vec<IpNet>,
+    /// The customer notifiers a resend queues the activation email for (those routed on
+    /// COMPLETED), as `esim-courier resend` does.
+    pub resend_to: Vec<String>,
 }
 
 impl Default for ConsoleConfig {
@@ -64,6 +68,7 @@ impl Default for ConsoleConfig {
             login_attempts_per_minute: 5,
             secure_cookies: false,
             trusted_proxies: Vec::new(),
+            resend_to: Vec::new(),
         }
     }
 }
@@ -111,8 +116,8 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 pub(crate) struct State {
-    store: Store,
-    config: ConsoleConfig,
+    pub(crate) store: Store,
+    pub(crate) config: ConsoleConfig,
 }
 
 /// Registers `/admin` and everything under it.
@@ -138,13 +143,21 @@ pub fn configure(
                 .route("/logout", web::post().to(logout))
                 .route("", web::get().to(overview))
                 .route("/", web::get().to(overview))
+                .route("/orders", web::get().to(orders::list))
+                .route("/orders.csv", web::get().to(orders::csv))
+                .route("/orders/{order_no}", web::get().to(orders::show))
+                .route("/orders/{order_no}/resend", web::post().to(orders::resend))
+                .route("/orders/{order_no}/reveal", web::post().to(orders::reveal))
+                .route("/dead-letters", web::get().to(orders::dead_letters))
+                .route("/dead-letters/retry", web::post().to(orders::retry))
+                .route("/audit", web::get().to(orders::audit))
                 .default_service(web::to(elsewhere)),
         );
     }
 }
 
 /// An answer that is not a page: a short text with its status.
-fn plain(status: StatusCode, text: &str) -> HttpResponse {
+pub(crate) fn plain(status: StatusCode, text: &str) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/plain; charset=utf-8")
         .body(text.to_owned())
@@ -156,7 +169,7 @@ fn to_login() -> HttpResponse {
         .finish()
 }
 
-fn unavailable(e: &dyn std::fmt::Display) -> HttpResponse {
+pub(crate) fn unavailable(e: &dyn std::fmt::Display) -> HttpResponse {
     tracing::error!(error = %e, "the console cannot reach the database");
     plain(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -350,19 +363,60 @@ async fn logout(
         .finish()
 }
 
+/// The session of a page's request, or the answer to give instead (the login page).
+pub(crate) async fn reader(
+    req: &HttpRequest,
+    state: &State,
+) -> Result<ConsoleSession, HttpResponse> {
+    match session(req, state).await? {
+        Some(s) => Ok(s),
+        None => Err(to_login()),
+    }
+}
+
+/// The session of an action's request (a POST form in `fields`): logged in, the form's
+/// `csrf_token` the session's (else 403), and an operator (a viewer gets 403).
+pub(crate) async fn actor(
+    req: &HttpRequest,
+    state: &State,
+    fields: &[(String, String)],
+) -> Result<ConsoleSession, HttpResponse> {
+    let session = reader(req, state).await?;
+    let token = fields
+        .iter()
+        .find(|(k, _)| k == "csrf_token")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    if !same(&session.csrf_token, token) {
+        return Err(plain(
+            StatusCode::FORBIDDEN,
+            "The form is out of date; reload the page.",
+        ));
+    }
+    if session.role != esim_courier_store::Role::Operator {
+        tracing::warn!(user = %session.user, path = %req.path(), "a viewer tried an action");
+        return Err(plain(StatusCode::FORBIDDEN, "Only operators can do this."));
+    }
+    Ok(session)
+}
+
+/// A page: its HTML with a 200.
+pub(crate) fn page(html: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html)
+}
+
 async fn overview(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
-    let session = match session(&req, &state).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return to_login(),
+    let session = match reader(&req, &state).await {
+        Ok(s) => s,
         Err(answer) => return answer,
     };
     let counts = match state.store.job_counts().await {
         Ok(c) => c,
         Err(e) => return unavailable(&e),
     };
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(pages::overview(&session, &counts))
+    page(pages::overview(&session, &counts))
 }
 
 /// Any other `/admin` path: the login page without a session, else not found.

@@ -1,10 +1,20 @@
-//! The console's pages, in maud: escaped by default, checked when the crate compiles, one
-//! small inline-free stylesheet-less layout readable on a phone and a desktop.
+//! The console's pages, in maud: escaped by default, checked when the crate compiles, no
+//! asset and no script, readable on a phone and a desktop.
 
-use esim_courier_store::{ConsoleSession, JobState};
+use esim_courier_core::ActivationCode;
+use esim_courier_store::{
+    AuditRecord, ConsoleSession, JobRecord, JobState, OrderDetails, OrderFilter, OrderRow, Role,
+};
 use maud::{html, Markup, DOCTYPE};
 
-fn layout(title: &str, body: Markup) -> String {
+/// `2026-11-30T10:00:00.123Z` from Unix milliseconds.
+pub(crate) fn time(ms: i64) -> String {
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn layout(title: &str, session: Option<&ConsoleSession>, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -14,6 +24,21 @@ fn layout(title: &str, body: Markup) -> String {
                 title { (title) " · esim-courier" }
             }
             body {
+                @if let Some(session) = session {
+                    header {
+                        nav {
+                            a href="/admin/" { "Overview" } " · "
+                            a href="/admin/orders" { "Orders" } " · "
+                            a href="/admin/dead-letters" { "Dead letters" } " · "
+                            a href="/admin/audit" { "Audit" }
+                        }
+                        form method="post" action="/admin/logout" {
+                            "Logged in as " strong { (session.user) } " (" (session.role) ") "
+                            input type="hidden" name="csrf_token" value=(session.csrf_token);
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                }
                 main { (body) }
             }
         }
@@ -25,6 +50,7 @@ fn layout(title: &str, body: Markup) -> String {
 pub(crate) fn login(csrf_token: &str, error: Option<&str>) -> String {
     layout(
         "Log in",
+        None,
         html! {
             h1 { "esim-courier console" }
             @if let Some(error) = error {
@@ -46,7 +72,7 @@ pub(crate) fn login(csrf_token: &str, error: Option<&str>) -> String {
     )
 }
 
-/// The overview: who is logged in, and the outbox by state.
+/// The overview: the outbox by state.
 pub(crate) fn overview(session: &ConsoleSession, counts: &[(JobState, i64)]) -> String {
     let count = |state: JobState| {
         counts
@@ -56,16 +82,8 @@ pub(crate) fn overview(session: &ConsoleSession, counts: &[(JobState, i64)]) -> 
     };
     layout(
         "Overview",
+        Some(session),
         html! {
-            header {
-                p {
-                    "Logged in as " strong { (session.user) } " (" (session.role) ")"
-                }
-                form method="post" action="/admin/logout" {
-                    input type="hidden" name="csrf_token" value=(session.csrf_token);
-                    button type="submit" { "Log out" }
-                }
-            }
             h1 { "Overview" }
             h2 { "Outbox" }
             table {
@@ -77,7 +95,305 @@ pub(crate) fn overview(session: &ConsoleSession, counts: &[(JobState, i64)]) -> 
                 }
             }
             @if count(JobState::Dead) > 0 {
-                p { strong { (count(JobState::Dead)) " dead letters" } ": " code { "esim-courier dead-letters list" } }
+                p { a href="/admin/dead-letters" { (count(JobState::Dead)) " dead letters" } }
+            }
+        },
+    )
+}
+
+/// What the order list was asked for, as it goes back into links and the form.
+#[derive(Debug, Default)]
+pub(crate) struct ListParams {
+    pub(crate) filter: Option<OrderFilter>,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) q: String,
+}
+
+impl ListParams {
+    /// The query string of these parameters (without `after`).
+    pub(crate) fn query(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(f) = self.filter {
+            parts.push(format!("filter={}", f.as_str()));
+        }
+        for (k, v) in [("from", &self.from), ("to", &self.to), ("q", &self.q)] {
+            if !v.is_empty() {
+                parts.push(format!("{k}={}", url_encode(v)));
+            }
+        }
+        parts.join("&")
+    }
+}
+
+/// `s` for a URL's path segment or query value.
+pub(crate) fn url_encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// The order list: filters, the search box, one page of rows, the link to the next.
+pub(crate) fn orders(
+    session: &ConsoleSession,
+    params: &ListParams,
+    rows: &[OrderRow],
+    next: Option<String>,
+) -> String {
+    layout(
+        "Orders",
+        Some(session),
+        html! {
+            h1 { "Orders" }
+            form method="get" action="/admin/orders" {
+                label for="q" { "Order number, ICCID or customer email" } " "
+                input id="q" name="q" type="search" value=(params.q);
+                " "
+                label for="filter" { "Situation" } " "
+                select id="filter" name="filter" {
+                    option value="" { "any" }
+                    @for f in OrderFilter::ALL {
+                        option value=(f.as_str()) selected[params.filter == Some(f)] { (f.as_str().replace('_', " ")) }
+                    }
+                }
+                " "
+                label for="from" { "From" } " "
+                input id="from" name="from" type="date" value=(params.from);
+                " "
+                label for="to" { "Before" } " "
+                input id="to" name="to" type="date" value=(params.to);
+                " "
+                button type="submit" { "Show" }
+            }
+            p { a href={ "/admin/orders.csv?" (params.query()) } { "Export these orders (CSV)" } }
+            @if rows.is_empty() {
+                p { "No order matches." }
+            } @else {
+                table {
+                    thead { tr { th { "First seen" } th { "Order" } th { "State" } th { "Package" } th { "ICCID" } th { "Customer" } } }
+                    tbody {
+                        @for r in rows {
+                            tr {
+                                td { (time(r.created_at)) }
+                                td { a href={ "/admin/orders/" (url_encode(&r.order_no)) } { (r.order_no) } }
+                                td { (r.state) }
+                                td { (r.package_name.as_deref().unwrap_or("")) }
+                                td { (r.iccid.as_deref().unwrap_or("")) }
+                                td { (r.customer_email.as_deref().unwrap_or("not registered")) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(next) = next {
+                p { a rel="next" href=(next) { "Older orders" } }
+            }
+        },
+    )
+}
+
+/// An order: its customer, every webhook receipt (activation codes masked), its events, every
+/// job with every attempt, what operators did; the actions for operators.
+pub(crate) fn order(
+    session: &ConsoleSession,
+    details: &OrderDetails,
+    receipts: &[(i64, i64, String, String)],
+    audit: &[AuditRecord],
+) -> String {
+    let o = &details.order;
+    let path = format!("/admin/orders/{}", url_encode(o.order_no.as_str()));
+    layout(
+        &format!("Order {}", o.order_no),
+        Some(session),
+        html! {
+            h1 { "Order " (o.order_no) }
+            p { "State " strong { (o.state) } ", first seen " (time(o.created_at)) ", last change " (time(o.updated_at)) }
+            @if let Some(reference) = &details.placement {
+                p { "Placed by esim-courier, reference " (reference) }
+            }
+            h2 { "Customer" }
+            @match &o.customer {
+                Some(c) => p {
+                    (c.email.as_str())
+                    @if let Some(name) = &c.name { " (" (name) ")" }
+                    @if let Some(locale) = &c.locale { ", language " (locale.as_str()) }
+                },
+                None => p { "Not registered." },
+            }
+            @if session.role == Role::Operator {
+                h2 { "Actions" }
+                form method="post" action={ (path) "/resend" } {
+                    input type="hidden" name="csrf_token" value=(session.csrf_token);
+                    button type="submit" { "Resend the activation email" }
+                }
+                form method="post" action={ (path) "/reveal" } {
+                    input type="hidden" name="csrf_token" value=(session.csrf_token);
+                    button type="submit" { "Reveal the activation code" }
+                }
+            }
+            h2 { "Webhook deliveries and records" }
+            @for (id, at, outcome, body) in receipts {
+                h3 { "#" (id) " " (time(*at)) " " (outcome) }
+                pre { (body) }
+            }
+            h2 { "Events" }
+            table {
+                thead { tr { th { "Received" } th { "Result" } th { "Disposition" } th { "Source" } th { "ICCID" } th { "Activation code" } } }
+                tbody {
+                    @for e in &details.events {
+                        tr {
+                            td { (time(e.received_at)) }
+                            td { (e.result.as_str()) }
+                            td { (e.disposition) }
+                            td { (e.source.as_str()) }
+                            td { (e.iccid) }
+                            td { (e.activation_code.as_ref().map(ActivationCode::masked).unwrap_or_default()) }
+                        }
+                    }
+                }
+            }
+            h2 { "Notifications" }
+            @for j in &details.jobs {
+                (job(j))
+            }
+            @if !audit.is_empty() {
+                h2 { "Operator actions" }
+                ul {
+                    @for a in audit {
+                        li { (time(a.at)) " " (a.action) " by " (a.actor) ": " (a.detail) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn job(j: &JobRecord) -> Markup {
+    html! {
+        h3 { "Job " (j.id) " " (j.kind) " → " (j.notifier) ": " (j.state) ", " (j.attempts) " attempt(s)" }
+        @if !j.attempt_log.is_empty() {
+            table {
+                thead { tr { th { "Attempt" } th { "Started" } th { "Outcome" } th { "Took" } th { "Answer" } } }
+                tbody {
+                    @for a in &j.attempt_log {
+                        tr {
+                            td { (a.attempt) }
+                            td { (time(a.started_at)) }
+                            td {
+                                (format!("{:?}", a.outcome).to_lowercase())
+                                @if let Some(to) = &a.recipient { " to " (to.masked()) }
+                                @if let Some(l) = &a.locale { " in " (l) }
+                            }
+                            td { (a.finished_at - a.started_at) " ms" }
+                            td { (a.error.as_deref().or(a.receipt.as_deref()).unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Asks to confirm `what` by posting `action` again with `confirm=yes`.
+pub(crate) fn confirm(session: &ConsoleSession, what: &str, action: &str, back: &str) -> String {
+    layout(
+        "Confirm",
+        Some(session),
+        html! {
+            h1 { "Confirm" }
+            p { (what) }
+            form method="post" action=(action) {
+                input type="hidden" name="csrf_token" value=(session.csrf_token);
+                input type="hidden" name="confirm" value="yes";
+                button type="submit" { "Yes, go ahead" }
+            }
+            p { a href=(back) { "No, go back" } }
+        },
+    )
+}
+
+/// The answer to an action: one sentence, maybe a value shown this once, and the way back.
+pub(crate) fn done(
+    session: &ConsoleSession,
+    said: &str,
+    shown: Option<&str>,
+    back: &str,
+) -> String {
+    layout(
+        "Done",
+        Some(session),
+        html! {
+            p { (said) }
+            @if let Some(shown) = shown {
+                p { code { (shown) } }
+                p { "This page shows it once; it is not kept anywhere else in the console." }
+            }
+            p { a href=(back) { "Back" } }
+        },
+    )
+}
+
+/// The dead letters, each with a box to pick it, and the retry forms.
+pub(crate) fn dead_letters(session: &ConsoleSession, dead: &[JobRecord]) -> String {
+    layout(
+        "Dead letters",
+        Some(session),
+        html! {
+            h1 { "Dead letters" }
+            @if dead.is_empty() {
+                p { "None." }
+            } @else {
+                form method="post" action="/admin/dead-letters/retry" {
+                    input type="hidden" name="csrf_token" value=(session.csrf_token);
+                    table {
+                        thead { tr { th { "Retry" } th { "Given up" } th { "What" } th { "Order" } th { "Attempts" } th { "Why" } } }
+                        tbody {
+                            @for j in dead {
+                                tr {
+                                    td { input type="checkbox" name="id" value=(j.id) aria-label={ "job " (j.id) }; }
+                                    td { (time(j.updated_at)) }
+                                    td { (j.kind) " → " (j.notifier) }
+                                    td {
+                                        @if let Some(o) = &j.order_no {
+                                            a href={ "/admin/orders/" (url_encode(o)) } { (o) }
+                                        }
+                                    }
+                                    td { (j.attempts) }
+                                    td { (j.last_error.as_deref().unwrap_or("")) }
+                                }
+                            }
+                        }
+                    }
+                    @if session.role == Role::Operator {
+                        p {
+                            button type="submit" name="which" value="selected" { "Retry the selected" } " "
+                            button type="submit" name="which" value="all" { "Retry all " (dead.len()) }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The latest operator actions.
+pub(crate) fn audit(session: &ConsoleSession, entries: &[AuditRecord]) -> String {
+    layout(
+        "Audit",
+        Some(session),
+        html! {
+            h1 { "Audit" }
+            table {
+                thead { tr { th { "When" } th { "Who" } th { "What" } th { "Order" } th { "Detail" } } }
+                tbody {
+                    @for a in entries {
+                        tr {
+                            td { (time(a.at)) }
+                            td { (a.actor) }
+                            td { (a.action) }
+                            td { (a.order_no.as_deref().unwrap_or("")) }
+                            td { (a.detail) }
+                        }
+                    }
+                }
             }
         },
     )

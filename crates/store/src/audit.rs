@@ -16,6 +16,8 @@ pub enum AuditAction {
     UserAdded,
     /// Removed a console user (`users remove`).
     UserRemoved,
+    /// Showed an order's activation code in the console.
+    Reveal,
 }
 
 impl AuditAction {
@@ -26,6 +28,7 @@ impl AuditAction {
             Self::DeadLetterRetry => "dead_letter_retry",
             Self::UserAdded => "user_added",
             Self::UserRemoved => "user_removed",
+            Self::Reveal => "reveal",
         }
     }
 }

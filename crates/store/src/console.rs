@@ -27,7 +27,7 @@ stored_names!(Role, "console role", {
 impl Role {
     /// Parses a role as typed by an operator (`viewer`, `operator`).
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == name)
+        Self::parse(name).ok()
     }
 }
 
@@ -252,5 +252,228 @@ impl Store {
         .fetch_one(&self.read)
         .await?
         .try_get("n")?)
+    }
+}
+
+/// Which orders the console lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderFilter {
+    /// No result yet.
+    AwaitingWebhook,
+    /// COMPLETED, and nobody registered as its customer.
+    AwaitingCustomer,
+    /// Its activation email was delivered.
+    Emailed,
+    /// The provider failed it.
+    Failed,
+    /// An event contradicted the record.
+    Conflict,
+    /// A delivery of its webhook was refused and kept aside.
+    Quarantined,
+}
+
+stored_names!(OrderFilter, "order filter", {
+    AwaitingWebhook => "awaiting_webhook",
+    AwaitingCustomer => "awaiting_customer",
+    Emailed => "emailed",
+    Failed => "failed",
+    Conflict => "conflict",
+    Quarantined => "quarantined",
+});
+
+impl OrderFilter {
+    /// Parses a filter's name as a URL gives it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::parse(name).ok()
+    }
+}
+
+/// What the console's order list asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderQuery {
+    /// Only orders in this situation.
+    pub filter: Option<OrderFilter>,
+    /// Only orders first seen at or after (Unix ms).
+    pub from_ms: Option<i64>,
+    /// Only orders first seen before (Unix ms).
+    pub to_ms: Option<i64>,
+    /// An order number or ICCID (exact or prefix), or a customer's address (exact).
+    pub q: Option<String>,
+}
+
+/// One order in the console's list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRow {
+    /// The order number.
+    pub order_no: String,
+    /// `awaiting_webhook` or the last accepted result.
+    pub state: String,
+    /// When it was first seen (Unix ms): with the order number, the keyset.
+    pub created_at: i64,
+    /// The registered customer's address.
+    pub customer_email: Option<String>,
+    /// The package of its latest event.
+    pub package_name: Option<String>,
+    /// The ICCID of its latest event.
+    pub iccid: Option<String>,
+}
+
+/// `q` for `LIKE ... ESCAPE '\'`: its wildcards taken literally, then `%` for a prefix.
+fn like_prefix(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 1);
+    for c in q.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+impl Store {
+    /// Up to `limit` orders matching `query`, newest first, after the keyset `after`
+    /// (`(created_at, order_no)` of the last row of the previous page).
+    pub async fn console_orders(
+        &self,
+        query: &OrderQuery,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<OrderRow>, StoreError> {
+        let q = query.q.as_deref().map(str::trim).unwrap_or_default();
+        let rows = sqlx::query(
+            "SELECT o.order_no, o.state, o.created_at, o.customer_email,
+                    (SELECT e.package_name FROM order_events e WHERE e.order_no = o.order_no ORDER BY e.id DESC LIMIT 1) AS package_name,
+                    (SELECT e.iccid FROM order_events e WHERE e.order_no = o.order_no ORDER BY e.id DESC LIMIT 1) AS iccid
+               FROM orders o
+              WHERE ($1 = 0 OR o.created_at < $2 OR (o.created_at = $2 AND o.order_no < $3))
+                AND ($4 = 0 OR o.created_at >= $5)
+                AND ($6 = 0 OR o.created_at < $7)
+                AND ($8 = '' OR o.order_no = $8 OR o.order_no LIKE $9 ESCAPE '\\'
+                     OR lower(o.customer_email) = lower($8)
+                     OR EXISTS (SELECT 1 FROM order_events e WHERE e.order_no = o.order_no
+                                   AND (e.iccid = $8 OR e.iccid LIKE $9 ESCAPE '\\')))
+                AND ($10 = ''
+                     OR ($10 = 'awaiting_webhook' AND o.state = 'awaiting_webhook')
+                     OR ($10 = 'failed' AND o.state = 'FAILED')
+                     OR ($10 = 'awaiting_customer' AND o.customer_email IS NULL AND EXISTS (
+                            SELECT 1 FROM order_events e WHERE e.order_no = o.order_no
+                               AND e.result = 'COMPLETED' AND e.disposition = 'accepted'))
+                     OR ($10 = 'emailed' AND EXISTS (
+                            SELECT 1 FROM outbox_jobs j WHERE j.order_no = o.order_no
+                               AND j.kind = 'order_completed' AND j.state = 'done'))
+                     OR ($10 = 'conflict' AND EXISTS (
+                            SELECT 1 FROM order_events e WHERE e.order_no = o.order_no
+                               AND e.disposition = 'conflict'))
+                     OR ($10 = 'quarantined' AND EXISTS (
+                            SELECT 1 FROM webhook_receipts r WHERE r.order_no = o.order_no
+                               AND r.outcome = 'quarantined')))
+              ORDER BY o.created_at DESC, o.order_no DESC
+              LIMIT $11",
+        )
+        .bind(i64::from(after.is_some()))
+        .bind(after.map_or(0, |a| a.0))
+        .bind(after.map_or(String::new(), |a| a.1.to_owned()))
+        .bind(i64::from(query.from_ms.is_some()))
+        .bind(query.from_ms.unwrap_or(0))
+        .bind(i64::from(query.to_ms.is_some()))
+        .bind(query.to_ms.unwrap_or(0))
+        .bind(q.to_owned())
+        .bind(like_prefix(q))
+        .bind(query.filter.map_or("", OrderFilter::as_str))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OrderRow {
+                    order_no: r.try_get("order_no")?,
+                    state: r.try_get("state")?,
+                    created_at: r.try_get("created_at")?,
+                    customer_email: r.try_get("customer_email")?,
+                    package_name: r.try_get("package_name")?,
+                    iccid: r.try_get("iccid")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The raw body of receipt `id`, as received.
+    pub async fn receipt_body(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query("SELECT body FROM webhook_receipts WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?
+                .map(|r| r.try_get("body"))
+                .transpose()?,
+        )
+    }
+
+    /// The activation code of `order_no`'s latest accepted COMPLETED event, for an operator
+    /// who asked to see it (`actor`): the reveal is written to the audit log in the same
+    /// transaction. `None` (and nothing recorded) when the order has no such code.
+    pub async fn reveal_activation_code(
+        &self,
+        order_no: &str,
+        actor: &str,
+    ) -> Result<Option<esim_courier_core::ActivationCode>, StoreError> {
+        let now = self.now();
+        let mut tx = self.begin_write().await?;
+        let lpa: Option<String> = sqlx::query(
+            "SELECT lpa FROM order_events WHERE order_no = $1 AND result = 'COMPLETED'
+               AND disposition = 'accepted' AND lpa IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(order_no.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get("lpa"))
+        .transpose()?;
+        let Some(lpa) = lpa else {
+            return Ok(None);
+        };
+        let code = esim_courier_core::ActivationCode::parse(&lpa)
+            .map_err(|e| StoreError::Corrupt(format!("a stored activation code: {e}")))?;
+        let entry = AuditEntry {
+            actor: actor.to_owned(),
+            action: AuditAction::Reveal,
+            order_no: Some(order_no.to_owned()),
+            detail: format!("activation code {} shown in the console", code.masked()),
+        };
+        audit::record(&mut tx, &entry, now).await?;
+        tx.commit().await?;
+        Ok(Some(code))
+    }
+
+    /// The latest `limit` entries of the audit log, newest first.
+    pub async fn recent_audit(&self, limit: i64) -> Result<Vec<crate::AuditRecord>, StoreError> {
+        sqlx::query(
+            "SELECT id, at, actor, action, order_no, detail FROM audit_log ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(crate::AuditRecord {
+                id: r.try_get("id")?,
+                at: r.try_get("at")?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                order_no: r.try_get("order_no")?,
+                detail: r.try_get("detail")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_search_prefix_takes_wildcards_literally() {
+        assert_eq!(super::like_prefix("89_10%"), "89\\_10\\%%");
+        assert_eq!(super::like_prefix(r"a\b"), r"a\\b%");
     }
 }

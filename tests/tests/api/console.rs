@@ -15,6 +15,11 @@ on_both_backends!(
     a_wrong_password_opens_nothing_and_the_sixth_failure_in_a_minute_is_refused,
     a_post_without_its_forms_token_is_refused,
     an_idle_session_expires,
+    keyset_pages_over_1000_orders_show_each_once,
+    filters_and_search_find_exactly_the_matching_orders_and_the_csv_is_safe,
+    a_viewer_reads_but_cannot_act_and_an_action_needs_its_forms_token,
+    a_reveal_shows_the_code_on_its_answer_only_and_is_audited,
+    a_resend_and_a_bulk_retry_from_the_console_go_through_the_outbox_on_record,
 );
 
 const PASSWORD: &str = "a long enough passphrase";
@@ -340,5 +345,492 @@ async fn an_idle_session_expires(backend: Backend) {
         "idle past its time"
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM console_sessions").await, 0);
+    app.stop().await;
+}
+
+/// An app whose console resends with the `customer` notifier, an operator and a viewer
+/// logged in: (app, operator's session, viewer's session).
+async fn staffed(backend: Backend) -> Option<(TestApp, String, String)> {
+    let console = ConsoleConfig {
+        resend_to: vec!["customer".into()],
+        ..ConsoleConfig::default()
+    };
+    let app = app(backend, console).await?;
+    add_user(&app, "ops", Role::Operator).await;
+    add_user(&app, "view", Role::Viewer).await;
+    let operator = log_in(&app, "ops", PASSWORD, None)
+        .await
+        .1
+        .expect("operator session");
+    let viewer = log_in(&app, "view", PASSWORD, None)
+        .await
+        .1
+        .expect("viewer session");
+    Some((app, operator, viewer))
+}
+
+fn completed(order_no: &str, iccid: &str, lpa: &str, package: &str) -> String {
+    serde_json::json!({"orderNo": order_no, "result": "COMPLETED", "iccid": iccid, "lpa": lpa,
+        "packageCode": "P", "packageName": package, "price": "4.20", "currency": "2"})
+    .to_string()
+}
+
+fn failed(order_no: &str) -> String {
+    serde_json::json!({"orderNo": order_no, "result": "FAILED", "iccid": "", "lpa": "",
+        "packageName": "Japan", "price": "4.20", "currency": "2"})
+    .to_string()
+}
+
+/// The order numbers linked from a list page, in order.
+fn listed(html: &str) -> Vec<String> {
+    html.split(r#"<a href="/admin/orders/"#)
+        .skip(1)
+        .filter_map(|rest| rest.split('>').nth(1)?.split('<').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn register(app: &TestApp, order_no: &str, email: &str) {
+    let (status, _) = app
+        .register(order_no, serde_json::json!({"email": email, "name": "Ana"}))
+        .await;
+    assert!(status == 200 || status == 201, "{status}");
+}
+
+async fn keyset_pages_over_1000_orders_show_each_once(backend: Backend) {
+    let Some((app, operator, _)) = staffed(backend).await else {
+        return;
+    };
+    let customer = esim_courier_core::Customer {
+        email: esim_courier_core::EmailAddress::parse("bulk@traveller.example").expect("email"),
+        name: None,
+        locale: None,
+        retail_price: None,
+    };
+    for i in 0..1000 {
+        let order_no = esim_courier_core::OrderNo::parse(&format!("PAGE-{i:04}")).expect("order");
+        app.store
+            .register_customer(&order_no, &customer)
+            .await
+            .expect("registered");
+    }
+    let mut seen = Vec::new();
+    let mut path = "/admin/orders".to_owned();
+    loop {
+        let (status, html, _) = get(&app, &path, Some(&operator)).await;
+        assert_eq!(status, 200, "{path}");
+        let page = listed(&html);
+        assert!(page.len() <= 50, "a page holds 50 at most");
+        seen.extend(page);
+        match html
+            .split(r#"<a rel="next" href=""#)
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+        {
+            Some(next) => path = next.replace("&amp;", "&"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 1000, "every order once");
+    let distinct: std::collections::HashSet<&String> = seen.iter().collect();
+    assert_eq!(distinct.len(), 1000);
+    let mut newest_first = seen.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(
+        seen[..5],
+        newest_first[..5],
+        "newest first (ties by order number)"
+    );
+    app.stop().await;
+}
+
+async fn filters_and_search_find_exactly_the_matching_orders_and_the_csv_is_safe(backend: Backend) {
+    let Some((app, operator, _)) = staffed(backend).await else {
+        return;
+    };
+    let lpa = |n: u32| format!("LPA:1$rsp.demo$69C32E7D0000{n:04}");
+    // EMAILED: registered, completed, delivered.
+    register(&app, "F-EMAILED", "Ana@Traveller.example").await;
+    app.webhook_json(completed(
+        "F-EMAILED",
+        "89440000000000000001",
+        &lpa(1),
+        "Japan",
+    ))
+    .await;
+    // WAITING: completed, nobody registered.
+    app.webhook_json(completed(
+        "F-WAITING",
+        "89440000000000000002",
+        &lpa(2),
+        "=HYPERLINK(\"http://x\")",
+    ))
+    .await;
+    // FAILED at the provider.
+    app.webhook_json(failed("F-FAILED")).await;
+    // AWAITING: registered, no result yet.
+    register(&app, "F-AWAITING", "ben@traveller.example").await;
+    // CONFLICT: completed, then failed.
+    app.webhook_json(completed(
+        "F-CONFLICT",
+        "89440000000000000005",
+        &lpa(5),
+        "Japan",
+    ))
+    .await;
+    app.webhook_json(failed("F-CONFLICT")).await;
+    // QUARANTINED: a registered order, then an authenticated body naming it without a result:
+    // refused and kept aside.
+    register(&app, "F-QUARANTINED", "cleo@traveller.example").await;
+    let (status, _) = app.webhook_json(r#"{"orderNo":"F-QUARANTINED"}"#).await;
+    assert_eq!(status, 422);
+    app.drain().await;
+
+    let show = |query: &'static str| show_sorted(&app, &operator, query);
+    assert_eq!(show("filter=emailed").await, ["F-EMAILED"]);
+    // The conflicting order is COMPLETED too, and nobody registered for it either.
+    assert_eq!(
+        show("filter=awaiting_customer").await,
+        ["F-CONFLICT", "F-WAITING"]
+    );
+    assert_eq!(show("filter=failed").await, ["F-FAILED"]);
+    assert_eq!(
+        show("filter=awaiting_webhook").await,
+        ["F-AWAITING", "F-QUARANTINED"]
+    );
+    assert_eq!(show("filter=conflict").await, ["F-CONFLICT"]);
+    assert_eq!(show("filter=quarantined").await, ["F-QUARANTINED"]);
+    // Search: an order number (exact, prefix), an ICCID (exact, prefix), a customer's
+    // address (any case); a wildcard is only a character.
+    assert_eq!(show("q=F-FAILED").await, ["F-FAILED"]);
+    assert_eq!(show("q=F-CONF").await, ["F-CONFLICT"]);
+    assert_eq!(show("q=89440000000000000002").await, ["F-WAITING"]);
+    assert_eq!(show("q=8944000000000000000").await.len(), 3);
+    assert_eq!(show("q=ana%40traveller.example").await, ["F-EMAILED"]);
+    assert!(show("q=F-%25").await.is_empty());
+    assert_eq!(show("q=F-&filter=failed").await, ["F-FAILED"]);
+    let tomorrow = pages_day(1);
+    assert_eq!(
+        show_owned(&app, &operator, &format!("from={tomorrow}"))
+            .await
+            .len(),
+        0
+    );
+    let yesterday = pages_day(-1);
+    assert!(
+        show_owned(&app, &operator, &format!("from={yesterday}"))
+            .await
+            .len()
+            >= 5
+    );
+    let (status, _, _) = get(&app, "/admin/orders?from=not-a-date", Some(&operator)).await;
+    assert_eq!(status, 400);
+
+    // CSV: the filtered rows, no activation code, no cell a spreadsheet would run.
+    let (status, csv, headers) = get(
+        &app,
+        "/admin/orders.csv?filter=awaiting_customer",
+        Some(&operator),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/csv")));
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two orders: {csv}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("F-WAITING") && l.contains("\"'=HYPERLINK(\"\"http://x\"\")\"")),
+        "{csv}"
+    );
+    assert!(!csv.contains("69C32E7D"), "{csv}");
+    app.stop().await;
+}
+
+/// `YYYY-MM-DD`, `days` from today (UTC).
+fn pages_day(days: i64) -> String {
+    let now = std::time::SystemTime::now();
+    let t = if days >= 0 {
+        now + Duration::from_secs(days.unsigned_abs() * 86_400)
+    } else {
+        now - Duration::from_secs(days.unsigned_abs() * 86_400)
+    };
+    humantime::format_rfc3339(t).to_string()[..10].to_owned()
+}
+
+async fn show_owned(app: &TestApp, session: &str, query: &str) -> Vec<String> {
+    let (status, html, _) = get(app, &format!("/admin/orders?{query}"), Some(session)).await;
+    assert_eq!(status, 200, "{query}");
+    listed(&html)
+}
+
+/// The orders listed for `query`, sorted.
+async fn show_sorted(app: &TestApp, session: &str, query: &str) -> Vec<String> {
+    let mut found = show_owned(app, session, query).await;
+    found.sort();
+    found
+}
+
+/// POSTs a console form as `session` with `fields` (its token added unless `token` is
+/// `None`): the status and the page.
+async fn act(
+    app: &TestApp,
+    session: &str,
+    path: &str,
+    token: Option<&str>,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
+    let mut form: Vec<(&str, &str)> = fields.to_vec();
+    if let Some(t) = token {
+        form.push(("csrf_token", t));
+    }
+    let res = client()
+        .post(format!("{}{path}", app.base))
+        .header("cookie", format!("{SESSION_COOKIE}={session}"))
+        .form(&form)
+        .send()
+        .await
+        .expect("answers");
+    (res.status().as_u16(), res.text().await.expect("text"))
+}
+
+/// The CSRF token of `session`, read from a page it gets.
+async fn token_of(app: &TestApp, session: &str) -> String {
+    form_token(&get(app, "/admin/", Some(session)).await.1)
+}
+
+async fn a_viewer_reads_but_cannot_act_and_an_action_needs_its_forms_token(backend: Backend) {
+    let Some((app, operator, viewer)) = staffed(backend).await else {
+        return;
+    };
+    register(&app, "V-1", "ana@traveller.example").await;
+    app.webhook_json(completed(
+        "V-1",
+        "89440000000000000011",
+        "LPA:1$rsp.demo$69C32E7D00000011",
+        "Japan",
+    ))
+    .await;
+    app.drain().await;
+    let (status, page, _) = get(&app, "/admin/orders/V-1", Some(&viewer)).await;
+    assert_eq!(status, 200);
+    assert!(
+        !page.contains("/resend") && !page.contains("/reveal"),
+        "no buttons for a viewer"
+    );
+    let viewer_token = token_of(&app, &viewer).await;
+    for path in [
+        "/admin/orders/V-1/resend",
+        "/admin/orders/V-1/reveal",
+        "/admin/dead-letters/retry",
+    ] {
+        let (status, _) = act(
+            &app,
+            &viewer,
+            path,
+            Some(&viewer_token),
+            &[("confirm", "yes"), ("which", "all")],
+        )
+        .await;
+        assert_eq!(status, 403, "a viewer: {path}");
+        let (status, _) = act(
+            &app,
+            &operator,
+            path,
+            None,
+            &[("confirm", "yes"), ("which", "all")],
+        )
+        .await;
+        assert_eq!(status, 403, "no token: {path}");
+        let (status, _) = act(
+            &app,
+            &operator,
+            path,
+            Some("forged"),
+            &[("confirm", "yes"), ("which", "all")],
+        )
+        .await;
+        assert_eq!(status, 403, "a wrong token: {path}");
+    }
+    assert_eq!(app.customer.delivered().len(), 1, "nothing was resent");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action <> 'user_added'")
+            .await,
+        0
+    );
+    app.stop().await;
+}
+
+async fn a_reveal_shows_the_code_on_its_answer_only_and_is_audited(backend: Backend) {
+    let Some((app, operator, _)) = staffed(backend).await else {
+        return;
+    };
+    let matching_id = "69C32E7D00000021";
+    register(&app, "R-1", "ana@traveller.example").await;
+    app.webhook_json(completed(
+        "R-1",
+        "89440000000000000021",
+        &format!("LPA:1$rsp.demo${matching_id}"),
+        "Japan",
+    ))
+    .await;
+    app.drain().await;
+    let token = token_of(&app, &operator).await;
+    for path in [
+        "/admin/",
+        "/admin/orders",
+        "/admin/orders/R-1",
+        "/admin/orders.csv",
+        "/admin/audit",
+        "/admin/dead-letters",
+    ] {
+        let (status, page, _) = get(&app, path, Some(&operator)).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(!page.contains(matching_id), "{path} shows the code");
+    }
+    let (_, order_page, _) = get(&app, "/admin/orders/R-1", Some(&operator)).await;
+    assert!(
+        order_page.contains("0021"),
+        "the masked code keeps its last characters"
+    );
+    // The first POST asks to confirm; only the confirmed one reveals.
+    let (status, asked) = act(
+        &app,
+        &operator,
+        "/admin/orders/R-1/reveal",
+        Some(&token),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        asked.contains("confirm") && !asked.contains(matching_id),
+        "{asked}"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'reveal'")
+            .await,
+        0
+    );
+    let (status, shown) = act(
+        &app,
+        &operator,
+        "/admin/orders/R-1/reveal",
+        Some(&token),
+        &[("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        shown.contains(&format!("LPA:1$rsp.demo${matching_id}")),
+        "{shown}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'reveal' AND actor = 'ops' AND order_no = 'R-1'").await, 1);
+    for path in ["/admin/orders/R-1", "/admin/audit"] {
+        let (_, page, _) = get(&app, path, Some(&operator)).await;
+        assert!(!page.contains(matching_id), "{path} after the reveal");
+        assert!(page.contains("reveal"), "{path} lists the reveal");
+    }
+    app.stop().await;
+}
+
+async fn a_resend_and_a_bulk_retry_from_the_console_go_through_the_outbox_on_record(
+    backend: Backend,
+) {
+    let Some((app, operator, _)) = staffed(backend).await else {
+        return;
+    };
+    register(&app, "S-1", "ana@traveller.example").await;
+    app.webhook_json(completed(
+        "S-1",
+        "89440000000000000031",
+        "LPA:1$rsp.demo$69C32E7D00000031",
+        "Japan",
+    ))
+    .await;
+    app.drain().await;
+    assert_eq!(app.customer.delivered().len(), 1);
+    let token = token_of(&app, &operator).await;
+    let (status, page) = act(
+        &app,
+        &operator,
+        "/admin/orders/S-1/resend",
+        Some(&token),
+        &[("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("a***@traveller.example"), "{page}");
+    app.drain().await;
+    assert_eq!(
+        app.customer.delivered().len(),
+        2,
+        "a second activation email"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'resend' AND actor = 'ops'")
+            .await,
+        1
+    );
+    let (_, order_page, _) = get(&app, "/admin/orders/S-1", Some(&operator)).await;
+    assert_eq!(
+        order_page
+            .matches("delivered to a***@traveller.example")
+            .count(),
+        2,
+        "both attempts in the timeline"
+    );
+
+    // Three failed orders whose operator alerts gave up: retry two selected, then the rest.
+    for order_no in ["D-1", "D-2", "D-3"] {
+        app.webhook_json(failed(order_no)).await;
+    }
+    app.drain().await;
+    sqlx::query("UPDATE outbox_jobs SET state = 'dead' WHERE order_no IN ('D-1', 'D-2', 'D-3')")
+        .execute(&app.db)
+        .await
+        .expect("dead letters made");
+    let (_, dead_page, _) = get(&app, "/admin/dead-letters", Some(&operator)).await;
+    let ids: Vec<String> = dead_page
+        .split(r#"name="id" value=""#)
+        .skip(1)
+        .filter_map(|r| r.split('"').next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(ids.len(), 3, "{dead_page}");
+    let (status, page) = act(
+        &app,
+        &operator,
+        "/admin/dead-letters/retry",
+        Some(&token),
+        &[("id", &ids[0]), ("id", &ids[1]), ("which", "selected")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("2 dead letter(s) queued again"), "{page}");
+    let (_, page) = act(
+        &app,
+        &operator,
+        "/admin/dead-letters/retry",
+        Some(&token),
+        &[("which", "all")],
+    )
+    .await;
+    assert!(page.contains("1 dead letter(s) queued again"), "{page}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outbox_jobs WHERE state = 'dead'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'dead_letter_retry' AND actor = 'ops'"
+        )
+        .await,
+        3
+    );
     app.stop().await;
 }

@@ -2,7 +2,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use esim_courier_core::{Audience, EmailAddress, RouteTrigger};
+use esim_courier_core::EmailAddress;
 
 use super::{actor, load, open_store};
 use crate::compose;
@@ -38,16 +38,7 @@ pub async fn run(
         .context("--to")?;
     let notifiers = compose::notifiers(&config, registry)?;
     let routes = compose::routes(&config, &notifiers)?;
-    let targets: Vec<String> = routes
-        .for_trigger(RouteTrigger::Completed)
-        .into_iter()
-        .filter(|n| {
-            notifiers
-                .get(*n)
-                .is_some_and(|r| r.notifier.audience() == Audience::Customer)
-        })
-        .map(str::to_owned)
-        .collect();
+    let targets = compose::resend_targets(&notifiers, &routes);
     if targets.is_empty() {
         bail!("no customer notifier is routed on COMPLETED; nothing to re-send");
     }

@@ -55,6 +55,7 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
                 login_attempts_per_minute: config.console.login_attempts_per_minute,
                 secure_cookies: tls.is_some(),
                 trusted_proxies: config.webhook.trusted_proxies.clone(),
+                resend_to: compose::resend_targets(&notifiers, &routes),
             },
         )
     });

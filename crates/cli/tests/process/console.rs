@@ -1,10 +1,15 @@
 //! The operators' console as an operator meets it: a user added with the CLI logs in to the
-//! console of a running `serve`, and removing the user ends the session.
+//! console of a running `serve`, finds a traveller's order by their address, resends the
+//! activation email (a second one arrives over SMTP, on record), and removing the user ends
+//! the session.
 
 use esim_courier_tests::{on_both_backends, test_db, Backend};
 use reqwest::redirect::Policy;
 
-use crate::harness::{run_cli, run_cli_with_stdin, write_config, Server};
+use esim_courier_tests::smtp::{open_activation_email, read_qr, SmtpServer};
+
+use crate::email::{order_json, register, to_customers, write_email_config};
+use crate::harness::{run_cli, run_cli_with_stdin, wait_until, Server};
 
 on_both_backends!(an_operator_added_with_the_cli_logs_in_to_the_console_of_serve,);
 
@@ -12,8 +17,9 @@ async fn an_operator_added_with_the_cli_logs_in_to_the_console_of_serve(backend:
     let Some(db) = test_db(backend).await else {
         return;
     };
+    let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(dir.path(), &db.url, "http://127.0.0.1:9/unused", "");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
     let add = [
         "users",
         "add",
@@ -112,6 +118,77 @@ async fn an_operator_added_with_the_cli_logs_in_to_the_console_of_serve(backend:
     assert!(
         !server.log_text().contains(passphrase),
         "the password is never logged"
+    );
+
+    // A traveller writes that the email never came: find the order by their address, open it,
+    // resend.
+    let lpa = "LPA:1$smdp.example.com$K2-4KJ2T-1B6Q9X";
+    register(&client, &server, "CONSOLE-1", "zoe@traveller.example", "en").await;
+    let body = serde_json::json!({"orderNo": "CONSOLE-1", "result": "COMPLETED",
+        "iccid": "8944500102198304826", "lpa": lpa, "packageName": "Japan", "price": "4.20", "currency": "2"});
+    assert_eq!(server.post(&client, body.to_string()).await, 200);
+    wait_until(30, "the activation email", || {
+        to_customers(&smtp).len() == 1
+    })
+    .await;
+    let found = client
+        .get(format!(
+            "{}/admin/orders?q=Zoe%40Traveller.example",
+            server.base
+        ))
+        .header("cookie", session.clone())
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("HTML");
+    assert!(
+        found.contains(r#"href="/admin/orders/CONSOLE%2D1">CONSOLE-1<"#),
+        "{found}"
+    );
+    let order_page = client
+        .get(format!("{}/admin/orders/CONSOLE-1", server.base))
+        .header("cookie", session.clone())
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("HTML");
+    assert!(
+        !order_page.contains("K2-4KJ2T-1B6Q9X"),
+        "the code is masked"
+    );
+    let csrf = order_page
+        .split(r#"name="csrf_token" value=""#)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the session's token")
+        .to_owned();
+    let resent = client
+        .post(format!("{}/admin/orders/CONSOLE-1/resend", server.base))
+        .header("cookie", session.clone())
+        .form(&[("csrf_token", csrf.as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(resent.status().as_u16(), 200);
+    wait_until(30, "the second activation email", || {
+        to_customers(&smtp).len() == 2
+    })
+    .await;
+    let mails = to_customers(&smtp);
+    assert_eq!(mails[1].to, ["zoe@traveller.example".to_owned()]);
+    let (_, _, png, _) = open_activation_email(&mails[1].data);
+    assert_eq!(read_qr(&png), lpa);
+    let (out, order) = order_json(&config, dir.path(), "CONSOLE-1").await;
+    let actions = order["operatorActions"].as_array().expect("actions");
+    assert!(
+        actions
+            .iter()
+            .any(|a| a["action"] == "resend" && a["actor"] == "ana"),
+        "{out}"
     );
 
     let (code, out, _) = run_cli(&config, dir.path(), &["users", "remove", "ana"], &[]).await;
