@@ -32,7 +32,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use esim_courier_store::{ConsoleSession, Store};
+use esim_courier_store::{now_ms, ConsoleSession, Store};
 use ipnet::IpNet;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -138,6 +138,7 @@ pub fn configure(
                         .add((header::CACHE_CONTROL, "no-store"))
                         .add(("X-Content-Type-Options", "nosniff")),
                 )
+                .route("/console.css", web::get().to(stylesheet))
                 .route("/login", web::get().to(login_page))
                 .route("/login", web::post().to(login))
                 .route("/logout", web::post().to(logout))
@@ -151,6 +152,7 @@ pub fn configure(
                 .route("/dead-letters", web::get().to(orders::dead_letters))
                 .route("/dead-letters/retry", web::post().to(orders::retry))
                 .route("/audit", web::get().to(orders::audit))
+                .route("/alerts", web::get().to(orders::alerts))
                 .default_service(web::to(elsewhere)),
         );
     }
@@ -197,6 +199,13 @@ fn cookie<'c>(name: &'c str, value: String, path: &'c str, secure: bool) -> Cook
         .same_site(SameSite::Strict)
         .secure(secure)
         .finish()
+}
+
+/// The one stylesheet: no session needed (the login page uses it), nothing secret in it.
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .body(include_str!("console.css"))
 }
 
 async fn login_page(state: web::Data<State>) -> HttpResponse {
@@ -412,11 +421,11 @@ async fn overview(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
         Ok(s) => s,
         Err(answer) => return answer,
     };
-    let counts = match state.store.job_counts().await {
-        Ok(c) => c,
-        Err(e) => return unavailable(&e),
-    };
-    page(pages::overview(&session, &counts))
+    let now = now_ms();
+    match state.store.console_overview(now).await {
+        Ok(overview) => page(pages::overview(&session, &overview, now)),
+        Err(e) => unavailable(&e),
+    }
 }
 
 /// Any other `/admin` path: the login page without a session, else not found.

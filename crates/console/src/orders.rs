@@ -370,6 +370,17 @@ pub(crate) async fn retry(
     }
 }
 
+pub(crate) async fn alerts(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    let session = match reader(&req, &state).await {
+        Ok(s) => s,
+        Err(answer) => return answer,
+    };
+    match state.store.recent_alerts(500).await {
+        Ok(alerts) => page(pages::alerts(&session, &alerts)),
+        Err(e) => unavailable(&e),
+    }
+}
+
 pub(crate) async fn audit(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     let session = match reader(&req, &state).await {
         Ok(s) => s,

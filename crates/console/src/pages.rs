@@ -3,7 +3,8 @@
 
 use esim_courier_core::ActivationCode;
 use esim_courier_store::{
-    AuditRecord, ConsoleSession, JobRecord, JobState, OrderDetails, OrderFilter, OrderRow, Role,
+    AlertRecord, AuditRecord, ConsoleSession, JobRecord, OrderDetails, OrderFilter, OrderRow,
+    Overview, Role,
 };
 use maud::{html, Markup, DOCTYPE};
 
@@ -22,6 +23,7 @@ fn layout(title: &str, session: Option<&ConsoleSession>, body: Markup) -> String
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · esim-courier" }
+                link rel="stylesheet" href="/admin/console.css";
             }
             body {
                 @if let Some(session) = session {
@@ -30,6 +32,7 @@ fn layout(title: &str, session: Option<&ConsoleSession>, body: Markup) -> String
                             a href="/admin/" { "Overview" } " · "
                             a href="/admin/orders" { "Orders" } " · "
                             a href="/admin/dead-letters" { "Dead letters" } " · "
+                            a href="/admin/alerts" { "Alerts" } " · "
                             a href="/admin/audit" { "Audit" }
                         }
                         form method="post" action="/admin/logout" {
@@ -72,33 +75,109 @@ pub(crate) fn login(csrf_token: &str, error: Option<&str>) -> String {
     )
 }
 
-/// The overview: the outbox by state.
-pub(crate) fn overview(session: &ConsoleSession, counts: &[(JobState, i64)]) -> String {
-    let count = |state: JobState| {
-        counts
+/// The overview: the last 24 hours, the queue, the last webhook and sweep, a chart.
+pub(crate) fn overview(session: &ConsoleSession, o: &Overview, now: i64) -> String {
+    let received = |outcome: &str| {
+        o.received
             .iter()
-            .find(|(s, _)| *s == state)
+            .find(|(k, _)| k == outcome)
             .map_or(0, |(_, n)| *n)
     };
+    let total: i64 = o.received.iter().map(|(_, n)| n).sum();
     layout(
         "Overview",
         Some(session),
         html! {
             h1 { "Overview" }
-            h2 { "Outbox" }
+            h2 { "The last 24 hours" }
             table {
-                thead { tr { th { "State" } th { "Jobs" } } }
                 tbody {
-                    @for state in JobState::ALL {
-                        tr { td { (state) } td { (count(state)) } }
+                    tr { th { "Webhooks received" } td { (total) } }
+                    tr { th { "accepted" } td { (received("accepted")) } }
+                    tr { th { "duplicate" } td { (received("duplicate")) } }
+                    tr { th { "conflict" } td { (received("conflict")) } }
+                    tr { th { "quarantined" } td { (received("quarantined")) } }
+                    tr { th { "Activation emails sent" } td { (o.emails_sent) } }
+                    tr { th { "Alerts sent" } td { (o.alerts_sent) } }
+                }
+            }
+            (chart(&o.webhooks_per_hour, &o.emails_per_hour))
+            h2 { "Now" }
+            table {
+                tbody {
+                    tr { th { "Queue" } td { (o.queue_depth) " job(s) pending or waiting" } }
+                    tr {
+                        th { "Oldest waiting job" }
+                        td { @match o.oldest_waiting_at { Some(at) => { (time(at)) " (" (minutes(now - at)) ")" }, None => "none" } }
+                    }
+                    tr { th { "Dead letters" } td { a href="/admin/dead-letters" { (o.dead) } } }
+                    tr {
+                        th { "Last webhook" }
+                        td { @match o.last_webhook_at { Some(at) => { (time(at)) " (" (minutes(now - at)) ")" }, None => "none yet" } }
+                    }
+                    tr {
+                        th { "Reconciliation" }
+                        td {
+                            @match &o.last_sweep {
+                                Some((state, at)) => { "last sweep " (state) " at " (time(*at)) }
+                                None => "no sweep yet (it needs a [provider] section)",
+                            }
+                        }
                     }
                 }
             }
-            @if count(JobState::Dead) > 0 {
-                p { a href="/admin/dead-letters" { (count(JobState::Dead)) " dead letters" } }
-            }
         },
     )
+}
+
+/// `3 min ago`, `2 h ago`.
+fn minutes(ago_ms: i64) -> String {
+    let minutes = ago_ms.max(0) / 60_000;
+    if minutes < 120 {
+        format!("{minutes} min ago")
+    } else {
+        format!("{} h ago", minutes / 60)
+    }
+}
+
+/// Webhooks and activation emails per hour over 24 hours, as inline SVG drawn here (no
+/// script, no asset): two bars an hour, scaled to the busiest hour, and the numbers in a
+/// title for screen readers and hover.
+fn chart(webhooks: &[i64], emails: &[i64]) -> Markup {
+    let max = webhooks
+        .iter()
+        .chain(emails)
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let height = 100i64;
+    let bar = |n: i64| n * height / max;
+    let label = format!(
+        "Webhooks and activation emails per hour, the last 24 hours: {} webhooks, {} emails",
+        webhooks.iter().sum::<i64>(),
+        emails.iter().sum::<i64>()
+    );
+    html! {
+        figure {
+            svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 480 120" width="100%" role="img" aria-label=(label) {
+                title { (label) }
+                line x1="0" y1=(height) x2="480" y2=(height) stroke="#52606d" {}
+                @for (h, (w, e)) in webhooks.iter().zip(emails).enumerate() {
+                    @let x = i64::try_from(h).unwrap_or(0) * 20;
+                    rect x=(x + 2) y=(height - bar(*w)) width="8" height=(bar(*w)) fill="#0b63ce" {
+                        title { (w) " webhooks" }
+                    }
+                    rect x=(x + 10) y=(height - bar(*e)) width="8" height=(bar(*e)) fill="#1f9d55" {
+                        title { (e) " emails" }
+                    }
+                }
+                text x="0" y="116" font-size="10" fill="#52606d" { "24 h ago" }
+                text x="480" y="116" font-size="10" fill="#52606d" text-anchor="end" { "now" }
+            }
+            figcaption { "Per hour: webhooks (blue), activation emails (green)." }
+        }
+    }
 }
 
 /// What the order list was asked for, as it goes back into links and the form.
@@ -391,6 +470,36 @@ pub(crate) fn audit(session: &ConsoleSession, entries: &[AuditRecord]) -> String
                             td { (a.action) }
                             td { (a.order_no.as_deref().unwrap_or("")) }
                             td { (a.detail) }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// What operators were told: each alert, the channel it went to, and how that went.
+pub(crate) fn alerts(session: &ConsoleSession, alerts: &[AlertRecord]) -> String {
+    layout(
+        "Alerts",
+        Some(session),
+        html! {
+            h1 { "Alerts" }
+            table {
+                thead { tr { th { "Raised" } th { "Kind" } th { "Order" } th { "What" } th { "Channel" } th { "Delivery" } } }
+                tbody {
+                    @for a in alerts {
+                        @let alert = a.payload.as_deref().and_then(|p| serde_json::from_str::<esim_courier_core::Alert>(p).ok());
+                        tr {
+                            td { (time(a.created_at)) }
+                            td { (alert.as_ref().map(|x| x.kind.as_str()).unwrap_or("?")) }
+                            td { (alert.as_ref().and_then(|x| x.order_no.as_deref()).unwrap_or("")) }
+                            td { (alert.as_ref().map(|x| x.reason.as_str()).unwrap_or("")) }
+                            td { (a.notifier) }
+                            td {
+                                (a.state) ", " (a.attempts) " attempt(s)"
+                                @if let Some(e) = &a.last_error { ": " (e) }
+                            }
                         }
                     }
                 }

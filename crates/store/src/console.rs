@@ -477,3 +477,177 @@ mod tests {
         assert_eq!(super::like_prefix(r"a\b"), r"a\\b%");
     }
 }
+
+/// The console's overview of the last 24 hours and of now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overview {
+    /// Webhook deliveries (and provider records) received, by outcome (`accepted`,
+    /// `duplicate`, `conflict`, `quarantined`).
+    pub received: Vec<(String, i64)>,
+    /// Activation emails delivered.
+    pub emails_sent: i64,
+    /// Operator alerts delivered.
+    pub alerts_sent: i64,
+    /// Jobs pending or waiting.
+    pub queue_depth: i64,
+    /// When the oldest of them was written (Unix ms).
+    pub oldest_waiting_at: Option<i64>,
+    /// Dead letters now.
+    pub dead: i64,
+    /// When the last webhook arrived (Unix ms), at any time.
+    pub last_webhook_at: Option<i64>,
+    /// The last reconciliation sweep: its state and when it last changed.
+    pub last_sweep: Option<(String, i64)>,
+    /// Webhooks per hour, oldest hour first (24 buckets ending now).
+    pub webhooks_per_hour: Vec<i64>,
+    /// Activation emails delivered per hour, oldest hour first.
+    pub emails_per_hour: Vec<i64>,
+}
+
+/// One operator alert as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRecord {
+    /// The job's id.
+    pub id: i64,
+    /// The channel it went to.
+    pub notifier: String,
+    /// The alert, as raised.
+    pub payload: Option<String>,
+    /// Where its delivery stands.
+    pub state: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// When it was raised (Unix ms).
+    pub created_at: i64,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+impl Store {
+    /// The overview at `now` (Unix ms): the last 24 hours' traffic, the queue, the last
+    /// webhook and sweep.
+    pub async fn console_overview(&self, now: i64) -> Result<Overview, StoreError> {
+        let since = now - 24 * HOUR_MS;
+        let count = |sql: &'static str| {
+            let read = &self.read;
+            async move {
+                Ok::<i64, StoreError>(
+                    sqlx::query(sql)
+                        .bind(since)
+                        .fetch_one(read)
+                        .await?
+                        .try_get::<Option<i64>, _>("n")?
+                        .unwrap_or(0),
+                )
+            }
+        };
+        let received = sqlx::query(
+            "SELECT outcome, COUNT(*) AS n FROM webhook_receipts WHERE received_at >= $1
+              GROUP BY outcome ORDER BY outcome",
+        )
+        .bind(since)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("outcome")?, r.try_get("n")?)))
+        .collect::<Result<Vec<(String, i64)>, sqlx::Error>>()?;
+        let emails_sent = count(
+            "SELECT COUNT(*) AS n FROM delivery_attempts a JOIN outbox_jobs j ON j.id = a.job_id
+              WHERE j.kind = 'order_completed' AND a.outcome = 'delivered' AND a.finished_at >= $1",
+        )
+        .await?;
+        let alerts_sent = count(
+            "SELECT COUNT(*) AS n FROM delivery_attempts a JOIN outbox_jobs j ON j.id = a.job_id
+              WHERE j.kind = 'alert' AND a.outcome = 'delivered' AND a.finished_at >= $1",
+        )
+        .await?;
+        let queue = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox_jobs
+              WHERE state IN ('pending', 'waiting')",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        let dead: i64 = sqlx::query("SELECT COUNT(*) AS n FROM outbox_jobs WHERE state = 'dead'")
+            .fetch_one(&self.read)
+            .await?
+            .try_get("n")?;
+        let last_webhook_at: Option<i64> = sqlx::query(
+            "SELECT MAX(received_at) AS at FROM webhook_receipts WHERE source = 'webhook'",
+        )
+        .fetch_one(&self.read)
+        .await?
+        .try_get("at")?;
+        let last_sweep = sqlx::query(
+            "SELECT state, updated_at FROM outbox_jobs WHERE kind = 'reconcile_sweep'
+              ORDER BY updated_at DESC, id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.read)
+        .await?
+        .map(|r| Ok::<_, sqlx::Error>((r.try_get("state")?, r.try_get("updated_at")?)))
+        .transpose()?;
+        let hours = |sql: &'static str| {
+            let read = &self.read;
+            async move {
+                let mut buckets = vec![0i64; 24];
+                for r in sqlx::query(sql).bind(since).fetch_all(read).await? {
+                    let h: i64 = r.try_get("h")?;
+                    if let Some(b) = usize::try_from(h).ok().and_then(|h| buckets.get_mut(h)) {
+                        *b += r.try_get::<i64, _>("n")?;
+                    }
+                }
+                Ok::<Vec<i64>, StoreError>(buckets)
+            }
+        };
+        let webhooks_per_hour = hours(
+            "SELECT (received_at - $1) / 3600000 AS h, COUNT(*) AS n FROM webhook_receipts
+              WHERE received_at >= $1 AND source = 'webhook' GROUP BY (received_at - $1) / 3600000",
+        )
+        .await?;
+        let emails_per_hour = hours(
+            "SELECT (a.finished_at - $1) / 3600000 AS h, COUNT(*) AS n FROM delivery_attempts a
+               JOIN outbox_jobs j ON j.id = a.job_id
+              WHERE j.kind = 'order_completed' AND a.outcome = 'delivered' AND a.finished_at >= $1
+              GROUP BY (a.finished_at - $1) / 3600000",
+        )
+        .await?;
+        Ok(Overview {
+            received,
+            emails_sent,
+            alerts_sent,
+            queue_depth: queue.try_get("n")?,
+            oldest_waiting_at: queue.try_get("oldest")?,
+            dead,
+            last_webhook_at,
+            last_sweep,
+            webhooks_per_hour,
+            emails_per_hour,
+        })
+    }
+
+    /// The latest `limit` operator alerts, newest first, each with its channel and outcome.
+    pub async fn recent_alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
+        sqlx::query(
+            "SELECT id, notifier, payload, state, attempts, created_at, last_error FROM outbox_jobs
+              WHERE kind = 'alert' ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(AlertRecord {
+                id: r.try_get("id")?,
+                notifier: r.try_get("notifier")?,
+                payload: r.try_get("payload")?,
+                state: r.try_get("state")?,
+                attempts: r.try_get("attempts")?,
+                created_at: r.try_get("created_at")?,
+                last_error: r.try_get("last_error")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
+    }
+}

@@ -64,7 +64,9 @@ use tokio::sync::Notify;
 pub use audit::{AuditAction, AuditEntry, AuditRecord};
 pub use clock::Clock;
 pub use connect::StoreOptions;
-pub use console::{ConsoleSession, ConsoleUser, OrderFilter, OrderQuery, OrderRow, Role};
+pub use console::{
+    AlertRecord, ConsoleSession, ConsoleUser, OrderFilter, OrderQuery, OrderRow, Overview, Role,
+};
 pub use error::StoreError;
 pub use intake::{IntakeOutcome, NewJob, NewReceipt, Planner};
 pub use orders::{

@@ -20,6 +20,7 @@ on_both_backends!(
     a_viewer_reads_but_cannot_act_and_an_action_needs_its_forms_token,
     a_reveal_shows_the_code_on_its_answer_only_and_is_audited,
     a_resend_and_a_bulk_retry_from_the_console_go_through_the_outbox_on_record,
+    the_overview_counts_what_the_store_holds_and_the_alerts_page_lists_each_alert,
 );
 
 const PASSWORD: &str = "a long enough passphrase";
@@ -832,5 +833,86 @@ async fn a_resend_and_a_bulk_retry_from_the_console_go_through_the_outbox_on_rec
         .await,
         3
     );
+    app.stop().await;
+}
+
+/// The number in the overview's row headed `label`.
+fn row(html: &str, label: &str) -> i64 {
+    html.split(&format!("<th>{label}</th><td>"))
+        .nth(1)
+        .and_then(|rest| rest.split(['<', ' ']).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no row {label}: {html}"))
+}
+
+async fn the_overview_counts_what_the_store_holds_and_the_alerts_page_lists_each_alert(
+    backend: Backend,
+) {
+    let Some((app, operator, _)) = staffed(backend).await else {
+        return;
+    };
+    let lpa = "LPA:1$rsp.demo$69C32E7D00000041";
+    register(&app, "O-1", "ana@traveller.example").await;
+    // O-1 completed, retried twice by the provider; O-2 completed without a customer; O-3
+    // failed, then completed (a new event); O-4 completed then failed (a conflict); one body
+    // without a result (quarantined).
+    for _ in 0..3 {
+        app.webhook_json(completed("O-1", "89440000000000000041", lpa, "Japan"))
+            .await;
+    }
+    app.webhook_json(completed("O-2", "89440000000000000042", lpa, "Japan"))
+        .await;
+    app.webhook_json(failed("O-3")).await;
+    app.webhook_json(completed("O-4", "89440000000000000044", lpa, "Japan"))
+        .await;
+    app.webhook_json(failed("O-4")).await;
+    let (status, _) = app.webhook_json(r#"{"orderNo":"O-5"}"#).await;
+    assert_eq!(status, 422);
+    app.drain().await;
+
+    let (status, html, _) = get(&app, "/admin/", Some(&operator)).await;
+    assert_eq!(status, 200);
+    let stored = |sql: &'static str| app.count(sql);
+    assert_eq!(
+        row(&html, "Webhooks received"),
+        stored("SELECT COUNT(*) FROM webhook_receipts").await
+    );
+    assert_eq!(row(&html, "Webhooks received"), 8);
+    for (outcome, want) in [
+        ("accepted", 4),
+        ("duplicate", 2),
+        ("conflict", 1),
+        ("quarantined", 1),
+    ] {
+        assert_eq!(row(&html, outcome), want, "{outcome}");
+    }
+    assert_eq!(
+        row(&html, "Activation emails sent"),
+        1,
+        "O-1's; O-2 has no customer"
+    );
+    assert_eq!(
+        row(&html, "Alerts sent"),
+        stored("SELECT COUNT(*) FROM delivery_attempts a JOIN outbox_jobs j ON j.id = a.job_id WHERE j.kind = 'alert' AND a.outcome = 'delivered'").await
+    );
+    assert!(
+        row(&html, "Alerts sent") >= 2,
+        "the FAILED order, the conflict, the quarantined body"
+    );
+    assert!(
+        html.contains("<svg") && html.contains("8 webhooks, 1 emails"),
+        "the chart"
+    );
+    assert!(html.contains("no sweep yet"), "{html}");
+
+    let (status, alerts, _) = get(&app, "/admin/alerts", Some(&operator)).await;
+    assert_eq!(status, 200);
+    for kind in ["conflict", "webhook_rejected"] {
+        assert!(
+            alerts.contains(&format!("<td>{kind}</td>")),
+            "{kind}: {alerts}"
+        );
+    }
+    assert!(alerts.contains("<td>ops</td>"), "the channel");
     app.stop().await;
 }
