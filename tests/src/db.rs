@@ -19,8 +19,16 @@ pub const SKIP_LOG_ENV: &str = "ESIM_COURIER_SKIP_LOG";
 
 /// Says that the running test is skipped, on stderr and in the skip log.
 fn note_skipped() {
+    skipped(&format!(
+        "PostgreSQL test (set {POSTGRES_URL_ENV}=postgres://user@host:port/db to run it)"
+    ));
+}
+
+/// Says that the running test is skipped because of `why`, on stderr and in the skip log
+/// (`scripts/test` counts its lines).
+pub fn skipped(why: &str) {
     let test = std::thread::current().name().unwrap_or("a test").to_owned();
-    eprintln!("SKIPPED: {test}: PostgreSQL test (set {POSTGRES_URL_ENV}=postgres://user@host:port/db to run it)");
+    eprintln!("SKIPPED: {test}: {why}");
     if let Some(path) = std::env::var_os(SKIP_LOG_ENV) {
         use std::io::Write;
         // One short line per append: concurrent tests and test binaries do not interleave.

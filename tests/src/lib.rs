@@ -14,7 +14,7 @@ pub use esim_courier_test_support::{
 };
 
 pub use app::{spawn_app, AppOptions, TestApp, API_TOKEN, WEBHOOK_TOKEN};
-pub use db::{test_db, Backend, TestDb};
+pub use db::{skipped, test_db, Backend, TestDb};
 
 /// The provider's own sample COMPLETED payload.
 pub const SAMPLE_COMPLETED: &str = include_str!("../fixtures/webhook-completed.json");
