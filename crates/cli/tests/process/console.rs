@@ -113,7 +113,10 @@ async fn an_operator_added_with_the_cli_logs_in_to_the_console_of_serve(backend:
     let answer = overview(Some(session.clone())).await.expect("answers");
     assert_eq!(answer.status().as_u16(), 200);
     let body = answer.text().await.expect("HTML");
-    assert!(body.contains("ana") && body.contains("Outbox"), "{body}");
+    assert!(
+        body.contains("Logged in as <strong>ana</strong>") && body.contains("The last 24 hours"),
+        "{body}"
+    );
     assert!(server.log_text().contains("console login"), "logged");
     assert!(
         !server.log_text().contains(passphrase),
