@@ -331,6 +331,43 @@ fn like_prefix(q: &str) -> String {
     out
 }
 
+/// The columns of the console's order list.
+macro_rules! console_orders_select {
+    () => {
+        "SELECT o.order_no, o.state, o.created_at, o.customer_email,
+                (SELECT e.package_name FROM order_events e WHERE e.order_no = o.order_no ORDER BY e.id DESC LIMIT 1) AS package_name,
+                (SELECT e.iccid FROM order_events e WHERE e.order_no = o.order_no ORDER BY e.id DESC LIMIT 1) AS iccid
+           FROM orders o"
+    };
+}
+
+/// The keyset, the dates, the situation, the order and the limit of the console's order
+/// list: `$1`..`$3` the keyset, `$4`..`$7` the dates, `$11` the situation, `$12` the limit.
+macro_rules! console_orders_page {
+    () => {
+        "($1 = 0 OR o.created_at < $2 OR (o.created_at = $2 AND o.order_no < $3))
+            AND ($4 = 0 OR o.created_at >= $5)
+            AND ($6 = 0 OR o.created_at < $7)
+            AND ($11 = ''
+                 OR ($11 = 'awaiting_webhook' AND o.state = 'awaiting_webhook')
+                 OR ($11 = 'failed' AND o.state = 'FAILED')
+                 OR ($11 = 'awaiting_customer' AND o.customer_email IS NULL AND EXISTS (
+                        SELECT 1 FROM order_events e WHERE e.order_no = o.order_no
+                           AND e.result = 'COMPLETED' AND e.disposition = 'accepted'))
+                 OR ($11 = 'emailed' AND EXISTS (
+                        SELECT 1 FROM outbox_jobs j WHERE j.order_no = o.order_no
+                           AND j.kind = 'order_completed' AND j.state = 'done'))
+                 OR ($11 = 'conflict' AND EXISTS (
+                        SELECT 1 FROM order_events e WHERE e.order_no = o.order_no
+                           AND e.disposition = 'conflict'))
+                 OR ($11 = 'quarantined' AND EXISTS (
+                        SELECT 1 FROM webhook_receipts r WHERE r.order_no = o.order_no
+                           AND r.outcome = 'quarantined')))
+          ORDER BY o.created_at DESC, o.order_no DESC
+          LIMIT $12"
+    };
+}
+
 impl Store {
     /// Up to `limit` orders matching `query`, newest first, after the keyset `after`
     /// (`(created_at, order_no)` of the last row of the previous page).
@@ -341,49 +378,45 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<OrderRow>, StoreError> {
         let q = query.q.as_deref().map(str::trim).unwrap_or_default();
-        let rows = sqlx::query(
-            "SELECT o.order_no, o.state, o.created_at, o.customer_email,
-                    (SELECT e.package_name FROM order_events e WHERE e.order_no = o.order_no ORDER BY e.id DESC LIMIT 1) AS package_name,
-                    (SELECT e.iccid FROM order_events e WHERE e.order_no = o.order_no ORDER BY e.id DESC LIMIT 1) AS iccid
-               FROM orders o
-              WHERE ($1 = 0 OR o.created_at < $2 OR (o.created_at = $2 AND o.order_no < $3))
-                AND ($4 = 0 OR o.created_at >= $5)
-                AND ($6 = 0 OR o.created_at < $7)
-                AND ($8 = '' OR o.order_no = $8 OR o.order_no LIKE $9 ESCAPE '\\'
-                     OR lower(o.customer_email) = lower($8)
-                     OR EXISTS (SELECT 1 FROM order_events e WHERE e.order_no = o.order_no
-                                   AND (e.iccid = $8 OR e.iccid LIKE $9 ESCAPE '\\')))
-                AND ($10 = ''
-                     OR ($10 = 'awaiting_webhook' AND o.state = 'awaiting_webhook')
-                     OR ($10 = 'failed' AND o.state = 'FAILED')
-                     OR ($10 = 'awaiting_customer' AND o.customer_email IS NULL AND EXISTS (
-                            SELECT 1 FROM order_events e WHERE e.order_no = o.order_no
-                               AND e.result = 'COMPLETED' AND e.disposition = 'accepted'))
-                     OR ($10 = 'emailed' AND EXISTS (
-                            SELECT 1 FROM outbox_jobs j WHERE j.order_no = o.order_no
-                               AND j.kind = 'order_completed' AND j.state = 'done'))
-                     OR ($10 = 'conflict' AND EXISTS (
-                            SELECT 1 FROM order_events e WHERE e.order_no = o.order_no
-                               AND e.disposition = 'conflict'))
-                     OR ($10 = 'quarantined' AND EXISTS (
-                            SELECT 1 FROM webhook_receipts r WHERE r.order_no = o.order_no
-                               AND r.outcome = 'quarantined')))
-              ORDER BY o.created_at DESC, o.order_no DESC
-              LIMIT $11",
-        )
-        .bind(i64::from(after.is_some()))
-        .bind(after.map_or(0, |a| a.0))
-        .bind(after.map_or(String::new(), |a| a.1.to_owned()))
-        .bind(i64::from(query.from_ms.is_some()))
-        .bind(query.from_ms.unwrap_or(0))
-        .bind(i64::from(query.to_ms.is_some()))
-        .bind(query.to_ms.unwrap_or(0))
-        .bind(q.to_owned())
-        .bind(like_prefix(q))
-        .bind(query.filter.map_or("", OrderFilter::as_str))
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?;
+        // With a search, the candidates come from three index lookups (an order number or an
+        // ICCID by its prefix's range, an address exactly) before the page is sorted; without
+        // one, the page is read straight off the (created_at, order_no) index.
+        let sql = if q.is_empty() {
+            concat!(
+                console_orders_select!(),
+                " WHERE ($8 = '' OR $9 = $10) AND ",
+                console_orders_page!()
+            )
+        } else {
+            concat!(
+                console_orders_select!(),
+                " WHERE o.order_no IN (
+                    SELECT order_no FROM orders
+                     WHERE order_no >= $8 AND order_no < $10 AND order_no LIKE $9 ESCAPE '\\'
+                    UNION
+                    SELECT order_no FROM order_events
+                     WHERE iccid >= $8 AND iccid < $10 AND iccid LIKE $9 ESCAPE '\\'
+                    UNION
+                    SELECT order_no FROM orders WHERE lower(customer_email) = lower($8))
+                 AND ",
+                console_orders_page!()
+            )
+        };
+        let rows = sqlx::query(sql)
+            .bind(i64::from(after.is_some()))
+            .bind(after.map_or(0, |a| a.0))
+            .bind(after.map_or(String::new(), |a| a.1.to_owned()))
+            .bind(i64::from(query.from_ms.is_some()))
+            .bind(query.from_ms.unwrap_or(0))
+            .bind(i64::from(query.to_ms.is_some()))
+            .bind(query.to_ms.unwrap_or(0))
+            .bind(q.to_owned())
+            .bind(like_prefix(q))
+            .bind(format!("{q}\u{10FFFF}"))
+            .bind(query.filter.map_or("", OrderFilter::as_str))
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(OrderRow {
