@@ -10,6 +10,7 @@
 //! ```
 
 mod baseline;
+mod console;
 mod courier;
 mod e2e;
 mod emails;
@@ -51,6 +52,9 @@ enum Command {
     /// A reconciliation sweep over many orders at a fake provider in this process, against
     /// paging through them without recording (time, requests, memory).
     Sweep(sweep::SweepBenchOptions),
+    /// The operators' console over many orders (one million by default): the orders page and
+    /// searches, through HTTP, against the console's static stylesheet as a baseline.
+    Console(console::ConsoleBenchOptions),
     /// Serves the raw actix-web baseline (started by the benchmark itself).
     BaselineServer {
         /// The port on 127.0.0.1.
@@ -69,6 +73,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Load(options)) => runtime()?.block_on(run::load_only(options)),
         Some(Command::Store(options)) => runtime()?.block_on(store_only::run(options)),
         Some(Command::Sweep(options)) => runtime()?.block_on(sweep::run(options)),
+        Some(Command::Console(options)) => runtime()?.block_on(console::run(options)),
         None | Some(Command::Run) => runtime()?.block_on(run::run(cli.options)),
     }
 }
