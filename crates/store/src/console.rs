@@ -342,10 +342,12 @@ macro_rules! console_orders_select {
 }
 
 /// The keyset, the dates, the situation, the order and the limit of the console's order
-/// list: `$1`..`$3` the keyset, `$4`..`$7` the dates, `$11` the situation, `$12` the limit.
+/// list: `$2`, `$3` the keyset (a row-value comparison, which both engines answer by seeking
+/// the `(created_at, order_no)` index; the first page passes the largest key), `$4`..`$7` the
+/// dates, `$11` the situation, `$12` the limit.
 macro_rules! console_orders_page {
     () => {
-        "($1 = 0 OR o.created_at < $2 OR (o.created_at = $2 AND o.order_no < $3))
+        "($1 = 0 OR $1 = 1) AND (o.created_at, o.order_no) < ($2, $3)
             AND ($4 = 0 OR o.created_at >= $5)
             AND ($6 = 0 OR o.created_at < $7)
             AND ($11 = ''
@@ -404,7 +406,7 @@ impl Store {
         };
         let rows = sqlx::query(sql)
             .bind(i64::from(after.is_some()))
-            .bind(after.map_or(0, |a| a.0))
+            .bind(after.map_or(i64::MAX, |a| a.0))
             .bind(after.map_or(String::new(), |a| a.1.to_owned()))
             .bind(i64::from(query.from_ms.is_some()))
             .bind(query.from_ms.unwrap_or(0))
