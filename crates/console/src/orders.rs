@@ -252,12 +252,8 @@ pub(crate) async fn resend(
         let what = format!(
             "Send the activation email of order {order_no} again to its registered customer?"
         );
-        return page(pages::confirm(
-            &session,
-            &what,
-            &format!("{back}/resend"),
-            &back,
-        ));
+        let action = format!("{back}/resend");
+        return page(pages::confirm(&session, &what, (&action, &[]), &back));
     }
     if state.config.resend_to.is_empty() {
         return plain(
@@ -300,12 +296,8 @@ pub(crate) async fn reveal(
     let back = format!("/admin/orders/{}", encode(&order_no));
     if !confirmed(&form) {
         let what = format!("Show the activation code of order {order_no}? Whoever has it can install the eSIM; the audit log records that you looked.");
-        return page(pages::confirm(
-            &session,
-            &what,
-            &format!("{back}/reveal"),
-            &back,
-        ));
+        let action = format!("{back}/reveal");
+        return page(pages::confirm(&session, &what, (&action, &[]), &back));
     }
     match state
         .store
@@ -348,6 +340,28 @@ pub(crate) async fn retry(
         .filter(|(k, _)| k == "id")
         .filter_map(|(_, v)| v.parse().ok())
         .collect();
+    if !confirmed(&form) {
+        let what = if all {
+            "Queue every dead letter again? Each is delivered anew, with its attempts counted from one.".to_owned()
+        } else {
+            format!("Queue {} dead letter(s) again?", ids.len())
+        };
+        let mut fields: Vec<(String, String)> = ids
+            .iter()
+            .map(|id| ("id".to_owned(), id.to_string()))
+            .collect();
+        fields.push((
+            "which".to_owned(),
+            if all { "all" } else { "selected" }.to_owned(),
+        ));
+        let action = "/admin/dead-letters/retry";
+        return page(pages::confirm(
+            &session,
+            &what,
+            (action, &fields),
+            "/admin/dead-letters",
+        ));
+    }
     let requeued = if all {
         state.store.retry_dead(None, &session.user).await
     } else {

@@ -308,6 +308,8 @@ pub(crate) fn order(
                     button type="submit" { "Reveal the activation code" }
                 }
             }
+            h2 { "Timeline" }
+            (timeline(details, receipts, audit))
             h2 { "Webhook deliveries and records" }
             @for (id, at, outcome, body) in receipts {
                 h3 { "#" (id) " " (time(*at)) " " (outcome) }
@@ -331,7 +333,7 @@ pub(crate) fn order(
             }
             h2 { "Notifications" }
             @for j in &details.jobs {
-                (job(j))
+                (job(j, session))
             }
             @if !audit.is_empty() {
                 h2 { "Operator actions" }
@@ -345,9 +347,74 @@ pub(crate) fn order(
     )
 }
 
-fn job(j: &JobRecord) -> Markup {
+/// Everything that happened to the order, oldest first, in one list: webhook deliveries, the
+/// customer's registration, events, delivery attempts, operators' actions.
+fn timeline(
+    details: &OrderDetails,
+    receipts: &[(i64, i64, String, String)],
+    audit: &[AuditRecord],
+) -> Markup {
+    let mut entries: Vec<(i64, String)> = Vec::new();
+    for (id, at, outcome, _) in receipts {
+        entries.push((*at, format!("received #{id}: {outcome}")));
+    }
+    if let Some(at) = details.order.registered_at {
+        entries.push((at, "customer registered".to_owned()));
+    }
+    for e in &details.events {
+        entries.push((
+            e.received_at,
+            format!(
+                "event {} ({}, by {})",
+                e.result.as_str(),
+                e.disposition,
+                e.source.as_str()
+            ),
+        ));
+    }
+    for j in &details.jobs {
+        for a in &j.attempt_log {
+            let to = a
+                .recipient
+                .as_ref()
+                .map(|r| format!(" to {}", r.masked()))
+                .unwrap_or_default();
+            entries.push((
+                a.started_at,
+                format!(
+                    "job {} {} → {}: attempt {} {}{to}",
+                    j.id,
+                    j.kind,
+                    j.notifier,
+                    a.attempt,
+                    format!("{:?}", a.outcome).to_lowercase()
+                ),
+            ));
+        }
+    }
+    for a in audit {
+        entries.push((a.at, format!("{} by {}: {}", a.action, a.actor, a.detail)));
+    }
+    entries.sort_by_key(|(at, _)| *at);
+    html! {
+        ol {
+            @for (at, what) in &entries {
+                li { (time(*at)) " " (what) }
+            }
+        }
+    }
+}
+
+fn job(j: &JobRecord, session: &ConsoleSession) -> Markup {
     html! {
         h3 { "Job " (j.id) " " (j.kind) " → " (j.notifier) ": " (j.state) ", " (j.attempts) " attempt(s)" }
+        @if j.state == esim_courier_store::JobState::Dead && session.role == Role::Operator {
+            form method="post" action="/admin/dead-letters/retry" {
+                input type="hidden" name="csrf_token" value=(session.csrf_token);
+                input type="hidden" name="id" value=(j.id);
+                button type="submit" name="which" value="selected" { "Retry this dead letter" }
+            }
+        }
         @if !j.attempt_log.is_empty() {
             table {
                 thead { tr { th { "Attempt" } th { "Started" } th { "Outcome" } th { "Took" } th { "Answer" } } }
@@ -371,8 +438,13 @@ fn job(j: &JobRecord) -> Markup {
     }
 }
 
-/// Asks to confirm `what` by posting `action` again with `confirm=yes`.
-pub(crate) fn confirm(session: &ConsoleSession, what: &str, action: &str, back: &str) -> String {
+/// Asks to confirm `what` by posting `action` again with `confirm=yes` and `fields`.
+pub(crate) fn confirm(
+    session: &ConsoleSession,
+    what: &str,
+    (action, fields): (&str, &[(String, String)]),
+    back: &str,
+) -> String {
     layout(
         "Confirm",
         Some(session),
@@ -382,6 +454,9 @@ pub(crate) fn confirm(session: &ConsoleSession, what: &str, action: &str, back: 
             form method="post" action=(action) {
                 input type="hidden" name="csrf_token" value=(session.csrf_token);
                 input type="hidden" name="confirm" value="yes";
+                @for (name, value) in fields {
+                    input type="hidden" name=(name) value=(value);
+                }
                 button type="submit" { "Yes, go ahead" }
             }
             p { a href=(back) { "No, go back" } }

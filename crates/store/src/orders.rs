@@ -49,6 +49,8 @@ pub struct OrderRecord {
     pub updated_at: i64,
     /// The registered customer.
     pub customer: Option<Customer>,
+    /// When the customer was first registered (Unix ms).
+    pub registered_at: Option<i64>,
 }
 
 /// An order event, as stored, read back into the types intake parsed it into.
@@ -372,7 +374,7 @@ impl Store {
     pub async fn order(&self, order_no: &str) -> Result<Option<OrderRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT order_no, state, created_at, updated_at, customer_email, customer_name, customer_locale,
-                    retail_price, retail_currency FROM orders WHERE order_no = $1",
+                    retail_price, retail_currency, registered_at FROM orders WHERE order_no = $1",
         )
         .bind(order_no.to_owned())
         .fetch_optional(&self.read)
@@ -518,6 +520,7 @@ fn order_record(r: &AnyRow) -> Result<OrderRecord, StoreError> {
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         customer: customer_from_row(r)?,
+        registered_at: r.try_get("registered_at")?,
     })
 }
 

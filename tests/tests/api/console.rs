@@ -777,12 +777,37 @@ async fn a_resend_and_a_bulk_retry_from_the_console_go_through_the_outbox_on_rec
         1
     );
     let (_, order_page, _) = get(&app, "/admin/orders/S-1", Some(&operator)).await;
+    // One timeline, oldest first: the registration, the webhook, its event, the two
+    // deliveries and the operator's resend between them.
+    let timeline = order_page
+        .split("<h2>Timeline</h2>")
+        .nth(1)
+        .and_then(|t| t.split("</ol>").next())
+        .expect("a timeline");
+    let at = |what: &str| {
+        timeline
+            .find(what)
+            .unwrap_or_else(|| panic!("{what} in {timeline}"))
+    };
+    assert!(at("customer registered") < at("received #"));
+    assert!(at("received #") < at("event COMPLETED (accepted, by webhook)"));
+    assert!(at("event COMPLETED") < at("attempt 1 delivered to a***@traveller.example"));
+    assert!(
+        at("resend by ops")
+            < timeline
+                .rfind("attempt 1 delivered")
+                .expect("the second delivery")
+    );
+    let notifications = order_page
+        .split("<h2>Notifications</h2>")
+        .nth(1)
+        .expect("the notifications");
     assert_eq!(
-        order_page
+        notifications
             .matches("delivered to a***@traveller.example")
             .count(),
         2,
-        "both attempts in the timeline"
+        "both attempts under their jobs"
     );
 
     // Three failed orders whose operator alerts gave up: retry two selected, then the rest.
@@ -802,12 +827,36 @@ async fn a_resend_and_a_bulk_retry_from_the_console_go_through_the_outbox_on_rec
         .map(str::to_owned)
         .collect();
     assert_eq!(ids.len(), 3, "{dead_page}");
+    // An order's dead job has its own retry; like every action it asks first.
+    let (_, d1, _) = get(&app, "/admin/orders/D-1", Some(&operator)).await;
+    assert!(d1.contains("Retry this dead letter"), "{d1}");
+    let (status, asked) = act(
+        &app,
+        &operator,
+        "/admin/dead-letters/retry",
+        Some(&token),
+        &[("id", &ids[0]), ("which", "selected")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(asked.contains("Queue 1 dead letter(s) again?"), "{asked}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outbox_jobs WHERE state = 'dead'")
+            .await,
+        3,
+        "nothing yet"
+    );
     let (status, page) = act(
         &app,
         &operator,
         "/admin/dead-letters/retry",
         Some(&token),
-        &[("id", &ids[0]), ("id", &ids[1]), ("which", "selected")],
+        &[
+            ("id", &ids[0]),
+            ("id", &ids[1]),
+            ("which", "selected"),
+            ("confirm", "yes"),
+        ],
     )
     .await;
     assert_eq!(status, 200);
@@ -817,7 +866,7 @@ async fn a_resend_and_a_bulk_retry_from_the_console_go_through_the_outbox_on_rec
         &operator,
         "/admin/dead-letters/retry",
         Some(&token),
-        &[("which", "all")],
+        &[("which", "all"), ("confirm", "yes")],
     )
     .await;
     assert!(page.contains("1 dead letter(s) queued again"), "{page}");
