@@ -314,15 +314,51 @@ pub(crate) async fn reveal(
     }
 }
 
-pub(crate) async fn dead_letters(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DeadFilter {
+    notifier: Option<String>,
+    kind: Option<String>,
+}
+
+/// The dead letters matching a channel and a kind (empty: any).
+fn matching<'a>(
+    dead: &'a [esim_courier_store::JobRecord],
+    notifier: &'a str,
+    kind: &'a str,
+) -> impl Iterator<Item = &'a esim_courier_store::JobRecord> {
+    dead.iter().filter(move |j| {
+        (notifier.is_empty() || j.notifier == notifier) && (kind.is_empty() || j.kind == kind)
+    })
+}
+
+pub(crate) async fn dead_letters(
+    req: HttpRequest,
+    filter: web::Query<DeadFilter>,
+    state: web::Data<State>,
+) -> HttpResponse {
     let session = match reader(&req, &state).await {
         Ok(s) => s,
         Err(answer) => return answer,
     };
-    match state.store.dead_letters().await {
-        Ok(dead) => page(pages::dead_letters(&session, &dead)),
-        Err(e) => unavailable(&e),
+    let dead = match state.store.dead_letters().await {
+        Ok(dead) => dead,
+        Err(e) => return unavailable(&e),
+    };
+    let mut notifiers: Vec<String> = dead.iter().map(|j| j.notifier.clone()).collect();
+    let mut kinds: Vec<String> = dead.iter().map(|j| j.kind.clone()).collect();
+    for list in [&mut notifiers, &mut kinds] {
+        list.sort();
+        list.dedup();
     }
+    let notifier = filter.notifier.as_deref().unwrap_or_default();
+    let kind = filter.kind.as_deref().unwrap_or_default();
+    let shown: Vec<_> = matching(&dead, notifier, kind).cloned().collect();
+    page(pages::dead_letters(
+        &session,
+        &shown,
+        (notifier, kind),
+        (&notifiers, &kinds),
+    ))
 }
 
 pub(crate) async fn retry(
@@ -334,14 +370,29 @@ pub(crate) async fn retry(
         Ok(s) => s,
         Err(answer) => return answer,
     };
-    let all = form.iter().any(|(k, v)| k == "which" && v == "all");
-    let ids: Vec<i64> = form
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+            .to_owned()
+    };
+    let all = field("which") == "all";
+    let (notifier, kind) = (field("notifier"), field("kind"));
+    let mut ids: Vec<i64> = form
         .iter()
         .filter(|(k, _)| k == "id")
         .filter_map(|(_, v)| v.parse().ok())
         .collect();
+    let everything = all && notifier.is_empty() && kind.is_empty();
+    if all && !everything {
+        // All those the filter shows, one by one: the others stay as they are.
+        ids = match state.store.dead_letters().await {
+            Ok(dead) => matching(&dead, &notifier, &kind).map(|j| j.id).collect(),
+            Err(e) => return unavailable(&e),
+        };
+    }
     if !confirmed(&form) {
-        let what = if all {
+        let what = if everything {
             "Queue every dead letter again? Each is delivered anew, with its attempts counted from one.".to_owned()
         } else {
             format!("Queue {} dead letter(s) again?", ids.len())
@@ -350,10 +401,8 @@ pub(crate) async fn retry(
             .iter()
             .map(|id| ("id".to_owned(), id.to_string()))
             .collect();
-        fields.push((
-            "which".to_owned(),
-            if all { "all" } else { "selected" }.to_owned(),
-        ));
+        let which = if everything { "all" } else { "selected" };
+        fields.push(("which".to_owned(), which.to_owned()));
         let action = "/admin/dead-letters/retry";
         return page(pages::confirm(
             &session,
@@ -362,7 +411,7 @@ pub(crate) async fn retry(
             "/admin/dead-letters",
         ));
     }
-    let requeued = if all {
+    let requeued = if everything {
         state.store.retry_dead(None, &session.user).await
     } else {
         let mut n = 0;

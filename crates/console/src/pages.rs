@@ -485,18 +485,42 @@ pub(crate) fn done(
     )
 }
 
-/// The dead letters, each with a box to pick it, and the retry forms.
-pub(crate) fn dead_letters(session: &ConsoleSession, dead: &[JobRecord]) -> String {
+/// The dead letters (those matching `filter`: a notifier, a kind), each with a box to pick
+/// it, and the retry forms: the selected ones, or all those shown.
+pub(crate) fn dead_letters(
+    session: &ConsoleSession,
+    dead: &[JobRecord],
+    filter: (&str, &str),
+    choices: (&[String], &[String]),
+) -> String {
+    let (notifier, kind) = filter;
     layout(
         "Dead letters",
         Some(session),
         html! {
             h1 { "Dead letters" }
+            form method="get" action="/admin/dead-letters" {
+                label for="notifier" { "Channel" } " "
+                select id="notifier" name="notifier" {
+                    option value="" { "any" }
+                    @for n in choices.0 { option value=(n) selected[n == notifier] { (n) } }
+                }
+                " "
+                label for="kind" { "What" } " "
+                select id="kind" name="kind" {
+                    option value="" { "any" }
+                    @for k in choices.1 { option value=(k) selected[k == kind] { (k) } }
+                }
+                " "
+                button type="submit" { "Show" }
+            }
             @if dead.is_empty() {
                 p { "None." }
             } @else {
                 form method="post" action="/admin/dead-letters/retry" {
                     input type="hidden" name="csrf_token" value=(session.csrf_token);
+                    input type="hidden" name="notifier" value=(notifier);
+                    input type="hidden" name="kind" value=(kind);
                     table {
                         thead { tr { th { "Retry" } th { "Given up" } th { "What" } th { "Order" } th { "Attempts" } th { "Why" } } }
                         tbody {

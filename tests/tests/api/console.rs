@@ -810,77 +810,82 @@ async fn a_resend_and_a_bulk_retry_from_the_console_go_through_the_outbox_on_rec
         "both attempts under their jobs"
     );
 
-    // Three failed orders whose operator alerts gave up: retry two selected, then the rest.
+    // Three failed orders whose operator alerts gave up, and the first activation email of
+    // S-1 too: retry two selected, then all that a filter shows, then everything.
     for order_no in ["D-1", "D-2", "D-3"] {
         app.webhook_json(failed(order_no)).await;
     }
     app.drain().await;
-    sqlx::query("UPDATE outbox_jobs SET state = 'dead' WHERE order_no IN ('D-1', 'D-2', 'D-3')")
-        .execute(&app.db)
-        .await
-        .expect("dead letters made");
-    let (_, dead_page, _) = get(&app, "/admin/dead-letters", Some(&operator)).await;
+    sqlx::query(
+        "UPDATE outbox_jobs SET state = 'dead'
+          WHERE order_no IN ('D-1', 'D-2', 'D-3')
+             OR id = (SELECT MIN(id) FROM outbox_jobs WHERE order_no = 'S-1' AND kind = 'order_completed')",
+    )
+    .execute(&app.db)
+    .await
+    .expect("dead letters made");
+    let dead = || app.count("SELECT COUNT(*) FROM outbox_jobs WHERE state = 'dead'");
+    assert_eq!(dead().await, 4);
+    let (_, dead_page, _) = get(&app, "/admin/dead-letters?notifier=ops", Some(&operator)).await;
     let ids: Vec<String> = dead_page
         .split(r#"name="id" value=""#)
         .skip(1)
         .filter_map(|r| r.split('"').next())
         .map(str::to_owned)
         .collect();
-    assert_eq!(ids.len(), 3, "{dead_page}");
+    assert_eq!(
+        ids.len(),
+        3,
+        "the filter shows the operator channel's: {dead_page}"
+    );
     // An order's dead job has its own retry; like every action it asks first.
     let (_, d1, _) = get(&app, "/admin/orders/D-1", Some(&operator)).await;
     assert!(d1.contains("Retry this dead letter"), "{d1}");
-    let (status, asked) = act(
-        &app,
-        &operator,
-        "/admin/dead-letters/retry",
-        Some(&token),
-        &[("id", &ids[0]), ("which", "selected")],
-    )
-    .await;
+    let retry = |fields: Vec<(&'static str, String)>| {
+        let (app, operator, token) = (&app, &operator, &token);
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            act(
+                app,
+                operator,
+                "/admin/dead-letters/retry",
+                Some(token),
+                &fields,
+            )
+            .await
+        }
+    };
+    let (status, asked) = retry(vec![("id", ids[0].clone()), ("which", "selected".into())]).await;
     assert_eq!(status, 200);
     assert!(asked.contains("Queue 1 dead letter(s) again?"), "{asked}");
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM outbox_jobs WHERE state = 'dead'")
-            .await,
-        3,
-        "nothing yet"
-    );
-    let (status, page) = act(
-        &app,
-        &operator,
-        "/admin/dead-letters/retry",
-        Some(&token),
-        &[
-            ("id", &ids[0]),
-            ("id", &ids[1]),
-            ("which", "selected"),
-            ("confirm", "yes"),
-        ],
-    )
+    assert_eq!(dead().await, 4, "nothing yet");
+    let (status, page) = retry(vec![
+        ("id", ids[0].clone()),
+        ("id", ids[1].clone()),
+        ("which", "selected".into()),
+        ("confirm", "yes".into()),
+    ])
     .await;
     assert_eq!(status, 200);
     assert!(page.contains("2 dead letter(s) queued again"), "{page}");
-    let (_, page) = act(
-        &app,
-        &operator,
-        "/admin/dead-letters/retry",
-        Some(&token),
-        &[("which", "all"), ("confirm", "yes")],
-    )
+    // All that the filter shows: the operator channel's last one, not the customer's.
+    let (_, page) = retry(vec![
+        ("notifier", "ops".into()),
+        ("which", "all".into()),
+        ("confirm", "yes".into()),
+    ])
     .await;
     assert!(page.contains("1 dead letter(s) queued again"), "{page}");
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM outbox_jobs WHERE state = 'dead'")
-            .await,
-        0
-    );
+    assert_eq!(dead().await, 1, "the customer's stays dead");
+    let (_, page) = retry(vec![("which", "all".into()), ("confirm", "yes".into())]).await;
+    assert!(page.contains("1 dead letter(s) queued again"), "{page}");
+    assert_eq!(dead().await, 0);
     assert_eq!(
         app.count(
             "SELECT COUNT(*) FROM audit_log WHERE action = 'dead_letter_retry' AND actor = 'ops'"
         )
         .await,
-        3
+        4
     );
     app.stop().await;
 }
