@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::pages::{self, url_encode as encode, ListParams};
 use crate::{actor, page, plain, reader, unavailable, State};
+use esim_courier_store::ConsoleSession;
 
 /// Rows on one page of the list.
 const PAGE: i64 = 50;
@@ -236,25 +237,40 @@ fn confirmed(fields: &[(String, String)]) -> bool {
     fields.iter().any(|(k, v)| k == "confirm" && v == "yes")
 }
 
+/// An operator's action `verb` on order `order_no` (its page's form in `fields`): the
+/// session, the order number and the order's page to go back to; or the answer to give
+/// instead (refused, or the page asking `question` to confirm).
+async fn order_action(
+    req: &HttpRequest,
+    state: &State,
+    order_no: String,
+    fields: &[(String, String)],
+    (verb, question): (&str, impl FnOnce(&str) -> String),
+) -> Result<(ConsoleSession, String, String), HttpResponse> {
+    let session = actor(req, state, fields).await?;
+    let back = format!("/admin/orders/{}", encode(&order_no));
+    if !confirmed(fields) {
+        let action = format!("{back}/{verb}");
+        let what = question(&order_no);
+        return Err(page(pages::confirm(&session, &what, (&action, &[]), &back)));
+    }
+    Ok((session, order_no, back))
+}
+
 pub(crate) async fn resend(
     req: HttpRequest,
     path: web::Path<String>,
     form: web::Form<Vec<(String, String)>>,
     state: web::Data<State>,
 ) -> HttpResponse {
-    let session = match actor(&req, &state, &form).await {
-        Ok(s) => s,
-        Err(answer) => return answer,
+    let question = |o: &str| {
+        format!("Send the activation email of order {o} again to its registered customer?")
     };
-    let order_no = path.into_inner();
-    let back = format!("/admin/orders/{}", encode(&order_no));
-    if !confirmed(&form) {
-        let what = format!(
-            "Send the activation email of order {order_no} again to its registered customer?"
-        );
-        let action = format!("{back}/resend");
-        return page(pages::confirm(&session, &what, (&action, &[]), &back));
-    }
+    let (session, order_no, back) =
+        match order_action(&req, &state, path.into_inner(), &form, ("resend", question)).await {
+            Ok(go) => go,
+            Err(answer) => return answer,
+        };
     if state.config.resend_to.is_empty() {
         return plain(
             StatusCode::CONFLICT,
@@ -288,17 +304,14 @@ pub(crate) async fn reveal(
     form: web::Form<Vec<(String, String)>>,
     state: web::Data<State>,
 ) -> HttpResponse {
-    let session = match actor(&req, &state, &form).await {
-        Ok(s) => s,
-        Err(answer) => return answer,
+    let question = |o: &str| {
+        format!("Show the activation code of order {o}? Whoever has it can install the eSIM; the audit log records that you looked.")
     };
-    let order_no = path.into_inner();
-    let back = format!("/admin/orders/{}", encode(&order_no));
-    if !confirmed(&form) {
-        let what = format!("Show the activation code of order {order_no}? Whoever has it can install the eSIM; the audit log records that you looked.");
-        let action = format!("{back}/reveal");
-        return page(pages::confirm(&session, &what, (&action, &[]), &back));
-    }
+    let (session, order_no, back) =
+        match order_action(&req, &state, path.into_inner(), &form, ("reveal", question)).await {
+            Ok(go) => go,
+            Err(answer) => return answer,
+        };
     match state
         .store
         .reveal_activation_code(&order_no, &session.user)

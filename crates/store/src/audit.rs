@@ -74,19 +74,22 @@ impl Store {
         .fetch_all(&self.read)
         .await?
         .iter()
-        .map(|r| {
-            Ok(AuditRecord {
-                id: r.try_get("id")?,
-                at: r.try_get("at")?,
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                order_no: r.try_get("order_no")?,
-                detail: r.try_get("detail")?,
-            })
-        })
+        .map(audit_record)
         .collect::<Result<_, sqlx::Error>>()
         .map_err(StoreError::from)
     }
+}
+
+/// An `audit_log` row (`id, at, actor, action, order_no, detail`).
+pub(crate) fn audit_record(r: &sqlx::any::AnyRow) -> Result<AuditRecord, sqlx::Error> {
+    Ok(AuditRecord {
+        id: r.try_get("id")?,
+        at: r.try_get("at")?,
+        actor: r.try_get("actor")?,
+        action: r.try_get("action")?,
+        order_no: r.try_get("order_no")?,
+        detail: r.try_get("detail")?,
+    })
 }
 
 /// Records `entry`, done at `now`, in the transaction of the action itself, so an action and

@@ -489,16 +489,7 @@ impl Store {
         .fetch_all(&self.read)
         .await?
         .iter()
-        .map(|r| {
-            Ok(crate::AuditRecord {
-                id: r.try_get("id")?,
-                at: r.try_get("at")?,
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                order_no: r.try_get("order_no")?,
-                detail: r.try_get("detail")?,
-            })
-        })
+        .map(audit::audit_record)
         .collect::<Result<_, sqlx::Error>>()
         .map_err(StoreError::from)
     }
