@@ -10,7 +10,7 @@ mod app;
 mod db;
 /// The test doubles live in `esim-courier-test-support`, which the notifier crates use too.
 pub use esim_courier_test_support::{
-    http_client, http_client_builder, http_peer, provider, proxy, smtp, teams,
+    console, http_client, http_client_builder, http_peer, provider, proxy, smtp, teams,
 };
 
 pub use app::{spawn_app, AppOptions, TestApp, API_TOKEN, WEBHOOK_TOKEN};

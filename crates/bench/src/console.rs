@@ -120,7 +120,14 @@ pub async fn run(options: ConsoleBenchOptions) -> anyhow::Result<()> {
     let client = esim_courier_test_support::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let session = log_in(&client, &base).await?;
+    let session = esim_courier_test_support::console::log_in(
+        &client,
+        &base,
+        "bench",
+        "a long bench passphrase",
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
 
     let last = options.orders.saturating_sub(1);
     let middle = options.orders / 2;
@@ -205,48 +212,4 @@ pub async fn run(options: ConsoleBenchOptions) -> anyhow::Result<()> {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// Logs in as the bench operator: the session cookie (`name=value`).
-async fn log_in(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
-    let page = client.get(format!("{base}/admin/login")).send().await?;
-    let csrf_cookie = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            v.split(';')
-                .next()
-                .filter(|c| c.starts_with("esim_courier_login_csrf="))
-        })
-        .context("the login form's cookie")?
-        .to_owned();
-    let html = page.text().await?;
-    let token = html
-        .split(r#"name="csrf_token" value=""#)
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .context("the login form's token")?
-        .to_owned();
-    let body = format!("username=bench&password=a+long+bench+passphrase&csrf_token={token}");
-    let res = client
-        .post(format!("{base}/admin/login"))
-        .header("cookie", csrf_cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await?;
-    anyhow::ensure!(res.status().as_u16() == 303, "login: {}", res.status());
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            v.split(';')
-                .next()
-                .filter(|c| c.starts_with("esim_courier_session="))
-        })
-        .map(str::to_owned)
-        .context("a session cookie")
 }

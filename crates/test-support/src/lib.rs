@@ -5,12 +5,14 @@
 //! - [`http_peer`]: an HTTP peer answering as scripted (Slack, Telegram, signed webhooks);
 //! - [`teams`]: a Microsoft Teams Workflows webhook that refuses what Teams refuses;
 //! - [`proxy`]: a TCP proxy that can be taken down and up (outages);
+//! - [`console`]: logging in to the operators' console as a browser does;
 //! - [`provider`]: the eSIM provider's order API (signature checks, orders, paging, scripted
 //!   error codes, the webhook pushed with the provider's retry policy).
 //!
 //! It depends on no esim-courier crate, so a notifier crate's tests use it without building
 //! the app (the black-box suites in `tests/` re-export it).
 
+pub mod console;
 pub mod http_peer;
 pub mod provider;
 pub mod proxy;

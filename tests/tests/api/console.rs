@@ -96,13 +96,7 @@ async fn login_form(app: &TestApp) -> (String, String) {
     assert_security_headers(res.headers(), "the login page");
     let (cookie, _) = set_cookie(res.headers(), LOGIN_CSRF_COOKIE).expect("a CSRF cookie");
     let html = res.text().await.expect("HTML");
-    let token = html
-        .split(r#"name="csrf_token" value=""#)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a csrf_token field")
-        .to_owned();
-    (cookie, token)
+    (cookie, form_token(&html))
 }
 
 /// Logs in: the answer's status and the session id it set, if any.
@@ -159,12 +153,9 @@ async fn get(app: &TestApp, path: &str, session: Option<&str>) -> (u16, String, 
     )
 }
 
+/// The `csrf_token` of a console page's form.
 fn form_token(html: &str) -> String {
-    html.split(r#"name="csrf_token" value=""#)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a csrf_token field")
-        .to_owned()
+    esim_courier_tests::console::form_token(html).expect("a csrf_token field")
 }
 
 async fn every_admin_page_without_a_session_goes_to_the_login_page(backend: Backend) {

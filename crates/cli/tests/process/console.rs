@@ -3,6 +3,7 @@
 //! activation email (a second one arrives over SMTP, on record), and removing the user ends
 //! the session.
 
+use esim_courier_tests::console::{form_token, log_in};
 use esim_courier_tests::{on_both_backends, test_db, Backend};
 use reqwest::redirect::Policy;
 
@@ -62,54 +63,9 @@ async fn an_operator_added_with_the_cli_logs_in_to_the_console_of_serve(backend:
         303
     );
 
-    let page = client
-        .get(format!("{}/admin/login", server.base))
-        .send()
+    let session = log_in(&client, &server.base, "ana", passphrase)
         .await
-        .expect("answers");
-    let csrf_cookie = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            v.split(';')
-                .next()
-                .filter(|c| c.starts_with("esim_courier_login_csrf="))
-        })
-        .expect("the login form's cookie")
-        .to_owned();
-    let html = page.text().await.expect("HTML");
-    let token = html
-        .split(r#"name="csrf_token" value=""#)
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("the form's token")
-        .to_owned();
-    let login = client
-        .post(format!("{}/admin/login", server.base))
-        .header("cookie", csrf_cookie)
-        .form(&[
-            ("username", "ana"),
-            ("password", passphrase),
-            ("csrf_token", &token),
-        ])
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(login.status().as_u16(), 303);
-    let session = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            v.split(';')
-                .next()
-                .filter(|c| c.starts_with("esim_courier_session="))
-        })
-        .expect("a session")
-        .to_owned();
+        .expect("logged in");
     let answer = overview(Some(session.clone())).await.expect("answers");
     assert_eq!(answer.status().as_u16(), 200);
     let body = answer.text().await.expect("HTML");
@@ -163,12 +119,7 @@ async fn an_operator_added_with_the_cli_logs_in_to_the_console_of_serve(backend:
         !order_page.contains("K2-4KJ2T-1B6Q9X"),
         "the code is masked"
     );
-    let csrf = order_page
-        .split(r#"name="csrf_token" value=""#)
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("the session's token")
-        .to_owned();
+    let csrf = form_token(&order_page).expect("the session's token");
     let resent = client
         .post(format!("{}/admin/orders/CONSOLE-1/resend", server.base))
         .header("cookie", session.clone())
