@@ -113,10 +113,14 @@ async fn start(
     customer: RecordingNotifier,
     ops: RecordingNotifier,
 ) -> TestApp {
-    let store = Store::connect(&StoreOptions::new(&test_db.url))
+    let store = Store::connect(&StoreOptions::new(&test_db.url, crate::test_keys()))
         .await
         .expect("store connects");
     store.migrate().await.expect("migrations run");
+    store
+        .prepare_encryption(&|_| {})
+        .await
+        .expect("the encryption keys are usable");
     let db = sqlx::any::AnyPoolOptions::new()
         .max_connections(2)
         .connect(&test_db.url)

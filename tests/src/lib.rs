@@ -16,6 +16,16 @@ pub use esim_courier_test_support::{
 pub use app::{spawn_app, AppOptions, TestApp, API_TOKEN, WEBHOOK_TOKEN};
 pub use db::{skipped, test_db, Backend, TestDb};
 
+/// The encryption keys of every store this test process opens: one set, so that two stores
+/// on one database (replicas) read each other's values.
+pub fn test_keys() -> std::sync::Arc<esim_courier_store::Keyring> {
+    static KEYS: std::sync::OnceLock<std::sync::Arc<esim_courier_store::Keyring>> =
+        std::sync::OnceLock::new();
+    std::sync::Arc::clone(
+        KEYS.get_or_init(|| std::sync::Arc::new(esim_courier_store::Keyring::random())),
+    )
+}
+
 /// The provider's own sample COMPLETED payload.
 pub const SAMPLE_COMPLETED: &str = include_str!("../fixtures/webhook-completed.json");
 /// A FAILED payload with empty `iccid` and `lpa`.

@@ -65,9 +65,12 @@ pub async fn run(options: ConsoleBenchOptions) -> anyhow::Result<()> {
         format!("sqlite://{}", file.display())
     });
     let postgres = url.starts_with("postgres");
-    let store = Store::connect(&StoreOptions::new(&url))
-        .await
-        .context("the store")?;
+    let store = Store::connect(&StoreOptions::new(
+        &url,
+        std::sync::Arc::new(esim_courier_store::Keyring::random()),
+    ))
+    .await
+    .context("the store")?;
     store.migrate().await.context("migrations")?;
     let pool = AnyPoolOptions::new()
         .max_connections(1)

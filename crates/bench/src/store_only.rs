@@ -40,9 +40,12 @@ pub async fn run(options: StoreBenchOptions) -> anyhow::Result<()> {
             format!("sqlite://{}/store.db", dir.display())
         }
     };
-    let store = Store::connect(&StoreOptions::new(url.clone()))
-        .await
-        .context("cannot open the store")?;
+    let store = Store::connect(&StoreOptions::new(
+        url.clone(),
+        std::sync::Arc::new(esim_courier_store::Keyring::random()),
+    ))
+    .await
+    .context("cannot open the store")?;
     store.migrate().await.context("cannot migrate the store")?;
 
     let orders = Arc::new(Orders::new(&run_id, "store"));

@@ -82,9 +82,12 @@ pub async fn run(options: SweepBenchOptions) -> anyhow::Result<()> {
             .join(format!("sweep-{:06x}", fastrand::u32(..0x100_0000)));
         format!("sqlite://{}/sweep.db", dir.display())
     });
-    let store = Store::connect(&StoreOptions::new(url))
-        .await
-        .context("cannot open the store")?;
+    let store = Store::connect(&StoreOptions::new(
+        url,
+        std::sync::Arc::new(esim_courier_store::Keyring::random()),
+    ))
+    .await
+    .context("cannot open the store")?;
     store.migrate().await.context("cannot migrate the store")?;
     let reconciler = Reconciler::new(store.clone(), provider, Routes::default());
     let before = crate::memory::resident(std::process::id())?;

@@ -46,6 +46,26 @@ pub struct Config {
     /// The operators' console under `/admin`.
     #[serde(default)]
     pub console: ConsoleSection,
+    /// The keys that seal activation codes and customer data at rest. Without it, on SQLite
+    /// a key file beside the database is made on first start; on PostgreSQL it is required.
+    #[serde(default)]
+    pub encryption: Option<EncryptionSection>,
+}
+
+/// `[encryption]`: the data keys by id, the one new values are sealed with, and the index
+/// key of the blind index. Each can come from the environment
+/// (`ESIM_COURIER__ENCRYPTION__KEYS__K2`, whose id is then lower case: `k2`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionSection {
+    /// The id of the key new values are sealed with.
+    pub active_key: String,
+    /// Base64 of 32 random bytes each (`esim-courier keys generate`), by id.
+    #[serde(default)]
+    pub keys: BTreeMap<String, SecretString>,
+    /// Base64 of 32 random bytes: keys the blind index (never rotated by `keys rotate`).
+    #[serde(default)]
+    pub index_key: Option<SecretString>,
 }
 
 /// `[console]`: the operators' web console under `/admin` on `server.bind`.

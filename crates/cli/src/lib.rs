@@ -96,6 +96,12 @@ enum Command {
         #[command(subcommand)]
         command: commands::users::UsersCommand,
     },
+    /// Encryption keys: generate one, rotate the stored data to the active key, see which
+    /// keys it uses.
+    Keys {
+        #[command(subcommand)]
+        command: commands::keys::KeysCommand,
+    },
 }
 
 /// Builds an esim-courier binary: the built-in notifier types, plus those registered.
@@ -165,6 +171,7 @@ fn run(registry: &Registry) -> ExitCode {
             Command::Resend(args) => commands::resend::run(&cli.config, args, registry).await,
             Command::Reconcile(args) => commands::reconcile::run(&cli.config, args, registry).await,
             Command::Users { command } => commands::users::run(&cli.config, command).await,
+            Command::Keys { command } => commands::keys::run(&cli.config, command).await,
         }
     });
     match result {

@@ -38,11 +38,14 @@ pub enum AlertKind {
     /// The provider refused to place an order (an unknown package, a price not available), or
     /// the placement was given up: the customer gets no eSIM from it.
     PlacementFailed,
+    /// A stored activation code or customer datum cannot be decrypted (altered, copied from
+    /// another row, or sealed with a key that is not configured): its delivery stopped.
+    DecryptFailed,
 }
 
 impl AlertKind {
     /// Every kind, for configuration help and validation.
-    pub const ALL: [AlertKind; 11] = [
+    pub const ALL: [AlertKind; 12] = [
         Self::DeadLetter,
         Self::WebhookRejected,
         Self::CustomerUnknown,
@@ -54,6 +57,7 @@ impl AlertKind {
         Self::WebhookUnverified,
         Self::ProviderAccount,
         Self::PlacementFailed,
+        Self::DecryptFailed,
     ];
 
     /// The stable name used in configuration and payloads.
@@ -70,6 +74,7 @@ impl AlertKind {
             Self::WebhookUnverified => "webhook_unverified",
             Self::ProviderAccount => "provider_account",
             Self::PlacementFailed => "placement_failed",
+            Self::DecryptFailed => "decrypt_failed",
         }
     }
 
@@ -87,6 +92,7 @@ impl AlertKind {
             Self::WebhookUnverified => "Webhook not confirmed by the provider",
             Self::ProviderAccount => "The provider refused the reseller's account",
             Self::PlacementFailed => "Order placement failed",
+            Self::DecryptFailed => "Stored data cannot be decrypted",
         }
     }
 
@@ -250,6 +256,22 @@ impl Alert {
                 AlertKind::ProviderAccount,
                 None,
                 format!("the provider refused placement {reference:?}: {cause}; {then}"),
+                at_ms,
+            )
+        }
+    }
+
+    /// Job `job_id` of `order_no` stopped because a stored value it needs does not decrypt
+    /// (`why` names the column and the row, never the value).
+    pub fn decrypt_failed(order_no: Option<&str>, why: &str, job_id: i64, at_ms: i64) -> Self {
+        Self {
+            command: Some(format!("esim-courier dead-letters retry {job_id}")),
+            ..Self::about(
+                AlertKind::DecryptFailed,
+                order_no,
+                format!(
+                    "{why}; nothing was sent. Configure the key it names (or restore the row from a backup), then retry"
+                ),
                 at_ms,
             )
         }

@@ -76,6 +76,23 @@ impl Dispatcher {
                     .await;
                 return None;
             }
+            // Nor will one that does not decrypt, until an operator configures its key: the
+            // job stops (retried from the dead letters) with a `decrypt_failed` alert.
+            Err(e @ esim_courier_store::StoreError::Decrypt { .. }) => {
+                let error = e.to_string();
+                let alert =
+                    Alert::decrypt_failed(job.order_no.as_deref(), &error, job.id, now_ms());
+                self.dead_with_outcome(
+                    job,
+                    now_ms(),
+                    None,
+                    AttemptOutcome::Permanent,
+                    &error,
+                    alert,
+                )
+                .await;
+                return None;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "loading the job's order failed; releasing it");
                 self.release(job).await;
@@ -239,6 +256,27 @@ impl Dispatcher {
         outcome: AttemptOutcome,
         error: &str,
     ) {
+        let alert = Alert::dead_letter(
+            job.order_no.as_deref(),
+            format!("{} to {} failed: {error}", describe(job.kind), job.notifier),
+            job.id,
+            now_ms(),
+        );
+        self.dead_with_outcome(job, started_at, recipient, outcome, error, alert)
+            .await;
+    }
+
+    /// [`Self::dead`], raising `alert` instead of `dead_letter` (unless the job is itself an
+    /// alert).
+    async fn dead_with_outcome(
+        &self,
+        job: &ClaimedJob,
+        started_at: i64,
+        recipient: Option<&str>,
+        outcome: AttemptOutcome,
+        error: &str,
+        alert: Alert,
+    ) {
         let attempt = self.attempt(started_at, recipient);
         let finished_at = attempt.finished_at;
         metrics::counter!("esim_courier_deliveries_total", "notifier" => job.notifier.clone(), "outcome" => "dead").increment(1);
@@ -254,12 +292,10 @@ impl Dispatcher {
             None
         } else {
             tracing::error!(error, "delivery dead-lettered");
-            Some(Alert::dead_letter(
-                job.order_no.as_deref(),
-                format!("{} to {} failed: {error}", describe(job.kind), job.notifier),
-                job.id,
-                finished_at,
-            ))
+            Some(Alert {
+                occurred_at_ms: finished_at,
+                ..alert
+            })
         };
         let jobs = alert_jobs.as_ref().map(|a| self.alert_jobs(a));
         let written = self

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::Executor;
 use tokio::sync::Notify;
 
-use crate::{Backend, Clock, Store, StoreError};
+use crate::{Backend, Clock, Keyring, Store, StoreError};
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -22,16 +22,19 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// Where the store reads the time: the system clock, or a manual one in tests.
     pub clock: Clock,
+    /// The keys for encryption at rest and the blind index.
+    pub keys: Arc<Keyring>,
 }
 
 impl StoreOptions {
-    /// Defaults for `url`: 8 connections, 3 s acquire timeout.
-    pub fn new(url: impl Into<String>) -> Self {
+    /// Defaults for `url` and `keys`: 8 connections, 3 s acquire timeout.
+    pub fn new(url: impl Into<String>, keys: Arc<Keyring>) -> Self {
         Self {
             url: url.into(),
             max_connections: 8,
             acquire_timeout: Duration::from_secs(3),
             clock: Clock::system(),
+            keys,
         }
     }
 }
@@ -79,8 +82,19 @@ impl Store {
             wake: Arc::new(Notify::new()),
             batcher,
             clock: options.clock.clone(),
+            keys: Arc::clone(&options.keys),
         })
     }
+}
+
+/// The file a `sqlite:` URL opens, as the store opens it; `None` for another engine.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.trim().strip_prefix("sqlite:")?;
+    let (path, _) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = path.strip_prefix("//").unwrap_or(path);
+    SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
+        .ok()
+        .map(|o| o.get_filename().to_path_buf())
 }
 
 /// Turns `//data/x.db` into the file's path and a URL that creates the file, and creates
@@ -136,6 +150,9 @@ fn sqlite_pool(max: u32, acquire_timeout: Duration) -> AnyPoolOptions {
                 conn.execute("PRAGMA synchronous = FULL").await?;
                 conn.execute("PRAGMA busy_timeout = 5000").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
+                // As the group-commit writer: freed content is zeroed (no plaintext left in
+                // free pages after encryption, rotation or erasure).
+                conn.execute("PRAGMA secure_delete = ON").await?;
                 Ok(())
             })
         })

@@ -7,6 +7,7 @@
 use sqlx::Row;
 
 use crate::audit::{self, AuditAction, AuditEntry};
+use crate::crypto::{event_row, receipt_row, Field};
 use crate::{Store, StoreError};
 
 /// What a console user may do.
@@ -386,7 +387,7 @@ impl Store {
         let sql = if q.is_empty() {
             concat!(
                 console_orders_select!(),
-                " WHERE ($8 = '' OR $9 = $10) AND ",
+                " WHERE ($8 = '' OR $9 = $10 OR $13 = '') AND ",
                 console_orders_page!()
             )
         } else {
@@ -399,7 +400,7 @@ impl Store {
                     SELECT order_no FROM order_events
                      WHERE iccid >= $8 AND iccid < $10 AND iccid LIKE $9 ESCAPE '\\'
                     UNION
-                    SELECT order_no FROM orders WHERE lower(customer_email) = lower($8))
+                    SELECT order_no FROM orders WHERE customer_email_index = $13)
                  AND ",
                 console_orders_page!()
             )
@@ -417,15 +418,20 @@ impl Store {
             .bind(format!("{q}\u{10FFFF}"))
             .bind(query.filter.map_or("", OrderFilter::as_str))
             .bind(limit)
+            .bind(self.keys.email_index(q))
             .fetch_all(&self.read)
             .await?;
         rows.iter()
             .map(|r| {
+                let order_no: String = r.try_get("order_no")?;
                 Ok(OrderRow {
-                    order_no: r.try_get("order_no")?,
+                    customer_email: r
+                        .try_get::<Option<String>, _>("customer_email")?
+                        .map(|e| self.keys.open_str(Field::OrderEmail, &order_no, &e))
+                        .transpose()?,
+                    order_no,
                     state: r.try_get("state")?,
                     created_at: r.try_get("created_at")?,
-                    customer_email: r.try_get("customer_email")?,
                     package_name: r.try_get("package_name")?,
                     iccid: r.try_get("iccid")?,
                 })
@@ -433,16 +439,30 @@ impl Store {
             .collect()
     }
 
-    /// The raw body of receipt `id`, as received.
+    /// The raw body of receipt `id`, as received (decrypted).
     pub async fn receipt_body(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(
-            sqlx::query("SELECT body FROM webhook_receipts WHERE id = $1")
+        let Some(r) =
+            sqlx::query("SELECT order_no, received_at, body FROM webhook_receipts WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.read)
                 .await?
-                .map(|r| r.try_get("body"))
-                .transpose()?,
-        )
+        else {
+            return Ok(None);
+        };
+        self.open_receipt_body(&r).map(Some)
+    }
+
+    /// A receipt's body from a row with its `order_no`, `received_at` and `body`.
+    pub(crate) fn open_receipt_body(&self, r: &sqlx::any::AnyRow) -> Result<Vec<u8>, StoreError> {
+        let order_no: Option<String> = r.try_get("order_no")?;
+        let row = receipt_row(order_no.as_deref(), r.try_get("received_at")?);
+        let body: Vec<u8> = r.try_get("body")?;
+        let body = String::from_utf8(body).map_err(|_| StoreError::Decrypt {
+            field: Field::ReceiptBody,
+            row: row.clone(),
+            reason: "it is not an encrypted value".into(),
+        })?;
+        self.keys.open(Field::ReceiptBody, &row, &body)
     }
 
     /// The activation code of `order_no`'s latest accepted COMPLETED event, for an operator
@@ -455,18 +475,21 @@ impl Store {
     ) -> Result<Option<esim_courier_core::ActivationCode>, StoreError> {
         let now = self.now();
         let mut tx = self.begin_write().await?;
-        let lpa: Option<String> = sqlx::query(
-            "SELECT lpa FROM order_events WHERE order_no = $1 AND result = 'COMPLETED'
+        let Some(r) = sqlx::query(
+            "SELECT fingerprint, lpa FROM order_events WHERE order_no = $1 AND result = 'COMPLETED'
                AND disposition = 'accepted' AND lpa IS NOT NULL ORDER BY id DESC LIMIT 1",
         )
         .bind(order_no.to_owned())
         .fetch_optional(&mut *tx)
         .await?
-        .map(|r| r.try_get("lpa"))
-        .transpose()?;
-        let Some(lpa) = lpa else {
+        else {
             return Ok(None);
         };
+        let lpa = self.keys.open_str(
+            Field::EventCode,
+            &event_row(order_no, &r.try_get::<String, _>("fingerprint")?),
+            &r.try_get::<String, _>("lpa")?,
+        )?;
         let code = esim_courier_core::ActivationCode::parse(&lpa)
             .map_err(|e| StoreError::Corrupt(format!("a stored activation code: {e}")))?;
         let entry = AuditEntry {

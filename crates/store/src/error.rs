@@ -18,6 +18,17 @@ pub enum StoreError {
     /// A stored row does not hold what the code expects.
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A stored encrypted value does not open: altered, copied from another row, or sealed
+    /// with a key that is not configured. Names the row, never the value.
+    #[error("the stored {field} of row {row:?} cannot be decrypted: {reason}")]
+    Decrypt {
+        /// The column.
+        field: crate::crypto::Field,
+        /// The row's identity.
+        row: String,
+        /// Why.
+        reason: String,
+    },
     /// The group-commit writer has stopped (the store is closing).
     #[error("the database writer has stopped")]
     WriterStopped,

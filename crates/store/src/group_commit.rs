@@ -24,8 +24,8 @@ use rusqlite::{Connection, OpenFlags, Row, ToSql, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::intake::{
-    run_intake, EventJob, IntakeSteps, OwnedReceipt, Planner, Record, INSERT_EVENT, INSERT_JOB,
-    INSERT_ORDER, INSERT_RECEIPT, RECORDED_EVENTS, SET_ORDER_STATE,
+    run_intake, EventJob, IntakeSteps, OwnedReceipt, Planner, Record, SealedEvent, INSERT_EVENT,
+    INSERT_JOB, INSERT_ORDER, INSERT_RECEIPT, RECORDED_EVENTS, SET_ORDER_STATE,
 };
 use crate::outbox::{
     unreadable_job, Attempt, ClaimRequest, ClaimedJob, Finish, BURY_JOB, FINISH_JOB, RECORD_ATTEMPT,
@@ -44,6 +44,7 @@ enum Work {
     Intake {
         receipt: OwnedReceipt,
         event: OrderEvent,
+        sealed: SealedEvent,
         plan: Planner,
         /// The store's time for the rows it writes.
         now: i64,
@@ -126,6 +127,7 @@ impl Batcher {
         &self,
         receipt: OwnedReceipt,
         event: OrderEvent,
+        sealed: SealedEvent,
         plan: Planner,
         now: i64,
     ) -> Result<IntakeOutcome, StoreError> {
@@ -133,6 +135,7 @@ impl Batcher {
         self.send(Work::Intake {
             receipt,
             event,
+            sealed,
             plan,
             now,
             reply,
@@ -194,6 +197,9 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted and rewritten content is overwritten with zeros, not left in free pages: a
+    // value erased or re-encrypted leaves no plaintext behind in the file.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     // Each write's savepoint keeps the original of every page it changes, for a rollback of
     // that write alone. In memory, not in a temporary file: with the file, the copies were
     // half of this thread's time (write system calls and file-system work, per savepoint).
@@ -290,10 +296,13 @@ fn apply(conn: &Connection, work: Work) -> (Answer, Result<(), StoreError>) {
         Work::Intake {
             receipt,
             event,
+            sealed,
             plan,
             now,
             reply,
-        } => in_savepoint(conn, reply, |c| intake(c, &receipt, &event, plan, now)),
+        } => in_savepoint(conn, reply, |c| {
+            intake(c, &receipt, &event, &sealed, plan, now)
+        }),
         Work::Outcome {
             job,
             worker,
@@ -443,10 +452,11 @@ fn intake(
     conn: &Connection,
     receipt: &OwnedReceipt,
     event: &OrderEvent,
+    sealed: &SealedEvent,
     plan: Planner,
     now: i64,
 ) -> Result<IntakeOutcome, StoreError> {
-    run_intake(&mut SqliteSteps { conn }, receipt, event, plan, now)
+    run_intake(&mut SqliteSteps { conn }, receipt, event, sealed, plan, now)
         .now_or_never()
         .unwrap_or_else(|| {
             Err(StoreError::Corrupt(

@@ -6,6 +6,7 @@ use esim_courier_core::{
 };
 use sqlx::{Any, Row, Transaction};
 
+use crate::crypto::{event_row, receipt_row, Field, Keyring};
 use crate::outbox::JobKind;
 use crate::{Store, StoreError};
 
@@ -76,14 +77,40 @@ pub(crate) struct EventColumns {
     pub(crate) warnings: String,
 }
 
+/// An event's secrets as stored: its keyed fingerprint and its sealed activation code. Made
+/// by the caller before the write, off the SQLite writer's thread.
+#[derive(Debug, Clone)]
+pub(crate) struct SealedEvent {
+    pub(crate) fingerprint: String,
+    pub(crate) lpa: Option<String>,
+}
+
+impl SealedEvent {
+    pub(crate) fn new(keys: &Keyring, event: &OrderEvent) -> Self {
+        let fingerprint = keys.fingerprint(event.fingerprint());
+        let lpa = event.usable_activation_code().map(|c| {
+            keys.seal_str(
+                Field::EventCode,
+                &event_row(event.order_no.as_str(), &fingerprint),
+                &c.qr_text(),
+            )
+        });
+        Self { fingerprint, lpa }
+    }
+}
+
 impl EventColumns {
-    pub(crate) fn new(event: &OrderEvent, accepted: bool) -> Result<Self, StoreError> {
+    pub(crate) fn new(
+        event: &OrderEvent,
+        sealed: &SealedEvent,
+        accepted: bool,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
             result: event.result.as_str().to_owned(),
             disposition: if accepted { "accepted" } else { "conflict" },
-            fingerprint: event.fingerprint().to_owned(),
+            fingerprint: sealed.fingerprint.clone(),
             iccid: event.iccid_display().to_owned(),
-            lpa: event.usable_activation_code().map(|c| c.qr_text()),
+            lpa: sealed.lpa.clone(),
             package_code: event.package_code.clone(),
             package_name: event.package_name.clone(),
             currency: event.currency.as_ref().map(|c| c.code().to_owned()),
@@ -189,23 +216,21 @@ impl Store {
         event: &OrderEvent,
         plan: impl FnOnce(&Disposition) -> Vec<NewJob> + Send + 'static,
     ) -> Result<IntakeOutcome, StoreError> {
+        let sealed = SealedEvent::new(&self.keys, event);
+        let receipt = OwnedReceipt::sealed(&self.keys, receipt, Some(event.order_no.as_str()));
         let outcome = match &self.batcher {
             Some(batcher) => {
                 batcher
-                    .intake(
-                        OwnedReceipt::from(receipt),
-                        event.clone(),
-                        Box::new(plan),
-                        self.now(),
-                    )
+                    .intake(receipt, event.clone(), sealed, Box::new(plan), self.now())
                     .await?
             }
             None => {
                 let mut tx = self.begin_write().await?;
                 let outcome = run_intake(
                     &mut PostgresSteps { tx: &mut tx },
-                    &OwnedReceipt::from(receipt),
+                    &receipt,
                     event,
+                    &sealed,
                     Box::new(plan),
                     self.now(),
                 )
@@ -241,7 +266,15 @@ impl Store {
         .bind(order_no.map(str::to_owned))
         .bind(i64::from(http_status))
         .bind(reason.to_owned())
-        .bind(receipt.body.to_vec())
+        .bind(
+            self.keys
+                .seal(
+                    Field::ReceiptBody,
+                    &receipt_row(order_no, receipt.received_at_ms),
+                    receipt.body,
+                )
+                .into_bytes(),
+        )
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
@@ -292,12 +325,19 @@ pub(crate) struct OwnedReceipt {
     pub(crate) source: EventSource,
 }
 
-impl From<NewReceipt<'_>> for OwnedReceipt {
-    fn from(r: NewReceipt<'_>) -> Self {
+impl OwnedReceipt {
+    /// The receipt as stored: its body sealed for the row of `order_no` at its arrival.
+    pub(crate) fn sealed(keys: &Keyring, r: NewReceipt<'_>, order_no: Option<&str>) -> Self {
         Self {
             received_at_ms: r.received_at_ms,
             remote_addr: r.remote_addr.map(str::to_owned),
-            body: r.body.to_vec(),
+            body: keys
+                .seal(
+                    Field::ReceiptBody,
+                    &receipt_row(order_no, r.received_at_ms),
+                    r.body,
+                )
+                .into_bytes(),
             source: r.source,
         }
     }
@@ -369,6 +409,7 @@ pub(crate) async fn run_intake<S: IntakeSteps>(
     steps: &mut S,
     receipt: &OwnedReceipt,
     event: &OrderEvent,
+    sealed: &SealedEvent,
     plan: Planner,
     now: i64,
 ) -> Result<IntakeOutcome, StoreError> {
@@ -377,13 +418,13 @@ pub(crate) async fn run_intake<S: IntakeSteps>(
     let recorded = steps.recorded_events(order_no).await?;
     let new = EventFingerprint {
         result: event.result.clone(),
-        digest: event.fingerprint().to_owned(),
+        digest: sealed.fingerprint.clone(),
     };
     let disposition = classify(&recorded, &new);
     let accepted = disposition == Disposition::Accepted;
     let new_event = disposition != Disposition::Duplicate;
     let columns = if new_event {
-        Some(EventColumns::new(event, accepted)?)
+        Some(EventColumns::new(event, sealed, accepted)?)
     } else {
         None
     };

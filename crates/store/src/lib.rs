@@ -47,12 +47,14 @@ mod audit;
 mod clock;
 mod connect;
 mod console;
+mod crypto;
 mod error;
 mod group_commit;
 mod intake;
 mod orders;
 mod outbox;
 mod placements;
+mod protect;
 mod provider_gate;
 
 use std::sync::Arc;
@@ -63,10 +65,11 @@ use tokio::sync::Notify;
 
 pub use audit::{AuditAction, AuditEntry, AuditRecord};
 pub use clock::Clock;
-pub use connect::StoreOptions;
+pub use connect::{sqlite_file, StoreOptions};
 pub use console::{
     AlertRecord, ConsoleSession, ConsoleUser, OrderFilter, OrderQuery, OrderRow, Overview, Role,
 };
+pub use crypto::{decode_key, generate_key, Field, Keyring, KEY_BYTES};
 pub use error::StoreError;
 pub use intake::{IntakeOutcome, NewJob, NewReceipt, Planner};
 pub use orders::{
@@ -76,6 +79,7 @@ pub use outbox::{
     Attempt, AttemptOutcome, ClaimedJob, CustomerWait, JobContext, JobKind, JobState, RECONCILER,
 };
 pub use placements::{NewPlacement, Placement, PlacementRecord, PlacementStatus};
+pub use protect::{KeyUsage, Progress};
 pub use provider_gate::ProviderGate;
 
 /// Which database engine is behind the store.
@@ -104,12 +108,19 @@ pub struct Store {
     batcher: Option<group_commit::Batcher>,
     /// Where every time the store writes or compares comes from.
     clock: Clock,
+    /// The keys that seal activation codes and customer data, and key the blind index.
+    keys: Arc<Keyring>,
 }
 
 impl Store {
     /// The engine behind this store.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The id of the key new values are sealed with.
+    pub fn active_key(&self) -> &str {
+        self.keys.active()
     }
 
     fn now(&self) -> i64 {

@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::audit::{self, AuditAction, AuditEntry};
+use crate::crypto::{attempt_row, event_row, Field, Keyring};
 use crate::outbox::{AttemptOutcome, JobState};
 use crate::{Store, StoreError};
 
@@ -166,8 +167,8 @@ pub struct OrderDetails {
 /// The columns of an event record, as `job_select!`.
 macro_rules! event_select {
     () => {
-        "SELECT id, order_no, receipt_id, received_at, result, disposition, iccid, lpa, package_code,
-        package_name, currency, price, warnings, source FROM order_events"
+        "SELECT id, order_no, receipt_id, received_at, result, disposition, fingerprint, iccid, lpa,
+        package_code, package_name, currency, price, warnings, source FROM order_events"
     };
 }
 
@@ -232,8 +233,8 @@ impl Store {
             .fetch_one(&mut **tx)
             .await?
             .try_get("customer_email")?;
-        let delivered_to: Vec<String> = sqlx::query(
-            "SELECT a.recipient FROM delivery_attempts a JOIN outbox_jobs j ON j.id = a.job_id
+        let delivered_to = sqlx::query(
+            "SELECT a.job_id, a.attempt, a.recipient FROM delivery_attempts a JOIN outbox_jobs j ON j.id = a.job_id
               WHERE j.order_no = $1 AND j.kind = 'order_completed' AND a.outcome = 'delivered'
                 AND a.recipient IS NOT NULL
               ORDER BY a.id DESC",
@@ -242,30 +243,33 @@ impl Store {
         .fetch_all(&mut **tx)
         .await?
         .iter()
-        .map(|r| r.try_get("recipient"))
-        .collect::<Result<_, _>>()?;
-        if let Some(last) = delivered_to.first() {
+        .map(|r| self.attempt_recipient(r))
+        .collect::<Result<Vec<_>, _>>()?;
+        if let Some(Some(last)) = delivered_to.first() {
             if !delivered_to
                 .iter()
-                .any(|to| to.eq_ignore_ascii_case(customer.email.as_str()))
+                .flatten()
+                .any(|to| to.as_str().eq_ignore_ascii_case(customer.email.as_str()))
             {
-                let to = email(last, "an attempt's recipient")?;
+                let to = last.clone();
                 return Ok((Registration::AlreadyDelivered { to }, 0));
             }
         }
-        let [email, name, locale, price, currency] = customer_columns(customer);
+        let c = customer_columns(&self.keys, customer, CustomerOf::Order, order_no);
         sqlx::query(
             "UPDATE orders SET customer_email = $1, customer_name = $2, customer_locale = $3, retail_price = $4,
-                    retail_currency = $5, registered_at = COALESCE(registered_at, $6), updated_at = $6
+                    retail_currency = $5, registered_at = COALESCE(registered_at, $6), updated_at = $6,
+                    customer_email_index = $8
               WHERE order_no = $7",
         )
-        .bind(email)
-        .bind(name)
-        .bind(locale)
-        .bind(price)
-        .bind(currency)
+        .bind(c.email)
+        .bind(c.name)
+        .bind(c.locale)
+        .bind(c.price)
+        .bind(c.currency)
         .bind(now)
         .bind(order_no.to_owned())
+        .bind(c.email_index)
         .execute(&mut **tx)
         .await?;
         let woken = sqlx::query(
@@ -319,7 +323,10 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get::<Option<String>, _>("customer_email")?
-                .map(|e| email(&e, "the order's customer"))
+                .map(|e| {
+                    let e = self.keys.open_str(Field::OrderEmail, order_no, &e)?;
+                    email(&e, "the order's customer")
+                })
                 .transpose()?,
         };
         let mut jobs = Vec::new();
@@ -332,17 +339,21 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .try_get("n")?;
+            let dedup_key = format!("resend:{event_id}:{notifier}:{previous}");
             let id: i64 = sqlx::query(
                 "INSERT INTO outbox_jobs (dedup_key, notifier, kind, order_no, event_id, payload, state,
                      attempts, created_at, updated_at, next_attempt_at, recipient)
                  VALUES ($1, $2, 'order_completed', $3, $4, NULL, 'pending', 0, $5, $5, $5, $6) RETURNING id",
             )
-            .bind(format!("resend:{event_id}:{notifier}:{previous}"))
+            .bind(dedup_key.clone())
             .bind(notifier.clone())
             .bind(order_no.to_owned())
             .bind(event_id)
             .bind(now)
-            .bind(to.map(|t| t.as_str().to_owned()))
+            .bind(to.map(|t| {
+                self.keys
+                    .seal_str(Field::JobRecipient, &dedup_key, t.as_str())
+            }))
             .fetch_one(&mut *tx)
             .await?
             .try_get("id")?;
@@ -379,7 +390,7 @@ impl Store {
         .bind(order_no.to_owned())
         .fetch_optional(&self.read)
         .await?;
-        row.map(|r| order_record(&r)).transpose()
+        row.map(|r| order_record(&self.keys, &r)).transpose()
     }
 
     /// An event by id.
@@ -388,7 +399,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.read)
             .await?;
-        row.map(|r| event_record(&r)).transpose()
+        row.map(|r| event_record(&self.keys, &r)).transpose()
     }
 
     /// The order, its events, receipts, jobs and every attempt.
@@ -401,7 +412,7 @@ impl Store {
             .fetch_all(&self.read)
             .await?
             .iter()
-            .map(event_record)
+            .map(|r| event_record(&self.keys, r))
             .collect::<Result<Vec<_>, _>>()?;
         let mut jobs = sqlx::query(concat!(job_select!(), " WHERE order_no = $1 ORDER BY id"))
             .bind(order_no.to_owned())
@@ -446,7 +457,7 @@ impl Store {
     /// The attempts of a job, oldest first.
     pub async fn attempts(&self, job_id: i64) -> Result<Vec<AttemptRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT attempt, started_at, finished_at, outcome, error, receipt, worker, recipient, locale
+            "SELECT job_id, attempt, started_at, finished_at, outcome, error, receipt, worker, recipient, locale
                FROM delivery_attempts WHERE job_id = $1 ORDER BY id",
         )
         .bind(job_id)
@@ -462,10 +473,7 @@ impl Store {
                     error: r.try_get("error")?,
                     receipt: r.try_get("receipt")?,
                     worker: r.try_get("worker")?,
-                    recipient: r
-                        .try_get::<Option<String>, _>("recipient")?
-                        .map(|e| email(&e, "an attempt's recipient"))
-                        .transpose()?,
+                    recipient: self.attempt_recipient(r)?,
                     locale: r.try_get("locale")?,
                 })
             })
@@ -513,13 +521,26 @@ impl Store {
     }
 }
 
-fn order_record(r: &AnyRow) -> Result<OrderRecord, StoreError> {
+impl Store {
+    /// The address a delivery attempt went to, from a row with its `job_id`, `attempt` and
+    /// `recipient`.
+    pub(crate) fn attempt_recipient(&self, r: &AnyRow) -> Result<Option<EmailAddress>, StoreError> {
+        let Some(sealed) = r.try_get::<Option<String>, _>("recipient")? else {
+            return Ok(None);
+        };
+        let row = attempt_row(r.try_get("job_id")?, r.try_get("attempt")?);
+        let address = self.keys.open_str(Field::AttemptRecipient, &row, &sealed)?;
+        email(&address, "an attempt's recipient").map(Some)
+    }
+}
+
+fn order_record(keys: &Keyring, r: &AnyRow) -> Result<OrderRecord, StoreError> {
     Ok(OrderRecord {
         order_no: order_no(&r.try_get::<String, _>("order_no")?)?,
         state: r.try_get("state")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
-        customer: customer_from_row(r)?,
+        customer: customer_from_row(keys, r, CustomerOf::Order)?,
         registered_at: r.try_get("registered_at")?,
     })
 }
@@ -551,30 +572,83 @@ fn money(
     }
 }
 
-/// A [`Customer`] as the `customer_email`, `customer_name`, `customer_locale`, `retail_price`
-/// and `retail_currency` columns store it (orders, placements): the inverse of
-/// [`customer_from_row`].
-pub(crate) fn customer_columns(c: &Customer) -> [Option<String>; 5] {
-    [
-        Some(c.email.as_str().to_owned()),
-        c.name.clone(),
-        c.locale.as_ref().map(|l| l.as_str().to_owned()),
-        c.retail_price.as_ref().map(|m| m.amount().to_string()),
-        c.retail_price
-            .as_ref()
-            .map(|m| m.currency().code().to_owned()),
-    ]
+/// Which table's customer columns: an order's or a placement's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CustomerOf {
+    /// `orders`, whose rows are named by `order_no`.
+    Order,
+    /// `placements`, whose rows are named by `reference`.
+    Placement,
 }
 
-/// The registered customer in a row with the order's `customer_*` columns: the one mapping
-/// of those columns to a [`Customer`].
-pub(crate) fn customer_from_row(r: &AnyRow) -> Result<Option<Customer>, StoreError> {
+impl CustomerOf {
+    fn fields(self) -> (Field, Field) {
+        match self {
+            CustomerOf::Order => (Field::OrderEmail, Field::OrderName),
+            CustomerOf::Placement => (Field::PlacementEmail, Field::PlacementName),
+        }
+    }
+
+    fn key_column(self) -> &'static str {
+        match self {
+            CustomerOf::Order => "order_no",
+            CustomerOf::Placement => "reference",
+        }
+    }
+}
+
+/// A [`Customer`] as the `customer_*` and `retail_*` columns store it: address and name
+/// sealed for the row, the address's blind index beside them.
+pub(crate) struct CustomerColumns {
+    pub(crate) email: String,
+    pub(crate) email_index: String,
+    pub(crate) name: Option<String>,
+    pub(crate) locale: Option<String>,
+    pub(crate) price: Option<String>,
+    pub(crate) currency: Option<String>,
+}
+
+/// The columns of a customer of the row `row` (orders, placements): the inverse of
+/// [`customer_from_row`].
+pub(crate) fn customer_columns(
+    keys: &Keyring,
+    c: &Customer,
+    of: CustomerOf,
+    row: &str,
+) -> CustomerColumns {
+    let (email_field, name_field) = of.fields();
+    CustomerColumns {
+        email: keys.seal_str(email_field, row, c.email.as_str()),
+        email_index: keys.email_index(c.email.as_str()),
+        name: c.name.as_deref().map(|n| keys.seal_str(name_field, row, n)),
+        locale: c.locale.as_ref().map(|l| l.as_str().to_owned()),
+        price: c.retail_price.as_ref().map(|m| m.amount().to_string()),
+        currency: c
+            .retail_price
+            .as_ref()
+            .map(|m| m.currency().code().to_owned()),
+    }
+}
+
+/// The registered customer in a row with the `customer_*` columns and the row's key
+/// (`order_no` or `reference`): the one mapping of those columns to a [`Customer`].
+pub(crate) fn customer_from_row(
+    keys: &Keyring,
+    r: &AnyRow,
+    of: CustomerOf,
+) -> Result<Option<Customer>, StoreError> {
     let Some(address) = r.try_get::<Option<String>, _>("customer_email")? else {
         return Ok(None);
     };
+    let (email_field, name_field) = of.fields();
+    let row: String = r.try_get(of.key_column())?;
+    let address = keys.open_str(email_field, &row, &address)?;
     Ok(Some(Customer {
         email: email(&address, "the customer's stored address")?,
-        name: r.try_get("customer_name")?,
+        name: r
+            .try_get::<Option<String>, _>("customer_name")?
+            .map(|n| keys.open_str(name_field, &row, &n))
+            .transpose()?,
         locale: r
             .try_get::<Option<String>, _>("customer_locale")?
             .map(|l| Locale::parse(&l).map_err(|e| corrupt("the customer's stored locale", e)))
@@ -588,12 +662,14 @@ pub(crate) fn customer_from_row(r: &AnyRow) -> Result<Option<Customer>, StoreErr
 }
 
 /// An `order_events` row: the one mapping of its columns to an [`EventRecord`].
-pub(crate) fn event_record(r: &AnyRow) -> Result<EventRecord, StoreError> {
+pub(crate) fn event_record(keys: &Keyring, r: &AnyRow) -> Result<EventRecord, StoreError> {
     let warnings: String = r.try_get("warnings")?;
     let currency: Option<String> = r.try_get("currency")?;
+    let order: String = r.try_get("order_no")?;
+    let row = event_row(&order, &r.try_get::<String, _>("fingerprint")?);
     Ok(EventRecord {
         id: r.try_get("id")?,
-        order_no: order_no(&r.try_get::<String, _>("order_no")?)?,
+        order_no: order_no(&order)?,
         receipt_id: r.try_get("receipt_id")?,
         received_at: r.try_get("received_at")?,
         result: OrderResult::parse(&r.try_get::<String, _>("result")?),
@@ -601,7 +677,10 @@ pub(crate) fn event_record(r: &AnyRow) -> Result<EventRecord, StoreError> {
         iccid: r.try_get("iccid")?,
         activation_code: r
             .try_get::<Option<String>, _>("lpa")?
-            .map(|l| ActivationCode::parse(&l).map_err(|e| corrupt("a stored activation code", e)))
+            .map(|l| {
+                let l = keys.open_str(Field::EventCode, &row, &l)?;
+                ActivationCode::parse(&l).map_err(|e| corrupt("a stored activation code", e))
+            })
             .transpose()?,
         package_code: r.try_get("package_code")?,
         package_name: r.try_get("package_name")?,

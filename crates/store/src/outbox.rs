@@ -7,6 +7,7 @@
 use esim_courier_core::Alert;
 use sqlx::{Any, Row, Transaction};
 
+use crate::crypto::{attempt_row, Field};
 use crate::intake::{insert_job, NewJob};
 use crate::{Backend, Store, StoreError};
 
@@ -419,7 +420,18 @@ impl Store {
         };
         let mut tx = self.begin_write().await?;
         let ending = Ending::failed(JobState::Cancelled, AttemptOutcome::Permanent, reason);
-        let owned = end_job(&mut tx, (job, attempt), ending).await?;
+        let owned = end_job(
+            &mut tx,
+            (
+                job,
+                &Attempt {
+                    recipient: self.sealed_recipient(job, attempt).as_deref(),
+                    ..*attempt
+                },
+            ),
+            ending,
+        )
+        .await?;
         if !owned {
             tx.commit().await?;
             return Ok(false);
@@ -499,7 +511,10 @@ impl Store {
     pub async fn job_context(&self, job: &ClaimedJob) -> Result<JobContext, StoreError> {
         let mut ctx = self.stored_context(job).await?;
         if let Some(to) = &job.recipient {
-            let to = crate::orders::email(to, "a job's recipient")?;
+            let to = self
+                .keys
+                .open_str(Field::JobRecipient, &job.dedup_key, to)?;
+            let to = crate::orders::email(&to, "a job's recipient")?;
             match &mut ctx.customer {
                 Some(customer) => customer.email = to,
                 None => {
@@ -518,7 +533,7 @@ impl Store {
     async fn stored_context(&self, job: &ClaimedJob) -> Result<JobContext, StoreError> {
         if let (Some(event_id), Some(order_no)) = (job.event_id, &job.order_no) {
             let row = sqlx::query(
-                "SELECT e.id, e.order_no, e.receipt_id, e.received_at, e.result, e.disposition, e.iccid, e.lpa,
+                "SELECT e.id, e.order_no, e.receipt_id, e.received_at, e.result, e.disposition, e.fingerprint, e.iccid, e.lpa,
                         e.package_code, e.package_name, e.currency, e.price, e.warnings, e.source,
                         o.customer_email, o.customer_name, o.customer_locale, o.retail_price, o.retail_currency
                    FROM order_events e LEFT JOIN orders o ON o.order_no = $2
@@ -530,8 +545,12 @@ impl Store {
             .await?;
             if let Some(row) = row {
                 return Ok(JobContext {
-                    event: Some(crate::orders::event_record(&row)?),
-                    customer: crate::orders::customer_from_row(&row)?,
+                    event: Some(crate::orders::event_record(&self.keys, &row)?),
+                    customer: crate::orders::customer_from_row(
+                        &self.keys,
+                        &row,
+                        crate::orders::CustomerOf::Order,
+                    )?,
                 });
             }
         }
@@ -594,6 +613,21 @@ impl Store {
         .await
     }
 
+    /// An attempt's recipient as stored: sealed for the attempt's row.
+    pub(crate) fn sealed_recipient(
+        &self,
+        job: &ClaimedJob,
+        attempt: &Attempt<'_>,
+    ) -> Option<String> {
+        attempt.recipient.map(|to| {
+            self.keys.seal_str(
+                Field::AttemptRecipient,
+                &attempt_row(job.id, job.attempts),
+                to,
+            )
+        })
+    }
+
     /// Writes an attempt's outcome: through the group-commit writer on SQLite (outcomes of
     /// concurrent deliveries share one sync with the webhooks arriving meanwhile), as one
     /// statement on PostgreSQL ([`FINISH_ATTEMPT_PG`]).
@@ -603,6 +637,11 @@ impl Store {
         attempt: &Attempt<'_>,
         finish: Finish,
     ) -> Result<bool, StoreError> {
+        let sealed = self.sealed_recipient(job, attempt);
+        let attempt = &Attempt {
+            recipient: sealed.as_deref(),
+            ..*attempt
+        };
         if let Some(batcher) = &self.batcher {
             return batcher.outcome(job, attempt, finish).await;
         }
@@ -639,7 +678,18 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let ending = Ending::failed(JobState::Dead, outcome, error);
-        let owned = end_job(&mut tx, (job, attempt), ending).await?;
+        let owned = end_job(
+            &mut tx,
+            (
+                job,
+                &Attempt {
+                    recipient: self.sealed_recipient(job, attempt).as_deref(),
+                    ..*attempt
+                },
+            ),
+            ending,
+        )
+        .await?;
         if owned {
             if let Some((_, jobs)) = &alert {
                 // The time makes it this death's own: a dead letter retried (its attempts

@@ -10,8 +10,9 @@ use esim_courier_core::{Customer, OrderNo};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::crypto::Keyring;
 use crate::intake::{insert_job, NewJob};
-use crate::orders::{customer_columns, customer_from_row};
+use crate::orders::{customer_columns, customer_from_row, CustomerOf};
 use crate::outbox::{
     end_job, insert_alert_jobs, insert_scheduled, lookup_key, Attempt, AttemptOutcome, ClaimedJob,
     Ending, JobKind, JobState, RECONCILER,
@@ -89,11 +90,11 @@ pub enum Placement {
 const PLACEMENT_SELECT: &str = "SELECT reference, package_code, customer_email, customer_name, customer_locale,
         retail_price, retail_currency, status, order_no, error, created_at, updated_at FROM placements WHERE reference = $1";
 
-fn placement_record(r: &AnyRow) -> Result<PlacementRecord, StoreError> {
+fn placement_record(keys: &Keyring, r: &AnyRow) -> Result<PlacementRecord, StoreError> {
     Ok(PlacementRecord {
         reference: r.try_get("reference")?,
         package_code: r.try_get("package_code")?,
-        customer: customer_from_row(r)?.ok_or_else(|| {
+        customer: customer_from_row(keys, r, CustomerOf::Placement)?.ok_or_else(|| {
             StoreError::Corrupt("a placement without its customer's address".into())
         })?,
         status: PlacementStatus::parse(&r.try_get::<String, _>("status")?)?,
@@ -111,22 +112,28 @@ impl Store {
     /// write one placement and one job (the reference is the key of both).
     pub async fn place(&self, asked: &NewPlacement) -> Result<Placement, StoreError> {
         let now = self.now();
-        let [email, name, locale, price, currency] = customer_columns(&asked.customer);
+        let c = customer_columns(
+            &self.keys,
+            &asked.customer,
+            CustomerOf::Placement,
+            &asked.reference,
+        );
         let mut tx = self.begin_write().await?;
         let created = sqlx::query(
             "INSERT INTO placements (reference, package_code, customer_email, customer_name, customer_locale,
-                 retail_price, retail_currency, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'placing', $8, $8)
+                 retail_price, retail_currency, status, created_at, updated_at, customer_email_index)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'placing', $8, $8, $9)
              ON CONFLICT (reference) DO NOTHING",
         )
         .bind(asked.reference.clone())
         .bind(asked.package_code.clone())
-        .bind(email)
-        .bind(name)
-        .bind(locale)
-        .bind(price)
-        .bind(currency)
+        .bind(c.email)
+        .bind(c.name)
+        .bind(c.locale)
+        .bind(c.price)
+        .bind(c.currency)
         .bind(now)
+        .bind(c.email_index)
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -141,6 +148,7 @@ impl Store {
             insert_job(&mut tx, &job, &key, None, None, now).await?;
         }
         let record = placement_record(
+            &self.keys,
             &sqlx::query(PLACEMENT_SELECT)
                 .bind(asked.reference.clone())
                 .fetch_one(&mut *tx)
@@ -164,7 +172,7 @@ impl Store {
             .fetch_optional(&self.read)
             .await?
             .as_ref()
-            .map(placement_record)
+            .map(|r| placement_record(&self.keys, r))
             .transpose()
     }
 
@@ -193,7 +201,19 @@ impl Store {
             receipt: Some(&receipt),
             locale: None,
         };
-        if !end_job(&mut tx, (job, attempt), ending).await? {
+        if !end_job(
+            &mut tx,
+            (
+                job,
+                &Attempt {
+                    recipient: self.sealed_recipient(job, attempt).as_deref(),
+                    ..*attempt
+                },
+            ),
+            ending,
+        )
+        .await?
+        {
             return Ok(false);
         }
         // The job joins its order, so `orders show` lists the placement with its attempts.
@@ -247,7 +267,19 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let ending = Ending::failed(JobState::Dead, outcome, error);
-        if !end_job(&mut tx, (job, attempt), ending).await? {
+        if !end_job(
+            &mut tx,
+            (
+                job,
+                &Attempt {
+                    recipient: self.sealed_recipient(job, attempt).as_deref(),
+                    ..*attempt
+                },
+            ),
+            ending,
+        )
+        .await?
+        {
             return Ok(false);
         }
         sqlx::query(

@@ -26,7 +26,7 @@ on_both_backends!(
     an_alert_that_cannot_be_delivered_is_not_alerted_again,
     a_dead_letter_can_be_retried,
     shutdown_releases_the_lease_of_a_stuck_delivery,
-    a_job_whose_stored_order_no_longer_parses_is_a_dead_letter_not_a_loop,
+    a_flipped_byte_in_a_stored_code_is_a_dead_letter_and_an_alert_not_a_loop,
 );
 
 async fn attempt_log(app_db: &sqlx::AnyPool, notifier: &str) -> Vec<(i64, i64, String)> {
@@ -253,7 +253,7 @@ async fn shutdown_releases_the_lease_of_a_stuck_delivery(backend: Backend) {
     let Some(db) = test_db(backend).await else {
         return;
     };
-    let store = Store::connect(&StoreOptions::new(&db.url))
+    let store = Store::connect(&StoreOptions::new(&db.url, esim_courier_tests::test_keys()))
         .await
         .expect("connects");
     store.migrate().await.expect("migrates");
@@ -335,7 +335,9 @@ async fn shutdown_releases_the_lease_of_a_stuck_delivery(backend: Backend) {
     store.close().await;
 }
 
-async fn a_job_whose_stored_order_no_longer_parses_is_a_dead_letter_not_a_loop(backend: Backend) {
+async fn a_flipped_byte_in_a_stored_code_is_a_dead_letter_and_an_alert_not_a_loop(
+    backend: Backend,
+) {
     let options = AppOptions {
         dispatcher: false,
         ..AppOptions::default()
@@ -349,22 +351,57 @@ async fn a_job_whose_stored_order_no_longer_parses_is_a_dead_letter_not_a_loop(b
     )
     .await;
     app.webhook_json(SAMPLE_COMPLETED).await;
-    // Edited by hand, or written by something else: no longer an activation code.
-    sqlx::query("UPDATE order_events SET lpa = 'not an activation code'")
+    // One character of the stored envelope changed (a disk, a hand, an attacker): the value
+    // no longer authenticates.
+    use sqlx::Row;
+    let sealed: String = sqlx::query("SELECT lpa FROM order_events")
+        .fetch_one(&app.db)
+        .await
+        .expect("the event")
+        .try_get("lpa")
+        .expect("text");
+    assert!(sealed.starts_with("enc:"), "the code is stored sealed");
+    let mut flipped = sealed.into_bytes();
+    flipped[20] = if flipped[20] == b'A' { b'B' } else { b'A' };
+    sqlx::query("UPDATE order_events SET lpa = $1")
+        .bind(String::from_utf8(flipped).expect("base64 is text"))
         .execute(&app.db)
         .await
         .expect("updated");
+    // Another order after it is served as ever.
+    let mut other: serde_json::Value = serde_json::from_str(SAMPLE_COMPLETED).expect("JSON");
+    other["orderNo"] = serde_json::json!("2026032516other");
+    app.register(
+        "2026032516other",
+        serde_json::json!({"email": "bo@example.com"}),
+    )
+    .await;
+    app.webhook_json(other.to_string()).await;
     app.drain().await;
-    assert!(app.customer.attempts().is_empty(), "nothing was sent");
+    let sent = app.customer.attempts();
+    assert_eq!(sent.len(), 1, "only the other order's email went out");
+    match &sent[0].content {
+        esim_courier_core::Content::OrderCompleted(o) => {
+            assert_eq!(o.order_no.as_str(), "2026032516other");
+        }
+        other => panic!("an activation email, not {other:?}"),
+    }
     let dead = app.store.dead_letters().await.expect("listed");
     assert_eq!(dead.len(), 1, "{dead:?}");
+    let error = dead[0].last_error.as_deref().unwrap_or_default();
     assert!(
-        dead[0]
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("stored activation code")),
-        "{dead:?}"
+        error.contains("order_events.lpa") && error.contains("2026032516xxxxxxxxxxx"),
+        "the error names the column and the row: {error}"
     );
-    assert_eq!(app.alerts()[0].kind.as_str(), "dead_letter");
+    let alerts = app.alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].kind.as_str(), "decrypt_failed");
+    assert_eq!(alerts[0].order_no.as_deref(), Some("2026032516xxxxxxxxxxx"));
+    // The order's page says what is wrong instead of failing silently.
+    let shown = app.store.order_details("2026032516xxxxxxxxxxx").await;
+    assert!(
+        matches!(shown, Err(esim_courier_store::StoreError::Decrypt { .. })),
+        "{shown:?}"
+    );
     app.stop().await;
 }

@@ -244,12 +244,18 @@ async fn unknown_extra_fields_are_kept_in_the_raw_receipt(backend: Backend) {
     let (status, _) = app.webhook_json(payload.to_string()).await;
     assert_eq!(status, 200);
     use sqlx::Row;
-    let raw: Vec<u8> = sqlx::query("SELECT body FROM webhook_receipts")
+    let id: i64 = sqlx::query("SELECT id FROM webhook_receipts")
         .fetch_one(&app.db)
         .await
         .expect("a receipt")
-        .try_get("body")
-        .expect("bytes");
+        .try_get("id")
+        .expect("an id");
+    let raw = app
+        .store
+        .receipt_body(id)
+        .await
+        .expect("the body decrypts")
+        .expect("the receipt");
     let stored: Value = serde_json::from_slice(&raw).expect("stored body is the JSON sent");
     assert_eq!(stored, payload);
     app.stop().await;
@@ -375,6 +381,7 @@ async fn webhooks_and_an_operator_command_write_the_same_database_at_once(backen
     // each waits for the other's lock, neither fails.
     let other = esim_courier_store::Store::connect(&esim_courier_store::StoreOptions::new(
         app.database_url(),
+        esim_courier_tests::test_keys(),
     ))
     .await
     .expect("a second store opens");

@@ -16,7 +16,7 @@ on_both_backends!(
 );
 
 async fn store(url: &str) -> Store {
-    let store = Store::connect(&StoreOptions::new(url))
+    let store = Store::connect(&StoreOptions::new(url, esim_courier_tests::test_keys()))
         .await
         .expect("connects");
     store.migrate().await.expect("migrates");
@@ -71,7 +71,7 @@ async fn an_expired_lease_makes_the_job_claimable_again(backend: Backend) {
     let clock = Clock::manual(now_ms());
     let store = Store::connect(&StoreOptions {
         clock: clock.clone(),
-        ..StoreOptions::new(&db.url)
+        ..StoreOptions::new(&db.url, esim_courier_tests::test_keys())
     })
     .await
     .expect("connects");

@@ -20,7 +20,7 @@ on_both_backends!(
 const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
 
 async fn reconciler(url: &str, fake: &FakeProvider) -> Reconciler {
-    let store = Store::connect(&StoreOptions::new(url))
+    let store = Store::connect(&StoreOptions::new(url, esim_courier_tests::test_keys()))
         .await
         .expect("connects");
     store.migrate().await.expect("migrates");
@@ -115,11 +115,11 @@ async fn replicas_scheduling_the_same_sweep_slot_make_one_job(backend: Backend) 
     let Some(db) = test_db(backend).await else {
         return;
     };
-    let one = Store::connect(&StoreOptions::new(&db.url))
+    let one = Store::connect(&StoreOptions::new(&db.url, esim_courier_tests::test_keys()))
         .await
         .expect("connects");
     one.migrate().await.expect("migrates");
-    let other = Store::connect(&StoreOptions::new(&db.url))
+    let other = Store::connect(&StoreOptions::new(&db.url, esim_courier_tests::test_keys()))
         .await
         .expect("connects");
     let slot = 1_796_000_400_000;

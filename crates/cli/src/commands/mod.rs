@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod dead_letters;
+pub mod keys;
 pub mod migrate;
 pub mod orders;
 #[cfg(feature = "email")]
@@ -14,6 +15,7 @@ pub mod terminal;
 pub mod users;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 use esim_courier_store::{Store, StoreOptions};
@@ -28,9 +30,22 @@ pub fn load(path: &Path) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// Opens and migrates the store.
+/// Opens and migrates the store, and readies its encryption (checks the keys, encrypts what
+/// a database from before encryption holds).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let mut options = StoreOptions::new(config.database.url.expose_secret());
+    let store = connect_store(config).await?;
+    store
+        .prepare_encryption(&keys::log_progress)
+        .await
+        .context("cannot start with the configured encryption keys")?;
+    Ok(store)
+}
+
+/// Opens and migrates the store, without readying its encryption (`keys rotate` does its
+/// own walk).
+pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
+    let keys = keys::keyring(config)?;
+    let mut options = StoreOptions::new(config.database.url.expose_secret(), Arc::new(keys));
     options.max_connections = config.database.max_connections;
     let store = Store::connect(&options).await.with_context(|| {
         format!(

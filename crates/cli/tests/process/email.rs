@@ -50,6 +50,7 @@ bind = "127.0.0.1:0"
 workers = 1
 [database]
 url = "{db}"
+{encryption}
 [webhook]
 tokens = ["{WEBHOOK_TOKEN}"]
 [api]
@@ -84,7 +85,8 @@ notify = ["ops-email"]
 [[routes]]
 when = "alert"
 notify = ["ops-email"]
-"#
+"#,
+            encryption = crate::harness::encryption_for(db)
         ),
     )
     .expect("config written");

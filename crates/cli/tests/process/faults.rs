@@ -36,6 +36,7 @@ workers = 2
 [database]
 url = "{db_url}"
 max_connections = 8
+{encryption}
 [webhook]
 tokens = ["{WEBHOOK_TOKEN}"]
 [api]
@@ -54,7 +55,8 @@ retry = {{ max_attempts = 100, initial_delay = "200ms", max_delay = "2s", timeou
 [[routes]]
 when = "COMPLETED"
 notify = ["customer-email"]
-"#
+"#,
+            encryption = crate::harness::encryption_for(db_url)
         ),
     )
     .expect("config written");

@@ -15,6 +15,23 @@ use tokio::process::{Child, Command};
 pub const WEBHOOK_TOKEN: &str = "proc-token";
 pub const API_TOKEN: &str = "proc-api-token";
 
+/// The `[encryption]` section a server on `db_url` needs: none on SQLite (the key file beside
+/// the database is made on first start), keys of this test process on PostgreSQL, where they
+/// must be configured.
+pub fn encryption_for(db_url: &str) -> String {
+    static KEYS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    if db_url.starts_with("sqlite:") {
+        return String::new();
+    }
+    let (key, index) = KEYS.get_or_init(|| {
+        (
+            esim_courier_store::generate_key(),
+            esim_courier_store::generate_key(),
+        )
+    });
+    format!("\n[encryption]\nactive_key = \"k1\"\nindex_key = \"{index}\"\nkeys = {{ k1 = \"{key}\" }}\n")
+}
+
 /// A config file for a server on `db_url` whose FAILED orders and alerts go to a webhook
 /// notifier posting to `hook_url`.
 pub fn write_config(dir: &Path, db_url: &str, hook_url: &str, extra_dispatcher: &str) -> PathBuf {
@@ -54,7 +71,8 @@ notify = ["hook"]
 [[routes]]
 when = "alert"
 notify = ["hook"]
-"#
+{encryption}"#,
+        encryption = encryption_for(db_url)
     );
     std::fs::write(&path, text).expect("config written");
     path

@@ -11,5 +11,6 @@ mod faults;
 mod grouping;
 mod ops;
 mod placement;
+mod protection;
 mod reconcile;
 mod replicas;

@@ -1,0 +1,531 @@
+//! Data protection as operators meet it: what the database's bytes hold after real traffic,
+//! key rotation beside a running server (killed half-way once), a missing key, the key file.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use esim_courier_tests::smtp::{open_activation_email, read_qr, SmtpServer};
+use esim_courier_tests::{on_both_backends, test_db, Backend};
+use serde_json::json;
+use sqlx::Row;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::email::write_email_config;
+use crate::harness::{edit_config, failed, run_cli, wait_until, Server, API_TOKEN, WEBHOOK_TOKEN};
+
+on_both_backends!(
+    after_real_traffic_the_database_bytes_hold_no_code_address_or_name,
+    rotation_beside_a_running_server_killed_half_way_leaves_nothing_on_the_old_key,
+    a_database_from_before_encryption_is_encrypted_by_the_first_start,
+);
+
+/// The matching IDs of the codes this file sends: none may appear in the database's bytes.
+const MATCHING_ID: &str = "K2-4KJ2T-1B6Q9X";
+const QUARANTINED_ID: &str = "QZ-77QRT-SECRET";
+const NAME: &str = "Anastasia Quillfeather";
+
+fn lpa(matching_id: &str) -> String {
+    format!("LPA:1$smdp.example.com${matching_id}")
+}
+
+fn completed(order_no: &str, iccid: &str) -> String {
+    json!({
+        "orderNo": order_no, "result": "COMPLETED", "iccid": iccid, "lpa": lpa(MATCHING_ID),
+        "packageCode": "YN26", "packageName": "Malaysia, 1 Day, 1GB, 256kbps", "price": "9.99", "currency": "4"
+    })
+    .to_string()
+}
+
+async fn register(client: &reqwest::Client, server: &Server, order_no: &str, email: &str) {
+    let res = client
+        .put(format!("{}/api/v1/orders/{order_no}", server.base))
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"email": email, "name": NAME, "locale": "en"}))
+        .send()
+        .await
+        .expect("answers");
+    assert!(res.status().is_success(), "{}", res.status());
+}
+
+fn customer_mails(smtp: &SmtpServer) -> Vec<esim_courier_tests::smtp::Received> {
+    smtp.peek()
+        .into_iter()
+        .filter(|m| m.to.iter().any(|t| t.ends_with("@traveller.example")))
+        .collect()
+}
+
+/// Every byte the database keeps: on SQLite the main file and its WAL read raw, on
+/// PostgreSQL a `pg_dump` of the database.
+async fn database_bytes(db_url: &str) -> Vec<u8> {
+    if let Some(file) = esim_courier_store::sqlite_file(db_url) {
+        let mut bytes = std::fs::read(&file).expect("the database file");
+        let wal = file.with_extension("db-wal");
+        if let Ok(more) = std::fs::read(&wal) {
+            bytes.extend(more);
+        }
+        bytes
+    } else {
+        let out = tokio::process::Command::new("pg_dump")
+            .arg("--dbname")
+            .arg(db_url)
+            .output()
+            .await
+            .expect("pg_dump runs");
+        assert!(
+            out.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+async fn after_real_traffic_the_database_bytes_hold_no_code_address_or_name(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
+    let server = Server::start(&config, dir.path()).await;
+    let client = esim_courier_tests::http_client();
+
+    register(&client, &server, "SEAL-A", "ana.quill@traveller.example").await;
+    assert_eq!(
+        server
+            .post(&client, completed("SEAL-A", "8944500102198304826"))
+            .await,
+        200
+    );
+    assert_eq!(server.post(&client, failed("SEAL-F")).await, 200);
+    // Authenticated but unusable (no result): quarantined with its body.
+    let res = client
+        .post(format!("{}/webhooks/order/{WEBHOOK_TOKEN}", server.base))
+        .header("content-type", "application/json")
+        .body(json!({"orderNo": "SEAL-Q", "lpa": lpa(QUARANTINED_ID)}).to_string())
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(res.status().as_u16(), 422);
+    wait_until(30, "the activation email", || {
+        customer_mails(&smtp).len() == 1
+    })
+    .await;
+    // An operator's re-send to another address: a job and an attempt addressed elsewhere.
+    let (code, _, err) = run_cli(
+        &config,
+        dir.path(),
+        &["resend", "SEAL-A", "--to", "second.copy@traveller.example"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    wait_until(30, "the re-sent email", || customer_mails(&smtp).len() == 2).await;
+    let mails = customer_mails(&smtp);
+    let (html, _, png, _) = open_activation_email(&mails[0].data);
+    assert_eq!(read_qr(&png), lpa(MATCHING_ID), "the email is unchanged");
+    assert!(html.contains(MATCHING_ID) && html.contains(NAME));
+
+    // What operators see is whole: the order shows its customer and code masked.
+    let (code, out, err) = run_cli(&config, dir.path(), &["orders", "show", "SEAL-A"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("a***@traveller.example"), "{out}");
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let bytes = database_bytes(&db.url).await;
+    assert!(bytes.len() > 1000, "the database was read");
+    for secret in [
+        MATCHING_ID,
+        QUARANTINED_ID,
+        "ana.quill@traveller.example",
+        "second.copy@traveller.example",
+        NAME,
+    ] {
+        assert!(
+            !contains(&bytes, secret),
+            "{secret:?} is in the database's bytes"
+        );
+    }
+    // The sealed values are there (the check above read the right bytes).
+    assert!(contains(&bytes, "enc:AQJrM"), "sealed values with key k1");
+    for public in ["SEAL-A", "SEAL-F", "SEAL-Q", "8944500102198304826"] {
+        assert!(contains(&bytes, public), "{public} is stored in the clear");
+    }
+}
+
+/// Sets `[encryption]` to `keys` (id, base64) with `active` and the index key `index`.
+fn set_keys(config: &Path, active: &str, keys: &[(&str, &str)], index: &str) {
+    edit_config(config, |doc| {
+        let mut section = toml::Table::new();
+        section.insert("active_key".into(), active.into());
+        section.insert("index_key".into(), index.into());
+        let mut ids = toml::Table::new();
+        for (id, key) in keys {
+            ids.insert((*id).into(), (*key).into());
+        }
+        section.insert("keys".into(), ids.into());
+        doc.insert("encryption".into(), section.into());
+    });
+}
+
+async fn key_status(config: &Path, cwd: &Path) -> String {
+    let (code, out, err) = run_cli(config, cwd, &["keys", "status"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
+async fn rotation_beside_a_running_server_killed_half_way_leaves_nothing_on_the_old_key(
+    backend: Backend,
+) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
+    let (k1, k2, index) = (
+        esim_courier_store::generate_key(),
+        esim_courier_store::generate_key(),
+        esim_courier_store::generate_key(),
+    );
+    set_keys(&config, "k1", &[("k1", &k1)], &index);
+    let client = esim_courier_tests::http_client();
+
+    // Written under k1.
+    let server = Server::start(&config, dir.path()).await;
+    for i in 0..40 {
+        register(
+            &client,
+            &server,
+            &format!("ROT-{i}"),
+            &format!("c{i}@traveller.example"),
+        )
+        .await;
+        assert_eq!(
+            server
+                .post(
+                    &client,
+                    completed(&format!("ROT-{i}"), "8944500102198304826")
+                )
+                .await,
+            200
+        );
+    }
+    wait_until(60, "40 activation emails", || {
+        customer_mails(&smtp).len() == 40
+    })
+    .await;
+    drop(server);
+    assert!(key_status(&config, dir.path()).await.contains("k1: "));
+
+    // k2 becomes the active key; k1 stays configured until nothing needs it.
+    set_keys(&config, "k2", &[("k1", &k1), ("k2", &k2)], &index);
+    let server = Server::start(&config, dir.path()).await;
+
+    // A rotation killed after its first batch.
+    let mut rotate = tokio::process::Command::new(env!("CARGO_BIN_EXE_esim-courier"))
+        .arg("--config")
+        .arg(&config)
+        .args(["keys", "rotate", "--batch", "2"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rotate starts");
+    let mut lines = BufReader::new(rotate.stderr.take().expect("piped")).lines();
+    loop {
+        let line = lines
+            .next_line()
+            .await
+            .expect("reads")
+            .expect("a progress line");
+        if line.contains("/") && line.contains('.') {
+            break;
+        }
+    }
+    rotate.kill().await.expect("killed");
+    let status = key_status(&config, dir.path()).await;
+    assert!(
+        status.contains("k1: ") && status.contains("k2: "),
+        "half-way, both keys hold values: {status}"
+    );
+
+    // Run again while webhooks arrive: it goes on where it stopped and loses nothing.
+    let posting = {
+        let client = client.clone();
+        let base = server.base.clone();
+        tokio::spawn(async move {
+            for i in 0..20 {
+                let order = format!("LIVE-{i}");
+                let res = client
+                    .put(format!("{base}/api/v1/orders/{order}"))
+                    .bearer_auth(API_TOKEN)
+                    .json(&json!({"email": format!("l{i}@traveller.example"), "name": NAME}))
+                    .send()
+                    .await
+                    .expect("answers");
+                assert!(res.status().is_success());
+                let res = client
+                    .post(format!("{base}/webhooks/order/{WEBHOOK_TOKEN}"))
+                    .header("content-type", "application/json")
+                    .body(completed(&order, "8944500102198304826"))
+                    .send()
+                    .await
+                    .expect("answers");
+                assert_eq!(res.status().as_u16(), 200);
+            }
+        })
+    };
+    let (code, out, err) = run_cli(
+        &config,
+        dir.path(),
+        &["keys", "rotate", "--batch", "5"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    posting.await.expect("the webhooks were answered");
+    wait_until(60, "60 activation emails", || {
+        customer_mails(&smtp).len() == 60
+    })
+    .await;
+    assert!(out.contains("re-encrypted"), "{out}");
+    drop(server);
+    // Anything written under k1 meanwhile is rotated by one more run; then none is left.
+    let (code, _, err) = run_cli(&config, dir.path(), &["keys", "rotate"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    let status = key_status(&config, dir.path()).await;
+    assert!(!status.contains("k1: "), "{status}");
+    assert!(status.contains("every value uses \"k2\""), "{status}");
+
+    // k1 removed from the configuration: the server starts, every order shows and resends.
+    set_keys(&config, "k2", &[("k2", &k2)], &index);
+    let server = Server::start(&config, dir.path()).await;
+    for order in ["ROT-0", "ROT-39", "LIVE-0", "LIVE-19"] {
+        let (code, out, err) = run_cli(&config, dir.path(), &["orders", "show", order], &[]).await;
+        assert_eq!(code, 0, "{order}: {err}");
+        assert!(out.contains("@traveller.example"), "{out}");
+    }
+    let (code, _, err) = run_cli(&config, dir.path(), &["resend", "ROT-7"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    wait_until(30, "the re-sent email", || {
+        customer_mails(&smtp).len() == 61
+    })
+    .await;
+    let mails = customer_mails(&smtp);
+    let last = mails.last().expect("a mail");
+    assert_eq!(last.to, ["c7@traveller.example".to_owned()]);
+    let (html, _, png, _) = open_activation_email(&last.data);
+    assert_eq!(read_qr(&png), lpa(MATCHING_ID));
+    assert!(html.contains(NAME));
+    drop(server);
+
+    // Without a key that stored values need, the server does not start, and says why.
+    set_keys(
+        &config,
+        "k3",
+        &[("k3", &esim_courier_store::generate_key())],
+        &index,
+    );
+    let (code, _, err) = run_cli(&config, dir.path(), &["migrate"], &[]).await;
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("sealed with key \"k2\", which is not configured"),
+        "{err}"
+    );
+    // Another index key would match no stored hash: refused too.
+    set_keys(
+        &config,
+        "k2",
+        &[("k2", &k2)],
+        &esim_courier_store::generate_key(),
+    );
+    let (code, _, err) = run_cli(&config, dir.path(), &["migrate"], &[]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("index_key is not the key"), "{err}");
+}
+
+/// What the store wrote before encryption, for one registered order with a COMPLETED event:
+/// plaintext address, name, code and body, and the event's unkeyed fingerprint.
+async fn write_as_before_encryption(db_url: &str, order_no: &str, email: &str) {
+    let body = completed(order_no, "8944500102198304826");
+    let digest = esim_courier_core::WebhookPayload::from_slice(body.as_bytes())
+        .and_then(|p| p.into_event(&esim_courier_core::domain::CurrencyTable::default()))
+        .expect("the payload parses")
+        .fingerprint()
+        .to_owned();
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(db_url)
+        .await
+        .expect("connects");
+    sqlx::query(
+        "INSERT INTO orders (order_no, created_at, updated_at, state, customer_email, customer_name, registered_at)
+         VALUES ($1, 1, 1, 'COMPLETED', $2, $3, 1)",
+    )
+    .bind(order_no.to_owned())
+    .bind(email.to_owned())
+    .bind(NAME)
+    .execute(&pool)
+    .await
+    .expect("the order, as before");
+    let receipt: i64 = sqlx::query(
+        "INSERT INTO webhook_receipts (received_at, order_no, outcome, http_status, body, source)
+         VALUES (2, $1, 'accepted', 200, $2, 'webhook') RETURNING id",
+    )
+    .bind(order_no.to_owned())
+    .bind(body.into_bytes())
+    .fetch_one(&pool)
+    .await
+    .expect("the receipt, as before")
+    .try_get("id")
+    .expect("its id");
+    sqlx::query(
+        "INSERT INTO order_events (order_no, receipt_id, received_at, result, disposition, fingerprint, iccid, lpa, warnings, source)
+         VALUES ($1, $2, 2, 'COMPLETED', 'accepted', $3, '8944500102198304826', $4, '[]', 'webhook')",
+    )
+    .bind(order_no.to_owned())
+    .bind(receipt)
+    .bind(digest)
+    .bind(lpa(MATCHING_ID))
+    .execute(&pool)
+    .await
+    .expect("the event, as before");
+    // As a database migrated from before: not yet encrypted, no key recorded.
+    sqlx::query("UPDATE encryption_state SET upgraded = 0, index_check = NULL")
+        .execute(&pool)
+        .await
+        .expect("reset");
+    sqlx::query("DELETE FROM encryption_keys")
+        .execute(&pool)
+        .await
+        .expect("reset");
+    pool.close().await;
+}
+
+async fn a_database_from_before_encryption_is_encrypted_by_the_first_start(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
+    let (code, _, err) = run_cli(&config, dir.path(), &["migrate"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    write_as_before_encryption(&db.url, "OLD-1", "old.customer@traveller.example").await;
+    assert!(
+        contains(&database_bytes(&db.url).await, MATCHING_ID),
+        "plaintext before"
+    );
+
+    let server = Server::start(&config, dir.path()).await;
+    let client = esim_courier_tests::http_client();
+    // The event recorded before encryption is still recognised: the provider's retry of it
+    // is a duplicate, not a new event.
+    let res = client
+        .post(format!("{}/webhooks/order/{WEBHOOK_TOKEN}", server.base))
+        .header("content-type", "application/json")
+        .body(completed("OLD-1", "8944500102198304826"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(res.status().as_u16(), 200);
+    let answer: serde_json::Value = res.json().await.expect("JSON");
+    assert_eq!(answer["status"], "duplicate", "{answer}");
+    // Its customer's address and code are read back: a re-send reaches them.
+    let (code, _, err) = run_cli(&config, dir.path(), &["resend", "OLD-1"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    wait_until(30, "the re-sent email", || customer_mails(&smtp).len() == 1).await;
+    let mails = customer_mails(&smtp);
+    assert_eq!(mails[0].to, ["old.customer@traveller.example".to_owned()]);
+    let (html, _, png, _) = open_activation_email(&mails[0].data);
+    assert_eq!(read_qr(&png), lpa(MATCHING_ID));
+    assert!(html.contains(NAME));
+    assert!(
+        server
+            .log_text()
+            .contains("encrypted the values stored before encryption"),
+        "the log says so"
+    );
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bytes = database_bytes(&db.url).await;
+    for secret in [MATCHING_ID, "old.customer@traveller.example", NAME] {
+        assert!(
+            !contains(&bytes, secret),
+            "{secret:?} is left in the database's bytes"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_default_makes_its_key_file_once_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let smtp = SmtpServer::start();
+    let db_url = format!("sqlite://{}/data/esim-courier.db", dir.path().display());
+    let config = write_email_config(dir.path(), &db_url, &smtp.url(), "");
+    let (code, _, first) =
+        run_cli(&config, dir.path(), &["migrate"], &[("RUST_LOG", "info")]).await;
+    assert_eq!(code, 0, "{first}");
+    let file = dir.path().join("data/esim-courier.key");
+    let mode = std::fs::metadata(&file)
+        .expect("the key file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    assert!(
+        first.contains("generated the encryption key file"),
+        "{first}"
+    );
+    let key = std::fs::read_to_string(&file).expect("readable");
+    let (code, _, second) =
+        run_cli(&config, dir.path(), &["migrate"], &[("RUST_LOG", "info")]).await;
+    assert_eq!(code, 0, "{second}");
+    assert!(
+        !second.contains("generated the encryption key file"),
+        "once: {second}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("readable"),
+        key,
+        "kept"
+    );
+    // Without it the data cannot be read, and the start says which key is missing.
+    std::fs::remove_file(&file).expect("removed");
+    let (code, _, err) = run_cli(&config, dir.path(), &["migrate"], &[]).await;
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("not configured") || err.contains("index_key"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_without_keys_refuses_to_start_and_says_how() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("esim-courier.toml");
+    std::fs::write(
+        &config,
+        "[database]\nurl = \"postgres://postgres@127.0.0.1:1/none\"\n[webhook]\ntokens = [\"t\"]\n",
+    )
+    .expect("written");
+    let (code, _, err) = run_cli(&config, dir.path(), &["migrate"], &[]).await;
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("on PostgreSQL the encryption keys must be configured")
+            && err.contains("keys generate"),
+        "{err}"
+    );
+}

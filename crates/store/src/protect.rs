@@ -1,0 +1,437 @@
+//! Keeping the stored values sealed: the checks at start-up, the encryption of a database
+//! from before encryption, and key rotation.
+//!
+//! Both the upgrade and `keys rotate` walk every encrypted column in pages of the table's key,
+//! each page its own transaction, and rewrite a value only where it still holds what was read
+//! (`WHERE key = .. AND column = ..`): a run killed half-way leaves every page it committed
+//! done, the next run finds only the rest, and a value `serve` rewrote meanwhile is left as
+//! `serve` wrote it.
+
+use std::collections::BTreeMap;
+
+use sqlx::any::AnyRow;
+// The statements built here name only the fixed tables and columns of `Field`.
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::crypto::{self, event_row, Field};
+use crate::{Store, StoreError};
+
+/// How many values the stored data holds under each key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyUsage {
+    /// Values per key id.
+    pub by_key: BTreeMap<String, u64>,
+    /// Values still in plaintext (from before encryption).
+    pub plaintext: u64,
+    /// Values that do not open (named in the log as they were met).
+    pub unreadable: u64,
+    /// Values rewritten by this run.
+    pub rewritten: u64,
+}
+
+/// Where a walk over the stored values has got to: the column, and values seen of the
+/// table's total.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// The column being walked.
+    pub field: Field,
+    /// Rows seen so far in it.
+    pub done: u64,
+    /// Its rows.
+    pub total: u64,
+}
+
+/// What a walk does to each value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// Count only.
+    Count,
+    /// Seal plaintext and re-seal values of other keys with the active key.
+    Reseal,
+}
+
+/// A page's cursor: the table's key, a number or text.
+#[derive(Debug, Clone)]
+enum Cursor {
+    Id(i64),
+    Text(String),
+}
+
+const PAGE: i64 = 500;
+
+impl Store {
+    /// What every process does before it reads or writes sealed values:
+    ///
+    /// - refuses an index key other than the one the blind indexes were made with;
+    /// - refuses to start when a key that sealed stored values is not configured, naming it
+    ///   and how many values need it;
+    /// - records its active key as in use;
+    /// - encrypts a database from before encryption (once; resumable), reporting progress.
+    pub async fn prepare_encryption(
+        &self,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<(), StoreError> {
+        let state = sqlx::query("SELECT index_check, upgraded FROM encryption_state WHERE id = 1")
+            .fetch_one(&self.read)
+            .await?;
+        let check: Option<String> = state.try_get("index_check")?;
+        let upgraded: i64 = state.try_get("upgraded")?;
+        match check {
+            Some(check) if check != self.keys.index_check() => {
+                return Err(StoreError::Config(
+                    "encryption.index_key is not the key this database's blind indexes were made with: \
+                     configure the index key it was started with before"
+                        .into(),
+                ))
+            }
+            Some(_) => {}
+            None => {
+                sqlx::query(
+                    "UPDATE encryption_state SET index_check = $1 WHERE id = 1 AND index_check IS NULL",
+                )
+                .bind(self.keys.index_check())
+                .execute(&self.write)
+                .await?;
+            }
+        }
+        let missing: Vec<String> =
+            sqlx::query("SELECT key_id FROM encryption_keys ORDER BY key_id")
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>("key_id"))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .filter(|id| !self.keys.has(id))
+                .collect();
+        if !missing.is_empty() {
+            let usage = self.walk(Walk::Count, PAGE, &|_| {}).await?;
+            let named: Vec<String> = missing
+                .iter()
+                .filter_map(|id| {
+                    usage
+                        .by_key
+                        .get(id)
+                        .map(|n| format!("{n} stored value(s) are sealed with key {id:?}"))
+                })
+                .collect();
+            if !named.is_empty() {
+                return Err(StoreError::Config(format!(
+                    "{}, which is not configured: add it to [encryption] keys (or ESIM_COURIER__ENCRYPTION__KEYS__{}) and start again",
+                    named.join("; "),
+                    missing[0].to_uppercase().replace('-', "_"),
+                )));
+            }
+            // Recorded but never used (or since rotated away): nothing needs it.
+            for id in &missing {
+                sqlx::query("DELETE FROM encryption_keys WHERE key_id = $1")
+                    .bind(id.clone())
+                    .execute(&self.write)
+                    .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO encryption_keys (key_id, first_used) VALUES ($1, $2) ON CONFLICT (key_id) DO NOTHING",
+        )
+        .bind(self.keys.active().to_owned())
+        .bind(self.now())
+        .execute(&self.write)
+        .await?;
+        if upgraded == 0 {
+            let usage = self.walk(Walk::Reseal, PAGE, progress).await?;
+            if usage.unreadable > 0 {
+                return Err(StoreError::Config(format!(
+                    "{} stored value(s) could not be opened while encrypting the database (each is named in the log)",
+                    usage.unreadable
+                )));
+            }
+            sqlx::query("UPDATE encryption_state SET upgraded = 1 WHERE id = 1")
+                .execute(&self.write)
+                .await?;
+            if self.backend == crate::Backend::Sqlite {
+                // The rewritten pages are in the WAL; the database file still holds the
+                // plaintext ones until a checkpoint copies them over. Do it now.
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(&self.write)
+                    .await?;
+            }
+            if usage.rewritten > 0 {
+                tracing::info!(
+                    values = usage.rewritten,
+                    key = self.keys.active(),
+                    "encrypted the values stored before encryption"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// How many stored values each key sealed (a read of every encrypted column).
+    pub async fn key_usage(&self) -> Result<KeyUsage, StoreError> {
+        self.walk(Walk::Count, PAGE, &|_| {}).await
+    }
+
+    /// Re-seals every stored value with the active key (`keys rotate`), in pages, safe beside
+    /// running processes and resumable after a kill. Keys that no value needs any more are
+    /// removed from the keys in use. Returns what the data holds afterwards.
+    pub async fn rotate_keys(
+        &self,
+        batch: u32,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<KeyUsage, StoreError> {
+        let batch = i64::from(batch.max(1));
+        self.walk(Walk::Reseal, batch, progress).await?;
+        // A second read counts what the data holds now, values `serve` wrote meanwhile
+        // included.
+        let usage = self.walk(Walk::Count, PAGE, &|_| {}).await?;
+        sqlx::query("DELETE FROM encryption_keys WHERE key_id <> $1")
+            .bind(self.keys.active().to_owned())
+            .execute(&self.write)
+            .await?;
+        for id in usage.by_key.keys() {
+            sqlx::query(
+                "INSERT INTO encryption_keys (key_id, first_used) VALUES ($1, $2) ON CONFLICT (key_id) DO NOTHING",
+            )
+            .bind(id.clone())
+            .bind(self.now())
+            .execute(&self.write)
+            .await?;
+        }
+        Ok(usage)
+    }
+
+    /// Walks every encrypted column.
+    async fn walk(
+        &self,
+        walk: Walk,
+        page: i64,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<KeyUsage, StoreError> {
+        let mut usage = KeyUsage::default();
+        if walk == Walk::Reseal {
+            self.rekey_legacy_fingerprints(progress).await?;
+        }
+        for field in Field::ALL {
+            self.walk_field(field, walk, page, &mut usage, progress)
+                .await?;
+        }
+        Ok(usage)
+    }
+
+    async fn walk_field(
+        &self,
+        field: Field,
+        walk: Walk,
+        page: i64,
+        usage: &mut KeyUsage,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<(), StoreError> {
+        let (table, column) = field.column();
+        let key = field.key_sql();
+        let total: i64 = sqlx::query(AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE {column} IS NOT NULL"
+        )))
+        .fetch_one(&self.read)
+        .await?
+        .try_get("n")?;
+        let total = u64::try_from(total).unwrap_or(0);
+        let select = format!(
+            "SELECT {key} AS k, {row} AS r, {column} AS v FROM {table}
+              WHERE {column} IS NOT NULL AND {key} > $1 ORDER BY {key} LIMIT $2",
+            row = field.row_sql()
+        );
+        let update = match field {
+            Field::OrderEmail | Field::PlacementEmail => format!(
+                "UPDATE {table} SET {column} = $1, customer_email_index = COALESCE($4, customer_email_index)
+                  WHERE {key} = $2 AND {column} = $3"
+            ),
+            _ => format!("UPDATE {table} SET {column} = $1 WHERE {key} = $2 AND {column} = $3"),
+        };
+        let mut cursor = if key == "id" {
+            Cursor::Id(i64::MIN)
+        } else {
+            Cursor::Text(String::new())
+        };
+        let mut done = 0u64;
+        loop {
+            let query = sqlx::query(AssertSqlSafe(select.clone()));
+            let query = match &cursor {
+                Cursor::Id(id) => query.bind(*id),
+                Cursor::Text(t) => query.bind(t.clone()),
+            };
+            let rows = query.bind(page).fetch_all(&self.read).await?;
+            let Some(last) = rows.last() else { break };
+            cursor = match cursor {
+                Cursor::Id(_) => Cursor::Id(last.try_get("k")?),
+                Cursor::Text(_) => Cursor::Text(last.try_get("k")?),
+            };
+            let mut changes = Vec::new();
+            for r in &rows {
+                if let Some(change) = self.visit(field, walk, r, usage)? {
+                    changes.push(change);
+                }
+            }
+            if !changes.is_empty() {
+                let mut tx = self.begin_write().await?;
+                for (k, old, new, index) in changes {
+                    let q = sqlx::query(AssertSqlSafe(update.clone()));
+                    // The body is bytes (BLOB, BYTEA), the other columns text.
+                    let q = if field == Field::ReceiptBody {
+                        q.bind(new.into_bytes())
+                    } else {
+                        q.bind(new)
+                    };
+                    let q = match k {
+                        Cursor::Id(id) => q.bind(id),
+                        Cursor::Text(t) => q.bind(t),
+                    };
+                    let q = if field == Field::ReceiptBody {
+                        q.bind(old)
+                    } else {
+                        q.bind(String::from_utf8(old).unwrap_or_default())
+                    };
+                    let q = match field {
+                        Field::OrderEmail | Field::PlacementEmail => q.bind(index),
+                        _ => q,
+                    };
+                    let rewritten = q.execute(&mut *tx).await?.rows_affected();
+                    usage.rewritten += rewritten;
+                }
+                tx.commit().await?;
+            }
+            done += rows.len() as u64;
+            progress(Progress { field, done, total });
+            if rows.len() < usize::try_from(page).unwrap_or(usize::MAX) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks at one value: counts it, and says how to rewrite it when it must be: the row's
+    /// key, the value read, the value to write, and the blind index of an address sealed
+    /// from plaintext.
+    #[allow(clippy::type_complexity)]
+    fn visit(
+        &self,
+        field: Field,
+        walk: Walk,
+        r: &AnyRow,
+        usage: &mut KeyUsage,
+    ) -> Result<Option<(Cursor, Vec<u8>, String, Option<String>)>, StoreError> {
+        let row: String = r.try_get("r")?;
+        let stored: Vec<u8> = if field == Field::ReceiptBody {
+            r.try_get("v")?
+        } else {
+            r.try_get::<String, _>("v")?.into_bytes()
+        };
+        let key = if field.key_sql() == "id" {
+            Cursor::Id(r.try_get("k")?)
+        } else {
+            Cursor::Text(r.try_get("k")?)
+        };
+        let sealed = std::str::from_utf8(&stored)
+            .ok()
+            .filter(|s| crypto::is_sealed(s));
+        let (plaintext, index) = match sealed {
+            Some(text) => {
+                let envelope = match crypto::parse(text) {
+                    Ok(e) => e,
+                    Err(reason) => {
+                        usage.unreadable += 1;
+                        tracing::error!(%field, row, reason, "a stored value cannot be decrypted");
+                        return Ok(None);
+                    }
+                };
+                let id = envelope.key_id().to_owned();
+                if walk == Walk::Count || id == self.keys.active() {
+                    *usage.by_key.entry(id).or_default() += 1;
+                    return Ok(None);
+                }
+                match self.keys.open(field, &row, text) {
+                    Ok(plain) => (plain, None),
+                    Err(e) => {
+                        *usage.by_key.entry(id).or_default() += 1;
+                        usage.unreadable += 1;
+                        tracing::error!(error = %e, "a stored value cannot be decrypted");
+                        return Ok(None);
+                    }
+                }
+            }
+            None => {
+                usage.plaintext += 1;
+                if walk == Walk::Count {
+                    return Ok(None);
+                }
+                let index = matches!(field, Field::OrderEmail | Field::PlacementEmail)
+                    .then(|| self.keys.email_index(&String::from_utf8_lossy(&stored)));
+                (stored.clone(), index)
+            }
+        };
+        let new = self.keys.seal(field, &row, &plaintext);
+        *usage
+            .by_key
+            .entry(self.keys.active().to_owned())
+            .or_default() += 1;
+        Ok(Some((key, stored, new, index)))
+    }
+
+    /// Before encryption an event's fingerprint was an unkeyed SHA-256 digest: it becomes the
+    /// keyed one (which the event's sealed code is bound to), together with the code, which
+    /// is then still plaintext and is sealed for the event's new identity.
+    async fn rekey_legacy_fingerprints(
+        &self,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<(), StoreError> {
+        let mut after = i64::MIN;
+        let mut done = 0u64;
+        loop {
+            let rows = sqlx::query(
+                "SELECT id, order_no, fingerprint, lpa FROM order_events
+                  WHERE id > $1 AND fingerprint NOT LIKE 'h%' ORDER BY id LIMIT $2",
+            )
+            .bind(after)
+            .bind(PAGE)
+            .fetch_all(&self.read)
+            .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.try_get("id")?;
+            let mut tx = self.begin_write().await?;
+            for r in &rows {
+                let id: i64 = r.try_get("id")?;
+                let order_no: String = r.try_get("order_no")?;
+                let digest: String = r.try_get("fingerprint")?;
+                let lpa: Option<String> = r.try_get("lpa")?;
+                let fingerprint = self.keys.fingerprint(&digest);
+                let lpa = lpa.map(|l| {
+                    if crypto::is_sealed(&l) {
+                        l
+                    } else {
+                        self.keys.seal_str(
+                            Field::EventCode,
+                            &event_row(&order_no, &fingerprint),
+                            &l,
+                        )
+                    }
+                });
+                sqlx::query(
+                    "UPDATE order_events SET fingerprint = $1, lpa = $2 WHERE id = $3 AND fingerprint = $4",
+                )
+                .bind(fingerprint)
+                .bind(lpa)
+                .bind(id)
+                .bind(digest)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            done += rows.len() as u64;
+            progress(Progress {
+                field: Field::EventCode,
+                done,
+                total: done,
+            });
+        }
+        Ok(())
+    }
+}
