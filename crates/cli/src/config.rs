@@ -50,6 +50,55 @@ pub struct Config {
     /// a key file beside the database is made on first start; on PostgreSQL it is required.
     #[serde(default)]
     pub encryption: Option<EncryptionSection>,
+    /// How long activation codes, receipt bodies and customer data are kept.
+    #[serde(default)]
+    pub retention: RetentionSection,
+}
+
+/// `[retention]`: each period unset keeps that data. A purge job runs every
+/// `purge_interval` across the replicas and erases what is past its period.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSection {
+    /// Activation codes, after the activation email was delivered (then kept masked).
+    #[serde(default, with = "humantime_serde")]
+    pub activation_codes: Option<Duration>,
+    /// Raw receipt bodies, after they arrived (replaced by a note saying they were redacted).
+    #[serde(default, with = "humantime_serde")]
+    pub receipt_bodies: Option<Duration>,
+    /// Customers' addresses, names and languages, after the order was created.
+    #[serde(default, with = "humantime_serde")]
+    pub customer_data: Option<Duration>,
+    /// Between two purges.
+    #[serde(default = "default_purge_interval", with = "humantime_serde")]
+    pub purge_interval: Duration,
+}
+
+impl Default for RetentionSection {
+    fn default() -> Self {
+        Self {
+            activation_codes: None,
+            receipt_bodies: None,
+            customer_data: None,
+            purge_interval: default_purge_interval(),
+        }
+    }
+}
+
+fn default_purge_interval() -> Duration {
+    Duration::from_secs(3600)
+}
+
+impl RetentionSection {
+    /// The store's periods; `None` when nothing is kept for a limited time.
+    pub fn periods(&self) -> Option<esim_courier_store::Retention> {
+        let r = esim_courier_store::Retention {
+            activation_codes: self.activation_codes,
+            receipt_bodies: self.receipt_bodies,
+            customer_data: self.customer_data,
+        };
+        (r != esim_courier_store::Retention::default()).then_some(r)
+    }
 }
 
 /// `[encryption]`: the data keys by id, the one new values are sealed with, and the index

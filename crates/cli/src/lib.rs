@@ -96,6 +96,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::users::UsersCommand,
     },
+    /// Customers' personal data: erase one customer's on request.
+    Customers {
+        #[command(subcommand)]
+        command: commands::customers::CustomersCommand,
+    },
     /// Encryption keys: generate one, rotate the stored data to the active key, see which
     /// keys it uses.
     Keys {
@@ -172,6 +177,7 @@ fn run(registry: &Registry) -> ExitCode {
             Command::Reconcile(args) => commands::reconcile::run(&cli.config, args, registry).await,
             Command::Users { command } => commands::users::run(&cli.config, command).await,
             Command::Keys { command } => commands::keys::run(&cli.config, command).await,
+            Command::Customers { command } => commands::customers::run(&cli.config, command).await,
         }
     });
     match result {

@@ -24,6 +24,7 @@ impl Dispatcher {
             JobKind::ReconcileSweep => return self.sweep(&job).await,
             JobKind::ReconcileLookup => return self.lookup(&job).await,
             JobKind::PlaceOrder => return self.place(&job).await,
+            JobKind::RetentionPurge => return self.purge(&job).await,
             JobKind::OrderCompleted | JobKind::OrderFailed | JobKind::Alert => {}
         }
         let Some((registered, notification)) = self.prepare(&job).await else {
@@ -385,5 +386,6 @@ fn describe(kind: JobKind) -> &'static str {
         JobKind::ReconcileSweep => "a reconciliation sweep",
         JobKind::ReconcileLookup => "an order's lookup at the provider",
         JobKind::PlaceOrder => "an order's placement with the provider",
+        JobKind::RetentionPurge => "the retention purge",
     }
 }

@@ -16,6 +16,7 @@ mod job;
 mod notification;
 mod placement;
 pub mod reconcile;
+mod retention;
 mod scheduled;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub use backoff::RetryPolicy;
+pub use retention::RetentionSettings;
 
 /// How the dispatcher works.
 #[derive(Debug, Clone)]
@@ -106,6 +108,8 @@ pub struct Dispatcher {
     hook: Hooked,
     /// Runs the reconciliation jobs (sweeps, lookups), when a provider is configured.
     reconcile: Option<(reconcile::Reconciler, reconcile::ReconcileSettings)>,
+    /// Runs the retention purge, when `[retention]` keeps anything for a limited time.
+    retention: Option<RetentionSettings>,
 }
 
 /// The optional hook, shown in `Debug` only as present or not.
@@ -139,7 +143,16 @@ impl Dispatcher {
             windows: std::sync::Mutex::default(),
             hook: Hooked::default(),
             reconcile: None,
+            retention: None,
         }
+    }
+
+    /// Runs the retention purge jobs with `settings`. Without it, such a job is left for a
+    /// replica that has it.
+    #[must_use]
+    pub fn with_retention(mut self, settings: RetentionSettings) -> Self {
+        self.retention = Some(settings);
+        self
     }
 
     /// Runs the reconciliation jobs (sweeps, lookups of known orders) with `reconciler`

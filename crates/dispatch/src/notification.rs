@@ -19,7 +19,10 @@ pub(crate) enum BuildError {
 
 pub(crate) fn build(job: &ClaimedJob, ctx: &JobContext) -> Result<Notification, BuildError> {
     let content = match job.kind {
-        JobKind::ReconcileSweep | JobKind::ReconcileLookup | JobKind::PlaceOrder => {
+        JobKind::ReconcileSweep
+        | JobKind::ReconcileLookup
+        | JobKind::PlaceOrder
+        | JobKind::RetentionPurge => {
             return Err(BuildError::NotANotification(job.kind.as_str()));
         }
         JobKind::Alert => {

@@ -68,10 +68,17 @@ impl Dispatcher {
             self.check_written(written);
             return;
         }
+        let Some(customer) = &placement.customer else {
+            // Erased while it waited (`customers forget`): nobody to place it for.
+            let why = "its customer's data was erased before it was placed";
+            self.dead(job, started_at, None, AttemptOutcome::Permanent, why)
+                .await;
+            return;
+        };
         let order = PlaceOrder {
             reference: reference.clone(),
             package_code: placement.package_code.clone(),
-            email: placement.customer.email.clone(),
+            email: customer.email.clone(),
         };
         let answer = self.holding(job, reconciler.place(&order)).await;
         let attempt = self.attempt(started_at, None);

@@ -18,6 +18,8 @@ pub enum AuditAction {
     UserRemoved,
     /// Showed an order's activation code in the console.
     Reveal,
+    /// Erased a customer's data on request (`customers forget`).
+    CustomerForget,
 }
 
 impl AuditAction {
@@ -29,6 +31,7 @@ impl AuditAction {
             Self::UserAdded => "user_added",
             Self::UserRemoved => "user_removed",
             Self::Reveal => "reveal",
+            Self::CustomerForget => "customer_forget",
         }
     }
 }

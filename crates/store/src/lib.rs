@@ -56,6 +56,7 @@ mod outbox;
 mod placements;
 mod protect;
 mod provider_gate;
+mod retention;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -81,6 +82,7 @@ pub use outbox::{
 pub use placements::{NewPlacement, Placement, PlacementRecord, PlacementStatus};
 pub use protect::{KeyUsage, Progress};
 pub use provider_gate::ProviderGate;
+pub use retention::{Erased, Retention, REDACTED_BODY};
 
 /// Which database engine is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -73,6 +73,8 @@ pub struct EventRecord {
     pub iccid: String,
     /// The usable activation code, if any. A secret: its `Debug` is redacted.
     pub activation_code: Option<ActivationCode>,
+    /// The masked form of an activation code erased by retention or erasure.
+    pub erased_code: Option<String>,
     /// Package id.
     pub package_code: Option<String>,
     /// Package name.
@@ -168,7 +170,7 @@ pub struct OrderDetails {
 macro_rules! event_select {
     () => {
         "SELECT id, order_no, receipt_id, received_at, result, disposition, fingerprint, iccid, lpa,
-        package_code, package_name, currency, price, warnings, source FROM order_events"
+        lpa_masked, package_code, package_name, currency, price, warnings, source FROM order_events"
     };
 }
 
@@ -637,7 +639,11 @@ pub(crate) fn customer_from_row(
     r: &AnyRow,
     of: CustomerOf,
 ) -> Result<Option<Customer>, StoreError> {
-    let Some(address) = r.try_get::<Option<String>, _>("customer_email")? else {
+    // NULL: none registered; empty: a placement's customer, erased.
+    let Some(address) = r
+        .try_get::<Option<String>, _>("customer_email")?
+        .filter(|a| !a.is_empty())
+    else {
         return Ok(None);
     };
     let (email_field, name_field) = of.fields();
@@ -682,6 +688,7 @@ pub(crate) fn event_record(keys: &Keyring, r: &AnyRow) -> Result<EventRecord, St
                 ActivationCode::parse(&l).map_err(|e| corrupt("a stored activation code", e))
             })
             .transpose()?,
+        erased_code: r.try_get("lpa_masked")?,
         package_code: r.try_get("package_code")?,
         package_name: r.try_get("package_name")?,
         contract_price: money(

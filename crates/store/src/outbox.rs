@@ -29,6 +29,8 @@ pub enum JobKind {
     /// The placement of one order with the provider (`POST /api/v1/placements`); its
     /// payload is the placement's reference, sent as the provider's `idempotentKey`.
     PlaceOrder,
+    /// The retention purge (`[retention]`): one per purge interval across every replica.
+    RetentionPurge,
 }
 
 stored_names!(JobKind, "job kind", {
@@ -38,6 +40,7 @@ stored_names!(JobKind, "job kind", {
     ReconcileSweep => "reconcile_sweep",
     ReconcileLookup => "reconcile_lookup",
     PlaceOrder => "place_order",
+    RetentionPurge => "retention_purge",
 });
 
 /// The `notifier` column of scheduled work that no notifier delivers.
@@ -361,6 +364,23 @@ impl Store {
         Ok(created)
     }
 
+    /// Schedules the retention purge due at `at` (Unix ms), once across replicas (the slot is
+    /// the job's key, as a sweep's). Returns whether this call created it.
+    pub async fn schedule_purge(&self, at: i64) -> Result<bool, StoreError> {
+        let created = self
+            .schedule(
+                JobKind::RetentionPurge,
+                &format!("retention_purge:{at}"),
+                None,
+                at,
+            )
+            .await?;
+        if created {
+            self.notify_jobs_changed();
+        }
+        Ok(created)
+    }
+
     /// Schedules a sweep due now for the process `worker` that is starting: the likeliest
     /// end of an outage. One per process start, whatever the periodic sweeps' slots hold (a
     /// replica killed mid-sweep may hold the current slot's job until its lease expires).
@@ -533,7 +553,7 @@ impl Store {
     async fn stored_context(&self, job: &ClaimedJob) -> Result<JobContext, StoreError> {
         if let (Some(event_id), Some(order_no)) = (job.event_id, &job.order_no) {
             let row = sqlx::query(
-                "SELECT e.id, e.order_no, e.receipt_id, e.received_at, e.result, e.disposition, e.fingerprint, e.iccid, e.lpa,
+                "SELECT e.id, e.order_no, e.receipt_id, e.received_at, e.result, e.disposition, e.fingerprint, e.iccid, e.lpa, e.lpa_masked,
                         e.package_code, e.package_name, e.currency, e.price, e.warnings, e.source,
                         o.customer_email, o.customer_name, o.customer_locale, o.retail_price, o.retail_currency
                    FROM order_events e LEFT JOIN orders o ON o.order_no = $2

@@ -55,8 +55,8 @@ pub struct PlacementRecord {
     pub reference: String,
     /// The provider's package.
     pub package_code: String,
-    /// Who gets the activation email.
-    pub customer: Customer,
+    /// Who gets the activation email; `None` once erased (retention, `customers forget`).
+    pub customer: Option<Customer>,
     /// Where it stands.
     pub status: PlacementStatus,
     /// The provider's order number, once placed.
@@ -72,7 +72,7 @@ pub struct PlacementRecord {
 impl PlacementRecord {
     /// Whether `asked` is this placement asked again: same package and customer.
     pub fn is_same_request(&self, asked: &NewPlacement) -> bool {
-        self.package_code == asked.package_code && self.customer == asked.customer
+        self.package_code == asked.package_code && self.customer.as_ref() == Some(&asked.customer)
     }
 }
 
@@ -94,9 +94,7 @@ fn placement_record(keys: &Keyring, r: &AnyRow) -> Result<PlacementRecord, Store
     Ok(PlacementRecord {
         reference: r.try_get("reference")?,
         package_code: r.try_get("package_code")?,
-        customer: customer_from_row(keys, r, CustomerOf::Placement)?.ok_or_else(|| {
-            StoreError::Corrupt("a placement without its customer's address".into())
-        })?,
+        customer: customer_from_row(keys, r, CustomerOf::Placement)?,
         status: PlacementStatus::parse(&r.try_get::<String, _>("status")?)?,
         order_no: r.try_get("order_no")?,
         error: r.try_get("error")?,
@@ -231,12 +229,18 @@ impl Store {
         .bind(placement.reference.clone())
         .execute(&mut *tx)
         .await?;
-        let (registration, woken) = self
-            .bind_customer(&mut tx, order_no.as_str(), &placement.customer, now)
-            .await?;
-        if let crate::Registration::AlreadyDelivered { to } = registration {
-            tracing::warn!(order_no = %order_no, reference = %placement.reference, delivered_to = %to.masked(), "the placed order's activation email was already delivered to another address; the placement's customer was not bound");
-        }
+        let woken = match &placement.customer {
+            Some(customer) => {
+                let (registration, woken) = self
+                    .bind_customer(&mut tx, order_no.as_str(), customer, now)
+                    .await?;
+                if let crate::Registration::AlreadyDelivered { to } = registration {
+                    tracing::warn!(order_no = %order_no, reference = %placement.reference, delivered_to = %to.masked(), "the placed order's activation email was already delivered to another address; the placement's customer was not bound");
+                }
+                woken
+            }
+            None => 0,
+        };
         if let Some(at) = lookup_at {
             let key = lookup_key(order_no.as_str());
             let what = (

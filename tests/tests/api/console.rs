@@ -539,6 +539,21 @@ async fn filters_and_search_find_exactly_the_matching_orders_and_the_csv_is_safe
         "{csv}"
     );
     assert!(!csv.contains("69C32E7D"), "{csv}");
+    // The address is found by its keyed hash, in any case; once the customer is erased,
+    // not at all.
+    assert_eq!(
+        show_owned(&app, &operator, "q=ANA%40Traveller.Example").await,
+        ["F-EMAILED"]
+    );
+    let erased = app
+        .store
+        .forget_customer("ana@traveller.example", "test")
+        .await
+        .expect("erased");
+    assert_eq!(erased.orders, ["F-EMAILED"]);
+    assert!(show_owned(&app, &operator, "q=ana%40traveller.example")
+        .await
+        .is_empty());
     app.stop().await;
 }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod check;
+pub mod customers;
 pub mod dead_letters;
 pub mod keys;
 pub mod migrate;

@@ -33,7 +33,7 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
     if json {
         let events: Vec<_> = d.events.iter().map(|e| serde_json::json!({
             "id": e.id, "receivedAt": time(e.received_at), "result": e.result.as_str(), "disposition": e.disposition,
-            "iccid": e.iccid, "activationCode": e.activation_code.as_ref().map(ActivationCode::masked), "packageName": e.package_name,
+            "iccid": e.iccid, "activationCode": e.activation_code.as_ref().map(ActivationCode::masked), "activationCodeErased": e.erased_code, "packageName": e.package_name,
             "price": e.contract_price.as_ref().map(|m| m.amount().to_string()),
             "currency": e.currency.as_ref().map(Currency::code), "warnings": e.warnings,
             "source": e.source.as_str(),
@@ -90,9 +90,11 @@ pub async fn run(path: &Path, command: OrdersCommand) -> anyhow::Result<ExitCode
             e.disposition,
             e.source,
             if e.iccid.is_empty() { "-" } else { &e.iccid },
-            e.activation_code
-                .as_ref()
-                .map_or_else(|| "-".into(), ActivationCode::masked),
+            match (&e.activation_code, &e.erased_code) {
+                (Some(code), _) => code.masked(),
+                (None, Some(masked)) => format!("{masked} (erased)"),
+                (None, None) => "-".into(),
+            },
             e.package_name.as_deref().unwrap_or("-"),
             e.contract_price
                 .as_ref()

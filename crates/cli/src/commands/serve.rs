@@ -100,6 +100,31 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
         }
         dispatcher = dispatcher.with_reconciler(reconciler, settings);
     }
+    if let Some(retention) = config.retention.periods() {
+        if config.retention.purge_interval.is_zero() {
+            anyhow::bail!("retention.purge_interval must be more than 0s");
+        }
+        let settings = esim_courier_dispatch::RetentionSettings {
+            retention,
+            interval: config.retention.purge_interval,
+        };
+        // A purge at once, and the next slot's, should the replica that scheduled it die.
+        let now = esim_courier_store::now_ms();
+        for at in [
+            now,
+            settings.slot(now) + esim_courier_store::duration_ms(settings.interval),
+        ] {
+            store
+                .schedule_purge(at)
+                .await
+                .context("cannot schedule the retention purge")?;
+        }
+        tracing::info!(
+            interval = %humantime::format_duration(settings.interval),
+            "retention purges what is past its period"
+        );
+        dispatcher = dispatcher.with_retention(settings);
+    }
     let dispatcher = std::sync::Arc::new(dispatcher);
     let dispatcher_task = tokio::spawn(dispatcher.run(shutdown.clone()));
     tracing::info!(%addr, "esim-courier is listening; webhook URL: {scheme}://{addr}/webhooks/order/<token>");

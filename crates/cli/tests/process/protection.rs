@@ -18,6 +18,7 @@ on_both_backends!(
     after_real_traffic_the_database_bytes_hold_no_code_address_or_name,
     rotation_beside_a_running_server_killed_half_way_leaves_nothing_on_the_old_key,
     a_database_from_before_encryption_is_encrypted_by_the_first_start,
+    retention_erases_codes_and_bodies_on_time_and_forget_leaves_no_trace,
 );
 
 /// The matching IDs of the codes this file sends: none may appear in the database's bytes.
@@ -528,4 +529,153 @@ async fn postgres_without_keys_refuses_to_start_and_says_how() {
             && err.contains("keys generate"),
         "{err}"
     );
+}
+
+async fn retention_erases_codes_and_bodies_on_time_and_forget_leaves_no_trace(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
+    edit_config(&config, |doc| {
+        let mut section = toml::Table::new();
+        section.insert("activation_codes".into(), "2s".into());
+        section.insert("receipt_bodies".into(), "3s".into());
+        section.insert("purge_interval".into(), "1s".into());
+        doc.insert("retention".into(), section.into());
+    });
+    let server = Server::start(&config, dir.path()).await;
+    let client = esim_courier_tests::http_client();
+    let forgotten = "forget.me@traveller.example";
+    register(&client, &server, "RET-1", "kept@traveller.example").await;
+    register(&client, &server, "RET-2", forgotten).await;
+    for order in ["RET-1", "RET-2"] {
+        assert_eq!(
+            server
+                .post(&client, completed(order, "8944500102198304826"))
+                .await,
+            200
+        );
+    }
+    assert_eq!(server.post(&client, failed("RET-F")).await, 200);
+    wait_until(30, "two activation emails", || {
+        customer_mails(&smtp).len() == 2
+    })
+    .await;
+
+    // Two seconds after delivery the codes are erased, kept masked for support.
+    let mut erased = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (code, out, err) = run_cli(
+            &config,
+            dir.path(),
+            &["orders", "show", "RET-1", "--json"],
+            &[],
+        )
+        .await;
+        assert_eq!(code, 0, "{err}");
+        let order: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        if order["events"][0]["activationCodeErased"].is_string() {
+            erased = order;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let event = &erased["events"][0];
+    assert!(event["activationCode"].is_null(), "{erased}");
+    assert_eq!(
+        event["activationCodeErased"], "LPA:1$smdp.example.com$***********6Q9X",
+        "{erased}"
+    );
+    // The FAILED order's body (no code) is redacted once three seconds old.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.url)
+        .await
+        .expect("connects");
+    let mut redacted = 0i64;
+    for _ in 0..100 {
+        redacted = sqlx::query(
+            "SELECT COUNT(*) AS n FROM webhook_receipts WHERE order_no = 'RET-F' AND redacted_at IS NOT NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("counted")
+        .try_get("n")
+        .expect("n");
+        if redacted == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(redacted, 1, "the FAILED order's body is redacted on time");
+    assert!(server.log_text().contains("retention purge done"));
+
+    // Erasure on request, by an address in another case.
+    let (code, out, err) = run_cli(
+        &config,
+        dir.path(),
+        &[
+            "customers",
+            "forget",
+            "Forget.Me@Traveller.example",
+            "--by",
+            "dpo-kim",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("erased 1 customer(s)") && out.contains("RET-2"),
+        "{out}"
+    );
+    let (code, out, _) = run_cli(
+        &config,
+        dir.path(),
+        &["customers", "forget", forgotten],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("nothing erased"),
+        "nothing is left to find: {out}"
+    );
+    let audit = sqlx::query("SELECT actor, detail FROM audit_log WHERE action = 'customer_forget'")
+        .fetch_all(&pool)
+        .await
+        .expect("audited");
+    assert_eq!(audit.len(), 1);
+    let detail: String = audit[0].try_get("detail").expect("detail");
+    assert_eq!(
+        audit[0].try_get::<String, _>("actor").expect("actor"),
+        "dpo-kim"
+    );
+    assert!(!detail.to_lowercase().contains("forget.me"), "{detail}");
+    let left: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM orders WHERE order_no = 'RET-2'
+            AND (customer_email IS NOT NULL OR customer_name IS NOT NULL OR customer_email_index IS NOT NULL)",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("counted")
+    .try_get("n")
+    .expect("n");
+    assert_eq!(left, 0, "the rows and the index entry are gone");
+    pool.close().await;
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    use sha2::Digest;
+    let bytes = database_bytes(&db.url).await;
+    let unkeyed = hex::encode(sha2::Sha256::digest(forgotten.as_bytes()));
+    for secret in [forgotten, NAME, MATCHING_ID, unkeyed.as_str()] {
+        assert!(
+            !contains(&bytes, secret),
+            "{secret:?} is in the database's bytes"
+        );
+    }
 }

@@ -1,0 +1,349 @@
+//! Retention and erasure: activation codes erased once delivered (kept masked), receipt
+//! bodies redacted, customer data removed, on a schedule (`[retention]`) or for one customer
+//! at once (`customers forget`).
+//!
+//! Erasure removes the values, not only their keys: the columns are set to NULL (a
+//! placement's address, which cannot be NULL, to the empty text), the blind-index entries
+//! with them, and a redacted body is replaced by a sealed note. SQLite's `secure_delete`
+//! zeroes the freed bytes.
+
+use std::time::Duration;
+
+use sqlx::{Any, Row, Transaction};
+
+use crate::audit::{self, AuditAction, AuditEntry};
+use crate::crypto::{event_row, receipt_row, Field};
+use crate::{duration_ms, Store, StoreError};
+
+/// What a redacted receipt's body says instead.
+pub const REDACTED_BODY: &[u8] =
+    br#"{"redacted":"the activation code and personal data of this body were erased"}"#;
+
+/// How long each kind of data is kept; `None` keeps it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Activation codes, after the activation email was delivered (then kept masked).
+    pub activation_codes: Option<Duration>,
+    /// Raw receipt bodies, after they arrived.
+    pub receipt_bodies: Option<Duration>,
+    /// Customers' addresses, names and languages, and recipients, after the order was
+    /// created (placements: after they were made, once no longer being placed).
+    pub customer_data: Option<Duration>,
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// Orders whose customer data was removed.
+    pub customers: u64,
+    /// Activation codes erased (kept masked).
+    pub codes: u64,
+    /// Receipt bodies redacted.
+    pub bodies: u64,
+    /// Recipient addresses of deliveries and jobs removed.
+    pub recipients: u64,
+    /// Placements whose customer data was removed.
+    pub placements: u64,
+    /// Customer jobs not yet delivered, cancelled with their customer.
+    pub cancelled_jobs: u64,
+    /// The orders concerned.
+    pub orders: Vec<String>,
+}
+
+impl Erased {
+    fn add(&mut self, other: Erased) {
+        self.customers += other.customers;
+        self.codes += other.codes;
+        self.bodies += other.bodies;
+        self.recipients += other.recipients;
+        self.placements += other.placements;
+        self.cancelled_jobs += other.cancelled_jobs;
+        self.orders.extend(other.orders);
+    }
+
+    /// Whether nothing was erased.
+    pub fn is_empty(&self) -> bool {
+        self.customers + self.codes + self.bodies + self.recipients + self.placements == 0
+    }
+}
+
+impl std::fmt::Display for Erased {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} customer(s), {} activation code(s), {} receipt body(ies), {} recipient address(es), {} placement(s), {} undelivered job(s) cancelled",
+            self.customers, self.codes, self.bodies, self.recipients, self.placements, self.cancelled_jobs
+        )
+    }
+}
+
+const BATCH: i64 = 200;
+
+impl Store {
+    /// Erases one customer's personal data and activation codes on every order and placement
+    /// found by their address's blind index, in one transaction, with an audit row by `actor`
+    /// that does not hold the address.
+    pub async fn forget_customer(&self, email: &str, actor: &str) -> Result<Erased, StoreError> {
+        let index = self.keys.email_index(email);
+        let now = self.now();
+        let mut tx = self.begin_write().await?;
+        let orders: Vec<String> = sqlx::query(
+            "SELECT order_no FROM orders WHERE customer_email_index = $1 ORDER BY order_no",
+        )
+        .bind(index.clone())
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("order_no"))
+        .collect::<Result<_, _>>()?;
+        let mut erased = Erased::default();
+        for order_no in &orders {
+            erased.add(self.erase_order(&mut tx, order_no, true, now).await?);
+        }
+        erased.placements += sqlx::query(
+            "UPDATE placements SET customer_email = '', customer_name = NULL, customer_locale = NULL,
+                    customer_email_index = NULL, updated_at = $2
+              WHERE customer_email_index = $1",
+        )
+        .bind(index)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if !erased.is_empty() {
+            let entry = AuditEntry {
+                actor: actor.to_owned(),
+                action: AuditAction::CustomerForget,
+                order_no: None,
+                detail: format!(
+                    "a customer's data erased on request: {erased}; orders {}",
+                    if orders.is_empty() {
+                        "-".into()
+                    } else {
+                        orders.join(", ")
+                    }
+                ),
+            };
+            audit::record(&mut tx, &entry, now).await?;
+        }
+        tx.commit().await?;
+        Ok(erased)
+    }
+
+    /// Erases what `retention` no longer keeps, as of `now`, in batches. Returns what it did.
+    pub async fn purge(&self, retention: &Retention, now: i64) -> Result<Erased, StoreError> {
+        let mut erased = Erased::default();
+        if let Some(keep) = retention.customer_data {
+            let before = now - duration_ms(keep);
+            loop {
+                let orders = self
+                    .order_batch(
+                        "SELECT order_no FROM orders WHERE customer_email IS NOT NULL AND created_at <= $1
+                          ORDER BY created_at LIMIT $2",
+                        before,
+                    )
+                    .await?;
+                if orders.is_empty() {
+                    break;
+                }
+                let mut tx = self.begin_write().await?;
+                for order_no in &orders {
+                    erased.add(self.erase_order(&mut tx, order_no, true, now).await?);
+                }
+                tx.commit().await?;
+            }
+            erased.placements += sqlx::query(
+                "UPDATE placements SET customer_email = '', customer_name = NULL, customer_locale = NULL,
+                        customer_email_index = NULL, updated_at = $2
+                  WHERE customer_email <> '' AND created_at <= $1 AND status <> 'placing'",
+            )
+            .bind(before)
+            .bind(now)
+            .execute(&self.write)
+            .await?
+            .rows_affected();
+        }
+        if let Some(keep) = retention.activation_codes {
+            let before = now - duration_ms(keep);
+            loop {
+                let orders = self
+                    .order_batch(
+                        "SELECT DISTINCT e.order_no FROM order_events e
+                           JOIN outbox_jobs j ON j.order_no = e.order_no AND j.kind = 'order_completed'
+                           JOIN delivery_attempts a ON a.job_id = j.id AND a.outcome = 'delivered'
+                          WHERE e.lpa IS NOT NULL AND a.finished_at <= $1 LIMIT $2",
+                        before,
+                    )
+                    .await?;
+                if orders.is_empty() {
+                    break;
+                }
+                let mut tx = self.begin_write().await?;
+                for order_no in &orders {
+                    erased.add(self.erase_order(&mut tx, order_no, false, now).await?);
+                }
+                tx.commit().await?;
+            }
+        }
+        if let Some(keep) = retention.receipt_bodies {
+            let before = now - duration_ms(keep);
+            loop {
+                let rows = sqlx::query(
+                    "SELECT id, order_no, received_at FROM webhook_receipts
+                      WHERE redacted_at IS NULL AND received_at <= $1 ORDER BY id LIMIT $2",
+                )
+                .bind(before)
+                .bind(BATCH)
+                .fetch_all(&self.read)
+                .await?;
+                if rows.is_empty() {
+                    break;
+                }
+                let mut tx = self.begin_write().await?;
+                for r in &rows {
+                    let order_no: Option<String> = r.try_get("order_no")?;
+                    erased.bodies += self
+                        .redact(
+                            &mut tx,
+                            r.try_get("id")?,
+                            order_no.as_deref(),
+                            r.try_get("received_at")?,
+                            now,
+                        )
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        erased.orders.sort();
+        erased.orders.dedup();
+        Ok(erased)
+    }
+
+    async fn order_batch(&self, sql: &'static str, before: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query(sql)
+            .bind(before)
+            .bind(BATCH)
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| r.try_get("order_no"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Erases an order's activation codes (kept masked) and redacts its receipts' bodies
+    /// (which carry the codes); with `customer`, also its customer data and recipients, and
+    /// cancels its customer jobs not yet delivered.
+    async fn erase_order(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        order_no: &str,
+        customer: bool,
+        now: i64,
+    ) -> Result<Erased, StoreError> {
+        let mut erased = Erased {
+            orders: vec![order_no.to_owned()],
+            ..Erased::default()
+        };
+        let events = sqlx::query(
+            "SELECT id, fingerprint, lpa FROM order_events WHERE order_no = $1 AND lpa IS NOT NULL",
+        )
+        .bind(order_no.to_owned())
+        .fetch_all(&mut **tx)
+        .await?;
+        for e in &events {
+            let row = event_row(order_no, &e.try_get::<String, _>("fingerprint")?);
+            // A code that no longer opens is erased all the same, without its masked form.
+            let masked = self
+                .keys
+                .open_str(Field::EventCode, &row, &e.try_get::<String, _>("lpa")?)
+                .ok()
+                .and_then(|c| esim_courier_core::ActivationCode::parse(&c).ok())
+                .map(|c| c.masked());
+            erased.codes +=
+                sqlx::query("UPDATE order_events SET lpa = NULL, lpa_masked = $1 WHERE id = $2")
+                    .bind(masked)
+                    .bind(e.try_get::<i64, _>("id")?)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+        }
+        let receipts = sqlx::query(
+            "SELECT id, received_at FROM webhook_receipts WHERE order_no = $1 AND redacted_at IS NULL",
+        )
+        .bind(order_no.to_owned())
+        .fetch_all(&mut **tx)
+        .await?;
+        for r in &receipts {
+            erased.bodies += self
+                .redact(
+                    tx,
+                    r.try_get("id")?,
+                    Some(order_no),
+                    r.try_get("received_at")?,
+                    now,
+                )
+                .await?;
+        }
+        if customer {
+            erased.customers += sqlx::query(
+                "UPDATE orders SET customer_email = NULL, customer_name = NULL, customer_locale = NULL,
+                        customer_email_index = NULL, customer_erased_at = $2, updated_at = $2
+                  WHERE order_no = $1 AND customer_email IS NOT NULL",
+            )
+            .bind(order_no.to_owned())
+            .bind(now)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            erased.recipients += sqlx::query(
+                "UPDATE delivery_attempts SET recipient = NULL
+                  WHERE recipient IS NOT NULL AND job_id IN (SELECT id FROM outbox_jobs WHERE order_no = $1)",
+            )
+            .bind(order_no.to_owned())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            erased.recipients += sqlx::query(
+                "UPDATE outbox_jobs SET recipient = NULL WHERE order_no = $1 AND recipient IS NOT NULL",
+            )
+            .bind(order_no.to_owned())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            erased.cancelled_jobs += sqlx::query(
+                "UPDATE outbox_jobs SET state = 'cancelled', last_error = 'the customer was erased', updated_at = $2
+                  WHERE order_no = $1 AND kind = 'order_completed' AND state IN ('pending', 'waiting', 'dead')",
+            )
+            .bind(order_no.to_owned())
+            .bind(now)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        }
+        Ok(erased)
+    }
+
+    /// Replaces a receipt's body with the sealed [`REDACTED_BODY`].
+    async fn redact(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        id: i64,
+        order_no: Option<&str>,
+        received_at: i64,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let body = self.keys.seal(
+            Field::ReceiptBody,
+            &receipt_row(order_no, received_at),
+            REDACTED_BODY,
+        );
+        Ok(sqlx::query("UPDATE webhook_receipts SET body = $1, redacted_at = $2 WHERE id = $3 AND redacted_at IS NULL")
+            .bind(body.into_bytes())
+            .bind(now)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected())
+    }
+}
