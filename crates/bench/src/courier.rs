@@ -96,12 +96,34 @@ level = "warn"
     )
 }
 
+/// The `[encryption]` section of a fresh run (keys made for it), when `binary` encrypts at
+/// rest: the same configuration on both engines (PostgreSQL requires the keys). An
+/// esim-courier from before encryption has no `keys` command and refuses the section, so the
+/// benchmark can compare the two in one run (`--esim-courier` the older binary).
+fn encryption_section(binary: &Path) -> String {
+    let encrypts = std::process::Command::new(binary)
+        .args(["keys", "--help"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !encrypts {
+        return String::new();
+    }
+    format!(
+        "\n[encryption]\nactive_key = \"k1\"\nindex_key = \"{}\"\nkeys = {{ k1 = \"{}\" }}\n",
+        esim_courier_store::generate_key(),
+        esim_courier_store::generate_key()
+    )
+}
+
 /// Starts `binary serve` with `setup`; its configuration and output go into `dir`, named
 /// after `name`.
 pub async fn start(binary: &Path, dir: &Path, name: &str, setup: &Setup) -> anyhow::Result<Server> {
     let port = free_port()?;
     let config_path = dir.join(format!("{name}.toml"));
-    std::fs::write(&config_path, config_toml(setup, port))
+    let config = config_toml(setup, port) + &encryption_section(binary);
+    std::fs::write(&config_path, config)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     let mut command = Command::new(binary);
     command

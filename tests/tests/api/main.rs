@@ -11,6 +11,7 @@ mod intake;
 mod malformed;
 mod outbox;
 mod placements;
+mod protection;
 mod reconcile;
 mod registration;
 mod registration_race;
