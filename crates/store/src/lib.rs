@@ -80,7 +80,7 @@ pub use outbox::{
     Attempt, AttemptOutcome, ClaimedJob, CustomerWait, JobContext, JobKind, JobState, RECONCILER,
 };
 pub use placements::{NewPlacement, Placement, PlacementRecord, PlacementStatus};
-pub use protect::{KeyUsage, Progress};
+pub use protect::{KeyUsage, Progress, Reindexed};
 pub use provider_gate::ProviderGate;
 pub use retention::{Erased, Retention, REDACTED_BODY};
 

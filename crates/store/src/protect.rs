@@ -80,7 +80,8 @@ impl Store {
             Some(check) if check != self.keys.index_check() => {
                 return Err(StoreError::Config(
                     "encryption.index_key is not the key this database's blind indexes were made with: \
-                     configure the index key it was started with before"
+                     configure the index key it was started with before, or stop every process and run \
+                     `esim-courier keys reindex` to make them again under the new one"
                         .into(),
                 ))
             }
@@ -433,5 +434,170 @@ impl Store {
             });
         }
         Ok(())
+    }
+}
+
+/// What `keys reindex` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reindexed {
+    /// Event fingerprints keyed again (their sealed codes re-sealed for the new identity).
+    pub events: u64,
+    /// Addresses indexed again (orders and placements).
+    pub addresses: u64,
+    /// Events whose code was erased (retention, erasure): their fingerprint cannot be
+    /// recomputed and is left as it was; a provider retry of such an event, long after,
+    /// would be recorded again instead of answered `duplicate`.
+    pub kept: u64,
+}
+
+impl Store {
+    /// Makes every blind-index entry again under this store's index key (`keys reindex`):
+    /// the address index of orders and placements, and event fingerprints (from the stored
+    /// result, ICCID and code; without a stored code, from the receipt's body). The database
+    /// accepts the new index key only once all are done (a run killed half-way is run
+    /// again). Every process must be stopped meanwhile: one still running with the old key
+    /// would write entries the new one does not match.
+    pub async fn reindex(
+        &self,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<Reindexed, StoreError> {
+        let upgraded: i64 = sqlx::query("SELECT upgraded FROM encryption_state WHERE id = 1")
+            .fetch_one(&self.read)
+            .await?
+            .try_get("upgraded")?;
+        if upgraded == 0 {
+            return Err(StoreError::Config(
+                "this database still holds values from before encryption: start esim-courier once with its old index key first".into(),
+            ));
+        }
+        let mut done = Reindexed::default();
+        for (table, key, field) in [
+            ("orders", "order_no", Field::OrderEmail),
+            ("placements", "reference", Field::PlacementEmail),
+        ] {
+            let mut after = String::new();
+            loop {
+                let rows = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {key} AS k, customer_email FROM {table}
+                      WHERE {key} > $1 AND customer_email IS NOT NULL AND customer_email <> ''
+                      ORDER BY {key} LIMIT $2"
+                )))
+                .bind(after.clone())
+                .bind(PAGE)
+                .fetch_all(&self.read)
+                .await?;
+                let Some(last) = rows.last() else { break };
+                after = last.try_get("k")?;
+                let mut tx = self.begin_write().await?;
+                for r in &rows {
+                    let k: String = r.try_get("k")?;
+                    let email = self.keys.open_str(
+                        field,
+                        &k,
+                        &r.try_get::<String, _>("customer_email")?,
+                    )?;
+                    sqlx::query(AssertSqlSafe(format!(
+                        "UPDATE {table} SET customer_email_index = $1 WHERE {key} = $2"
+                    )))
+                    .bind(self.keys.email_index(&email))
+                    .bind(k)
+                    .execute(&mut *tx)
+                    .await?;
+                    done.addresses += 1;
+                }
+                tx.commit().await?;
+                progress(Progress {
+                    field,
+                    done: done.addresses,
+                    total: done.addresses,
+                });
+            }
+        }
+        let mut after = i64::MIN;
+        loop {
+            let rows = sqlx::query(
+                "SELECT e.id, e.order_no, e.result, e.iccid, e.fingerprint, e.lpa, e.lpa_masked,
+                        r.order_no AS receipt_order, r.received_at AS receipt_at, r.body, r.redacted_at
+                   FROM order_events e JOIN webhook_receipts r ON r.id = e.receipt_id
+                  WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+            )
+            .bind(after)
+            .bind(PAGE)
+            .fetch_all(&self.read)
+            .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.try_get("id")?;
+            let mut tx = self.begin_write().await?;
+            for r in &rows {
+                let order_no: String = r.try_get("order_no")?;
+                let old: String = r.try_get("fingerprint")?;
+                let lpa = r
+                    .try_get::<Option<String>, _>("lpa")?
+                    .map(|l| {
+                        self.keys
+                            .open_str(Field::EventCode, &event_row(&order_no, &old), &l)
+                    })
+                    .transpose()?;
+                let digest = match &lpa {
+                    Some(code) => esim_courier_core::domain::event_digest(
+                        &r.try_get::<String, _>("result")?,
+                        &r.try_get::<String, _>("iccid")?,
+                        code,
+                    ),
+                    None if r.try_get::<Option<String>, _>("lpa_masked")?.is_some() => {
+                        done.kept += 1;
+                        continue;
+                    }
+                    None => self.digest_from_receipt(r)?,
+                };
+                let fingerprint = self.keys.fingerprint(&digest);
+                let sealed = lpa.map(|code| {
+                    self.keys
+                        .seal_str(Field::EventCode, &event_row(&order_no, &fingerprint), &code)
+                });
+                sqlx::query("UPDATE order_events SET fingerprint = $1, lpa = $2 WHERE id = $3")
+                    .bind(fingerprint)
+                    .bind(sealed)
+                    .bind(r.try_get::<i64, _>("id")?)
+                    .execute(&mut *tx)
+                    .await?;
+                done.events += 1;
+            }
+            tx.commit().await?;
+            progress(Progress {
+                field: Field::EventCode,
+                done: done.events,
+                total: done.events,
+            });
+        }
+        sqlx::query("UPDATE encryption_state SET index_check = $1 WHERE id = 1")
+            .bind(self.keys.index_check())
+            .execute(&self.write)
+            .await?;
+        Ok(done)
+    }
+
+    /// The digest of an event stored without a usable code (a FAILED order, a code that did
+    /// not parse), from its receipt: a webhook body parsed as at intake; otherwise (a
+    /// provider's record, a redacted body) its result and ICCID with no code, as such an
+    /// event was fingerprinted.
+    fn digest_from_receipt(&self, r: &sqlx::any::AnyRow) -> Result<String, StoreError> {
+        let result: String = r.try_get("result")?;
+        let iccid: String = r.try_get("iccid")?;
+        if r.try_get::<Option<i64>, _>("redacted_at")?.is_none() {
+            let order: Option<String> = r.try_get("receipt_order")?;
+            let row = crate::crypto::receipt_row(order.as_deref(), r.try_get("receipt_at")?);
+            let body: Vec<u8> = r.try_get("body")?;
+            let body = String::from_utf8(body).unwrap_or_default();
+            let body = self.keys.open(Field::ReceiptBody, &row, &body)?;
+            if let Ok(event) = esim_courier_core::WebhookPayload::from_slice(&body)
+                .and_then(|p| p.into_event(&esim_courier_core::CurrencyTable::default()))
+            {
+                if event.result.as_str() == result {
+                    return Ok(event.fingerprint().to_owned());
+                }
+            }
+        }
+        Ok(esim_courier_core::domain::event_digest(&result, &iccid, ""))
     }
 }

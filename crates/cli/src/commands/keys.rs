@@ -12,7 +12,7 @@ use esim_courier_store::{decode_key, generate_key, sqlite_file, Keyring, Progres
 use indicatif::{ProgressBar, ProgressStyle};
 use secrecy::ExposeSecret;
 
-use super::{load, open_store};
+use super::{connect_store, load, open_store};
 use crate::config::{Config, EncryptionSection};
 
 /// The key file's name, beside the SQLite database (`data/esim-courier.key` by default).
@@ -32,6 +32,10 @@ pub enum KeysCommand {
     },
     /// How many stored values each key encrypted.
     Status,
+    /// Make every blind-index entry again under a new `encryption.index_key`. Stop every
+    /// `serve` first; the database accepts the new index key once this has finished (run it
+    /// again if it was interrupted).
+    Reindex,
 }
 
 /// `esim-courier keys ...`.
@@ -41,9 +45,35 @@ pub async fn run(path: &Path, command: KeysCommand) -> anyhow::Result<ExitCode> 
         return Ok(ExitCode::SUCCESS);
     }
     let config = load(path)?;
+    if let KeysCommand::Reindex = command {
+        // Not `open_store`: its start-up check refuses the new index key until this is done.
+        let store = connect_store(&config).await?;
+        let done = store
+            .reindex(&|p: Progress| {
+                if p.done.is_multiple_of(5_000) {
+                    eprintln!("{}: {}", p.field, p.done);
+                }
+            })
+            .await
+            .context(
+                "the blind index was not made again; the database still takes its old index key",
+            )?;
+        store.close().await;
+        println!(
+            "indexed again under the new index key: {} event fingerprint(s), {} address(es)",
+            done.events, done.addresses
+        );
+        if done.kept > 0 {
+            println!(
+                "{} event(s) whose code was erased keep their old fingerprint (a provider retry of one would be recorded again)",
+                done.kept
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let store = open_store(&config).await?;
     let code = match command {
-        KeysCommand::Generate => unreachable!("answered above"),
+        KeysCommand::Generate | KeysCommand::Reindex => unreachable!("answered above"),
         KeysCommand::Status => {
             let usage = store.key_usage().await?;
             print_usage(&usage);

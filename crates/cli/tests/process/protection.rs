@@ -343,16 +343,44 @@ async fn rotation_beside_a_running_server_killed_half_way_leaves_nothing_on_the_
         err.contains("sealed with key \"k2\", which is not configured"),
         "{err}"
     );
-    // Another index key would match no stored hash: refused too.
-    set_keys(
-        &config,
-        "k2",
-        &[("k2", &k2)],
-        &esim_courier_store::generate_key(),
-    );
+    // Another index key would match no stored hash: refused too...
+    let new_index = esim_courier_store::generate_key();
+    set_keys(&config, "k2", &[("k2", &k2)], &new_index);
     let (code, _, err) = run_cli(&config, dir.path(), &["migrate"], &[]).await;
     assert_ne!(code, 0);
     assert!(err.contains("index_key is not the key"), "{err}");
+    // ...until `keys reindex` has made every entry again under it.
+    let (code, out, err) = run_cli(&config, dir.path(), &["keys", "reindex"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("60 event fingerprint(s), 60 address(es)"),
+        "{out}"
+    );
+    let server = Server::start(&config, dir.path()).await;
+    // A provider retry of an event from before is still recognised...
+    let res = client
+        .post(format!("{}/webhooks/order/{WEBHOOK_TOKEN}", server.base))
+        .header("content-type", "application/json")
+        .body(completed("ROT-3", "8944500102198304826"))
+        .send()
+        .await
+        .expect("answers");
+    let answer: serde_json::Value = res.json().await.expect("JSON");
+    assert_eq!(answer["status"], "duplicate", "{answer}");
+    drop(server);
+    // ...and a customer is found by their address.
+    let (code, out, err) = run_cli(
+        &config,
+        dir.path(),
+        &["customers", "forget", "c5@traveller.example"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("erased 1 customer(s)") && out.contains("ROT-5"),
+        "{out}"
+    );
 }
 
 /// What the store wrote before encryption, for one registered order with a COMPLETED event:

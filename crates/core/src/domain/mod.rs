@@ -18,4 +18,4 @@ pub use json_scalar::JsonScalar;
 pub use money::Money;
 pub use order_no::OrderNo;
 pub use order_result::OrderResult;
-pub use payload::{OrderEvent, PayloadError, WebhookPayload};
+pub use payload::{event_digest, OrderEvent, PayloadError, WebhookPayload};

@@ -244,14 +244,21 @@ impl OrderEvent {
             Some(code) => code.qr_text(),
             None => lpa_text.unwrap_or_default().trim().to_owned(),
         };
-        let mut h = Sha256::new();
-        h.update(self.result.as_str().as_bytes());
-        h.update([0]);
-        h.update(self.iccid_display().as_bytes());
-        h.update([0]);
-        h.update(lpa.as_bytes());
-        hex::encode(h.finalize())
+        event_digest(self.result.as_str(), self.iccid_display(), &lpa)
     }
+}
+
+/// An event's digest ([`OrderEvent::fingerprint`]) from its parts as stored: the result, the
+/// ICCID as shown, and the usable activation code's QR text (else the `lpa` text received,
+/// trimmed). The store recomputes it when the blind index's key changes.
+pub fn event_digest(result: &str, iccid_display: &str, lpa: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(result.as_bytes());
+    h.update([0]);
+    h.update(iccid_display.as_bytes());
+    h.update([0]);
+    h.update(lpa.as_bytes());
+    hex::encode(h.finalize())
 }
 
 impl WebhookPayload {
