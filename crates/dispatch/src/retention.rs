@@ -1,9 +1,9 @@
 //! The retention purge as a scheduled outbox job: leased like a delivery, so it runs once
 //! across replicas and survives a crash; the next one is scheduled before it starts.
 
-use esim_courier_store::{duration_ms, now_ms, AttemptOutcome, ClaimedJob, Retention};
+use esim_courier_store::{duration_ms, now_ms, ClaimedJob, Retention};
 
-use crate::{Dispatcher, RetryPolicy};
+use crate::Dispatcher;
 
 /// What the purge keeps, and how often it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,17 +59,15 @@ impl Dispatcher {
                     .await
             }
             Err(e) => {
-                let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
-                let why = e.to_string();
-                if attempts >= PURGE_ATTEMPTS {
-                    let why = format!("gave up after {attempts} attempts: {why}");
-                    self.dead(job, started_at, None, AttemptOutcome::Transient, &why)
-                        .await;
-                    return;
-                }
-                let retry = started_at + duration_ms(RetryPolicy::default().delay(attempts, None));
-                tracing::warn!(error = %why, "the retention purge failed; will retry");
-                self.store.job_retry(job, &attempt, &why, retry).await
+                self.retry_or_give_up(
+                    job,
+                    started_at,
+                    &e.to_string(),
+                    PURGE_ATTEMPTS,
+                    "the retention purge",
+                )
+                .await;
+                return;
             }
         };
         self.check_written(written);

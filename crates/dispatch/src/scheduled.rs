@@ -57,20 +57,43 @@ impl Dispatcher {
                     .await
             }
             Err(e) => {
-                let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
-                let why = e.to_string();
-                if attempts >= SWEEP_ATTEMPTS {
-                    tracing::error!(error = %why, attempts, "the reconciliation sweep keeps failing; giving it up");
-                    let why = format!("gave up after {attempts} attempts: {why}");
-                    self.dead(job, started_at, None, AttemptOutcome::Transient, &why)
-                        .await;
-                    return;
-                }
-                let retry = started_at + duration_ms(RetryPolicy::default().delay(attempts, None));
-                tracing::warn!(error = %why, retry_in_ms = retry - started_at, "the reconciliation sweep failed; will retry");
-                self.store.job_retry(job, &attempt, &why, retry).await
+                self.retry_or_give_up(
+                    job,
+                    started_at,
+                    &e.to_string(),
+                    SWEEP_ATTEMPTS,
+                    "the reconciliation sweep",
+                )
+                .await;
+                return;
             }
         };
+        self.check_written(written);
+    }
+
+    /// A failed run of periodic work (`what`): retried with the default backoff, then after
+    /// `max_attempts` dead-lettered (with a `dead_letter` alert); the next slot's run does
+    /// the same work anyway.
+    pub(crate) async fn retry_or_give_up(
+        &self,
+        job: &ClaimedJob,
+        started_at: i64,
+        why: &str,
+        max_attempts: u32,
+        what: &str,
+    ) {
+        let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
+        if attempts >= max_attempts {
+            tracing::error!(error = %why, attempts, "{what} keeps failing; giving it up");
+            let why = format!("gave up after {attempts} attempts: {why}");
+            self.dead(job, started_at, None, AttemptOutcome::Transient, &why)
+                .await;
+            return;
+        }
+        let retry = started_at + duration_ms(RetryPolicy::default().delay(attempts, None));
+        tracing::warn!(error = %why, retry_in_ms = retry - started_at, "{what} failed; will retry");
+        let attempt = self.attempt(started_at, None);
+        let written = self.store.job_retry(job, &attempt, why, retry).await;
         self.check_written(written);
     }
 

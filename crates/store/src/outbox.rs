@@ -440,18 +440,7 @@ impl Store {
         };
         let mut tx = self.begin_write().await?;
         let ending = Ending::failed(JobState::Cancelled, AttemptOutcome::Permanent, reason);
-        let owned = end_job(
-            &mut tx,
-            (
-                job,
-                &Attempt {
-                    recipient: self.sealed_recipient(job, attempt).as_deref(),
-                    ..*attempt
-                },
-            ),
-            ending,
-        )
-        .await?;
+        let owned = self.end_job(&mut tx, job, attempt, ending).await?;
         if !owned {
             tx.commit().await?;
             return Ok(false);
@@ -633,12 +622,24 @@ impl Store {
         .await
     }
 
-    /// An attempt's recipient as stored: sealed for the attempt's row.
-    pub(crate) fn sealed_recipient(
+    /// [`end_job`] with the attempt's recipient sealed for its row.
+    pub(crate) async fn end_job(
         &self,
+        tx: &mut Transaction<'_, Any>,
         job: &ClaimedJob,
         attempt: &Attempt<'_>,
-    ) -> Option<String> {
+        ending: Ending<'_>,
+    ) -> Result<bool, StoreError> {
+        let sealed = self.sealed_recipient(job, attempt);
+        let attempt = Attempt {
+            recipient: sealed.as_deref(),
+            ..*attempt
+        };
+        end_job(tx, (job, &attempt), ending).await
+    }
+
+    /// An attempt's recipient as stored: sealed for the attempt's row.
+    fn sealed_recipient(&self, job: &ClaimedJob, attempt: &Attempt<'_>) -> Option<String> {
         attempt.recipient.map(|to| {
             self.keys.seal_str(
                 Field::AttemptRecipient,
@@ -698,18 +699,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let ending = Ending::failed(JobState::Dead, outcome, error);
-        let owned = end_job(
-            &mut tx,
-            (
-                job,
-                &Attempt {
-                    recipient: self.sealed_recipient(job, attempt).as_deref(),
-                    ..*attempt
-                },
-            ),
-            ending,
-        )
-        .await?;
+        let owned = self.end_job(&mut tx, job, attempt, ending).await?;
         if owned {
             if let Some((_, jobs)) = &alert {
                 // The time makes it this death's own: a dead letter retried (its attempts

@@ -14,8 +14,8 @@ use crate::crypto::Keyring;
 use crate::intake::{insert_job, NewJob};
 use crate::orders::{customer_columns, customer_from_row, CustomerOf};
 use crate::outbox::{
-    end_job, insert_alert_jobs, insert_scheduled, lookup_key, Attempt, AttemptOutcome, ClaimedJob,
-    Ending, JobKind, JobState, RECONCILER,
+    insert_alert_jobs, insert_scheduled, lookup_key, Attempt, AttemptOutcome, ClaimedJob, Ending,
+    JobKind, JobState, RECONCILER,
 };
 use crate::{Store, StoreError};
 
@@ -199,19 +199,7 @@ impl Store {
             receipt: Some(&receipt),
             locale: None,
         };
-        if !end_job(
-            &mut tx,
-            (
-                job,
-                &Attempt {
-                    recipient: self.sealed_recipient(job, attempt).as_deref(),
-                    ..*attempt
-                },
-            ),
-            ending,
-        )
-        .await?
-        {
+        if !self.end_job(&mut tx, job, attempt, ending).await? {
             return Ok(false);
         }
         // The job joins its order, so `orders show` lists the placement with its attempts.
@@ -271,19 +259,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let ending = Ending::failed(JobState::Dead, outcome, error);
-        if !end_job(
-            &mut tx,
-            (
-                job,
-                &Attempt {
-                    recipient: self.sealed_recipient(job, attempt).as_deref(),
-                    ..*attempt
-                },
-            ),
-            ending,
-        )
-        .await?
-        {
+        if !self.end_job(&mut tx, job, attempt, ending).await? {
             return Ok(false);
         }
         sqlx::query(

@@ -135,23 +135,14 @@ impl Store {
         let mut erased = Erased::default();
         if let Some(keep) = retention.customer_data {
             let before = now - duration_ms(keep);
-            loop {
-                let orders = self
-                    .order_batch(
-                        "SELECT order_no FROM orders WHERE customer_email IS NOT NULL AND created_at <= $1
-                          ORDER BY created_at LIMIT $2",
-                        before,
-                    )
-                    .await?;
-                if orders.is_empty() {
-                    break;
-                }
-                let mut tx = self.begin_write().await?;
-                for order_no in &orders {
-                    erased.add(self.erase_order(&mut tx, order_no, true, now).await?);
-                }
-                tx.commit().await?;
-            }
+            self.erase_batches(
+                "SELECT order_no FROM orders WHERE customer_email IS NOT NULL AND created_at <= $1
+                  ORDER BY created_at LIMIT $2",
+                before,
+                true,
+                &mut erased,
+            )
+            .await?;
             erased.placements += sqlx::query(
                 "UPDATE placements SET customer_email = '', customer_name = NULL, customer_locale = NULL,
                         customer_email_index = NULL, updated_at = $2
@@ -165,25 +156,16 @@ impl Store {
         }
         if let Some(keep) = retention.activation_codes {
             let before = now - duration_ms(keep);
-            loop {
-                let orders = self
-                    .order_batch(
-                        "SELECT DISTINCT e.order_no FROM order_events e
-                           JOIN outbox_jobs j ON j.order_no = e.order_no AND j.kind = 'order_completed'
-                           JOIN delivery_attempts a ON a.job_id = j.id AND a.outcome = 'delivered'
-                          WHERE e.lpa IS NOT NULL AND a.finished_at <= $1 LIMIT $2",
-                        before,
-                    )
-                    .await?;
-                if orders.is_empty() {
-                    break;
-                }
-                let mut tx = self.begin_write().await?;
-                for order_no in &orders {
-                    erased.add(self.erase_order(&mut tx, order_no, false, now).await?);
-                }
-                tx.commit().await?;
-            }
+            self.erase_batches(
+                "SELECT DISTINCT e.order_no FROM order_events e
+                   JOIN outbox_jobs j ON j.order_no = e.order_no AND j.kind = 'order_completed'
+                   JOIN delivery_attempts a ON a.job_id = j.id AND a.outcome = 'delivered'
+                  WHERE e.lpa IS NOT NULL AND a.finished_at <= $1 LIMIT $2",
+                before,
+                false,
+                &mut erased,
+            )
+            .await?;
         }
         if let Some(keep) = retention.receipt_bodies {
             let before = now - duration_ms(keep);
@@ -220,15 +202,34 @@ impl Store {
         Ok(erased)
     }
 
-    async fn order_batch(&self, sql: &'static str, before: i64) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query(sql)
-            .bind(before)
-            .bind(BATCH)
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(|r| r.try_get("order_no"))
-            .collect::<Result<_, _>>()?)
+    /// Erases the orders `select` lists (`$1` the cut-off, `$2` the batch size), a batch per
+    /// transaction, until it lists none: each erasure takes its order off the list.
+    async fn erase_batches(
+        &self,
+        select: &'static str,
+        before: i64,
+        customer: bool,
+        erased: &mut Erased,
+    ) -> Result<(), StoreError> {
+        loop {
+            let orders: Vec<String> = sqlx::query(select)
+                .bind(before)
+                .bind(BATCH)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|r| r.try_get("order_no"))
+                .collect::<Result<_, _>>()?;
+            if orders.is_empty() {
+                return Ok(());
+            }
+            let now = self.now();
+            let mut tx = self.begin_write().await?;
+            for order_no in &orders {
+                erased.add(self.erase_order(&mut tx, order_no, customer, now).await?);
+            }
+            tx.commit().await?;
+        }
     }
 
     /// Erases an order's activation codes (kept masked) and redacts its receipts' bodies
