@@ -171,7 +171,12 @@ fn to_login() -> HttpResponse {
         .finish()
 }
 
-pub(crate) fn unavailable(e: &dyn std::fmt::Display) -> HttpResponse {
+pub(crate) fn unavailable(e: &esim_courier_store::StoreError) -> HttpResponse {
+    if let esim_courier_store::StoreError::Decrypt { .. } = e {
+        // Names the column and the row, never the value: what the operator must restore.
+        tracing::error!(error = %e, "the console read a stored value that cannot be decrypted");
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}."));
+    }
     tracing::error!(error = %e, "the console cannot reach the database");
     plain(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -269,7 +269,7 @@ impl Dispatcher {
 
     /// [`Self::dead`], raising `alert` instead of `dead_letter` (unless the job is itself an
     /// alert).
-    async fn dead_with_outcome(
+    pub(crate) async fn dead_with_outcome(
         &self,
         job: &ClaimedJob,
         started_at: i64,

@@ -51,6 +51,27 @@ impl Dispatcher {
                     .await;
                 return;
             }
+            // A stored value that does not decrypt or parse will not on a retry either.
+            Err(e @ esim_courier_store::StoreError::Decrypt { .. }) => {
+                let error = e.to_string();
+                let alert = Alert::decrypt_failed(None, &error, job.id, now_ms());
+                self.dead_with_outcome(
+                    job,
+                    started_at,
+                    None,
+                    AttemptOutcome::Permanent,
+                    &error,
+                    alert,
+                )
+                .await;
+                return;
+            }
+            Err(e @ esim_courier_store::StoreError::Corrupt(_)) => {
+                let why = format!("the placement cannot be read: {e}");
+                self.dead(job, started_at, None, AttemptOutcome::Permanent, &why)
+                    .await;
+                return;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "reading the placement failed; releasing its job");
                 self.release(job).await;

@@ -354,7 +354,7 @@ macro_rules! console_orders_page {
             AND ($11 = ''
                  OR ($11 = 'awaiting_webhook' AND o.state = 'awaiting_webhook')
                  OR ($11 = 'failed' AND o.state = 'FAILED')
-                 OR ($11 = 'awaiting_customer' AND o.customer_email IS NULL AND EXISTS (
+                 OR ($11 = 'awaiting_customer' AND o.customer_email IS NULL AND o.customer_erased_at IS NULL AND EXISTS (
                         SELECT 1 FROM order_events e WHERE e.order_no = o.order_no
                            AND e.result = 'COMPLETED' AND e.disposition = 'accepted'))
                  OR ($11 = 'emailed' AND EXISTS (

@@ -59,6 +59,9 @@ pub enum Field {
     AttemptRecipient,
     /// `outbox_jobs.recipient`: the address of a `resend --to`.
     JobRecipient,
+    /// `encryption_keys.key_check`: a fixed text each key sealed when first used (not a
+    /// stored datum: not walked by rotation).
+    KeyCheck,
 }
 
 impl Field {
@@ -85,6 +88,7 @@ impl Field {
             Field::PlacementName => ("placements", "customer_name"),
             Field::AttemptRecipient => ("delivery_attempts", "recipient"),
             Field::JobRecipient => ("outbox_jobs", "recipient"),
+            Field::KeyCheck => ("encryption_keys", "key_check"),
         }
     }
 
@@ -92,7 +96,12 @@ impl Field {
     /// what names the row for good. A receipt's id and an event's id are assigned by the
     /// insert that stores the value, so those two are named by what the row says instead: a
     /// receipt by its order and arrival millisecond, an event by its order and fingerprint
-    /// (unique per order).
+    /// (unique per order; `keys reindex` re-seals the code with the new one). A job's
+    /// recipient is sealed after the job's insert, for its id (its key can change).
+    ///
+    /// Two rows with one identity could swap values unnoticed: two receipts of one order in
+    /// the same millisecond, or two attempts of one job numbered alike after a dead-letter
+    /// retry restarted its count. Both hold values of the same order.
     pub(crate) fn row_sql(self) -> &'static str {
         match self {
             Field::ReceiptBody => "COALESCE(order_no, '') || '/' || CAST(received_at AS TEXT)",
@@ -100,7 +109,8 @@ impl Field {
             Field::OrderEmail | Field::OrderName => "order_no",
             Field::PlacementEmail | Field::PlacementName => "reference",
             Field::AttemptRecipient => "CAST(job_id AS TEXT) || '/' || CAST(attempt AS TEXT)",
-            Field::JobRecipient => "dedup_key",
+            Field::JobRecipient => "CAST(id AS TEXT)",
+            Field::KeyCheck => "key_id",
         }
     }
 
@@ -109,6 +119,7 @@ impl Field {
         match self {
             Field::OrderEmail | Field::OrderName => "order_no",
             Field::PlacementEmail | Field::PlacementName => "reference",
+            Field::KeyCheck => "key_id",
             _ => "id",
         }
     }

@@ -347,18 +347,26 @@ impl Store {
                      attempts, created_at, updated_at, next_attempt_at, recipient)
                  VALUES ($1, $2, 'order_completed', $3, $4, NULL, 'pending', 0, $5, $5, $5, $6) RETURNING id",
             )
-            .bind(dedup_key.clone())
+            .bind(dedup_key)
             .bind(notifier.clone())
             .bind(order_no.to_owned())
             .bind(event_id)
             .bind(now)
-            .bind(to.map(|t| {
-                self.keys
-                    .seal_str(Field::JobRecipient, &dedup_key, t.as_str())
-            }))
+            .bind(None::<String>)
             .fetch_one(&mut *tx)
             .await?
             .try_get("id")?;
+            if let Some(to) = to {
+                // Sealed for the job's id, which only the insert gives.
+                sqlx::query("UPDATE outbox_jobs SET recipient = $1 WHERE id = $2")
+                    .bind(
+                        self.keys
+                            .seal_str(Field::JobRecipient, &id.to_string(), to.as_str()),
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             jobs.push(id);
         }
         let whom = match (&recipient, to) {

@@ -522,7 +522,7 @@ impl Store {
         if let Some(to) = &job.recipient {
             let to = self
                 .keys
-                .open_str(Field::JobRecipient, &job.dedup_key, to)?;
+                .open_str(Field::JobRecipient, &job.id.to_string(), to)?;
             let to = crate::orders::email(&to, "a job's recipient")?;
             match &mut ctx.customer {
                 Some(customer) => customer.email = to,

@@ -59,6 +59,9 @@ enum Cursor {
 
 const PAGE: i64 = 500;
 
+/// What a key's check value says (`encryption_keys.key_check`).
+const KEY_CHECK: &[u8] = b"esim-courier key check";
+
 impl Store {
     /// What every process does before it reads or writes sealed values:
     ///
@@ -71,71 +74,81 @@ impl Store {
         &self,
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<(), StoreError> {
-        let state = sqlx::query("SELECT index_check, upgraded FROM encryption_state WHERE id = 1")
+        let state = sqlx::query("SELECT upgraded FROM encryption_state WHERE id = 1")
             .fetch_one(&self.read)
             .await?;
-        let check: Option<String> = state.try_get("index_check")?;
         let upgraded: i64 = state.try_get("upgraded")?;
-        match check {
-            Some(check) if check != self.keys.index_check() => {
-                return Err(StoreError::Config(
-                    "encryption.index_key is not the key this database's blind indexes were made with: \
-                     configure the index key it was started with before, or stop every process and run \
-                     `esim-courier keys reindex` to make them again under the new one"
-                        .into(),
-                ))
+        // The first start records its index key's check value; a second process starting at
+        // the same moment with another index key finds that one when it reads it back.
+        sqlx::query(
+            "UPDATE encryption_state SET index_check = $1 WHERE id = 1 AND index_check IS NULL",
+        )
+        .bind(self.keys.index_check())
+        .execute(&self.write)
+        .await?;
+        let check: Option<String> =
+            sqlx::query("SELECT index_check FROM encryption_state WHERE id = 1")
+                .fetch_one(&self.write)
+                .await?
+                .try_get("index_check")?;
+        if check.as_deref() != Some(self.keys.index_check().as_str()) {
+            return Err(StoreError::Config(
+                "encryption.index_key is not the key this database's blind indexes were made with: \
+                 configure the index key it was started with before, or stop every process and run \
+                 `esim-courier keys reindex` to make them again under the new one"
+                    .into(),
+            ));
+        }
+        let recorded = sqlx::query("SELECT key_id, key_check FROM encryption_keys ORDER BY key_id")
+            .fetch_all(&self.read)
+            .await?;
+        let mut missing = Vec::new();
+        for r in &recorded {
+            let id: String = r.try_get("key_id")?;
+            if !self.keys.has(&id) {
+                missing.push(id);
+                continue;
             }
-            Some(_) => {}
-            None => {
-                sqlx::query(
-                    "UPDATE encryption_state SET index_check = $1 WHERE id = 1 AND index_check IS NULL",
-                )
-                .bind(self.keys.index_check())
-                .execute(&self.write)
-                .await?;
+            // The key's check value, sealed by that key when it was first used: configured
+            // under its id but with other key material, it does not open.
+            if let Some(sealed) = r.try_get::<Option<String>, _>("key_check")? {
+                if self.keys.open(Field::KeyCheck, &id, &sealed).is_err() {
+                    return Err(StoreError::Config(format!(
+                        "encryption key {id:?} is not the key that encrypted this database's values \
+                         (its check value does not decrypt): configure the key {id:?} was first used with"
+                    )));
+                }
             }
         }
-        let missing: Vec<String> =
-            sqlx::query("SELECT key_id FROM encryption_keys ORDER BY key_id")
-                .fetch_all(&self.read)
-                .await?
-                .iter()
-                .map(|r| r.try_get::<String, _>("key_id"))
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .filter(|id| !self.keys.has(id))
-                .collect();
         if !missing.is_empty() {
             let usage = self.walk(Walk::Count, PAGE, &|_| {}).await?;
             let named: Vec<String> = missing
                 .iter()
                 .filter_map(|id| {
-                    usage
-                        .by_key
-                        .get(id)
-                        .map(|n| format!("{n} stored value(s) are sealed with key {id:?}"))
+                    usage.by_key.get(id).map(|n| {
+                        format!(
+                            "{n} stored value(s) are sealed with key {id:?}, which is not configured: \
+                             add it to [encryption] keys (by environment: ESIM_COURIER__ENCRYPTION__KEYS__{})",
+                            id.to_uppercase()
+                        )
+                    })
                 })
                 .collect();
             if !named.is_empty() {
-                return Err(StoreError::Config(format!(
-                    "{}, which is not configured: add it to [encryption] keys (or ESIM_COURIER__ENCRYPTION__KEYS__{}) and start again",
-                    named.join("; "),
-                    missing[0].to_uppercase().replace('-', "_"),
-                )));
+                return Err(StoreError::Config(named.join("; ")));
             }
-            // Recorded but never used (or since rotated away): nothing needs it.
-            for id in &missing {
-                sqlx::query("DELETE FROM encryption_keys WHERE key_id = $1")
-                    .bind(id.clone())
-                    .execute(&self.write)
-                    .await?;
-            }
+            // Recorded, but no value needs it now: `keys rotate` takes it off the record.
         }
         sqlx::query(
-            "INSERT INTO encryption_keys (key_id, first_used) VALUES ($1, $2) ON CONFLICT (key_id) DO NOTHING",
+            "INSERT INTO encryption_keys (key_id, first_used, key_check) VALUES ($1, $2, $3)
+             ON CONFLICT (key_id) DO NOTHING",
         )
         .bind(self.keys.active().to_owned())
         .bind(self.now())
+        .bind(
+            self.keys
+                .seal(Field::KeyCheck, self.keys.active(), KEY_CHECK),
+        )
         .execute(&self.write)
         .await?;
         if upgraded == 0 {
@@ -149,12 +162,18 @@ impl Store {
             sqlx::query("UPDATE encryption_state SET upgraded = 1 WHERE id = 1")
                 .execute(&self.write)
                 .await?;
-            if self.backend == crate::Backend::Sqlite {
-                // The rewritten pages are in the WAL; the database file still holds the
-                // plaintext ones until a checkpoint copies them over. Do it now.
-                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                    .execute(&self.write)
-                    .await?;
+            if self.backend == crate::Backend::Sqlite && usage.rewritten > 0 {
+                // The rewritten pages are in the WAL, and the file still holds the plaintext
+                // ones until a checkpoint copies them over; pages freed before `secure_delete`
+                // was on may hold older plaintext still. A checkpoint, then VACUUM (which
+                // rewrites the file without free pages), then a checkpoint of that.
+                for statement in [
+                    "PRAGMA wal_checkpoint(TRUNCATE)",
+                    "VACUUM",
+                    "PRAGMA wal_checkpoint(TRUNCATE)",
+                ] {
+                    sqlx::query(statement).execute(&self.write).await?;
+                }
             }
             if usage.rewritten > 0 {
                 tracing::info!(
@@ -185,18 +204,22 @@ impl Store {
         // A second read counts what the data holds now, values `serve` wrote meanwhile
         // included.
         let usage = self.walk(Walk::Count, PAGE, &|_| {}).await?;
-        sqlx::query("DELETE FROM encryption_keys WHERE key_id <> $1")
-            .bind(self.keys.active().to_owned())
-            .execute(&self.write)
-            .await?;
-        for id in usage.by_key.keys() {
-            sqlx::query(
-                "INSERT INTO encryption_keys (key_id, first_used) VALUES ($1, $2) ON CONFLICT (key_id) DO NOTHING",
-            )
-            .bind(id.clone())
-            .bind(self.now())
-            .execute(&self.write)
-            .await?;
+        // Off the record: the keys no value needs any more. (A replica still running with
+        // such a key active would seal with it again: rotate once every replica runs with
+        // the new active key.)
+        let recorded: Vec<String> = sqlx::query("SELECT key_id FROM encryption_keys")
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| r.try_get("key_id"))
+            .collect::<Result<_, _>>()?;
+        for id in recorded {
+            if id != self.keys.active() && !usage.by_key.contains_key(&id) {
+                sqlx::query("DELETE FROM encryption_keys WHERE key_id = $1")
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?;
+            }
         }
         Ok(usage)
     }
@@ -229,8 +252,15 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (table, column) = field.column();
         let key = field.key_sql();
+        // An erased placement's address is the empty text (the column cannot be NULL): no
+        // value, nothing to seal. (The body is bytes: the comparison is for text columns.)
+        let erased = if field == Field::ReceiptBody {
+            String::new()
+        } else {
+            format!(" AND {column} <> ''")
+        };
         let total: i64 = sqlx::query(AssertSqlSafe(format!(
-            "SELECT COUNT(*) AS n FROM {table} WHERE {column} IS NOT NULL"
+            "SELECT COUNT(*) AS n FROM {table} WHERE {column} IS NOT NULL{erased}"
         )))
         .fetch_one(&self.read)
         .await?
@@ -238,7 +268,7 @@ impl Store {
         let total = u64::try_from(total).unwrap_or(0);
         let select = format!(
             "SELECT {key} AS k, {row} AS r, {column} AS v FROM {table}
-              WHERE {column} IS NOT NULL AND {key} > $1 ORDER BY {key} LIMIT $2",
+              WHERE {column} IS NOT NULL{erased} AND {key} > $1 ORDER BY {key} LIMIT $2",
             row = field.row_sql()
         );
         let update = match field {

@@ -98,7 +98,7 @@ impl Store {
         .collect::<Result<_, _>>()?;
         let mut erased = Erased::default();
         for order_no in &orders {
-            erased.add(self.erase_order(&mut tx, order_no, true, now).await?);
+            erased.add(self.erase_order(&mut tx, order_no, None, true, now).await?);
         }
         erased.placements += sqlx::query(
             "UPDATE placements SET customer_email = '', customer_name = NULL, customer_locale = NULL,
@@ -136,8 +136,8 @@ impl Store {
         if let Some(keep) = retention.customer_data {
             let before = now - duration_ms(keep);
             self.erase_batches(
-                "SELECT order_no FROM orders WHERE customer_email IS NOT NULL AND created_at <= $1
-                  ORDER BY created_at LIMIT $2",
+                "SELECT order_no, CAST(NULL AS BIGINT) AS event_id FROM orders
+                  WHERE customer_email IS NOT NULL AND created_at <= $1 ORDER BY created_at LIMIT $2",
                 before,
                 true,
                 &mut erased,
@@ -156,11 +156,15 @@ impl Store {
         }
         if let Some(keep) = retention.activation_codes {
             let before = now - duration_ms(keep);
+            // An event's code, once its own activation email reached its customer (an attempt
+            // with a recipient is a customer's): not another event's, not an operator's copy.
             self.erase_batches(
-                "SELECT DISTINCT e.order_no FROM order_events e
-                   JOIN outbox_jobs j ON j.order_no = e.order_no AND j.kind = 'order_completed'
-                   JOIN delivery_attempts a ON a.job_id = j.id AND a.outcome = 'delivered'
-                  WHERE e.lpa IS NOT NULL AND a.finished_at <= $1 LIMIT $2",
+                "SELECT e.order_no, e.id AS event_id FROM order_events e
+                  WHERE e.lpa IS NOT NULL AND EXISTS (
+                        SELECT 1 FROM outbox_jobs j JOIN delivery_attempts a ON a.job_id = j.id
+                         WHERE j.event_id = e.id AND j.kind = 'order_completed' AND a.outcome = 'delivered'
+                           AND a.recipient IS NOT NULL AND a.finished_at <= $1)
+                  ORDER BY e.id LIMIT $2",
                 before,
                 false,
                 &mut erased,
@@ -202,8 +206,9 @@ impl Store {
         Ok(erased)
     }
 
-    /// Erases the orders `select` lists (`$1` the cut-off, `$2` the batch size), a batch per
-    /// transaction, until it lists none: each erasure takes its order off the list.
+    /// Erases what `select` lists (`order_no`, and `event_id` to erase that event's code only;
+    /// `$1` the cut-off, `$2` the batch size), a batch per transaction, until it lists none:
+    /// each erasure takes its row off the list.
     async fn erase_batches(
         &self,
         select: &'static str,
@@ -212,33 +217,38 @@ impl Store {
         erased: &mut Erased,
     ) -> Result<(), StoreError> {
         loop {
-            let orders: Vec<String> = sqlx::query(select)
+            let rows: Vec<(String, Option<i64>)> = sqlx::query(select)
                 .bind(before)
                 .bind(BATCH)
                 .fetch_all(&self.read)
                 .await?
                 .iter()
-                .map(|r| r.try_get("order_no"))
-                .collect::<Result<_, _>>()?;
-            if orders.is_empty() {
+                .map(|r| Ok((r.try_get("order_no")?, r.try_get("event_id")?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+            if rows.is_empty() {
                 return Ok(());
             }
             let now = self.now();
             let mut tx = self.begin_write().await?;
-            for order_no in &orders {
-                erased.add(self.erase_order(&mut tx, order_no, customer, now).await?);
+            for (order_no, event) in &rows {
+                erased.add(
+                    self.erase_order(&mut tx, order_no, *event, customer, now)
+                        .await?,
+                );
             }
             tx.commit().await?;
         }
     }
 
-    /// Erases an order's activation codes (kept masked) and redacts its receipts' bodies
-    /// (which carry the codes); with `customer`, also its customer data and recipients, and
-    /// cancels its customer jobs not yet delivered.
+    /// Erases an order's activation codes (kept masked), or only `event`'s, and redacts its
+    /// receipts' bodies (which carry the codes: a provider retry's too); with `customer`,
+    /// also its customer data and recipients, and cancels its customer jobs not yet
+    /// delivered.
     async fn erase_order(
         &self,
         tx: &mut Transaction<'_, Any>,
         order_no: &str,
+        event: Option<i64>,
         customer: bool,
         now: i64,
     ) -> Result<Erased, StoreError> {
@@ -247,9 +257,11 @@ impl Store {
             ..Erased::default()
         };
         let events = sqlx::query(
-            "SELECT id, fingerprint, lpa FROM order_events WHERE order_no = $1 AND lpa IS NOT NULL",
+            "SELECT id, fingerprint, lpa FROM order_events
+              WHERE order_no = $1 AND lpa IS NOT NULL AND ($2 < 0 OR id = $2)",
         )
         .bind(order_no.to_owned())
+        .bind(event.unwrap_or(-1))
         .fetch_all(&mut **tx)
         .await?;
         for e in &events {

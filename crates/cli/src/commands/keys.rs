@@ -191,21 +191,28 @@ fn key_file(file: &Path) -> anyhow::Result<Keyring> {
             generate_key(),
             generate_key()
         );
+        // Written whole to a file of its own, then linked into place: another process starting
+        // at the same moment, or a crash half-way, never sees a half-written key file; the
+        // link fails if another process made the file first (theirs is used).
+        let partial = file.with_extension(format!("key.{}", std::process::id()));
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
+        options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(file) {
-            Ok(mut f) => {
-                f.write_all(text.as_bytes())
-                    .and_then(|()| f.sync_all())
-                    .with_context(|| format!("cannot write the key file {}", file.display()))?;
-                tracing::info!(
-                    file = %file.display(),
-                    "generated the encryption key file: back it up, apart from the database; without it the stored data cannot be read"
-                );
-            }
-            // Another process made it meanwhile: read theirs.
+        options
+            .open(&partial)
+            .and_then(|mut f| {
+                f.write_all(text.as_bytes())?;
+                f.sync_all()
+            })
+            .with_context(|| format!("cannot write the key file {}", partial.display()))?;
+        let linked = std::fs::hard_link(&partial, file);
+        let _ = std::fs::remove_file(&partial);
+        match linked {
+            Ok(()) => tracing::info!(
+                file = %file.display(),
+                "generated the encryption key file: back it up, apart from the database; without it the stored data cannot be read"
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => {
                 return Err(e)

@@ -343,6 +343,19 @@ async fn rotation_beside_a_running_server_killed_half_way_leaves_nothing_on_the_
         err.contains("sealed with key \"k2\", which is not configured"),
         "{err}"
     );
+    // k2's id with other key material: refused, not a start that cannot read anything.
+    set_keys(
+        &config,
+        "k2",
+        &[("k2", &esim_courier_store::generate_key())],
+        &index,
+    );
+    let (code, _, err) = run_cli(&config, dir.path(), &["migrate"], &[]).await;
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("encryption key \"k2\" is not the key that encrypted"),
+        "{err}"
+    );
     // Another index key would match no stored hash: refused too...
     let new_index = esim_courier_store::generate_key();
     set_keys(&config, "k2", &[("k2", &k2)], &new_index);
@@ -587,6 +600,13 @@ async fn retention_erases_codes_and_bodies_on_time_and_forget_leaves_no_trace(ba
         );
     }
     assert_eq!(server.post(&client, failed("RET-F")).await, 200);
+    // Nobody registered for this one: its email has not gone out, so its code stays.
+    assert_eq!(
+        server
+            .post(&client, completed("RET-3", "8944500102198304826"))
+            .await,
+        200
+    );
     wait_until(30, "two activation emails", || {
         customer_mails(&smtp).len() == 2
     })
@@ -612,6 +632,22 @@ async fn retention_erases_codes_and_bodies_on_time_and_forget_leaves_no_trace(ba
     }
     let event = &erased["events"][0];
     assert!(event["activationCode"].is_null(), "{erased}");
+    // Two purges later, the undelivered order's code is still whole.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (code, out, err) = run_cli(
+        &config,
+        dir.path(),
+        &["orders", "show", "RET-3", "--json"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let waiting: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert!(
+        waiting["events"][0]["activationCode"].is_string()
+            && waiting["events"][0]["activationCodeErased"].is_null(),
+        "{waiting}"
+    );
     assert_eq!(
         event["activationCodeErased"], "LPA:1$smdp.example.com$***********6Q9X",
         "{erased}"

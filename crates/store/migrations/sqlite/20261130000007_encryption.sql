@@ -23,8 +23,10 @@ INSERT INTO encryption_state (id, index_check, upgraded) VALUES (1, NULL, 0);
 
 -- Every key id that may have sealed a stored value: each process adds its active key when it
 -- starts; `keys rotate` removes a key once no value needs it. A start without one of these
--- keys is refused, naming it.
+-- keys is refused, naming it. `key_check`: a fixed text the key sealed when first used; a
+-- start with other key material under that id is refused.
 CREATE TABLE encryption_keys (
     key_id      TEXT PRIMARY KEY,
+    key_check   TEXT,
     first_used  INTEGER NOT NULL
 );
