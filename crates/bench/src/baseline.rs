@@ -46,22 +46,40 @@ pub fn serve(port: u16, workers: usize) -> anyhow::Result<()> {
 }
 
 async fn receive(token: web::Path<String>, body: web::Bytes) -> HttpResponse {
-    if token.as_str() != TOKEN {
-        return HttpResponse::Unauthorized().json(serde_json::json!({"error": "unauthorized"}));
+    match accept(&token, &body) {
+        Ok(order_no) => accepted(&order_no),
+        Err(refusal) => *refusal,
     }
-    match serde_json::from_slice::<Webhook>(&body) {
+}
+
+/// The checks every webhook server of the benchmark makes before it records anything: the
+/// token, then the JSON with an order number and a result. Gives the order number, or the
+/// answer that refuses the request.
+pub fn accept(token: &str, body: &[u8]) -> Result<String, Box<HttpResponse>> {
+    if token != TOKEN {
+        return Err(Box::new(
+            HttpResponse::Unauthorized().json(serde_json::json!({"error": "unauthorized"})),
+        ));
+    }
+    match serde_json::from_slice::<Webhook>(body) {
         Ok(Webhook {
             order_no: Some(order_no),
             result: Some(_),
             ..
-        }) => {
-            HttpResponse::Ok().json(serde_json::json!({"status": "accepted", "orderNo": order_no}))
-        }
-        Ok(_) => HttpResponse::UnprocessableEntity()
-            .json(serde_json::json!({"error": "invalid_payload"})),
-        Err(e) => HttpResponse::BadRequest()
-            .json(serde_json::json!({"error": "invalid_json", "message": e.to_string()})),
+        }) => Ok(order_no),
+        Ok(_) => Err(Box::new(
+            HttpResponse::UnprocessableEntity()
+                .json(serde_json::json!({"error": "invalid_payload"})),
+        )),
+        Err(e) => Err(Box::new(HttpResponse::BadRequest().json(
+            serde_json::json!({"error": "invalid_json", "message": e.to_string()}),
+        ))),
     }
+}
+
+/// The 200 answer, as esim-courier gives it.
+pub fn accepted(order_no: &str) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "accepted", "orderNo": order_no}))
 }
 
 /// Starts the baseline as a child process (this executable, `baseline-server`).
@@ -69,22 +87,36 @@ pub async fn start(
     workers: usize,
     log_dir: &std::path::Path,
 ) -> anyhow::Result<crate::process::Server> {
+    start_child("the baseline", "baseline-server", &[], workers, log_dir).await
+}
+
+/// Starts this executable's `subcommand --port <free> --workers <workers> <args>` as a child
+/// server and waits for its `/healthz`; its output goes to `<subcommand>.log` in `log_dir`.
+pub async fn start_child(
+    name: &str,
+    subcommand: &str,
+    args: &[&str],
+    workers: usize,
+    log_dir: &std::path::Path,
+) -> anyhow::Result<crate::process::Server> {
     let port = crate::process::free_port()?;
     let exe = std::env::current_exe()?;
     let mut command = tokio::process::Command::new(exe);
-    command.args([
-        "baseline-server",
-        "--port",
-        &port.to_string(),
-        "--workers",
-        &workers.to_string(),
-    ]);
+    command
+        .args([
+            subcommand,
+            "--port",
+            &port.to_string(),
+            "--workers",
+            &workers.to_string(),
+        ])
+        .args(args);
     crate::process::Server::start(
-        "the baseline",
+        name,
         command,
         std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         "/healthz",
-        log_dir.join("baseline.log"),
+        log_dir.join(format!("{subcommand}.log")),
     )
     .await
 }

@@ -83,6 +83,24 @@ impl Outcome {
     pub fn max_ms(&self) -> f64 {
         self.latency.max() as f64 / 1000.0
     }
+
+    /// Answers slower than [`STALL_MS`]: the stalls the benchmark counts in every run.
+    pub fn stalled(&self) -> u64 {
+        stalled(&self.latency)
+    }
+}
+
+/// A request slower than this many milliseconds counts as stalled.
+pub const STALL_MS: u64 = 50;
+
+/// The latencies of `histogram` (µs) above [`STALL_MS`].
+pub fn stalled(histogram: &Histogram<u64>) -> u64 {
+    let above = STALL_MS * 1000;
+    if histogram.max() <= above {
+        return 0;
+    }
+    // Counted from the first bucket wholly above the threshold (3 significant digits).
+    histogram.count_between(histogram.highest_equivalent(above) + 1, histogram.max())
 }
 
 /// A latency histogram in microseconds, from 1 µs to 10 minutes, 3 significant digits.

@@ -14,9 +14,12 @@ mod console;
 mod courier;
 mod e2e;
 mod emails;
+mod limits;
 mod load;
 mod machine;
 mod memory;
+mod minimal;
+mod naive;
 mod payload;
 mod plot;
 mod postgres;
@@ -64,12 +67,26 @@ enum Command {
         #[arg(long)]
         workers: usize,
     },
+    /// Serves the naive peer (started by the benchmark itself): actix-web and sqlx, one
+    /// transaction per webhook.
+    NaiveServer {
+        /// The port on 127.0.0.1.
+        #[arg(long)]
+        port: u16,
+        /// HTTP worker threads.
+        #[arg(long)]
+        workers: usize,
+        /// The database (`sqlite://…` or `postgres://…`).
+        #[arg(long)]
+        url: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::BaselineServer { port, workers }) => baseline::serve(port, workers),
+        Some(Command::NaiveServer { port, workers, url }) => naive::serve(port, workers, url),
         Some(Command::Load(options)) => runtime()?.block_on(run::load_only(options)),
         Some(Command::Store(options)) => runtime()?.block_on(store_only::run(options)),
         Some(Command::Sweep(options)) => runtime()?.block_on(sweep::run(options)),

@@ -14,11 +14,13 @@ use crate::report::Curve;
 
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
-/// One colour per system, in the order a, b, c.
-const COLOURS: [RGBColor; 3] = [
+/// One colour per system, in the order they ran: a, b, c, then the naive peer's n, m.
+const COLOURS: [RGBColor; 5] = [
     RGBColor(90, 90, 90),
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
 ];
 
 /// Draws `curves` into a PNG at `path`.

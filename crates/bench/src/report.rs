@@ -19,7 +19,9 @@ pub struct Results {
     pub disk_sync: SyncRate,
     /// How the run was set up.
     pub settings: Settings,
-    /// Intake throughput and latency: a (baseline), b (SQLite), c (PostgreSQL).
+    /// Intake throughput and latency: a (baseline), b (SQLite), c (PostgreSQL), s (the store
+    /// alone on SQLite), p (the minimal PostgreSQL write), n and m (the naive peer on SQLite
+    /// and PostgreSQL).
     pub intake: Vec<Intake>,
     /// Latency against offered rate, one curve per system (the plot).
     pub curves: Vec<Curve>,
@@ -47,7 +49,7 @@ pub struct Settings {
 /// One system's closed-loop intake.
 #[derive(Debug, Clone, Serialize)]
 pub struct Intake {
-    /// `a`, `b` or `c`.
+    /// `a`, `b`, `c`, `s`, `p`, `n` or `m`.
     pub key: &'static str,
     /// What was measured.
     pub name: String,
@@ -63,15 +65,17 @@ pub struct Intake {
     pub requests: u64,
     /// Requests that failed.
     pub errors: u64,
-    /// Resident memory after start, idle, MB.
-    pub rss_idle_mb: f64,
+    /// Requests slower than 50 ms (stalls).
+    pub stalled: u64,
+    /// Resident memory after start, idle, MB (servers in a process of their own).
+    pub rss_idle_mb: Option<f64>,
     /// Highest resident memory during the run, MB.
-    pub rss_peak_mb: f64,
+    pub rss_peak_mb: Option<f64>,
 }
 
 impl Intake {
     /// Summarises a closed-loop outcome.
-    pub fn new(key: &'static str, name: &str, outcome: &Outcome, rss: (f64, f64)) -> Self {
+    pub fn new(key: &'static str, name: &str, outcome: &Outcome, rss: Option<(f64, f64)>) -> Self {
         Self {
             key,
             name: name.to_owned(),
@@ -81,8 +85,9 @@ impl Intake {
             max_ms: outcome.max_ms(),
             requests: outcome.ok,
             errors: outcome.errors,
-            rss_idle_mb: rss.0,
-            rss_peak_mb: rss.1,
+            stalled: outcome.stalled(),
+            rss_idle_mb: rss.map(|r| r.0),
+            rss_peak_mb: rss.map(|r| r.1),
         }
     }
 }
@@ -90,6 +95,8 @@ impl Intake {
 /// Latency against offered rate for one system.
 #[derive(Debug, Clone, Serialize)]
 pub struct Curve {
+    /// The system's key (`a`, `b`, ...).
+    pub key: &'static str,
     /// The system.
     pub name: String,
     /// One point per rate, in increasing order.
@@ -99,6 +106,8 @@ pub struct Curve {
 /// Open-loop latency at one rate.
 #[derive(Debug, Clone, Serialize)]
 pub struct CurvePoint {
+    /// The offered rate as a fraction of the system's closed-loop throughput.
+    pub fraction: f64,
     /// Requests per second asked for.
     pub offered_rate: f64,
     /// Answers 200 per second obtained.
@@ -111,18 +120,22 @@ pub struct CurvePoint {
     pub max_ms: f64,
     /// Failed requests plus requests never sent.
     pub lost: u64,
+    /// Requests slower than 50 ms (stalls).
+    pub stalled: u64,
 }
 
 impl CurvePoint {
-    /// Summarises an open-loop outcome at `rate`.
-    pub fn new(rate: f64, outcome: &Outcome) -> Self {
+    /// Summarises an open-loop outcome at `rate`, `fraction` of the closed-loop throughput.
+    pub fn new(fraction: f64, rate: f64, outcome: &Outcome) -> Self {
         Self {
+            fraction,
             offered_rate: rate,
             achieved_rate: outcome.throughput(),
             p50_ms: outcome.latency_ms(0.5),
             p99_ms: outcome.latency_ms(0.99),
             max_ms: outcome.max_ms(),
             lost: outcome.errors + outcome.unsent,
+            stalled: outcome.stalled(),
         }
     }
 }
@@ -176,30 +189,72 @@ impl Results {
 
     /// Throughput of `key` over the baseline's.
     pub fn ratio(&self, key: &str) -> Option<f64> {
-        Some(self.intake(key)?.throughput / self.intake("a")?.throughput)
+        self.ratio_of(key, "a")
     }
 
-    /// The targets of the issue, checked against what was measured.
+    /// Throughput of `key` over that of `base`.
+    pub fn ratio_of(&self, key: &str, base: &str) -> Option<f64> {
+        Some(self.intake(key)?.throughput / self.intake(base)?.throughput)
+    }
+
+    /// The ratios the table prints: `(key, base, label)`.
+    const RATIOS: [(&'static str, &'static str, &'static str); 6] = [
+        ("b", "a", "b/a (SQLite / HTTP baseline)"),
+        ("b", "s", "b/s (SQLite / its store alone)"),
+        ("c", "p", "c/p (PostgreSQL / minimal write)"),
+        ("c", "a", "c/a (PostgreSQL / HTTP baseline)"),
+        ("b", "n", "b/n (SQLite / naive peer)"),
+        ("c", "m", "c/m (PostgreSQL / naive peer)"),
+    ];
+
+    /// The open-loop point of `key` at `fraction` of its throughput.
+    fn point(&self, key: &str, fraction: f64) -> Option<&CurvePoint> {
+        self.curves
+            .iter()
+            .find(|c| c.key == key)?
+            .points
+            .iter()
+            .find(|p| (p.fraction - fraction).abs() < 1e-9)
+    }
+
+    /// The targets of the issues, checked against what was measured.
     pub fn targets(&self) -> Vec<TargetCheck> {
         let mut checks = Vec::new();
-        if let Some(ratio) = self.ratio("b") {
-            checks.push(TargetCheck {
-                target: "SQLite intake >= 50% of baseline throughput".into(),
-                measured: format!("{:.1}%", ratio * 100.0),
-                met: ratio >= 0.5,
-            });
-        }
-        for (key, engine) in [("b", "SQLite"), ("c", "PostgreSQL")] {
-            if let Some(i) = self.intake(key) {
+        for (key, base, goal) in [("b", "a", 0.35), ("c", "p", 0.6)] {
+            if let Some(ratio) = self.ratio_of(key, base) {
                 checks.push(TargetCheck {
-                    target: format!(
-                        "{engine} intake p99 <= 5 ms at {} connections",
-                        self.settings.connections
-                    ),
-                    measured: format!("{:.2} ms", i.p99_ms),
-                    met: i.p99_ms <= 5.0,
+                    target: format!("{key}/{base} >= {goal}"),
+                    measured: format!("{ratio:.3}"),
+                    met: ratio >= goal,
                 });
             }
+        }
+        for (key, engine) in [("b", "SQLite"), ("c", "PostgreSQL")] {
+            if let Some(p) = self.point(key, 0.75) {
+                checks.push(TargetCheck {
+                    target: format!("{engine} p99 <= 5 ms, open loop at 75% of throughput"),
+                    measured: format!("{:.2} ms", p.p99_ms),
+                    met: p.p99_ms <= 5.0,
+                });
+            }
+        }
+        for (key, engine) in [("b", "SQLite"), ("c", "PostgreSQL")] {
+            let Some(i) = self.intake(key) else { continue };
+            let curve = self.curves.iter().filter(|c| c.key == key);
+            let points = curve.flat_map(|c| c.points.iter());
+            let (lost, stalled, max) = points.fold((i.errors, i.stalled, i.max_ms), |acc, p| {
+                (acc.0 + p.lost, acc.1 + p.stalled, acc.2.max(p.max_ms))
+            });
+            checks.push(TargetCheck {
+                target: format!("{engine}: no failed or lost request"),
+                measured: format!("{lost}"),
+                met: lost == 0,
+            });
+            checks.push(TargetCheck {
+                target: format!("{engine}: no request above 100 ms ({stalled} above 50)"),
+                measured: format!("max {max:.1} ms"),
+                met: max <= 100.0,
+            });
         }
         if let Some(low) = self.end_to_end.first() {
             checks.push(TargetCheck {
@@ -216,11 +271,11 @@ impl Results {
             });
         }
         for (key, engine) in [("b", "SQLite"), ("c", "PostgreSQL")] {
-            if let Some(i) = self.intake(key) {
+            if let Some(idle) = self.intake(key).and_then(|i| i.rss_idle_mb) {
                 checks.push(TargetCheck {
                     target: format!("resident memory <= 50 MB idle ({engine})"),
-                    measured: format!("{:.1} MB", i.rss_idle_mb),
-                    met: i.rss_idle_mb <= 50.0,
+                    measured: format!("{idle:.1} MB"),
+                    met: idle <= 50.0,
                 });
             }
         }
@@ -250,55 +305,64 @@ impl Results {
 
         let _ = writeln!(
             out,
-            "{:<44} {:>11} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9}",
+            "{:<44} {:>11} {:>8} {:>8} {:>8} {:>7} {:>7} {:>9} {:>9}",
             "intake (closed loop)",
             "req/s",
             "p50 ms",
             "p99 ms",
             "max ms",
+            ">50 ms",
             "errors",
             "RSS idle",
             "RSS peak"
         );
+        let mb = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1} MB"));
         for i in &self.intake {
             let _ = writeln!(
                 out,
-                "{:<44} {:>11.0} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>6.1} MB {:>6.1} MB",
+                "{:<44} {:>11.0} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>7} {:>9} {:>9}",
                 format!("{}: {}", i.key, i.name),
                 i.throughput,
                 i.p50_ms,
                 i.p99_ms,
                 i.max_ms,
+                i.stalled,
                 i.errors,
-                i.rss_idle_mb,
-                i.rss_peak_mb
+                mb(i.rss_idle_mb),
+                mb(i.rss_peak_mb)
             );
         }
-        for (key, label) in [
-            ("b", "b/a (SQLite / baseline)"),
-            ("c", "c/a (PostgreSQL / baseline)"),
-        ] {
-            match self.ratio(key) {
-                Some(r) => {
-                    let _ = writeln!(out, "{label:<44} {r:>11.3}");
-                }
-                None => {
-                    let _ = writeln!(out, "{label:<44} {:>11}", "n/a");
-                }
+        for (key, base, label) in Self::RATIOS {
+            if let Some(r) = self.ratio_of(key, base) {
+                let _ = writeln!(out, "{label:<44} {r:>11.3}");
             }
         }
 
         let _ = writeln!(
             out,
-            "\n{:<44} {:>11} {:>11} {:>8} {:>8} {:>8}",
-            "latency vs rate (open loop)", "offered/s", "achieved/s", "p50 ms", "p99 ms", "lost"
+            "\n{:<44} {:>11} {:>11} {:>8} {:>8} {:>8} {:>7} {:>6}",
+            "latency vs rate (open loop)",
+            "offered/s",
+            "achieved/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            ">50 ms",
+            "lost"
         );
         for c in &self.curves {
             for p in &c.points {
                 let _ = writeln!(
                     out,
-                    "{:<44} {:>11.0} {:>11.0} {:>8.2} {:>8.2} {:>8}",
-                    c.name, p.offered_rate, p.achieved_rate, p.p50_ms, p.p99_ms, p.lost
+                    "{:<44} {:>11.0} {:>11.0} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>6}",
+                    c.name,
+                    p.offered_rate,
+                    p.achieved_rate,
+                    p.p50_ms,
+                    p.p99_ms,
+                    p.max_ms,
+                    p.stalled,
+                    p.lost
                 );
             }
         }
@@ -362,12 +426,20 @@ impl Results {
             results: &'a Results,
             ratio_sqlite_to_baseline: Option<f64>,
             ratio_postgres_to_baseline: Option<f64>,
+            ratio_sqlite_to_store_alone: Option<f64>,
+            ratio_postgres_to_minimal_write: Option<f64>,
+            ratio_sqlite_to_naive_peer: Option<f64>,
+            ratio_postgres_to_naive_peer: Option<f64>,
             targets: Vec<TargetCheck>,
         }
         let document = Document {
             results: self,
             ratio_sqlite_to_baseline: self.ratio("b"),
             ratio_postgres_to_baseline: self.ratio("c"),
+            ratio_sqlite_to_store_alone: self.ratio_of("b", "s"),
+            ratio_postgres_to_minimal_write: self.ratio_of("c", "p"),
+            ratio_sqlite_to_naive_peer: self.ratio_of("b", "n"),
+            ratio_postgres_to_naive_peer: self.ratio_of("c", "m"),
             targets: self.targets(),
         };
         if let Some(dir) = path.parent() {

@@ -15,7 +15,7 @@ use crate::payload::Orders;
 use crate::process::Server;
 use crate::report::{Curve, CurvePoint, EmailRates, EndToEnd, Intake, Results, Settings};
 use crate::smtp_sink::SmtpSink;
-use crate::{baseline, e2e, emails, plot, postgres};
+use crate::{baseline, e2e, emails, limits, naive, plot, postgres};
 
 /// How the benchmark runs (every default is the documented run).
 #[derive(Debug, Clone, clap::Args)]
@@ -60,9 +60,11 @@ pub struct Options {
     /// Emails under way at once in (e) (also the SMTP connection pool's size).
     #[arg(long, default_value_t = 16)]
     pub email_concurrency: usize,
-    /// Run only these parts (a,b,c,d,e; f is measured with b and c). The plot is written only
-    /// when a, b and c all ran.
-    #[arg(long, value_delimiter = ',', default_values_t = vec!['a', 'b', 'c', 'd', 'e'])]
+    /// Run only these parts: a (HTTP baseline), b (SQLite), s (SQLite's store alone), c
+    /// (PostgreSQL), p (PostgreSQL's minimal write), n and m (the naive peer on SQLite and on
+    /// PostgreSQL), d (end to end), e (emails); f is measured with b and c. The plot is
+    /// written only when a, b and c all ran.
+    #[arg(long, value_delimiter = ',', default_values_t = vec!['a', 'b', 's', 'c', 'p', 'n', 'm', 'd', 'e'])]
     pub only: Vec<char>,
     /// Where to write the plot [default: docs/bench-latency.png in the repository].
     #[arg(long)]
@@ -214,7 +216,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| root.join("docs/bench-latency.png"));
     println!("results: {}", json.display());
-    if results.curves.len() == 3 {
+    if ["a", "b", "c"]
+        .iter()
+        .all(|key| results.curves.iter().any(|c| c.key == *key))
+    {
         plot::draw(&results.curves, bench.options.connections, &png)?;
         println!("plot:    {}", png.display());
     } else {
@@ -293,9 +298,77 @@ impl Bench {
             results.intake.push(intake);
             results.curves.push(curve);
         }
+        if self.wants('s') {
+            say("s: esim-courier's store alone on SQLite, in this process".into());
+            let url = format!("sqlite://{}", self.dir.join("store.db").display());
+            let run = crate::store_only::measure(
+                &url,
+                Orders::new(&self.run_id, "s"),
+                self.options.connections,
+                Duration::from_secs_f64(self.options.duration),
+                Duration::from_secs(2),
+            )
+            .await?;
+            results
+                .intake
+                .push(self.closed("s", "store alone, SQLite", &run.outcome)?);
+        }
 
         if self.wants('c') {
             self.postgres_part(&mut results).await?;
+        }
+        if self.wants('p') {
+            let outcome = self
+                .fresh_postgres('p', &mut results, async |url: String| {
+                    limits::postgres_minimal(
+                        &url,
+                        self.options.connections,
+                        Duration::from_secs_f64(self.options.duration),
+                        Orders::new(&self.run_id, "p"),
+                    )
+                    .await
+                })
+                .await?;
+            if let Some(outcome) = outcome {
+                results
+                    .intake
+                    .push(self.closed("p", "minimal write, PostgreSQL", &outcome)?);
+            }
+        }
+        if self.wants('n') {
+            say("n: starting the naive peer on SQLite".into());
+            let url = format!("sqlite://{}?mode=rwc", self.dir.join("naive.db").display());
+            let server = naive::start(&url, self.workers, &self.dir).await?;
+            let (intake, curve) = self
+                .measure(
+                    "n",
+                    "naive peer, SQLite",
+                    server,
+                    baseline::webhook_path(),
+                    false,
+                )
+                .await?;
+            results.intake.push(intake);
+            results.curves.push(curve);
+        }
+        if self.wants('m') {
+            let measured = self
+                .fresh_postgres('m', &mut results, async |url: String| {
+                    let server = naive::start(&url, self.workers, &self.dir).await?;
+                    self.measure(
+                        "m",
+                        "naive peer, PostgreSQL",
+                        server,
+                        baseline::webhook_path(),
+                        false,
+                    )
+                    .await
+                })
+                .await?;
+            if let Some((intake, curve)) = measured {
+                results.intake.push(intake);
+                results.curves.push(curve);
+            }
         }
         if !self.wants('d') && !self.wants('e') {
             return Ok(results);
@@ -334,30 +407,58 @@ impl Bench {
         self.options.only.contains(&part)
     }
 
-    /// c: PostgreSQL in a fresh database, when there is a server.
-    async fn postgres_part(&self, results: &mut Results) -> anyhow::Result<()> {
-        let say = |m: String| self.progress.say(m);
+    /// An in-process closed-loop measurement (s, p) as an intake row; failed writes fail it.
+    fn closed(&self, key: &'static str, name: &str, outcome: &Outcome) -> anyhow::Result<Intake> {
+        check(outcome)?;
+        self.progress.say(format!(
+            "{key}: {:.0}/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms",
+            outcome.throughput(),
+            outcome.latency_ms(0.5),
+            outcome.latency_ms(0.99),
+            outcome.max_ms(),
+            outcome.stalled()
+        ));
+        Ok(Intake::new(key, name, outcome, None))
+    }
+
+    /// Runs `measure` on a fresh PostgreSQL database (dropped afterwards, whatever the
+    /// outcome). Without a usable server, notes that `part` was skipped and gives `None`.
+    async fn fresh_postgres<T>(
+        &self,
+        part: char,
+        results: &mut Results,
+        measure: impl AsyncFnOnce(String) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Option<T>> {
         match postgres::create(&self.options.postgres_url).await {
             Err(e) => {
                 let note = format!(
-                    "c skipped: PostgreSQL at {} is not usable ({e:#}); set ESIM_COURIER_BENCH_POSTGRES_URL",
+                    "{part} skipped: PostgreSQL at {} is not usable ({e:#}); set ESIM_COURIER_BENCH_POSTGRES_URL",
                     redacted(&self.options.postgres_url)
                 );
-                say(note.clone());
+                self.progress.say(note.clone());
                 results.notes.push(note);
+                Ok(None)
             }
             Ok(database) => {
-                say(format!(
-                    "c: starting esim-courier on PostgreSQL (database {})",
-                    database.name()
-                ));
-                let measured = self.postgres(&database.url).await;
+                self.progress
+                    .say(format!("{part}: PostgreSQL database {}", database.name()));
+                let measured = measure(database.url.clone()).await;
                 let dropped = database.drop_database().await;
-                let (intake, curve) = measured?;
+                let measured = measured?;
                 dropped?;
-                results.intake.push(intake);
-                results.curves.push(curve);
+                Ok(Some(measured))
             }
+        }
+    }
+
+    /// c: PostgreSQL in a fresh database, when there is a server.
+    async fn postgres_part(&self, results: &mut Results) -> anyhow::Result<()> {
+        let measured = self
+            .fresh_postgres('c', results, async |url: String| self.postgres(&url).await)
+            .await?;
+        if let Some((intake, curve)) = measured {
+            results.intake.push(intake);
+            results.curves.push(curve);
         }
         Ok(())
     }
@@ -442,14 +543,20 @@ impl Bench {
         let peak = sampler.finish().await.max(server.resident()?.peak);
         check(&outcome)?;
         say(format!(
-            "{:.0} req/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; peak resident memory {:.1} MB",
+            "{:.0} req/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms; peak resident memory {:.1} MB",
             outcome.throughput(),
             outcome.latency_ms(0.5),
             outcome.latency_ms(0.99),
             outcome.max_ms(),
+            outcome.stalled(),
             memory::mb(peak)
         ));
-        let intake = Intake::new(key, name, &outcome, (memory::mb(idle), memory::mb(peak)));
+        let intake = Intake::new(
+            key,
+            name,
+            &outcome,
+            Some((memory::mb(idle), memory::mb(peak))),
+        );
         self.drain(key, server.addr, has_outbox).await?;
 
         let mut points = Vec::new();
@@ -468,12 +575,14 @@ impl Bench {
                 Duration::from_secs(5),
             )
             .await?;
-            let point = CurvePoint::new(rate, &outcome);
+            let point = CurvePoint::new(*fraction, rate, &outcome);
             say(format!(
-                "{rate:.0}/s offered ({:.0}% of throughput): p50 {:.2} ms, p99 {:.2} ms{}",
+                "{rate:.0}/s offered ({:.0}% of throughput): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms{}",
                 fraction * 100.0,
                 point.p50_ms,
                 point.p99_ms,
+                point.max_ms,
+                point.stalled,
                 if point.lost > 0 {
                     format!(
                         ", {} lost ({})",
@@ -490,6 +599,7 @@ impl Bench {
         Ok((
             intake,
             Curve {
+                key,
                 name: name.to_owned(),
                 points,
             },

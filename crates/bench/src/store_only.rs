@@ -2,15 +2,15 @@
 //! dispatcher. It shows how many webhooks the database side can take by itself, which bounds
 //! what (b) and (c) can reach whatever the HTTP side does, and how much CPU each one costs.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use esim_courier_core::{CurrencyTable, WebhookPayload};
 use esim_courier_store::{JobKind, NewJob, NewReceipt, Store, StoreOptions};
 
-use crate::load::{new_histogram, record};
+use crate::limits::closed_loop;
+use crate::load::Outcome;
 use crate::payload::Orders;
 
 /// The `store` command's options.
@@ -40,93 +40,135 @@ pub async fn run(options: StoreBenchOptions) -> anyhow::Result<()> {
             format!("sqlite://{}/store.db", dir.display())
         }
     };
-    let store = Store::connect(&StoreOptions::new(
-        url.clone(),
-        std::sync::Arc::new(esim_courier_store::Keyring::random()),
-    ))
-    .await
-    .context("cannot open the store")?;
-    store.migrate().await.context("cannot migrate the store")?;
-
-    let orders = Arc::new(Orders::new(&run_id, "store"));
-    let next = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs_f64(options.duration);
-    let cpu_before = process_cpu();
-    let writer_before = thread_cpu("sqlite-writer");
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..options.concurrency {
-        let (store, orders, next) = (store.clone(), Arc::clone(&orders), Arc::clone(&next));
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = new_histogram();
-            let currencies = CurrencyTable::default();
-            while Instant::now() < deadline {
-                let seq = next.fetch_add(1, Ordering::Relaxed);
-                let body = orders.webhook_body(seq);
-                let event = WebhookPayload::from_slice(&body)
-                    .ok()
-                    .and_then(|p| p.into_event(&currencies).ok())
-                    .context("the benchmark's payload does not parse")?;
-                let sent = Instant::now();
-                store
-                    .intake(
-                        NewReceipt {
-                            received_at_ms: esim_courier_store::now_ms(),
-                            remote_addr: Some("127.0.0.1"),
-                            body: &body,
-                            source: esim_courier_core::EventSource::Webhook,
-                        },
-                        &event,
-                        |_| {
-                            vec![NewJob {
-                                notifier: "bench-log".to_owned(),
-                                kind: JobKind::OrderCompleted,
-                                payload: None,
-                            }]
-                        },
-                    )
-                    .await
-                    .context("an intake failed")?;
-                record(&mut latencies, sent.elapsed());
-            }
-            anyhow::Ok(latencies)
-        }));
-    }
-    let mut all = new_histogram();
-    for task in tasks {
-        all.add(task.await??)?;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu = process_cpu()
-        .zip(cpu_before)
-        .map(|(after, before)| after - before);
-    let writer = thread_cpu("sqlite-writer")
-        .zip(writer_before)
-        .map(|(after, before)| after - before);
+    let measured = measure(
+        &url,
+        Orders::new(&run_id, "store"),
+        options.concurrency,
+        Duration::from_secs_f64(options.duration),
+        Duration::ZERO,
+    )
+    .await?;
+    let (all, elapsed) = (
+        &measured.outcome.latency,
+        measured.outcome.elapsed.as_secs_f64(),
+    );
     let n = all.len();
     println!(
-        "store alone ({}): {n} intakes in {elapsed:.1} s, {:.0}/s, {} at once; p50 {:.2} ms, p99 {:.2} ms",
+        "store alone ({}): {n} intakes in {elapsed:.1} s, {:.0}/s, {} at once; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} failed",
         store_kind(&url),
         n as f64 / elapsed,
         options.concurrency,
         all.value_at_quantile(0.5) as f64 / 1000.0,
         all.value_at_quantile(0.99) as f64 / 1000.0,
+        all.max() as f64 / 1000.0,
+        measured.outcome.errors,
     );
-    if let Some(cpu) = cpu {
+    if let Some(cpu) = measured.cpu_s {
         println!(
             "CPU of this process: {:.0} µs per intake ({:.2} cores)",
             cpu * 1e6 / n as f64,
             cpu / elapsed
         );
     }
-    if let Some(writer) = writer {
+    if let Some(writer) = measured.writer_cpu_s {
         println!(
             "CPU of the SQLite writer thread: {:.0} µs per intake ({:.0} % of one core)",
             writer * 1e6 / n as f64,
             writer * 100.0 / elapsed
         );
     }
+    Ok(())
+}
+
+/// What [`measure`] saw.
+#[derive(Debug)]
+pub struct StoreRun {
+    /// The intakes, as a closed-loop measurement.
+    pub outcome: Outcome,
+    /// CPU seconds of this process during the measurement.
+    pub cpu_s: Option<f64>,
+    /// CPU seconds of the SQLite writer thread during the measurement.
+    pub writer_cpu_s: Option<f64>,
+}
+
+/// Opens and migrates the store at `url` (encryption on, a key made for the run), then
+/// calls its intake from `concurrency` tasks: `warm_up`, then `duration` measured. Each
+/// intake writes what a webhook through esim-courier writes: receipt, order, event and one
+/// outbox job.
+pub async fn measure(
+    url: &str,
+    orders: Orders,
+    concurrency: usize,
+    duration: Duration,
+    warm_up: Duration,
+) -> anyhow::Result<StoreRun> {
+    let store = Store::connect(&StoreOptions::new(
+        url.to_owned(),
+        Arc::new(esim_courier_store::Keyring::random()),
+    ))
+    .await
+    .context("cannot open the store")?;
+    store.migrate().await.context("cannot migrate the store")?;
+    let orders = Arc::new(orders);
+    let intake = {
+        let store = store.clone();
+        Arc::new(move |seq: u64| {
+            let (store, orders) = (store.clone(), Arc::clone(&orders));
+            async move { one_intake(&store, &orders, seq).await }
+        })
+    };
+    if !warm_up.is_zero() {
+        let warm = Arc::clone(&intake);
+        closed_loop(concurrency, warm_up, move |seq| warm(seq + 1_000_000_000)).await?;
+    }
+    let cpu_before = process_cpu();
+    let writer_before = thread_cpu("sqlite-writer");
+    let outcome = closed_loop(concurrency, duration, move |seq| intake(seq)).await?;
+    let cpu_s = process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
+    let writer_cpu_s = thread_cpu("sqlite-writer")
+        .zip(writer_before)
+        .map(|(after, before)| after - before);
     store.close().await;
+    Ok(StoreRun {
+        outcome,
+        cpu_s,
+        writer_cpu_s,
+    })
+}
+
+/// The currencies, made once as the server makes them once.
+static CURRENCIES: std::sync::LazyLock<CurrencyTable> =
+    std::sync::LazyLock::new(CurrencyTable::default);
+
+/// One webhook's intake, as the HTTP handler makes it (a COMPLETED order routed to one
+/// notifier).
+async fn one_intake(store: &Store, orders: &Orders, seq: u64) -> anyhow::Result<()> {
+    let body = orders.webhook_body(seq);
+    let event = WebhookPayload::from_slice(&body)
+        .ok()
+        .and_then(|p| p.into_event(&CURRENCIES).ok())
+        .context("the benchmark's payload does not parse")?;
+    store
+        .intake(
+            NewReceipt {
+                received_at_ms: esim_courier_store::now_ms(),
+                remote_addr: Some("127.0.0.1"),
+                body: &body,
+                source: esim_courier_core::EventSource::Webhook,
+            },
+            &event,
+            |_| {
+                vec![NewJob {
+                    notifier: "bench-log".to_owned(),
+                    kind: JobKind::OrderCompleted,
+                    payload: None,
+                }]
+            },
+        )
+        .await
+        .context("an intake failed")?;
     Ok(())
 }
 
