@@ -31,9 +31,9 @@ const SQLITE_SEED: [&str; 3] = [
     "INSERT INTO webhook_receipts (id, received_at, remote_addr, order_no, outcome, http_status, body)
      VALUES (1, 1700000000000, NULL, NULL, 'accepted', 200, X'7B7D')",
     "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $1)
-     INSERT INTO orders (order_no, created_at, updated_at, state, customer_email, customer_name)
+     INSERT INTO orders (order_no, created_at, updated_at, state, customer_email, customer_name, recorded_events)
      SELECT printf('BENCH%07d', i), 1700000000000 + i * 1000, 1700000000000 + i * 1000, 'COMPLETED',
-            printf('t%d@traveller.example', i), 'Traveller' FROM n",
+            printf('t%d@traveller.example', i), 'Traveller', 1 FROM n",
     "INSERT INTO order_events (order_no, receipt_id, received_at, result, disposition, fingerprint, iccid,
                                lpa, package_code, package_name, currency, price, warnings)
      SELECT order_no, 1, created_at, 'COMPLETED', 'accepted', order_no,
@@ -44,9 +44,9 @@ const SQLITE_SEED: [&str; 3] = [
 const POSTGRES_SEED: [&str; 3] = [
     "INSERT INTO webhook_receipts (id, received_at, remote_addr, order_no, outcome, http_status, body)
      OVERRIDING SYSTEM VALUE VALUES (1, 1700000000000, NULL, NULL, 'accepted', 200, '\\x7b7d')",
-    "INSERT INTO orders (order_no, created_at, updated_at, state, customer_email, customer_name)
+    "INSERT INTO orders (order_no, created_at, updated_at, state, customer_email, customer_name, recorded_events)
      SELECT 'BENCH' || lpad(i::text, 7, '0'), 1700000000000 + i * 1000, 1700000000000 + i * 1000, 'COMPLETED',
-            't' || i || '@traveller.example', 'Traveller' FROM generate_series(0, $1 - 1) AS i",
+            't' || i || '@traveller.example', 'Traveller', 1 FROM generate_series(0, $1 - 1) AS i",
     "INSERT INTO order_events (order_no, receipt_id, received_at, result, disposition, fingerprint, iccid,
                                lpa, package_code, package_name, currency, price, warnings)
      SELECT order_no, 1, created_at, 'COMPLETED', 'accepted', order_no,

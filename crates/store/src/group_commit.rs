@@ -24,8 +24,8 @@ use rusqlite::{Connection, OpenFlags, Row, ToSql, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::intake::{
-    run_intake, EventJob, IntakeSteps, OwnedReceipt, Planner, Record, SealedEvent, INSERT_EVENT,
-    INSERT_JOB, INSERT_ORDER, INSERT_RECEIPT, RECORDED_EVENTS, SET_ORDER_STATE,
+    run_intake, EventJob, IntakeSteps, OwnedReceipt, Planner, Record, SealedEvent,
+    COUNT_ORDER_EVENT, INSERT_EVENT, INSERT_JOB, INSERT_ORDER, INSERT_RECEIPT, RECORDED_EVENTS,
 };
 use crate::outbox::{
     unreadable_job, Attempt, ClaimRequest, ClaimedJob, Finish, BURY_JOB, FINISH_JOB, RECORD_ATTEMPT,
@@ -419,13 +419,11 @@ impl IntakeSteps for SqliteSteps<'_> {
                 &r.receipt.source.as_str(),
             ],
         )?;
-        if r.accepted {
-            execute(
-                self.conn,
-                SET_ORDER_STATE,
-                &[&c.result, &r.now, &r.order_no],
-            )?;
-        }
+        execute(
+            self.conn,
+            COUNT_ORDER_EVENT,
+            &[&c.result, &r.now, &r.order_no, &r.accepted],
+        )?;
         Ok((receipt_id, Some(event_id)))
     }
 

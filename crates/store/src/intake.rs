@@ -28,9 +28,13 @@ pub(crate) const INSERT_EVENT: &str =
     "INSERT INTO order_events (order_no, receipt_id, received_at, result, disposition, fingerprint,
      iccid, lpa, package_code, package_name, currency, price, warnings, source)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id";
-/// The order's state after an accepted event: `$1` state, `$2` now, `$3` order.
-pub(crate) const SET_ORDER_STATE: &str =
-    "UPDATE orders SET state = $1, updated_at = $2 WHERE order_no = $3";
+/// The order after a new event: one more recorded event and, when `$4` (accepted), the
+/// event's result as its state. `$1` result, `$2` now, `$3` order.
+pub(crate) const COUNT_ORDER_EVENT: &str =
+    "UPDATE orders SET recorded_events = recorded_events + 1,
+            state = CASE WHEN $4 THEN $1 ELSE state END,
+            updated_at = CASE WHEN $4 THEN $2 ELSE updated_at END
+      WHERE order_no = $3";
 /// A job, unless one with the same key exists.
 pub(crate) const INSERT_JOB: &str =
     "INSERT INTO outbox_jobs (dedup_key, notifier, kind, order_no, event_id, payload, state,
@@ -50,14 +54,22 @@ pub(crate) fn receipt_outcome(disposition: &Disposition) -> &'static str {
 /// A job's deduplication key. An activation is keyed by order and ICCID: one per eSIM,
 /// whatever events carried it. Everything else by event.
 pub(crate) fn job_key(event: &OrderEvent, event_id: i64, job: &NewJob) -> String {
+    order_job_key(event, job)
+        .unwrap_or_else(|| format!("event:{event_id}:{}:{}", job.kind.as_str(), job.notifier))
+}
+
+/// The key of a job keyed by order (an activation), known before its event is written;
+/// `None` for a job keyed by event. [`FIRST_EVENT_PG`] makes the event's keys in SQL, in the
+/// same form as [`job_key`].
+fn order_job_key(event: &OrderEvent, job: &NewJob) -> Option<String> {
     match job.kind {
-        JobKind::OrderCompleted => format!(
+        JobKind::OrderCompleted => Some(format!(
             "completed:{}:{}:{}",
             event.order_no,
             event.iccid_display(),
             job.notifier
-        ),
-        _ => format!("event:{event_id}:{}:{}", job.kind.as_str(), job.notifier),
+        )),
+        _ => None,
     }
 }
 
@@ -210,11 +222,14 @@ impl Store {
     /// one WAL sync for many webhooks, each in its own savepoint so one failure does not
     /// fail the others). PostgreSQL groups concurrent commits itself.
     #[tracing::instrument(skip_all, fields(order_no = %event.order_no))]
+    ///
+    /// `plan` may be called twice on PostgreSQL: for an order's first result, then (when the
+    /// order turned out to have results already) with the disposition the rules gave.
     pub async fn intake(
         &self,
         receipt: NewReceipt<'_>,
         event: &OrderEvent,
-        plan: impl FnOnce(&Disposition) -> Vec<NewJob> + Send + 'static,
+        plan: impl Fn(&Disposition) -> Vec<NewJob> + Send + 'static,
     ) -> Result<IntakeOutcome, StoreError> {
         let sealed = SealedEvent::new(&self.keys, event);
         let receipt = OwnedReceipt::sealed(&self.keys, receipt, Some(event.order_no.as_str()));
@@ -225,24 +240,97 @@ impl Store {
                     .await?
             }
             None => {
-                let mut tx = self.begin_write().await?;
-                let outcome = run_intake(
-                    &mut PostgresSteps { tx: &mut tx },
-                    &receipt,
-                    event,
-                    &sealed,
-                    Box::new(plan),
-                    self.now(),
-                )
-                .await?;
-                tx.commit().await?;
-                outcome
+                let now = self.now();
+                match self
+                    .first_event_postgres(&receipt, event, &sealed, &plan, now)
+                    .await?
+                {
+                    Some(outcome) => outcome,
+                    None => {
+                        let mut tx = self.begin_write().await?;
+                        let outcome = run_intake(
+                            &mut PostgresSteps { tx: &mut tx },
+                            &receipt,
+                            event,
+                            &sealed,
+                            Box::new(plan),
+                            now,
+                        )
+                        .await?;
+                        tx.commit().await?;
+                        outcome
+                    }
+                }
             }
         };
         if outcome.jobs > 0 {
             self.notify_jobs_changed();
         }
         Ok(outcome)
+    }
+
+    /// [`FIRST_EVENT_PG`]: records `event` as its order's first result, if the order has
+    /// none; `None` (nothing written) otherwise.
+    async fn first_event_postgres(
+        &self,
+        receipt: &OwnedReceipt,
+        event: &OrderEvent,
+        sealed: &SealedEvent,
+        plan: &(impl Fn(&Disposition) -> Vec<NewJob> + Send),
+        now: i64,
+    ) -> Result<Option<IntakeOutcome>, StoreError> {
+        let new = EventFingerprint {
+            result: event.result.clone(),
+            digest: sealed.fingerprint.clone(),
+        };
+        // The rules, for an order with no recorded event (what the statement checks).
+        let disposition = classify(&[], &new);
+        if disposition != Disposition::Accepted {
+            return Ok(None);
+        }
+        let jobs = plan(&disposition);
+        let jobs_json = serde_json::Value::Array(
+            jobs.iter()
+                .map(|job| {
+                    serde_json::json!({
+                        "dedup_key": order_job_key(event, job),
+                        "notifier": job.notifier,
+                        "kind": job.kind.as_str(),
+                        "payload": job.payload,
+                    })
+                })
+                .collect(),
+        )
+        .to_string();
+        let c = EventColumns::new(event, sealed, true)?;
+        let row = sqlx::query(FIRST_EVENT_PG)
+            .bind(receipt.received_at_ms)
+            .bind(receipt.remote_addr.clone())
+            .bind(event.order_no.as_str().to_owned())
+            .bind(receipt.body.clone())
+            .bind(receipt.source.as_str())
+            .bind(c.result)
+            .bind(c.fingerprint)
+            .bind(c.iccid)
+            .bind(c.lpa)
+            .bind(c.package_code)
+            .bind(c.package_name)
+            .bind(c.currency)
+            .bind(c.price)
+            .bind(c.warnings)
+            .bind(now)
+            .bind(jobs_json)
+            .fetch_optional(&self.write)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(IntakeOutcome {
+            disposition,
+            receipt_id: row.try_get("receipt_id")?,
+            event_id: Some(row.try_get("event_id")?),
+            jobs: jobs.len(),
+        }))
     }
 
     /// Keeps a rejected body from an authenticated sender, with the reason and the HTTP
@@ -348,8 +436,8 @@ impl OwnedReceipt {
 const LOCK_ORDER_PG: &str = "INSERT INTO orders (order_no, created_at, updated_at, state) VALUES ($1, $2, $2, 'awaiting_webhook')
      ON CONFLICT (order_no) DO UPDATE SET updated_at = orders.updated_at";
 
-/// PostgreSQL: [`INSERT_RECEIPT`], [`INSERT_EVENT`] (when `$16`) and [`SET_ORDER_STATE`]
-/// (when `$17`) in one statement, one round trip. `$1`..`$5` as in `INSERT_RECEIPT` (`$3` the
+/// PostgreSQL: [`INSERT_RECEIPT`], [`INSERT_EVENT`] and [`COUNT_ORDER_EVENT`] (when `$16`,
+/// a new event; accepted when `$17`) in one statement, one round trip. `$1`..`$5` as in `INSERT_RECEIPT` (`$3` the
 /// order), `$6`..`$15` the event's columns from `result` on, `$18` now, `$19` the source.
 const RECORD_EVENT_PG: &str = "WITH r AS (
          INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body, source)
@@ -359,8 +447,49 @@ const RECORD_EVENT_PG: &str = "WITH r AS (
              iccid, lpa, package_code, package_name, currency, price, warnings, source)
          SELECT $3, r.id, $1, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $19 FROM r WHERE $16
          RETURNING id),
-     o AS (UPDATE orders SET state = $6, updated_at = $18 WHERE order_no = $3 AND $17)
+     o AS (UPDATE orders SET recorded_events = recorded_events + 1,
+                  state = CASE WHEN $17 THEN $6 ELSE state END,
+                  updated_at = CASE WHEN $17 THEN $18 ELSE updated_at END
+            WHERE order_no = $3 AND $16)
      SELECT r.id AS receipt_id, (SELECT id FROM e) AS event_id FROM r";
+
+/// PostgreSQL: an order's first result in one statement, committed on its own (autocommit),
+/// so one round trip instead of the full intake's four and one per job, plus `BEGIN` and
+/// `COMMIT`. The order row is created, or taken only while it records no event
+/// (`recorded_events = 0`): `ON CONFLICT DO UPDATE` waits for a concurrent delivery's row
+/// lock and then checks that condition on the row as that delivery left it, so two first
+/// deliveries of one order never both get here. Then receipt, event and jobs (`$16`, JSON:
+/// `dedup_key` or null for a job keyed by event, `notifier`, `kind`, `payload`) as the full
+/// intake writes them. No row comes back when the order has recorded events: nothing was
+/// written, and the caller runs the full intake, which reads them and applies the rules.
+///
+/// `$1` received at, `$2` remote address, `$3` order, `$4` sealed body, `$5` source,
+/// `$6`..`$14` the event's columns `result`, `fingerprint`, `iccid`, `lpa`, `package_code`,
+/// `package_name`, `currency`, `price`, `warnings`, `$15` now.
+pub(crate) const FIRST_EVENT_PG: &str = "WITH o AS (
+         INSERT INTO orders (order_no, created_at, updated_at, state, recorded_events)
+         VALUES ($3, $15, $15, $6, 1)
+         ON CONFLICT (order_no) DO UPDATE
+            SET state = excluded.state, updated_at = excluded.updated_at, recorded_events = 1
+          WHERE orders.recorded_events = 0
+         RETURNING order_no),
+     r AS (
+         INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body, source)
+         SELECT $1, $2, o.order_no, 'accepted', 200, $4, $5 FROM o RETURNING id),
+     e AS (
+         INSERT INTO order_events (order_no, receipt_id, received_at, result, disposition, fingerprint,
+             iccid, lpa, package_code, package_name, currency, price, warnings, source)
+         SELECT $3, r.id, $1, $6, 'accepted', $7, $8, $9, $10, $11, $12, $13, $14, $5 FROM r
+         RETURNING id),
+     j AS (
+         INSERT INTO outbox_jobs (dedup_key, notifier, kind, order_no, event_id, payload, state,
+             attempts, created_at, updated_at, next_attempt_at)
+         SELECT COALESCE(j.dedup_key, 'event:' || e.id || ':' || j.kind || ':' || j.notifier),
+                j.notifier, j.kind, $3, e.id, j.payload, 'pending', 0, $15, $15, $15
+           FROM e, json_to_recordset(CAST($16 AS json))
+                AS j(dedup_key TEXT, notifier TEXT, kind TEXT, payload TEXT)
+         ON CONFLICT (dedup_key) DO NOTHING)
+     SELECT r.id AS receipt_id, e.id AS event_id FROM r, e";
 
 /// What [`IntakeSteps::record`] writes: the receipt always; the event and (when accepted)
 /// the order's state unless the delivery is a duplicate.

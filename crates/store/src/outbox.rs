@@ -445,10 +445,23 @@ impl Store {
             tx.commit().await?;
             return Ok(false);
         }
-        sqlx::query("UPDATE order_events SET disposition = 'unverified' WHERE id = $1")
+        let set_aside = sqlx::query(
+            "UPDATE order_events SET disposition = 'unverified' WHERE id = $1 AND disposition <> 'unverified'",
+        )
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if set_aside > 0 {
+            // The event no longer counts for the intake's rules (migration 0009).
+            sqlx::query(
+                "UPDATE orders SET recorded_events = recorded_events - 1
+                  WHERE order_no = (SELECT order_no FROM order_events WHERE id = $1)",
+            )
             .bind(event_id)
             .execute(&mut *tx)
             .await?;
+        }
         sqlx::query(
             "UPDATE webhook_receipts SET outcome = 'quarantined', reason = $2
               WHERE id = (SELECT receipt_id FROM order_events WHERE id = $1)",

@@ -18,6 +18,7 @@ on_both_backends!(
     an_unrecognised_result_is_recorded_and_alerted,
     completed_without_a_usable_activation_code_is_recorded_and_alerted,
     fifty_simultaneous_deliveries_make_one_order_and_one_event,
+    simultaneous_different_first_results_of_one_order_follow_the_rules,
     two_hundred_simultaneous_orders_are_all_recorded,
     webhooks_and_an_operator_command_write_the_same_database_at_once,
 );
@@ -319,6 +320,96 @@ async fn fifty_simultaneous_deliveries_make_one_order_and_one_event(backend: Bac
     assert_eq!(app.count("SELECT COUNT(*) FROM order_events").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM webhook_receipts").await, 50);
     assert_eq!(app.count("SELECT COUNT(*) FROM outbox_jobs").await, 1);
+    app.stop().await;
+}
+
+/// On PostgreSQL an order's first result is recorded in one statement that takes the order
+/// only while it has no recorded event; the others go through the full intake. Racing
+/// different first results, on new and on registered orders, must still give exactly one
+/// accepted COMPLETED per order, the rest by the rules, and one activation job.
+async fn simultaneous_different_first_results_of_one_order_follow_the_rules(backend: Backend) {
+    let Some(app) = spawn_app(
+        backend,
+        AppOptions {
+            dispatcher: false,
+            ..AppOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let sample: Value = serde_json::from_str(SAMPLE_COMPLETED).expect("the sample parses");
+    let rounds = 20;
+    for round in 0..rounds {
+        let order_no = format!("RACE-{round}");
+        if round % 2 == 0 {
+            let (status, _) = app
+                .register(&order_no, json!({"email": "ana@example.com"}))
+                .await;
+            assert_eq!(status, 201);
+        }
+        let completed = |code: &str| {
+            let mut body = sample.clone();
+            body["orderNo"] = json!(order_no);
+            body["lpa"] = json!(format!("LPA:1$rsp.demo${code}"));
+            body.to_string()
+        };
+        let failed = json!({"orderNo": order_no, "result": "FAILED", "iccid": "", "lpa": ""});
+        let bodies = [
+            completed("69C32E7DAAAA0001"),
+            completed("69C32E7DBBBB0002"),
+            failed.to_string(),
+            completed("69C32E7DAAAA0001"),
+        ];
+        let answers =
+            futures_util::future::join_all(bodies.into_iter().map(|b| app.webhook_json(b))).await;
+        let statuses: Vec<&str> = answers
+            .iter()
+            .map(|(status, body)| {
+                assert_eq!(*status, 200, "{body}");
+                body["status"].as_str().expect("a status")
+            })
+            .collect();
+        assert!(
+            statuses.iter().filter(|s| **s == "accepted").count() >= 1,
+            "{statuses:?}"
+        );
+        let accepted_completed = app
+            .count(&format!(
+                "SELECT COUNT(*) FROM order_events WHERE order_no = '{order_no}'
+                    AND result = 'COMPLETED' AND disposition = 'accepted'"
+            ))
+            .await;
+        assert_eq!(accepted_completed, 1, "round {round}: {statuses:?}");
+        // Two identical COMPLETED: one of the four is always a duplicate.
+        assert_eq!(
+            statuses.iter().filter(|s| **s == "duplicate").count(),
+            1,
+            "round {round}: {statuses:?}"
+        );
+        let events = app
+            .count(&format!(
+                "SELECT COUNT(*) FROM order_events WHERE order_no = '{order_no}'"
+            ))
+            .await;
+        assert_eq!(events, 3, "round {round}: one event per distinct delivery");
+        let counted = app
+            .count(&format!(
+                "SELECT recorded_events FROM orders WHERE order_no = '{order_no}'"
+            ))
+            .await;
+        assert_eq!(
+            counted, events,
+            "round {round}: the order counts its events"
+        );
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outbox_jobs WHERE kind = 'order_completed'")
+            .await,
+        rounds,
+        "one activation per order"
+    );
     app.stop().await;
 }
 

@@ -412,8 +412,9 @@ async fn write_as_before_encryption(db_url: &str, order_no: &str, email: &str) {
         .await
         .expect("connects");
     sqlx::query(
-        "INSERT INTO orders (order_no, created_at, updated_at, state, customer_email, customer_name, registered_at)
-         VALUES ($1, 1, 1, 'COMPLETED', $2, $3, 1)",
+        // One recorded event, as migration 0009 counts an order's events.
+        "INSERT INTO orders (order_no, created_at, updated_at, state, customer_email, customer_name, registered_at, recorded_events)
+         VALUES ($1, 1, 1, 'COMPLETED', $2, $3, 1, 1)",
     )
     .bind(order_no.to_owned())
     .bind(email.to_owned())
