@@ -13,6 +13,14 @@
 //! cross-thread round trip per statement, about 100 µs on a small VM, and an intake has
 //! eight of them. Here a write costs two hand-offs whatever its statement count: submitting
 //! it and hearing the answer. BENCHMARKS.md has the measurements.
+//!
+//! WAL checkpoints (copying committed pages into the database file, then syncing it) run on
+//! a thread of their own, `sqlite-checkpoint`, nudged after each commit. SQLite's automatic
+//! checkpoint would run inside the writer's commit, every 1,000 pages: the batch that
+//! triggered it, and every write queued behind it, waited for the database file's sync, which
+//! on a busy virtual disk took up to 0.2 s (BENCHMARKS.md, "The stalls"). The writer still
+//! checkpoints by itself if the WAL ever reaches [`WRITER_CHECKPOINT_PAGES`], so the WAL stays
+//! bounded even if the checkpoint thread cannot keep up.
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -34,6 +42,13 @@ use crate::{Backend, IntakeOutcome, StoreError};
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 128;
+
+/// The WAL size (pages) at which the writer checkpoints by itself, as SQLite's automatic
+/// checkpoint does at 1,000: only when the checkpoint thread fell far behind (about 40 MB).
+const WRITER_CHECKPOINT_PAGES: u32 = 10_000;
+
+/// The pause after each background checkpoint: commits in between are copied by the next.
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(100);
 
 /// How long a write waits for a lock held by another connection (a CLI command, or this
 /// process's own sqlx write pool) before failing as "unavailable".
@@ -115,10 +130,30 @@ impl Batcher {
                 path.display()
             ))
         })?;
+        let checkpoints = open(path).map_err(|e| {
+            StoreError::Config(format!(
+                "cannot open the SQLite database {} for checkpoints: {e}",
+                path.display()
+            ))
+        })?;
+        let (nudge, nudged) = std::sync::mpsc::sync_channel(1);
+        let checkpointer = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint(&checkpoints, &nudged))
+            .map_err(|e| StoreError::Config(format!("cannot start the SQLite checkpoints: {e}")))?;
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || {
+                let closed = run(conn, rx, &nudge);
+                // The checkpoint thread stops once it hears no writer is left; a close is
+                // answered once both connections are closed.
+                drop(nudge);
+                let _ = checkpointer.join();
+                if let Some(done) = closed {
+                    let _ = done.send(());
+                }
+            })
             .map_err(|e| StoreError::Config(format!("cannot start the SQLite writer: {e}")))?;
         Ok(Self { tx })
     }
@@ -205,11 +240,49 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     // half of this thread's time (write system calls and file-system work, per savepoint).
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(32);
+    // Checkpoints are the checkpoint thread's work (see the module's documentation).
+    conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
     Ok(conn)
 }
 
+/// The checkpoint thread: after a nudge (a commit), copies what the WAL holds into the
+/// database file without blocking the writer (`PASSIVE`), then pauses, remembering whether
+/// more commits came meanwhile. Returns as soon as the writer has stopped.
+fn checkpoint(conn: &Connection, nudged: &std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut committed = false;
+    loop {
+        if !committed && nudged.recv().is_err() {
+            return;
+        }
+        // A failure is retried after the next commit; the writer's own checkpoint bounds the
+        // WAL meanwhile.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "a background WAL checkpoint failed; retrying after the next commit");
+        }
+        committed = false;
+        let until = std::time::Instant::now() + CHECKPOINT_PAUSE;
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match nudged.recv_timeout(left) {
+                Ok(()) => committed = true,
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+}
+
 /// Takes what is queued (at most [`MAX_BATCH`]), commits it, answers, and waits for more.
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>) {
+/// Returns when the store closes (with the close request to answer) or every handle is gone.
+fn run(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Message>,
+    nudge: &std::sync::mpsc::SyncSender<()>,
+) -> Option<oneshot::Sender<()>> {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
@@ -222,8 +295,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>) {
                     // Writes still queued are dropped with the channel: their callers hear
                     // that the writer stopped.
                     drop(rx);
-                    let _ = done.send(());
-                    return;
+                    return Some(done);
                 }
             }
             next = if batch.len() < MAX_BATCH {
@@ -233,7 +305,10 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>) {
             };
         }
         commit_batch(&mut conn, &mut batch);
+        // A nudge already waiting covers this commit too.
+        let _ = nudge.try_send(());
     }
+    None
 }
 
 fn commit_batch(conn: &mut Connection, batch: &mut Vec<Work>) {
@@ -596,4 +671,64 @@ fn query<T>(
         out.push(map(row)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use esim_courier_core::{CurrencyTable, EventSource, WebhookPayload};
+
+    use crate::{Keyring, NewReceipt, Store, StoreOptions};
+
+    /// The database file only grows when a checkpoint copies the WAL into it. The writer
+    /// checkpoints by itself only past [`super::WRITER_CHECKPOINT_PAGES`], far more than
+    /// these writes, so the file growing shows the checkpoint thread at work.
+    #[tokio::test]
+    async fn commits_reach_the_database_file_through_the_checkpoint_thread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("checkpoints.db");
+        let store = Store::connect(&StoreOptions::new(
+            format!("sqlite://{}", file.display()),
+            Arc::new(Keyring::random()),
+        ))
+        .await
+        .expect("connects");
+        store.migrate().await.expect("migrates");
+        let before = std::fs::metadata(&file).expect("the file").len();
+        for i in 0..20 {
+            let body = format!(r#"{{"orderNo":"CK-{i}","result":"FAILED","iccid":"","lpa":""}}"#);
+            let event = WebhookPayload::from_slice(body.as_bytes())
+                .expect("parses")
+                .into_event(&CurrencyTable::default())
+                .expect("an event");
+            store
+                .intake(
+                    NewReceipt {
+                        received_at_ms: 1,
+                        remote_addr: None,
+                        body: body.as_bytes(),
+                        source: EventSource::Webhook,
+                    },
+                    &event,
+                    |_| Vec::new(),
+                )
+                .await
+                .expect("recorded");
+        }
+        let mut after = before;
+        // Given up after 10 s: the checkpoint thread would have run a hundred times by then.
+        for _ in 0..200 {
+            after = std::fs::metadata(&file).expect("the file").len();
+            if after > before {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(
+            after > before,
+            "the database file stayed at {before} bytes: nothing was checkpointed"
+        );
+        store.close().await;
+    }
 }
