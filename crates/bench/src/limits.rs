@@ -38,24 +38,35 @@ where
         tasks.push(tokio::spawn(async move {
             let mut latencies = new_histogram();
             let (mut errors, mut first_error) = (0_u64, None);
+            let mut slowest = (Duration::ZERO, None);
             while Instant::now() < deadline {
                 let seq = next.fetch_add(1, Ordering::Relaxed);
                 let sent = Instant::now();
                 match op(seq).await {
-                    Ok(()) => record(&mut latencies, sent.elapsed()),
+                    Ok(()) => {
+                        let took = sent.elapsed();
+                        record(&mut latencies, took);
+                        if took > slowest.0 {
+                            slowest = (took, Some(std::time::SystemTime::now()));
+                        }
+                    }
                     Err(e) => {
                         errors += 1;
                         first_error.get_or_insert_with(|| format!("{e:#}"));
                     }
                 }
             }
-            (latencies, errors, first_error)
+            (latencies, errors, first_error, slowest)
         }));
     }
     let mut latency = new_histogram();
     let (mut errors, mut first_error) = (0, None);
+    let mut slowest = (Duration::ZERO, None);
     for task in tasks {
-        let (histogram, e, first) = task.await?;
+        let (histogram, e, first, task_slowest) = task.await?;
+        if task_slowest.0 > slowest.0 {
+            slowest = task_slowest;
+        }
         latency.add(histogram)?;
         errors += e;
         if first_error.is_none() {
@@ -70,6 +81,7 @@ where
         latency,
         started,
         first_error,
+        slowest_at: slowest.1,
     })
 }
 

@@ -66,6 +66,9 @@ pub struct Outcome {
     pub started: Instant,
     /// The first error seen, for the report.
     pub first_error: Option<String>,
+    /// When the slowest answer arrived (wall clock), to set a stall beside the database
+    /// server's log and the machine's other work.
+    pub slowest_at: Option<std::time::SystemTime>,
 }
 
 impl Outcome {
@@ -88,6 +91,29 @@ impl Outcome {
     pub fn stalled(&self) -> u64 {
         stalled(&self.latency)
     }
+
+    /// `", slowest answered at 12:34:56.789 UTC"` when a request stalled, else nothing.
+    pub fn stall_time(&self) -> String {
+        match self.slowest_at {
+            Some(at) if self.stalled() > 0 => format!(", slowest answered at {}", utc_time(at)),
+            _ => String::new(),
+        }
+    }
+}
+
+/// `at` as `HH:MM:SS.mmm UTC` (the form of PostgreSQL's log lines).
+pub fn utc_time(at: std::time::SystemTime) -> String {
+    let ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let day_ms = ms % 86_400_000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03} UTC",
+        day_ms / 3_600_000,
+        day_ms / 60_000 % 60,
+        day_ms / 1000 % 60,
+        day_ms % 1000
+    )
 }
 
 /// A request slower than this many milliseconds counts as stalled.
@@ -294,6 +320,7 @@ struct Tally {
     latency: Histogram<u64>,
     last_answer: Option<Instant>,
     first_error: Option<String>,
+    slowest: (Duration, Option<std::time::SystemTime>),
 }
 
 impl Tally {
@@ -304,6 +331,7 @@ impl Tally {
             latency: new_histogram(),
             last_answer: None,
             first_error: None,
+            slowest: (Duration::ZERO, None),
         }
     }
 
@@ -313,6 +341,9 @@ impl Tally {
             Ok(()) => {
                 self.ok += 1;
                 record(&mut self.latency, latency);
+                if latency > self.slowest.0 {
+                    self.slowest = (latency, Some(std::time::SystemTime::now()));
+                }
             }
             Err(e) => {
                 self.errors += 1;
@@ -324,7 +355,11 @@ impl Tally {
     fn merge(tallies: Vec<Tally>, started: Instant, unsent: u64) -> Outcome {
         let mut latency = new_histogram();
         let (mut ok, mut errors, mut last, mut first_error) = (0, 0, started, None);
+        let mut slowest = (Duration::ZERO, None);
         for t in tallies {
+            if t.slowest.0 > slowest.0 {
+                slowest = t.slowest;
+            }
             ok += t.ok;
             errors += t.errors;
             latency
@@ -343,6 +378,7 @@ impl Tally {
             latency,
             started,
             first_error,
+            slowest_at: slowest.1,
         }
     }
 }

@@ -100,7 +100,7 @@ fn file_system_of(path: &Path) -> String {
 }
 
 /// How fast the disk makes a small append durable.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SyncRate {
     /// `fdatasync` calls per second, each after a 4 KiB append (what a WAL commit does).
     pub per_second: f64,
@@ -108,10 +108,22 @@ pub struct SyncRate {
     pub p50_ms: f64,
     /// The 99th percentile, in milliseconds.
     pub p99_ms: f64,
+    /// The slowest, in milliseconds.
+    pub max_ms: f64,
+    /// How many took longer than 50 ms.
+    pub stalled: u64,
+    /// When the slowest ended (`HH:MM:SS.mmm UTC`).
+    pub slowest_at: String,
 }
 
 /// Appends 4 KiB and `fdatasync`s, over and over for `duration`, in a scratch file in `dir`.
 pub fn measure_sync_rate(dir: &Path, duration: Duration) -> anyhow::Result<SyncRate> {
+    sync_probe(dir, duration, None)
+}
+
+/// [`measure_sync_rate`], at most `rate` times a second when given (a lightly loaded
+/// database's commits rather than the disk's limit).
+pub fn sync_probe(dir: &Path, duration: Duration, rate: Option<f64>) -> anyhow::Result<SyncRate> {
     let path = dir.join("fsync-probe.bin");
     let mut file = std::fs::File::create(&path)
         .with_context(|| format!("cannot create {}", path.display()))?;
@@ -119,11 +131,20 @@ pub fn measure_sync_rate(dir: &Path, duration: Duration) -> anyhow::Result<SyncR
     let mut histogram = crate::load::new_histogram();
     let started = Instant::now();
     let mut count = 0_u64;
+    let mut slowest = (Duration::ZERO, std::time::SystemTime::now());
     while started.elapsed() < duration {
+        if let Some(rate) = rate {
+            let due = started + Duration::from_secs_f64(count as f64 / rate);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
         let one = Instant::now();
         file.write_all(&block)?;
         file.sync_data()?;
-        crate::load::record(&mut histogram, one.elapsed());
+        let took = one.elapsed();
+        crate::load::record(&mut histogram, took);
+        if took > slowest.0 {
+            slowest = (took, std::time::SystemTime::now());
+        }
         count += 1;
     }
     let elapsed = started.elapsed();
@@ -133,5 +154,8 @@ pub fn measure_sync_rate(dir: &Path, duration: Duration) -> anyhow::Result<SyncR
         per_second: count as f64 / elapsed.as_secs_f64(),
         p50_ms: histogram.value_at_quantile(0.5) as f64 / 1000.0,
         p99_ms: histogram.value_at_quantile(0.99) as f64 / 1000.0,
+        max_ms: histogram.max() as f64 / 1000.0,
+        stalled: crate::load::stalled(&histogram),
+        slowest_at: crate::load::utc_time(slowest.1),
     })
 }

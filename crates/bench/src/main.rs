@@ -58,6 +58,17 @@ enum Command {
     /// The operators' console over many orders (one million by default): the orders page and
     /// searches, through HTTP, against the console's static stylesheet as a baseline.
     Console(console::ConsoleBenchOptions),
+    /// The disk alone: 4 KiB appends, each followed by `fdatasync`, as a commit does; prints
+    /// the percentiles, the slowest (with when it ended) and how many took over 50 ms. Run on
+    /// an idle machine, it shows whether stalls come from the disk itself.
+    Disk {
+        /// Seconds to run.
+        #[arg(long, default_value_t = 60.0)]
+        duration: f64,
+        /// Syncs per second [default: as fast as the disk allows].
+        #[arg(long)]
+        rate: Option<f64>,
+    },
     /// Serves the raw actix-web baseline (started by the benchmark itself).
     BaselineServer {
         /// The port on 127.0.0.1.
@@ -88,6 +99,16 @@ fn main() -> anyhow::Result<()> {
         Some(Command::BaselineServer { port, workers }) => baseline::serve(port, workers),
         Some(Command::NaiveServer { port, workers, url }) => naive::serve(port, workers, url),
         Some(Command::Load(options)) => runtime()?.block_on(run::load_only(options)),
+        Some(Command::Disk { duration, rate }) => {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
+            std::fs::create_dir_all(&dir)?;
+            let r = machine::sync_probe(&dir, std::time::Duration::from_secs_f64(duration), rate)?;
+            println!(
+                "fdatasync after a 4 KiB append: {:.0}/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (ended {}), {} over 50 ms",
+                r.per_second, r.p50_ms, r.p99_ms, r.max_ms, r.slowest_at, r.stalled
+            );
+            Ok(())
+        }
         Some(Command::Store(options)) => runtime()?.block_on(store_only::run(options)),
         Some(Command::Sweep(options)) => runtime()?.block_on(sweep::run(options)),
         Some(Command::Console(options)) => runtime()?.block_on(console::run(options)),

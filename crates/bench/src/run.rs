@@ -411,12 +411,13 @@ impl Bench {
     fn closed(&self, key: &'static str, name: &str, outcome: &Outcome) -> anyhow::Result<Intake> {
         check(outcome)?;
         self.progress.say(format!(
-            "{key}: {:.0}/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms",
+            "{key}: {:.0}/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms{}",
             outcome.throughput(),
             outcome.latency_ms(0.5),
             outcome.latency_ms(0.99),
             outcome.max_ms(),
-            outcome.stalled()
+            outcome.stalled(),
+            outcome.stall_time()
         ));
         Ok(Intake::new(key, name, outcome, None))
     }
@@ -543,12 +544,13 @@ impl Bench {
         let peak = sampler.finish().await.max(server.resident()?.peak);
         check(&outcome)?;
         say(format!(
-            "{:.0} req/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms; peak resident memory {:.1} MB",
+            "{:.0} req/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms{}; peak resident memory {:.1} MB",
             outcome.throughput(),
             outcome.latency_ms(0.5),
             outcome.latency_ms(0.99),
             outcome.max_ms(),
             outcome.stalled(),
+            outcome.stall_time(),
             memory::mb(peak)
         ));
         let intake = Intake::new(
@@ -577,12 +579,13 @@ impl Bench {
             .await?;
             let point = CurvePoint::new(*fraction, rate, &outcome);
             say(format!(
-                "{rate:.0}/s offered ({:.0}% of throughput): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms{}",
+                "{rate:.0}/s offered ({:.0}% of throughput): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms{}{}",
                 fraction * 100.0,
                 point.p50_ms,
                 point.p99_ms,
                 point.max_ms,
                 point.stalled,
+                outcome.stall_time(),
                 if point.lost > 0 {
                     format!(
                         ", {} lost ({})",
