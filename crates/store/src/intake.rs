@@ -98,6 +98,14 @@ pub(crate) struct SealedEvent {
 }
 
 impl SealedEvent {
+    /// What the rules compare `event` by, as it would be recorded.
+    pub(crate) fn as_recorded(&self, event: &OrderEvent) -> EventFingerprint {
+        EventFingerprint {
+            result: event.result.clone(),
+            digest: self.fingerprint.clone(),
+        }
+    }
+
     pub(crate) fn new(keys: &Keyring, event: &OrderEvent) -> Self {
         let fingerprint = keys.fingerprint(event.fingerprint());
         let lpa = event.usable_activation_code().map(|c| {
@@ -221,10 +229,10 @@ impl Store {
     /// On SQLite, concurrent intakes are committed together by one writer (group commit:
     /// one WAL sync for many webhooks, each in its own savepoint so one failure does not
     /// fail the others). PostgreSQL groups concurrent commits itself.
-    #[tracing::instrument(skip_all, fields(order_no = %event.order_no))]
     ///
     /// `plan` may be called twice on PostgreSQL: for an order's first result, then (when the
     /// order turned out to have results already) with the disposition the rules gave.
+    #[tracing::instrument(skip_all, fields(order_no = %event.order_no))]
     pub async fn intake(
         &self,
         receipt: NewReceipt<'_>,
@@ -279,12 +287,8 @@ impl Store {
         plan: &(impl Fn(&Disposition) -> Vec<NewJob> + Send),
         now: i64,
     ) -> Result<Option<IntakeOutcome>, StoreError> {
-        let new = EventFingerprint {
-            result: event.result.clone(),
-            digest: sealed.fingerprint.clone(),
-        };
         // The rules, for an order with no recorded event (what the statement checks).
-        let disposition = classify(&[], &new);
+        let disposition = classify(&[], &sealed.as_recorded(event));
         if disposition != Disposition::Accepted {
             return Ok(None);
         }
@@ -321,9 +325,18 @@ impl Store {
             .bind(now)
             .bind(jobs_json)
             .fetch_optional(&self.write)
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
+            .await;
+        let row = match row {
+            Ok(Some(row)) => row,
+            Ok(None) => return Ok(None),
+            // The order's count said "no event" but one with this fingerprint exists (a count
+            // written by hand, or a defect): the statement wrote nothing; the full intake
+            // reads the events themselves, so the provider's retry is still a duplicate.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                tracing::warn!(order_no = %event.order_no, "orders.recorded_events is 0 but the order has this event; taking the full intake");
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
         };
         Ok(Some(IntakeOutcome {
             disposition,
@@ -545,11 +558,7 @@ pub(crate) async fn run_intake<S: IntakeSteps>(
     let order_no = event.order_no.as_str();
     steps.lock_order(order_no, now).await?;
     let recorded = steps.recorded_events(order_no).await?;
-    let new = EventFingerprint {
-        result: event.result.clone(),
-        digest: sealed.fingerprint.clone(),
-    };
-    let disposition = classify(&recorded, &new);
+    let disposition = classify(&recorded, &sealed.as_recorded(event));
     let accepted = disposition == Disposition::Accepted;
     let new_event = disposition != Disposition::Duplicate;
     let columns = if new_event {

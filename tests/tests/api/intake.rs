@@ -19,6 +19,7 @@ on_both_backends!(
     completed_without_a_usable_activation_code_is_recorded_and_alerted,
     fifty_simultaneous_deliveries_make_one_order_and_one_event,
     simultaneous_different_first_results_of_one_order_follow_the_rules,
+    a_retry_is_a_duplicate_even_when_the_orders_event_count_is_wrong,
     two_hundred_simultaneous_orders_are_all_recorded,
     webhooks_and_an_operator_command_write_the_same_database_at_once,
 );
@@ -410,6 +411,29 @@ async fn simultaneous_different_first_results_of_one_order_follow_the_rules(back
         rounds,
         "one activation per order"
     );
+    app.stop().await;
+}
+
+/// The one-statement path trusts `orders.recorded_events`; a wrong count (edited by hand)
+/// must not turn the provider's retry into an error: the full intake reads the events.
+async fn a_retry_is_a_duplicate_even_when_the_orders_event_count_is_wrong(backend: Backend) {
+    let Some(app) = spawn_app(backend, AppOptions::default()).await else {
+        return;
+    };
+    let (status, body) = app.webhook_json(SAMPLE_COMPLETED).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("accepted")));
+    sqlx::query("UPDATE orders SET recorded_events = 0")
+        .execute(&app.db)
+        .await
+        .expect("the count, edited");
+    let (status, body) = app.webhook_json(SAMPLE_COMPLETED).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("duplicate")),
+        "{body}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM order_events").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhook_receipts").await, 2);
     app.stop().await;
 }
 
