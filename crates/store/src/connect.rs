@@ -80,6 +80,7 @@ impl Store {
             write,
             read,
             wake: Arc::new(Notify::new()),
+            fresh: Arc::default(),
             batcher,
             clock: options.clock.clone(),
             keys: Arc::clone(&options.keys),
