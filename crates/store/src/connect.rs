@@ -80,7 +80,6 @@ impl Store {
             write,
             read,
             wake: Arc::new(Notify::new()),
-            fresh: Arc::default(),
             batcher,
             clock: options.clock.clone(),
             keys: Arc::clone(&options.keys),

@@ -502,8 +502,8 @@ impl IntakeSteps for SqliteSteps<'_> {
         Ok((receipt_id, Some(event_id)))
     }
 
-    async fn insert_job(&mut self, j: EventJob<'_>) -> Result<Option<i64>, StoreError> {
-        let ids = query(
+    async fn insert_job(&mut self, j: EventJob<'_>) -> Result<(), StoreError> {
+        execute(
             self.conn,
             INSERT_JOB,
             &[
@@ -515,9 +515,8 @@ impl IntakeSteps for SqliteSteps<'_> {
                 &j.job.payload,
                 &j.now,
             ],
-            |row| Ok(row.get::<_, i64>(0)?),
         )?;
-        Ok(ids.first().copied())
+        Ok(())
     }
 }
 
@@ -591,7 +590,7 @@ fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<ClaimedJob>, S
             &request.lease,
             &request.now,
             &request.limit,
-            &request.fifth(),
+            &request.notifier(),
         ],
         |row| {
             let id: i64 = row.get("id")?;

@@ -35,13 +35,12 @@ pub(crate) const COUNT_ORDER_EVENT: &str =
             state = CASE WHEN $4 THEN $1 ELSE state END,
             updated_at = CASE WHEN $4 THEN $2 ELSE updated_at END
       WHERE order_no = $3";
-/// A job, unless one with the same key exists; its id if it was written.
+/// A job, unless one with the same key exists.
 pub(crate) const INSERT_JOB: &str =
     "INSERT INTO outbox_jobs (dedup_key, notifier, kind, order_no, event_id, payload, state,
      attempts, created_at, updated_at, next_attempt_at)
      VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)
-     ON CONFLICT (dedup_key) DO NOTHING
-     RETURNING id";
+     ON CONFLICT (dedup_key) DO NOTHING";
 
 /// The receipt's `outcome` for a disposition.
 pub(crate) fn receipt_outcome(disposition: &Disposition) -> &'static str {
@@ -216,8 +215,6 @@ pub struct IntakeOutcome {
     pub event_id: Option<i64>,
     /// How many outbox jobs were written.
     pub jobs: usize,
-    /// The ids of the jobs written (a job whose key existed already is not), all due now.
-    pub(crate) job_ids: Vec<i64>,
 }
 
 /// How the intake turns a disposition into jobs: called inside the transaction, once the
@@ -274,8 +271,6 @@ impl Store {
                 }
             }
         };
-        // Committed and due now: the dispatcher's next claim can take them by id.
-        self.fresh.add(outcome.job_ids.iter().copied());
         if outcome.jobs > 0 {
             self.notify_jobs_changed();
         }
@@ -343,21 +338,11 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         };
-        let job_ids: Option<String> = row.try_get("job_ids")?;
-        let job_ids = job_ids
-            .iter()
-            .flat_map(|ids| ids.split(','))
-            .map(|id| {
-                id.parse()
-                    .map_err(|_| StoreError::Corrupt(format!("a job id {id:?} from the intake")))
-            })
-            .collect::<Result<_, _>>()?;
         Ok(Some(IntakeOutcome {
             disposition,
             receipt_id: row.try_get("receipt_id")?,
             event_id: Some(row.try_get("event_id")?),
             jobs: jobs.len(),
-            job_ids,
         }))
     }
 
@@ -488,8 +473,7 @@ const RECORD_EVENT_PG: &str = "WITH r AS (
 /// lock and then checks that condition on the row as that delivery left it, so two first
 /// deliveries of one order never both get here. Then receipt, event and jobs (`$16`, JSON:
 /// `dedup_key` or null for a job keyed by event, `notifier`, `kind`, `payload`) as the full
-/// intake writes them, and returns the new jobs' ids (comma-separated, for
-/// [`crate::outbox::FreshJobs`]). No row comes back when the order has recorded events: nothing was
+/// intake writes them. No row comes back when the order has recorded events: nothing was
 /// written, and the caller runs the full intake, which reads them and applies the rules.
 ///
 /// `$1` received at, `$2` remote address, `$3` order, `$4` sealed body, `$5` source,
@@ -517,11 +501,8 @@ pub(crate) const FIRST_EVENT_PG: &str = "WITH o AS (
                 j.notifier, j.kind, $3, e.id, j.payload, 'pending', 0, $15, $15, $15
            FROM e, json_to_recordset(CAST($16 AS json))
                 AS j(dedup_key TEXT, notifier TEXT, kind TEXT, payload TEXT)
-         ON CONFLICT (dedup_key) DO NOTHING
-         RETURNING id)
-     SELECT r.id AS receipt_id, e.id AS event_id,
-            (SELECT string_agg(CAST(id AS TEXT), ',') FROM j) AS job_ids
-       FROM r, e";
+         ON CONFLICT (dedup_key) DO NOTHING)
+     SELECT r.id AS receipt_id, e.id AS event_id FROM r, e";
 
 /// What [`IntakeSteps::record`] writes: the receipt always; the event and (when accepted)
 /// the order's state unless the delivery is a duplicate.
@@ -560,8 +541,8 @@ pub(crate) trait IntakeSteps {
     ) -> Result<Vec<EventFingerprint>, StoreError>;
     /// Writes the receipt, the event and the order's state; returns their ids.
     async fn record(&mut self, record: Record<'_>) -> Result<(i64, Option<i64>), StoreError>;
-    /// Writes a job unless one with the same key exists; its id if written.
-    async fn insert_job(&mut self, job: EventJob<'_>) -> Result<Option<i64>, StoreError>;
+    /// Writes a job unless one with the same key exists.
+    async fn insert_job(&mut self, job: EventJob<'_>) -> Result<(), StoreError>;
 }
 
 /// The intake, once for both engines, inside a transaction the caller commits: create or lock
@@ -595,13 +576,12 @@ pub(crate) async fn run_intake<S: IntakeSteps>(
             now,
         })
         .await?;
-    let mut job_ids = Vec::new();
     let jobs = match event_id {
         Some(event_id) => {
             let jobs = plan(&disposition);
             for job in &jobs {
                 let key = job_key(event, event_id, job);
-                let id = steps
+                steps
                     .insert_job(EventJob {
                         job,
                         key: &key,
@@ -610,7 +590,6 @@ pub(crate) async fn run_intake<S: IntakeSteps>(
                         now,
                     })
                     .await?;
-                job_ids.extend(id);
             }
             jobs.len()
         }
@@ -626,7 +605,6 @@ pub(crate) async fn run_intake<S: IntakeSteps>(
         receipt_id,
         event_id,
         jobs,
-        job_ids,
     })
 }
 
@@ -694,7 +672,7 @@ impl IntakeSteps for PostgresSteps<'_, '_> {
         Ok((row.try_get("receipt_id")?, row.try_get("event_id")?))
     }
 
-    async fn insert_job(&mut self, j: EventJob<'_>) -> Result<Option<i64>, StoreError> {
+    async fn insert_job(&mut self, j: EventJob<'_>) -> Result<(), StoreError> {
         insert_job(
             self.tx,
             j.job,
@@ -707,7 +685,7 @@ impl IntakeSteps for PostgresSteps<'_, '_> {
     }
 }
 
-/// Writes a job unless one with the same key exists; its id if written.
+/// Writes a job unless one with the same key exists.
 pub(crate) async fn insert_job(
     tx: &mut Transaction<'_, Any>,
     job: &NewJob,
@@ -715,8 +693,8 @@ pub(crate) async fn insert_job(
     order_no: Option<&str>,
     event_id: Option<i64>,
     now: i64,
-) -> Result<Option<i64>, StoreError> {
-    let row = sqlx::query(INSERT_JOB)
+) -> Result<(), StoreError> {
+    sqlx::query(INSERT_JOB)
         .bind(dedup_key.to_owned())
         .bind(job.notifier.clone())
         .bind(job.kind.as_str())
@@ -724,7 +702,7 @@ pub(crate) async fn insert_job(
         .bind(event_id)
         .bind(job.payload.clone())
         .bind(now)
-        .fetch_optional(&mut **tx)
+        .execute(&mut **tx)
         .await?;
-    Ok(row.map(|r| r.try_get("id")).transpose()?)
+    Ok(())
 }

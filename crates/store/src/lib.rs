@@ -105,8 +105,6 @@ pub struct Store {
     /// Where reads go. On PostgreSQL the same pool as `write`.
     read: AnyPool,
     wake: Arc<Notify>,
-    /// Jobs this process has just committed, for the dispatcher's next claim.
-    fresh: Arc<outbox::FreshJobs>,
     /// SQLite's group-commit writer for intakes, claims and delivery outcomes; `None` on
     /// PostgreSQL.
     batcher: Option<group_commit::Batcher>,

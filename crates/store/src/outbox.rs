@@ -4,10 +4,6 @@
 //! dispatcher makes any network call. A job whose lease has expired (its worker died) is
 //! claimable again. Every outcome is written only by the worker holding the lease.
 
-use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
-
 use esim_courier_core::Alert;
 use sqlx::{Any, Row, Transaction};
 
@@ -178,77 +174,12 @@ pub(crate) fn unreadable_job(id: i64, e: &StoreError) -> String {
 pub(crate) const RECORD_ATTEMPT: &str = "INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker, recipient, locale)
  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
-/// How long a claim may take jobs [`FreshJobs`] hands it before it sweeps the due-jobs
-/// index again: within this time, jobs this process has just written may go out ahead of
-/// older due jobs (a retry, an expired lease, another process's job).
-const SWEEP_EVERY: Duration = Duration::from_millis(50);
-
-/// The most job ids [`FreshJobs`] keeps; past it new ids are dropped, and the sweep finds
-/// their jobs.
-const FRESH_CAP: usize = 10_000;
-
-/// The jobs this process has just committed, due at once, by id: a claim leases them by
-/// primary key instead of walking the due-jobs index.
-///
-/// Why: on PostgreSQL every claimed job leaves an entry in the partial indexes of due and
-/// leased jobs that stays until `VACUUM`, and a claim ordered by due time starts at those.
-/// During a 10 s intake at 3,000 webhooks/s a claim read 867 buffers to find 6 jobs
-/// (BENCHMARKS.md); by id it reads a few per job. A claim still sweeps the index when no
-/// fresh job is known and at least every [`SWEEP_EVERY`], so nothing waits behind a steady
-/// stream of new jobs for longer than that. An id is only a hint: the claim takes the job
-/// only if it is still pending and due, under its row lock, like any claim.
-#[derive(Debug, Default)]
-pub(crate) struct FreshJobs {
-    inner: Mutex<Fresh>,
-}
-
-#[derive(Debug, Default)]
-struct Fresh {
-    ids: VecDeque<i64>,
-    /// When a claim last swept the index; `None` before the first.
-    swept: Option<Instant>,
-}
-
-impl FreshJobs {
-    /// Jobs just committed, due now.
-    pub(crate) fn add(&self, ids: impl IntoIterator<Item = i64>) {
-        let mut fresh = self.lock();
-        for id in ids {
-            if fresh.ids.len() >= FRESH_CAP {
-                break;
-            }
-            fresh.ids.push_back(id);
-        }
-    }
-
-    /// What the next claim of up to `limit` jobs leases: fresh jobs by id, oldest first, or
-    /// (none given) the due-jobs index.
-    fn next(&self, limit: usize) -> Vec<i64> {
-        let mut fresh = self.lock();
-        let sweep =
-            fresh.ids.is_empty() || fresh.swept.is_none_or(|at| at.elapsed() >= SWEEP_EVERY);
-        if sweep {
-            fresh.swept = Some(Instant::now());
-            return Vec::new();
-        }
-        let n = limit.min(fresh.ids.len());
-        fresh.ids.drain(..n).collect()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Fresh> {
-        // Nothing panics while holding it; a poisoned queue is still a valid queue.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 /// Which due jobs a claim leases.
 #[derive(Debug, Clone)]
 pub(crate) enum ClaimFilter {
     /// Any due job: pending or waiting jobs whose time has come, in-flight ones whose lease
     /// expired; the earliest first.
     Due,
-    /// These jobs (ids from [`FreshJobs`]), those still pending and due.
-    Fresh(Vec<i64>),
     /// Due pending jobs of one notifier (a grouping window's sweep), oldest first.
     Notifier(String),
 }
@@ -265,8 +196,8 @@ pub(crate) struct ClaimRequest {
 }
 
 impl ClaimRequest {
-    /// The claim statement: `$1` lease end, `$2` lease token, `$3` now, `$4` limit, `$5`
-    /// what [`ClaimRequest::fifth`] gives.
+    /// The claim statement: `$1` lease end, `$2` lease token, `$3` now, `$4` limit, `$5` the
+    /// notifier for [`ClaimFilter::Notifier`].
     pub(crate) fn sql(&self, backend: Backend) -> String {
         let chosen = match (&self.filter, backend) {
             // SQLite plans the OR of the three states as a scan of every due job and a sort,
@@ -303,18 +234,6 @@ impl ClaimRequest {
                       OR (state = 'in_flight' AND locked_until < $3))
                   ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED"
                 .to_owned(),
-            // The ids come as one text parameter (`$5`, comma-separated): the `Any` driver
-            // binds no arrays.
-            (ClaimFilter::Fresh(_), Backend::Postgres) => "SELECT id FROM outbox_jobs
-                  WHERE id = ANY(CAST(string_to_array($5, ',') AS BIGINT[]))
-                    AND state = 'pending' AND next_attempt_at <= $3
-                  LIMIT $4 FOR UPDATE SKIP LOCKED"
-                .to_owned(),
-            (ClaimFilter::Fresh(_), Backend::Sqlite) => "SELECT id FROM outbox_jobs
-                  WHERE id IN (SELECT value FROM json_each('[' || $5 || ']'))
-                    AND state = 'pending' AND next_attempt_at <= $3
-                  LIMIT $4"
-                .to_owned(),
             (ClaimFilter::Notifier(_), backend) => format!(
                 "SELECT id FROM outbox_jobs WHERE state = 'pending' AND next_attempt_at <= $3 AND notifier = $5
                   ORDER BY id LIMIT $4{}",
@@ -332,23 +251,18 @@ impl ClaimRequest {
         )
     }
 
-    /// What is bound as `$5`: the notifier, or the fresh jobs' ids; nothing for a sweep.
-    pub(crate) fn fifth(&self) -> Option<String> {
+    /// The notifier bound as `$5`, if any.
+    pub(crate) fn notifier(&self) -> Option<&str> {
         match &self.filter {
             ClaimFilter::Due => None,
-            ClaimFilter::Fresh(ids) => {
-                Some(ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","))
-            }
-            ClaimFilter::Notifier(n) => Some(n.clone()),
+            ClaimFilter::Notifier(n) => Some(n),
         }
     }
 }
 
 impl Store {
     /// Leases up to `limit` due jobs to `worker` until `now + lease_ms`: pending and waiting
-    /// jobs whose time has come, and in-flight jobs whose lease has expired, the earliest
-    /// first; except that jobs this store's intake has just written are taken by id for up
-    /// to 50 ms before the next sweep of the due jobs (see [`FreshJobs`]). On PostgreSQL,
+    /// jobs whose time has come, and in-flight jobs whose lease has expired. On PostgreSQL,
     /// `FOR UPDATE SKIP LOCKED` lets several replicas claim side by side without ever
     /// taking the same job.
     pub async fn claim(
@@ -357,19 +271,6 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
-        let fresh = self
-            .fresh
-            .next(usize::try_from(limit).unwrap_or(usize::MAX));
-        if !fresh.is_empty() {
-            let jobs = self
-                .claim_where(ClaimFilter::Fresh(fresh), worker, lease_ms, limit)
-                .await?;
-            // None of them was still pending (another replica's sweep took them, say): the
-            // index may hold what is due.
-            if !jobs.is_empty() {
-                return Ok(jobs);
-            }
-        }
         self.claim_where(ClaimFilter::Due, worker, lease_ms, limit)
             .await
     }
@@ -420,8 +321,8 @@ impl Store {
             .bind(request.lease.clone())
             .bind(request.now)
             .bind(request.limit);
-        if let Some(fifth) = request.fifth() {
-            query = query.bind(fifth);
+        if let Some(n) = request.notifier() {
+            query = query.bind(n.to_owned());
         }
         let rows = query.fetch_all(&self.write).await?;
         let mut jobs = Vec::with_capacity(rows.len());
@@ -1225,41 +1126,4 @@ fn lease_token(worker: &str) -> String {
     static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{worker}#{n}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fresh_jobs_go_by_id_between_sweeps_and_never_keep_the_index_waiting() {
-        let fresh = FreshJobs::default();
-        assert!(fresh.next(10).is_empty(), "nothing known: sweep");
-        fresh.add([1, 2, 3]);
-        assert_eq!(fresh.next(2), [1, 2], "oldest first, up to the limit");
-        assert_eq!(fresh.next(2), [3]);
-        assert!(fresh.next(2).is_empty(), "all taken: sweep");
-        fresh.add([4]);
-        // The last sweep is SWEEP_EVERY old: the next claim sweeps, the id stays for later.
-        fresh.lock().swept = Instant::now().checked_sub(SWEEP_EVERY);
-        assert!(fresh.next(2).is_empty());
-        assert_eq!(fresh.next(2), [4]);
-    }
-
-    #[test]
-    fn the_first_claim_sweeps_whatever_is_known() {
-        let fresh = FreshJobs::default();
-        fresh.add([1]);
-        assert!(fresh.next(10).is_empty());
-        assert_eq!(fresh.next(10), [1]);
-    }
-
-    #[test]
-    fn fresh_jobs_past_the_cap_are_left_to_the_sweep() {
-        let fresh = FreshJobs::default();
-        let past = i64::try_from(FRESH_CAP).expect("small") + 5;
-        fresh.add(0..past);
-        assert_eq!(fresh.lock().ids.len(), FRESH_CAP);
-        assert_eq!(fresh.lock().ids.back(), Some(&(past - 6)));
-    }
 }

@@ -13,8 +13,6 @@ on_both_backends!(
     two_claimers_never_take_the_same_job,
     an_unreadable_job_becomes_a_dead_letter_and_the_others_are_still_claimed,
     claims_take_the_earliest_due_jobs_first,
-    a_new_job_another_replica_claimed_is_not_claimed_again,
-    a_steady_stream_of_new_jobs_does_not_hold_back_an_older_due_job,
 );
 
 async fn store(url: &str) -> Store {
@@ -265,79 +263,4 @@ async fn claims_take_the_earliest_due_jobs_first(backend: Backend) {
         "neither a job due later nor one whose lease still runs"
     );
     raw.close().await;
-}
-
-/// The intake hands its new jobs to the next claim of the same store, which takes them by
-/// id; another replica may have claimed them by then, and a job is still leased once.
-async fn a_new_job_another_replica_claimed_is_not_claimed_again(backend: Backend) {
-    let Some(db) = test_db(backend).await else {
-        return;
-    };
-    let here = store(&db.url).await;
-    let there = store(&db.url).await;
-    // Nothing is due: this claim sweeps, so the next one takes the new jobs by id.
-    assert!(here
-        .claim("here", 60_000, 10)
-        .await
-        .expect("claims")
-        .is_empty());
-    add_jobs(&here, 5).await;
-    let taken = there.claim("there", 60_000, 3).await.expect("claims");
-    assert_eq!(taken.len(), 3);
-    let rest = here.claim("here", 60_000, 10).await.expect("claims");
-    let taken: HashSet<i64> = taken.iter().map(|j| j.id).collect();
-    let rest_ids: HashSet<i64> = rest.iter().map(|j| j.id).collect();
-    assert_eq!(rest.len(), 2, "the two the other replica left");
-    assert!(taken.is_disjoint(&rest_ids), "{taken:?} and {rest_ids:?}");
-    assert!(rest.iter().all(|j| j.attempts == 1));
-    assert!(
-        here.claim("here", 60_000, 10)
-            .await
-            .expect("claims")
-            .is_empty(),
-        "every job is leased"
-    );
-    there.close().await;
-    here.close().await;
-}
-
-/// A job this store did not write (another replica's, a retry) is due while new jobs keep
-/// coming: the claims take the new ones by id, but sweep the due jobs often enough that the
-/// older one goes out too.
-async fn a_steady_stream_of_new_jobs_does_not_hold_back_an_older_due_job(backend: Backend) {
-    let Some(db) = test_db(backend).await else {
-        return;
-    };
-    let here = store(&db.url).await;
-    let there = store(&db.url).await;
-    assert!(here
-        .claim("here", 60_000, 1)
-        .await
-        .expect("claims")
-        .is_empty());
-    add_jobs_from(&there, 0, 1).await;
-    add_jobs_from(&here, 1, 1).await;
-    // One new job per claim of one job, so a new job is always waiting. The bound only
-    // ends a failing run (the sweep comes every 50 ms).
-    let started = std::time::Instant::now();
-    let mut claimed = Vec::new();
-    for i in 2.. {
-        let jobs = here.claim("here", 60_000, 1).await.expect("claims");
-        claimed.extend(jobs.iter().map(|j| j.order_no.clone().unwrap_or_default()));
-        if claimed.iter().any(|o| o == "JOB-0") {
-            break;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "the other replica's job was never claimed: {claimed:?}"
-        );
-        add_jobs_from(&here, i, 1).await;
-    }
-    assert_eq!(
-        claimed.iter().filter(|o| *o == "JOB-0").count(),
-        1,
-        "{claimed:?}"
-    );
-    there.close().await;
-    here.close().await;
 }
