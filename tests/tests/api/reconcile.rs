@@ -15,6 +15,7 @@ use esim_courier_tests::{on_both_backends, test_db, Backend};
 on_both_backends!(
     a_sweep_records_each_order_once_while_new_orders_shift_the_pages,
     replicas_scheduling_the_same_sweep_slot_make_one_job,
+    a_provider_call_turn_that_passed_while_it_was_taken_is_not_used,
 );
 
 const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
@@ -133,4 +134,43 @@ async fn replicas_scheduling_the_same_sweep_slot_make_one_job(backend: Backend) 
     )
     .await;
     assert_eq!(jobs, 2, "one job per slot");
+}
+
+/// The deployment-wide turn for a provider call is taken by a committed update. When that
+/// update waits (here: another process holds the gate's row for 300 ms, as a stalled disk or
+/// a busy replica would), the turn it returns has passed: used, the call would land closer
+/// than the interval to the calls whose turns come next. The caller takes the next turn.
+async fn a_provider_call_turn_that_passed_while_it_was_taken_is_not_used(backend: Backend) {
+    use esim_courier_core::CallGate;
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let store = Store::connect(&StoreOptions::new(&db.url, esim_courier_tests::test_keys()))
+        .await
+        .expect("connects");
+    store.migrate().await.expect("migrates");
+    let gate = store.provider_gate(NonZeroU32::new(10).expect("non-zero"));
+    let interval = 110;
+    let other = sqlx::AnyPool::connect(&db.url).await.expect("connects");
+    let mut held = other.begin().await.expect("begins");
+    sqlx::query("UPDATE provider_gate SET next_at = next_at WHERE id = 1")
+        .execute(&mut *held)
+        .await
+        .expect("holds the row");
+    let turn = tokio::spawn(async move { gate.turn().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let released = now_ms();
+    held.commit().await.expect("commits");
+    turn.await.expect("the turn is taken");
+    let next_at: i64 = sqlx::query_scalar("SELECT next_at FROM provider_gate WHERE id = 1")
+        .fetch_one(&other)
+        .await
+        .expect("reads");
+    let used = next_at - interval;
+    assert!(
+        used >= released,
+        "the call went at the turn of {used}, taken while the row was held until {released}"
+    );
+    other.close().await;
+    store.close().await;
 }
