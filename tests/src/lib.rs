@@ -26,6 +26,16 @@ pub fn test_keys() -> std::sync::Arc<esim_courier_store::Keyring> {
     )
 }
 
+/// A store on `url` with the test keys, its migrations applied.
+pub async fn migrated_store(url: &str) -> esim_courier_store::Store {
+    let options = esim_courier_store::StoreOptions::new(url, test_keys());
+    let store = esim_courier_store::Store::connect(&options)
+        .await
+        .expect("connects");
+    store.migrate().await.expect("migrates");
+    store
+}
+
 /// The provider's own sample COMPLETED payload.
 pub const SAMPLE_COMPLETED: &str = include_str!("../fixtures/webhook-completed.json");
 /// A FAILED payload with empty `iccid` and `lpa`.

@@ -9,7 +9,7 @@ use esim_courier_core::{
     WebhookPayload,
 };
 use esim_courier_dispatch::{Dispatcher, DispatcherConfig, Registered, RetryPolicy};
-use esim_courier_store::{now_ms, JobKind, JobState, NewJob, NewReceipt, Store, StoreOptions};
+use esim_courier_store::{now_ms, JobKind, JobState, NewJob, NewReceipt, Store};
 use esim_courier_tests::{
     eventually, on_both_backends, spawn_app, test_db, AppOptions, Backend, SAMPLE_COMPLETED,
     SAMPLE_FAILED,
@@ -253,10 +253,7 @@ async fn shutdown_releases_the_lease_of_a_stuck_delivery(backend: Backend) {
     let Some(db) = test_db(backend).await else {
         return;
     };
-    let store = Store::connect(&StoreOptions::new(&db.url, esim_courier_tests::test_keys()))
-        .await
-        .expect("connects");
-    store.migrate().await.expect("migrates");
+    let store = esim_courier_tests::migrated_store(&db.url).await;
     let event = WebhookPayload::from_slice(SAMPLE_FAILED.as_bytes())
         .and_then(|p| p.into_event(&CurrencyTable::default()))
         .expect("fixture parses");

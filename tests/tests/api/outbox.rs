@@ -15,13 +15,7 @@ on_both_backends!(
     claims_take_the_earliest_due_jobs_first,
 );
 
-async fn store(url: &str) -> Store {
-    let store = Store::connect(&StoreOptions::new(url, esim_courier_tests::test_keys()))
-        .await
-        .expect("connects");
-    store.migrate().await.expect("migrates");
-    store
-}
+use esim_courier_tests::migrated_store as store;
 
 /// An attempt by `worker` that starts and ends now (to an operator channel: no recipient).
 fn attempt_now(worker: &str) -> Attempt<'_> {

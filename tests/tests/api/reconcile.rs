@@ -10,7 +10,7 @@ use esim_courier_dispatch::reconcile::{Reconciler, SweepReport};
 use esim_courier_provider_yoni::{YoniConfig, YoniProvider};
 use esim_courier_store::{now_ms, Store, StoreOptions};
 use esim_courier_tests::provider::FakeProvider;
-use esim_courier_tests::{on_both_backends, test_db, Backend};
+use esim_courier_tests::{migrated_store, on_both_backends, test_db, Backend};
 
 on_both_backends!(
     a_sweep_records_each_order_once_while_new_orders_shift_the_pages,
@@ -21,10 +21,7 @@ on_both_backends!(
 const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
 
 async fn reconciler(url: &str, fake: &FakeProvider) -> Reconciler {
-    let store = Store::connect(&StoreOptions::new(url, esim_courier_tests::test_keys()))
-        .await
-        .expect("connects");
-    store.migrate().await.expect("migrates");
+    let store = migrated_store(url).await;
     let provider = YoniProvider::new(
         YoniConfig {
             base_url: fake.base.clone(),
@@ -116,10 +113,7 @@ async fn replicas_scheduling_the_same_sweep_slot_make_one_job(backend: Backend) 
     let Some(db) = test_db(backend).await else {
         return;
     };
-    let one = Store::connect(&StoreOptions::new(&db.url, esim_courier_tests::test_keys()))
-        .await
-        .expect("connects");
-    one.migrate().await.expect("migrates");
+    let one = migrated_store(&db.url).await;
     let other = Store::connect(&StoreOptions::new(&db.url, esim_courier_tests::test_keys()))
         .await
         .expect("connects");
@@ -145,10 +139,7 @@ async fn a_provider_call_turn_that_passed_while_it_was_taken_is_not_used(backend
     let Some(db) = test_db(backend).await else {
         return;
     };
-    let store = Store::connect(&StoreOptions::new(&db.url, esim_courier_tests::test_keys()))
-        .await
-        .expect("connects");
-    store.migrate().await.expect("migrates");
+    let store = migrated_store(&db.url).await;
     let gate = store.provider_gate(NonZeroU32::new(10).expect("non-zero"));
     let interval = 110;
     let other = sqlx::AnyPool::connect(&db.url).await.expect("connects");
