@@ -7,6 +7,7 @@ use esim_courier_store::{
     now_ms, Attempt, Clock, JobKind, NewJob, NewReceipt, Store, StoreOptions,
 };
 use esim_courier_tests::{on_both_backends, test_db, Backend};
+use sqlx::{Connection, Executor, Row};
 
 on_both_backends!(
     an_expired_lease_makes_the_job_claimable_again,
@@ -18,7 +19,7 @@ on_both_backends!(
 use esim_courier_tests::migrated_store as store;
 
 /// An attempt by `worker` that starts and ends now (to an operator channel: no recipient).
-fn attempt_now(worker: &str) -> Attempt<'_> {
+pub(crate) fn attempt_now(worker: &str) -> Attempt<'_> {
     Attempt {
         worker,
         started_at: now_ms(),
@@ -27,7 +28,7 @@ fn attempt_now(worker: &str) -> Attempt<'_> {
     }
 }
 
-async fn add_jobs(store: &Store, n: usize) {
+pub(crate) async fn add_jobs(store: &Store, n: usize) {
     add_jobs_from(store, 0, n).await;
 }
 
@@ -257,4 +258,92 @@ async fn claims_take_the_earliest_due_jobs_first(backend: Backend) {
         "neither a job due later nor one whose lease still runs"
     );
     raw.close().await;
+}
+
+/// PostgreSQL caches each statement's plan on its connection, and may keep a generic plan
+/// made in the first minute, when the outbox was nearly empty. The claim's plan must stay
+/// bounded however large the outbox grows after that: a claim of 16 jobs reads about 16 of
+/// them, not every due job. (An earlier form, planned on a small outbox, re-read every due
+/// job for each claim.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_planned_on_an_empty_outbox_stays_bounded_as_it_grows() {
+    let Some(db) = test_db(Backend::Postgres).await else {
+        return;
+    };
+    let store = store(&db.url).await;
+    let mut conn = sqlx::postgres::PgConnection::connect(&db.url)
+        .await
+        .expect("connects");
+    let statement = esim_courier_store::due_claim_statement(esim_courier_store::Backend::Postgres);
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .expect("sets");
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "PREPARE claim (bigint, text, bigint, bigint) AS {statement}"
+    )))
+    .await
+    .expect("prepares");
+    let now = now_ms();
+    let execute = format!("EXECUTE claim ({}, 'lease', {now}, 16)", now + 60_000);
+    // Planned on the empty outbox (in a transaction rolled back: nothing is claimed).
+    conn.execute(sqlx::AssertSqlSafe(format!("BEGIN; {execute}; ROLLBACK")))
+        .await
+        .expect("claims");
+
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO outbox_jobs (dedup_key, notifier, kind, state, attempts, created_at, updated_at, next_attempt_at)
+         SELECT 'job-' || g, 'n', 'alert', 'pending', 0, {now}, {now}, {now} - 5000 + g
+           FROM generate_series(1, 3000) AS g"
+    )))
+    .await
+    .expect("fills the outbox");
+    conn.execute("BEGIN").await.expect("begins");
+    let plan: String = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN (ANALYZE, FORMAT JSON) {execute}"
+    )))
+    .fetch_one(&mut conn)
+    .await
+    .expect("explains")
+    .try_get_unchecked(0)
+    .expect("the plan");
+    conn.execute("ROLLBACK").await.expect("rolls back");
+
+    let plan: serde_json::Value = serde_json::from_str(&plan).expect("JSON");
+    let root = &plan[0]["Plan"];
+    let mut read = 0;
+    let mut claimed = None;
+    visit(root, &mut |node| {
+        if node["Relation Name"] == "outbox_jobs" {
+            let loops = node["Actual Loops"].as_f64().unwrap_or(1.0);
+            let rows = node["Actual Rows"].as_f64().unwrap_or(0.0);
+            let removed = node["Rows Removed by Filter"].as_f64().unwrap_or(0.0)
+                + node["Rows Removed by Index Recheck"]
+                    .as_f64()
+                    .unwrap_or(0.0);
+            if node["Node Type"] == "ModifyTable" {
+                claimed = Some(rows);
+            } else {
+                read += ((rows + removed) * loops) as i64;
+            }
+        }
+    });
+    assert!(
+        read <= 4 * 16,
+        "the claim read {read} outbox rows for 16 jobs out of 3,000 due: {plan:#}"
+    );
+    assert_eq!(
+        claimed,
+        Some(16.0),
+        "the 16 earliest jobs are claimed: {plan:#}"
+    );
+    conn.close().await.expect("closes");
+    store.close().await;
+}
+
+/// Calls `f` on `node` and every node under it.
+fn visit(node: &serde_json::Value, f: &mut impl FnMut(&serde_json::Value)) {
+    f(node);
+    for child in node["Plans"].as_array().into_iter().flatten() {
+        visit(child, f);
+    }
 }
