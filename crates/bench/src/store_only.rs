@@ -165,6 +165,7 @@ async fn one_intake(store: &Store, orders: &Orders, seq: u64) -> anyhow::Result<
                     kind: JobKind::OrderCompleted,
                     payload: None,
                 }]
+                .into()
             },
         )
         .await

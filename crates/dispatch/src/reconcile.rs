@@ -15,7 +15,7 @@ use esim_courier_core::{
     plan, Disposition, EventSource, OrderNo, OrderStatus, PlaceOrder, Provider, ProviderError,
     ProviderOrder, Routes,
 };
-use esim_courier_store::{now_ms, NewJob, NewReceipt, Store, StoreError};
+use esim_courier_store::{now_ms, NewReceipt, Planned, Store, StoreError};
 
 /// When sweeps run: one every `interval` across every replica, each over the orders the
 /// provider created within `window`. A window longer than the interval lets a sweep cover an
@@ -220,7 +220,7 @@ impl Reconciler {
             .store
             .intake(receipt, event, {
                 let (routes, event) = (self.routes.clone(), event.clone());
-                move |d| NewJob::from_plan(plan(&routes, &event, d, now_ms()))
+                move |d| Planned::from_plan(plan(&routes, &event, d, now_ms()))
             })
             .await?;
         let found = match outcome.disposition {

@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use esim_courier_core::{plan, Alert, Disposition, OrderEvent, PayloadError, WebhookPayload};
-use esim_courier_store::{now_ms, NewJob, NewReceipt};
+use esim_courier_store::{now_ms, NewJob, NewReceipt, Planned};
 
 use crate::{ApiError, AppState};
 
@@ -105,7 +105,7 @@ async fn record(
         .store
         .intake(receipt, event, {
             let (routes, event) = (state.config.routes.clone(), event.clone());
-            move |d| NewJob::from_plan(plan(&routes, &event, d, now_ms()))
+            move |d| Planned::from_plan(plan(&routes, &event, d, now_ms()))
         })
         .await
         .map_err(|e| ApiError::from_store(&e))?;

@@ -679,7 +679,7 @@ mod tests {
 
     use esim_courier_core::{CurrencyTable, EventSource, WebhookPayload};
 
-    use crate::{Keyring, NewReceipt, Store, StoreOptions};
+    use crate::{Keyring, NewReceipt, Planned, Store, StoreOptions};
 
     /// The database file only grows when a checkpoint copies the WAL into it. The writer
     /// checkpoints by itself only past [`super::WRITER_CHECKPOINT_PAGES`], far more than
@@ -711,7 +711,7 @@ mod tests {
                         source: EventSource::Webhook,
                     },
                     &event,
-                    |_| Vec::new(),
+                    |_| Planned::default(),
                 )
                 .await
                 .expect("recorded");

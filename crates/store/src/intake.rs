@@ -173,10 +173,13 @@ impl NewJob {
     /// (then the only place it shows); one that does not serialise too (never expected).
     pub fn from_plan(plan: Plan) -> Vec<NewJob> {
         if let Some(alert) = &plan.unrouted {
-            tracing::error!(alert = %alert.summary(), "no notifier is routed for this alert kind; it is only logged");
+            log_unrouted(alert);
         }
-        plan.jobs
-            .into_iter()
+        Self::of_planned(plan.jobs)
+    }
+
+    fn of_planned(jobs: Vec<esim_courier_core::PlannedJob>) -> Vec<NewJob> {
+        jobs.into_iter()
             .filter_map(|job| {
                 let (kind, payload) = match &job.delivery {
                     Delivery::Activation => (JobKind::OrderCompleted, None),
@@ -204,6 +207,41 @@ impl NewJob {
     }
 }
 
+/// What an intake's planner gives for the disposition found: the outbox jobs to write with
+/// the event, and an alert that no route takes. The store logs that alert once the intake
+/// that planned it has committed: the planner may run more than once (see [`Store::intake`]),
+/// and a plan not written must not be reported.
+#[derive(Debug, Clone, Default)]
+pub struct Planned {
+    /// The jobs to write.
+    pub jobs: Vec<NewJob>,
+    /// An alert raised with no notifier routed for its kind.
+    pub unrouted: Option<Alert>,
+}
+
+impl Planned {
+    /// The jobs of a [`Plan`], its unrouted alert kept for the store to log.
+    pub fn from_plan(plan: Plan) -> Self {
+        Planned {
+            jobs: NewJob::of_planned(plan.jobs),
+            unrouted: plan.unrouted,
+        }
+    }
+}
+
+impl From<Vec<NewJob>> for Planned {
+    fn from(jobs: Vec<NewJob>) -> Self {
+        Planned {
+            jobs,
+            unrouted: None,
+        }
+    }
+}
+
+fn log_unrouted(alert: &Alert) {
+    tracing::error!(alert = %alert.summary(), "no notifier is routed for this alert kind; it is only logged");
+}
+
 /// What the intake recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntakeOutcome {
@@ -215,11 +253,13 @@ pub struct IntakeOutcome {
     pub event_id: Option<i64>,
     /// How many outbox jobs were written.
     pub jobs: usize,
+    /// The alert this intake raised that no notifier is routed for (logged by the store).
+    pub unrouted: Option<Alert>,
 }
 
 /// How the intake turns a disposition into jobs: called inside the transaction, once the
 /// disposition is known.
-pub type Planner = Box<dyn FnOnce(&Disposition) -> Vec<NewJob> + Send>;
+pub type Planner = Box<dyn FnOnce(&Disposition) -> Planned + Send>;
 
 impl Store {
     /// Records one webhook delivery in a single transaction: the raw receipt, the order row,
@@ -231,13 +271,14 @@ impl Store {
     /// fail the others). PostgreSQL groups concurrent commits itself.
     ///
     /// `plan` may be called twice on PostgreSQL: for an order's first result, then (when the
-    /// order turned out to have results already) with the disposition the rules gave.
+    /// order turned out to have results already) with the disposition the rules gave. Only
+    /// the plan written counts: its unrouted alert is logged after the commit, once.
     #[tracing::instrument(skip_all, fields(order_no = %event.order_no))]
     pub async fn intake(
         &self,
         receipt: NewReceipt<'_>,
         event: &OrderEvent,
-        plan: impl Fn(&Disposition) -> Vec<NewJob> + Send + 'static,
+        plan: impl Fn(&Disposition) -> Planned + Send + 'static,
     ) -> Result<IntakeOutcome, StoreError> {
         let sealed = SealedEvent::new(&self.keys, event);
         let receipt = OwnedReceipt::sealed(&self.keys, receipt, Some(event.order_no.as_str()));
@@ -274,6 +315,9 @@ impl Store {
         if outcome.jobs > 0 {
             self.notify_jobs_changed();
         }
+        if let Some(alert) = &outcome.unrouted {
+            log_unrouted(alert);
+        }
         Ok(outcome)
     }
 
@@ -284,7 +328,7 @@ impl Store {
         receipt: &OwnedReceipt,
         event: &OrderEvent,
         sealed: &SealedEvent,
-        plan: &(impl Fn(&Disposition) -> Vec<NewJob> + Send),
+        plan: &(impl Fn(&Disposition) -> Planned + Send),
         now: i64,
     ) -> Result<Option<IntakeOutcome>, StoreError> {
         // The rules, for an order with no recorded event (what the statement checks).
@@ -292,7 +336,7 @@ impl Store {
         if disposition != Disposition::Accepted {
             return Ok(None);
         }
-        let jobs = plan(&disposition);
+        let Planned { jobs, unrouted } = plan(&disposition);
         let jobs_json = serde_json::Value::Array(
             jobs.iter()
                 .map(|job| {
@@ -343,6 +387,7 @@ impl Store {
             receipt_id: row.try_get("receipt_id")?,
             event_id: Some(row.try_get("event_id")?),
             jobs: jobs.len(),
+            unrouted,
         }))
     }
 
@@ -576,9 +621,9 @@ pub(crate) async fn run_intake<S: IntakeSteps>(
             now,
         })
         .await?;
-    let jobs = match event_id {
+    let (jobs, unrouted) = match event_id {
         Some(event_id) => {
-            let jobs = plan(&disposition);
+            let Planned { jobs, unrouted } = plan(&disposition);
             for job in &jobs {
                 let key = job_key(event, event_id, job);
                 steps
@@ -591,20 +636,21 @@ pub(crate) async fn run_intake<S: IntakeSteps>(
                     })
                     .await?;
             }
-            jobs.len()
+            (jobs.len(), unrouted)
         }
         None if new_event => {
             return Err(StoreError::Corrupt(format!(
                 "the event of order {order_no} was not recorded"
             )))
         }
-        None => 0,
+        None => (0, None),
     };
     Ok(IntakeOutcome {
         disposition,
         receipt_id,
         event_id,
         jobs,
+        unrouted,
     })
 }
 

@@ -72,7 +72,7 @@ pub use console::{
 };
 pub use crypto::{decode_key, generate_key, Field, Keyring, KEY_BYTES};
 pub use error::StoreError;
-pub use intake::{IntakeOutcome, NewJob, NewReceipt, Planner};
+pub use intake::{IntakeOutcome, NewJob, NewReceipt, Planned, Planner};
 pub use orders::{
     AttemptRecord, EventRecord, JobRecord, OrderDetails, OrderRecord, Registration, Resend,
 };

@@ -270,6 +270,7 @@ async fn shutdown_releases_the_lease_of_a_stuck_delivery(backend: Backend) {
                 kind: JobKind::OrderFailed,
                 payload: None,
             }]
+            .into()
         })
         .await
         .expect("recorded");

@@ -52,6 +52,7 @@ async fn add_jobs_from(store: &Store, first: usize, n: usize) {
                     kind: JobKind::OrderFailed,
                     payload: None,
                 }]
+                .into()
             })
             .await
             .expect("recorded");
