@@ -75,11 +75,20 @@ impl Store {
                 url.split(':').next().unwrap_or_default()
             )));
         };
+        // PostgreSQL's intake writers: half the pool, so that the dispatcher's claims and
+        // outcomes and the API's reads always find a connection.
+        let intakes = (backend == Backend::Postgres).then(|| {
+            crate::pg_intake::Intakes::start(
+                write.clone(),
+                (options.max_connections / 2).max(1) as usize,
+            )
+        });
         Ok(Self {
             backend,
             write,
             read,
             wake: Arc::new(Notify::new()),
+            intakes,
             batcher,
             clock: options.clock.clone(),
             keys: Arc::clone(&options.keys),

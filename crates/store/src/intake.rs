@@ -8,6 +8,8 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::crypto::{event_row, receipt_row, Field, Keyring};
 use crate::outbox::JobKind;
+use crate::pg_batch::Batched;
+use crate::pg_intake::FirstEvent;
 use crate::{Store, StoreError};
 
 // The intake's statements, shared by the sqlx path (PostgreSQL) and SQLite's group-commit
@@ -268,7 +270,9 @@ impl Store {
     ///
     /// On SQLite, concurrent intakes are committed together by one writer (group commit:
     /// one WAL sync for many webhooks, each in its own savepoint so one failure does not
-    /// fail the others). PostgreSQL groups concurrent commits itself.
+    /// fail the others). On PostgreSQL, an order's first result (nearly every webhook) goes
+    /// through the intake writer: the ones arriving together share one statement and one
+    /// commit (pg_intake.rs).
     ///
     /// `plan` may be called twice on PostgreSQL: for an order's first result, then (when the
     /// order turned out to have results already) with the disposition the rules gave. Only
@@ -322,7 +326,8 @@ impl Store {
     }
 
     /// [`FIRST_EVENT_PG`]: records `event` as its order's first result, if the order has
-    /// none; `None` (nothing written) otherwise.
+    /// none; `None` (nothing written) otherwise. Through the intake writer, in one statement
+    /// with the first results arriving meanwhile (pg_intake.rs).
     async fn first_event_postgres(
         &self,
         receipt: &OwnedReceipt,
@@ -351,41 +356,32 @@ impl Store {
         )
         .to_string();
         let c = EventColumns::new(event, sealed, true)?;
-        let row = sqlx::query(FIRST_EVENT_PG)
-            .bind(receipt.received_at_ms)
-            .bind(receipt.remote_addr.clone())
-            .bind(event.order_no.as_str().to_owned())
-            .bind(receipt.body.clone())
-            .bind(receipt.source.as_str())
-            .bind(c.result)
-            .bind(c.fingerprint)
-            .bind(c.iccid)
-            .bind(c.lpa)
-            .bind(c.package_code)
-            .bind(c.package_name)
-            .bind(c.currency)
-            .bind(c.price)
-            .bind(c.warnings)
-            .bind(now)
-            .bind(jobs_json)
-            .fetch_optional(&self.write)
-            .await;
-        let row = match row {
-            Ok(Some(row)) => row,
-            Ok(None) => return Ok(None),
-            // The order's count said "no event" but one with this fingerprint exists (a count
-            // written by hand, or a defect): the statement wrote nothing; the full intake
-            // reads the events themselves, so the provider's retry is still a duplicate.
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                tracing::warn!(order_no = %event.order_no, "orders.recorded_events is 0 but the order has this event; taking the full intake");
-                return Ok(None);
-            }
-            Err(e) => return Err(e.into()),
+        let row = FirstEvent {
+            received_at: receipt.received_at_ms,
+            remote_addr: receipt.remote_addr.clone(),
+            order_no: event.order_no.as_str().to_owned(),
+            body: receipt.body.clone(),
+            source: receipt.source.as_str(),
+            result: c.result,
+            fingerprint: c.fingerprint,
+            iccid: c.iccid,
+            lpa: c.lpa,
+            package_code: c.package_code,
+            package_name: c.package_name,
+            currency: c.currency,
+            price: c.price,
+            warnings: c.warnings,
+            now,
+            jobs: jobs_json,
         };
-        Ok(Some(IntakeOutcome {
+        let recorded = match &self.intakes {
+            Some(intakes) => intakes.write(row).await?,
+            None => <FirstEvent as Batched>::write_one(&self.write, &row).await?,
+        };
+        Ok(recorded.map(|(receipt_id, event_id)| IntakeOutcome {
             disposition,
-            receipt_id: row.try_get("receipt_id")?,
-            event_id: Some(row.try_get("event_id")?),
+            receipt_id,
+            event_id: Some(event_id),
             jobs: jobs.len(),
             unrouted,
         }))

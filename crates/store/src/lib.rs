@@ -53,6 +53,8 @@ mod group_commit;
 mod intake;
 mod orders;
 mod outbox;
+mod pg_batch;
+mod pg_intake;
 mod placements;
 mod protect;
 mod provider_gate;
@@ -109,6 +111,8 @@ pub struct Store {
     /// SQLite's group-commit writer for intakes, claims and delivery outcomes; `None` on
     /// PostgreSQL.
     batcher: Option<group_commit::Batcher>,
+    /// PostgreSQL's intake writer.
+    intakes: Option<pg_intake::Intakes>,
     /// Where every time the store writes or compares comes from.
     clock: Clock,
     /// The keys that seal activation codes and customer data, and key the blind index.
@@ -161,6 +165,9 @@ impl Store {
     pub async fn close(&self) {
         if let Some(batcher) = &self.batcher {
             batcher.close().await;
+        }
+        if let Some(intakes) = &self.intakes {
+            intakes.close().await;
         }
         self.write.close().await;
         self.read.close().await;

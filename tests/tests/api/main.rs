@@ -2,6 +2,7 @@
 //! PostgreSQL.
 
 mod auth_failures;
+mod batched_writes;
 mod console;
 mod dispatch;
 mod errors;

@@ -1,0 +1,172 @@
+//! PostgreSQL: the webhooks that arrive together are recorded together.
+//!
+//! An order's first result (nearly every webhook) is one statement, [`FIRST_EVENT_PG`]:
+//! order, receipt, event and outbox jobs. Through a [`BatchWriter`] the ones waiting while
+//! the writers are busy share one statement ([`first_events`]) and one commit, as SQLite's
+//! group-commit writer does for its intakes. Each caller is still answered only after the
+//! commit that holds its webhook ("2xx only after commit"), and hears only its own result:
+//! its ids, or `None` when its order turned out to have a result already (then nothing of it
+//! was written and the caller takes the full intake, which reads the order's events).
+
+use std::collections::HashSet;
+
+use sqlx::{Any, AnyPool, Row};
+
+use crate::intake::FIRST_EVENT_PG;
+use crate::pg_batch::{values_rows, BatchWriter, Batched};
+use crate::StoreError;
+
+/// An order's first result, as [`FIRST_EVENT_PG`] binds it.
+#[derive(Debug, Clone)]
+pub(crate) struct FirstEvent {
+    pub(crate) received_at: i64,
+    pub(crate) remote_addr: Option<String>,
+    pub(crate) order_no: String,
+    /// The sealed body.
+    pub(crate) body: Vec<u8>,
+    pub(crate) source: &'static str,
+    pub(crate) result: String,
+    pub(crate) fingerprint: String,
+    pub(crate) iccid: String,
+    /// The sealed activation code.
+    pub(crate) lpa: Option<String>,
+    pub(crate) package_code: Option<String>,
+    pub(crate) package_name: Option<String>,
+    pub(crate) currency: Option<String>,
+    pub(crate) price: Option<String>,
+    pub(crate) warnings: String,
+    pub(crate) now: i64,
+    /// The outbox jobs, as the JSON array the statement reads.
+    pub(crate) jobs: String,
+}
+
+/// The receipt's and the event's ids of a first result recorded.
+pub(crate) type Recorded = Option<(i64, i64)>;
+
+/// PostgreSQL's intake writer.
+pub(crate) type Intakes = BatchWriter<FirstEvent>;
+
+impl Batched for FirstEvent {
+    type Out = Recorded;
+    const WHAT: &'static str = "webhooks";
+    /// 16 parameters each.
+    const MAX_BATCH: usize = 64;
+
+    async fn write_one(pool: &AnyPool, row: &Self) -> Result<Recorded, StoreError> {
+        let recorded = bind(sqlx::query(FIRST_EVENT_PG), row)
+            .fetch_optional(pool)
+            .await;
+        match recorded {
+            Ok(Some(r)) => Ok(Some((r.try_get("receipt_id")?, r.try_get("event_id")?))),
+            Ok(None) => Ok(None),
+            // The order's count said "no event" but one with this fingerprint exists (a count
+            // written by hand, or a defect): the statement wrote nothing; the full intake
+            // reads the events themselves, so the provider's retry is still a duplicate.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                tracing::warn!(order_no = %row.order_no, "orders.recorded_events is 0 but the order has this event; taking the full intake");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn write_many(pool: &AnyPool, rows: &[&Self]) -> Result<Vec<Recorded>, StoreError> {
+        // One statement cannot upsert an order twice: two deliveries of one order in a batch
+        // (the provider's retry racing its first try) are written one after the other, as
+        // they would be without batching.
+        let mut seen = HashSet::with_capacity(rows.len());
+        if !rows.iter().all(|r| seen.insert(r.order_no.as_str())) {
+            let mut recorded = Vec::with_capacity(rows.len());
+            for row in rows {
+                recorded.push(Self::write_one(pool, row).await?);
+            }
+            return Ok(recorded);
+        }
+        let sql = sqlx::AssertSqlSafe(first_events(rows.len()));
+        let mut query = sqlx::query::<Any>(sql);
+        for row in rows {
+            query = bind(query, row);
+        }
+        let mut recorded = vec![None; rows.len()];
+        for r in query.fetch_all(pool).await? {
+            let n: i64 = r.try_get("n")?;
+            let slot = usize::try_from(n)
+                .ok()
+                .and_then(|n| recorded.get_mut(n))
+                .ok_or_else(|| StoreError::Corrupt(format!("a batched intake returned row {n}")))?;
+            *slot = Some((r.try_get("receipt_id")?, r.try_get("event_id")?));
+        }
+        Ok(recorded)
+    }
+}
+
+/// Binds `row`'s 16 parameters, in [`FIRST_EVENT_PG`]'s order.
+fn bind<'q>(
+    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    row: &FirstEvent,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    query
+        .bind(row.received_at)
+        .bind(row.remote_addr.clone())
+        .bind(row.order_no.clone())
+        .bind(row.body.clone())
+        .bind(row.source)
+        .bind(row.result.clone())
+        .bind(row.fingerprint.clone())
+        .bind(row.iccid.clone())
+        .bind(row.lpa.clone())
+        .bind(row.package_code.clone())
+        .bind(row.package_name.clone())
+        .bind(row.currency.clone())
+        .bind(row.price.clone())
+        .bind(row.warnings.clone())
+        .bind(row.now)
+        .bind(row.jobs.clone())
+}
+
+/// [`FIRST_EVENT_PG`] for `rows` first results of different orders, in one statement: each
+/// row's 16 parameters in `FIRST_EVENT_PG`'s order, the first row's `$1`..`$16`, the next
+/// row's `$17`..`$32`, and so on. Returns, for each order that had no result yet, its
+/// position `n` (from 0) and the receipt's and event's ids; an order that had one gets
+/// nothing written and no row. The orders are upserted in their numbers' order, so two
+/// batches never wait on each other's order rows in opposite orders.
+fn first_events(rows: usize) -> String {
+    const TYPES: [&str; 16] = [
+        "bigint", "text", "text", "bytea", "text", "text", "text", "text", "text", "text", "text",
+        "text", "text", "text", "bigint", "json",
+    ];
+    let values = values_rows(rows, &TYPES);
+    format!(
+        "WITH i (n, received_at, remote_addr, order_no, body, source, result, fingerprint, iccid, lpa,
+                 package_code, package_name, currency, price, warnings, now, jobs)
+              AS (VALUES {values}),
+         o AS (
+             INSERT INTO orders (order_no, created_at, updated_at, state, recorded_events)
+             SELECT order_no, now, now, result, 1 FROM i ORDER BY order_no
+             ON CONFLICT (order_no) DO UPDATE
+                SET state = excluded.state, updated_at = excluded.updated_at, recorded_events = 1
+              WHERE orders.recorded_events = 0
+             RETURNING order_no),
+         r AS (
+             INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body, source)
+             SELECT i.received_at, i.remote_addr, i.order_no, 'accepted', 200, i.body, i.source
+               FROM i JOIN o ON o.order_no = i.order_no
+             RETURNING id, order_no),
+         e AS (
+             INSERT INTO order_events (order_no, receipt_id, received_at, result, disposition, fingerprint,
+                 iccid, lpa, package_code, package_name, currency, price, warnings, source)
+             SELECT i.order_no, r.id, i.received_at, i.result, 'accepted', i.fingerprint, i.iccid, i.lpa,
+                    i.package_code, i.package_name, i.currency, i.price, i.warnings, i.source
+               FROM i JOIN r ON r.order_no = i.order_no
+             RETURNING id, order_no, receipt_id),
+         j AS (
+             INSERT INTO outbox_jobs (dedup_key, notifier, kind, order_no, event_id, payload, state,
+                 attempts, created_at, updated_at, next_attempt_at)
+             SELECT COALESCE(j.dedup_key, 'event:' || e.id || ':' || j.kind || ':' || j.notifier),
+                    j.notifier, j.kind, i.order_no, e.id, j.payload, 'pending', 0, i.now, i.now, i.now
+               FROM i JOIN e ON e.order_no = i.order_no,
+                    json_to_recordset(i.jobs) AS j(dedup_key TEXT, notifier TEXT, kind TEXT, payload TEXT)
+             ON CONFLICT (dedup_key) DO NOTHING)
+    SELECT i.n::bigint AS n, e.receipt_id, e.id AS event_id FROM i JOIN e ON e.order_no = i.order_no"
+    )
+}

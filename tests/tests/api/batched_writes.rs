@@ -1,0 +1,340 @@
+//! Writes that arrive together are committed together (SQLite's group-commit writer,
+//! PostgreSQL's batched intake statement): each caller must still get its own answer.
+
+use esim_courier_core::{CurrencyTable, Disposition, WebhookPayload};
+use std::collections::HashSet;
+
+use esim_courier_store::{
+    now_ms, AttemptOutcome, Clock, JobKind, JobState, NewJob, NewReceipt, Planned, Store,
+    StoreOptions,
+};
+use esim_courier_tests::{migrated_store, on_both_backends, test_db, Backend, SAMPLE_COMPLETED};
+use serde_json::Value;
+use sqlx::{AnyConnection, Connection, Row};
+
+use crate::outbox::{add_jobs, attempt_now};
+
+on_both_backends!(
+    webhooks_recorded_together_each_get_their_own_answer,
+    only_the_plan_written_reports_its_unrouted_alert,
+    outcomes_reported_together_each_count_only_for_their_own_lease,
+);
+
+/// A COMPLETED webhook of `order_no` with ICCID `iccid`.
+fn completed(order_no: &str, iccid: &str) -> String {
+    let mut body: Value = serde_json::from_str(SAMPLE_COMPLETED).expect("the sample parses");
+    body["orderNo"] = Value::from(order_no);
+    body["iccid"] = Value::from(iccid);
+    body.to_string()
+}
+
+fn failed(order_no: &str) -> String {
+    format!(r#"{{"orderNo":"{order_no}","result":"FAILED","iccid":"","lpa":""}}"#)
+}
+
+/// Records `body` as the webhook would, with one job for each new event.
+async fn intake(store: &Store, body: &str) -> esim_courier_store::IntakeOutcome {
+    let event = WebhookPayload::from_slice(body.as_bytes())
+        .and_then(|p| p.into_event(&CurrencyTable::default()))
+        .expect("parses");
+    let receipt = NewReceipt {
+        received_at_ms: now_ms(),
+        remote_addr: None,
+        body: body.as_bytes(),
+        source: esim_courier_core::EventSource::Webhook,
+    };
+    store
+        .intake(receipt, &event, |_| {
+            vec![NewJob {
+                notifier: "ops".into(),
+                kind: JobKind::OrderFailed,
+                payload: None,
+            }]
+            .into()
+        })
+        .await
+        .expect("recorded")
+}
+
+/// 70 webhooks at the same moment: retries and contradicting results of orders that have a
+/// result already, first results of new orders, and two deliveries each of five more. On
+/// PostgreSQL the first results share a statement, and the ones whose order turns out to
+/// have a result go through the full intake; on SQLite all share a commit. Each caller must
+/// hear its own disposition and the ids of its own receipt and event, and every row must
+/// belong to its own order.
+async fn webhooks_recorded_together_each_get_their_own_answer(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let store = migrated_store(&db.url).await;
+    for i in 0..10 {
+        intake(
+            &store,
+            &completed(&format!("KNOWN-{i}"), "8965012300000000001"),
+        )
+        .await;
+    }
+    let mut deliveries: Vec<(String, String, &str)> = Vec::new();
+    for i in 0..10 {
+        let order = format!("KNOWN-{i}");
+        let retry = completed(&order, "8965012300000000001");
+        deliveries.push((order.clone(), retry, "duplicate"));
+        deliveries.push((order.clone(), failed(&order), "conflict"));
+    }
+    for i in 0..40 {
+        let order = format!("NEW-{i}");
+        deliveries.push((order.clone(), failed(&order), "accepted"));
+    }
+    for i in 0..5 {
+        let order = format!("TWICE-{i}");
+        let body = completed(&order, &format!("89650123000000001{i:02}"));
+        deliveries.push((order.clone(), body.clone(), "first of two"));
+        deliveries.push((order, body, "first of two"));
+    }
+
+    let outcomes =
+        futures_util::future::join_all(deliveries.iter().map(|(_, body, _)| intake(&store, body)))
+            .await;
+
+    let mut twice_accepted = std::collections::HashMap::<&str, usize>::new();
+    for ((order, _, expected), outcome) in deliveries.iter().zip(&outcomes) {
+        match (*expected, &outcome.disposition) {
+            ("duplicate", Disposition::Duplicate)
+            | ("conflict", Disposition::Conflict(_))
+            | ("accepted", Disposition::Accepted) => {}
+            ("first of two", Disposition::Accepted) => {
+                *twice_accepted.entry(order.as_str()).or_default() += 1;
+            }
+            ("first of two", Disposition::Duplicate) => {}
+            (expected, got) => panic!("{order}: expected {expected}, got {got:?}"),
+        }
+        let details = store
+            .order_details(order)
+            .await
+            .expect("reads")
+            .expect("the order exists");
+        assert!(
+            details.receipts.iter().any(|r| r.0 == outcome.receipt_id),
+            "{order}: receipt {} is one of its own: {:?}",
+            outcome.receipt_id,
+            details.receipts
+        );
+        match outcome.event_id {
+            Some(event) => {
+                assert!(
+                    details.events.iter().any(|e| e.id == event),
+                    "{order}: event {event} is one of its own"
+                );
+                assert_eq!(outcome.jobs, 1, "{order}: its new event's job");
+            }
+            None => {
+                assert_eq!(outcome.disposition, Disposition::Duplicate, "{order}");
+                assert_eq!(outcome.jobs, 0, "{order}: a duplicate writes no job");
+            }
+        }
+    }
+    assert_eq!(twice_accepted.len(), 5, "{twice_accepted:?}");
+    assert!(
+        twice_accepted.values().all(|n| *n == 1),
+        "one of each pair is accepted, the other is its duplicate: {twice_accepted:?}"
+    );
+
+    // Every event's receipt and every job's event belong to the same order.
+    let mut conn = AnyConnection::connect(&db.url).await.expect("connects");
+    let mismatched_receipts = count(
+        &mut conn,
+        "SELECT COUNT(*) FROM order_events e JOIN webhook_receipts r ON r.id = e.receipt_id
+          WHERE r.order_no <> e.order_no",
+    );
+    assert_eq!(mismatched_receipts.await, 0);
+    let mismatched_jobs = count(
+        &mut conn,
+        "SELECT COUNT(*) FROM outbox_jobs j JOIN order_events e ON e.id = j.event_id
+          WHERE j.order_no <> e.order_no",
+    );
+    assert_eq!(mismatched_jobs.await, 0);
+    // 10 + 10 retries + 10 conflicts + 40 + 10 receipts; 10 + 10 + 40 + 5 events and jobs.
+    assert_eq!(
+        count(&mut conn, "SELECT COUNT(*) FROM webhook_receipts").await,
+        80
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT COUNT(*) FROM order_events").await,
+        65
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT COUNT(*) FROM outbox_jobs").await,
+        65
+    );
+    conn.close().await.expect("closes");
+    store.close().await;
+}
+
+async fn count(conn: &mut AnyConnection, sql: &'static str) -> i64 {
+    sqlx::query(sql)
+        .fetch_one(conn)
+        .await
+        .expect("counts")
+        .try_get(0)
+        .expect("a count")
+}
+
+/// Delivery outcomes reported at the same moment (on SQLite they share a commit): each
+/// caller must hear whether its own lease was held, and the delivery log must hold exactly
+/// the attempts whose leases were:
+/// here worker A reports 40 jobs, 15 of which worker B took over after A's lease expired and
+/// reports in the same moment, some delivered and some to be tried again.
+async fn outcomes_reported_together_each_count_only_for_their_own_lease(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let clock = Clock::manual(now_ms());
+    let store = Store::connect(&StoreOptions {
+        clock: clock.clone(),
+        ..StoreOptions::new(&db.url, esim_courier_tests::test_keys())
+    })
+    .await
+    .expect("connects");
+    store.migrate().await.expect("migrates");
+    add_jobs(&store, 40).await;
+    let a = store.claim("worker-a", 300, 40).await.expect("claims");
+    assert_eq!(a.len(), 40);
+    clock.advance(std::time::Duration::from_millis(301));
+    let b = store.claim("worker-b", 30_000, 15).await.expect("claims");
+    assert_eq!(b.len(), 15, "A's leases expired: B takes 15 of its jobs");
+    let taken_over: HashSet<i64> = b.iter().map(|j| j.id).collect();
+    let retry_at = now_ms() + 3_600_000;
+
+    let (by_a, by_b) = (attempt_now("worker-a"), attempt_now("worker-b"));
+    let receipts: Vec<String> = a.iter().map(|j| format!("a-{}", j.id)).collect();
+    let a_reports = futures_util::future::join_all(
+        a.iter()
+            .zip(&receipts)
+            .map(|(job, receipt)| store.job_delivered(job, &by_a, Some(receipt))),
+    );
+    let b_reports = futures_util::future::join_all(b.iter().map(|job| {
+        let store = &store;
+        let by_b = &by_b;
+        async move {
+            if job.id % 2 == 0 {
+                store.job_retry(job, by_b, "mailbox busy", retry_at).await
+            } else {
+                store.job_delivered(job, by_b, Some("b")).await
+            }
+        }
+    }));
+    let (a_written, b_written) = tokio::join!(a_reports, b_reports);
+
+    for (job, written) in a.iter().zip(a_written) {
+        assert_eq!(
+            written.expect("records"),
+            !taken_over.contains(&job.id),
+            "A's outcome of job {} counts only while A still holds its lease",
+            job.id
+        );
+    }
+    for (job, written) in b.iter().zip(b_written) {
+        assert!(written.expect("records"), "B holds job {}'s lease", job.id);
+    }
+    for job in &a {
+        let order_no = job.order_no.as_deref().expect("an order's job");
+        let details = store
+            .order_details(order_no)
+            .await
+            .expect("reads")
+            .expect("the order exists");
+        let [stored] = details.jobs.as_slice() else {
+            panic!("one job for {order_no}: {:?}", details.jobs);
+        };
+        let [logged] = stored.attempt_log.as_slice() else {
+            panic!(
+                "one attempt logged for job {}: {:?}",
+                job.id, stored.attempt_log
+            );
+        };
+        if !taken_over.contains(&job.id) {
+            assert_eq!(stored.state, JobState::Done, "job {}", job.id);
+            assert_eq!(
+                (
+                    logged.attempt,
+                    logged.worker.as_str(),
+                    logged.receipt.as_deref()
+                ),
+                (1, "worker-a", Some(format!("a-{}", job.id)).as_deref()),
+                "job {}",
+                job.id
+            );
+            assert_eq!(logged.outcome, AttemptOutcome::Delivered);
+        } else if job.id % 2 == 0 {
+            assert_eq!(stored.state, JobState::Pending, "job {}", job.id);
+            assert_eq!(stored.next_attempt_at, retry_at, "job {}", job.id);
+            assert_eq!(stored.last_error.as_deref(), Some("mailbox busy"));
+            assert_eq!(
+                (logged.attempt, logged.worker.as_str(), logged.outcome),
+                (2, "worker-b", AttemptOutcome::Transient),
+                "job {}",
+                job.id
+            );
+            assert_eq!(logged.error.as_deref(), Some("mailbox busy"));
+        } else {
+            assert_eq!(stored.state, JobState::Done, "job {}", job.id);
+            assert_eq!(
+                (
+                    logged.attempt,
+                    logged.worker.as_str(),
+                    logged.receipt.as_deref()
+                ),
+                (2, "worker-b", Some("b")),
+                "job {}",
+                job.id
+            );
+            assert_eq!(logged.outcome, AttemptOutcome::Delivered);
+        }
+    }
+    store.close().await;
+}
+
+/// A provider retry: on PostgreSQL the planner first runs as if the order had no result
+/// (one statement records a first result), then again with the real disposition. An alert
+/// that only the first, unwritten plan raised must not be reported (the store logs the
+/// reported one as "no notifier is routed").
+async fn only_the_plan_written_reports_its_unrouted_alert(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let store = migrated_store(&db.url).await;
+    let body = failed("RETRIED-1");
+    let event = WebhookPayload::from_slice(body.as_bytes())
+        .and_then(|p| p.into_event(&CurrencyTable::default()))
+        .expect("parses");
+    let receipt = NewReceipt {
+        received_at_ms: now_ms(),
+        remote_addr: None,
+        body: body.as_bytes(),
+        source: esim_courier_core::EventSource::Webhook,
+    };
+    let alert = esim_courier_core::Alert::about_event(
+        esim_courier_core::AlertKind::UnrecognisedResult,
+        &event,
+        "an alert kind no route takes".into(),
+        now_ms(),
+    );
+    // Accepted plans raise an alert no route takes; other dispositions raise none.
+    let plan = move |d: &Disposition| Planned {
+        jobs: Vec::new(),
+        unrouted: (*d == Disposition::Accepted).then(|| alert.clone()),
+    };
+    let first = store
+        .intake(receipt, &event, plan.clone())
+        .await
+        .expect("recorded");
+    assert_eq!(first.disposition, Disposition::Accepted);
+    assert!(
+        first.unrouted.is_some(),
+        "the written plan's alert is reported"
+    );
+    let retry = store.intake(receipt, &event, plan).await.expect("recorded");
+    assert_eq!(retry.disposition, Disposition::Duplicate);
+    assert_eq!(retry.unrouted, None, "the retry wrote no plan");
+    store.close().await;
+}
