@@ -87,17 +87,18 @@ pub async fn start(
     workers: usize,
     log_dir: &std::path::Path,
 ) -> anyhow::Result<crate::process::Server> {
-    start_child("the baseline", "baseline-server", &[], workers, log_dir).await
+    let log = log_dir.join("baseline-server.log");
+    start_child("the baseline", "baseline-server", &[], workers, log).await
 }
 
 /// Starts this executable's `subcommand --port <free> --workers <workers> <args>` as a child
-/// server and waits for its `/healthz`; its output goes to `<subcommand>.log` in `log_dir`.
+/// server and waits for its `/healthz`; its output goes to the file `log`.
 pub async fn start_child(
     name: &str,
     subcommand: &str,
     args: &[&str],
     workers: usize,
-    log_dir: &std::path::Path,
+    log: std::path::PathBuf,
 ) -> anyhow::Result<crate::process::Server> {
     let port = crate::process::free_port()?;
     let exe = std::env::current_exe()?;
@@ -116,7 +117,7 @@ pub async fn start_child(
         command,
         std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         "/healthz",
-        log_dir.join(format!("{subcommand}.log")),
+        log,
     )
     .await
 }

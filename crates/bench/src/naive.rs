@@ -59,12 +59,15 @@ pub async fn start(
     workers: usize,
     log_dir: &std::path::Path,
 ) -> anyhow::Result<crate::process::Server> {
+    let engine = minimal::engine(url);
+    // One log per engine: the second peer of a run must not overwrite the first one's.
+    let log = log_dir.join(format!("naive-server-{}.log", engine.to_lowercase()));
     crate::baseline::start_child(
-        &format!("the naive peer ({})", minimal::engine(url)),
+        &format!("the naive peer ({engine})"),
         "naive-server",
         &["--url", url],
         workers,
-        log_dir,
+        log,
     )
     .await
 }
