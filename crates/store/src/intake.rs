@@ -61,7 +61,7 @@ pub(crate) fn job_key(event: &OrderEvent, event_id: i64, job: &NewJob) -> String
 }
 
 /// The key of a job keyed by order (an activation), known before its event is written;
-/// `None` for a job keyed by event. [`FIRST_EVENT_PG`] makes the event's keys in SQL, in the
+/// `None` for a job keyed by event. The first-result statement (pg_intake.rs) makes the event's keys in SQL, in the
 /// same form as [`job_key`].
 fn order_job_key(event: &OrderEvent, job: &NewJob) -> Option<String> {
     match job.kind {
@@ -77,7 +77,7 @@ fn order_job_key(event: &OrderEvent, job: &NewJob) -> Option<String> {
 
 /// An event's values for [`INSERT_EVENT`], in order from `result` (`$4`..`$13`; the order,
 /// receipt and time come first).
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct EventColumns {
     pub(crate) result: String,
     pub(crate) disposition: &'static str,
@@ -325,7 +325,7 @@ impl Store {
         Ok(outcome)
     }
 
-    /// [`FIRST_EVENT_PG`]: records `event` as its order's first result, if the order has
+    /// PostgreSQL's first-result statement: records `event` as its order's first result, if the order has
     /// none; `None` (nothing written) otherwise. Through the intake writer, in one statement
     /// with the first results arriving meanwhile (pg_intake.rs).
     async fn first_event_postgres(
@@ -362,15 +362,7 @@ impl Store {
             order_no: event.order_no.as_str().to_owned(),
             body: receipt.body.clone(),
             source: receipt.source.as_str(),
-            result: c.result,
-            fingerprint: c.fingerprint,
-            iccid: c.iccid,
-            lpa: c.lpa,
-            package_code: c.package_code,
-            package_name: c.package_name,
-            currency: c.currency,
-            price: c.price,
-            warnings: c.warnings,
+            event: c,
             now,
             jobs: jobs_json,
         };
@@ -506,44 +498,6 @@ const RECORD_EVENT_PG: &str = "WITH r AS (
                   updated_at = CASE WHEN $17 THEN $18 ELSE updated_at END
             WHERE order_no = $3 AND $16)
      SELECT r.id AS receipt_id, (SELECT id FROM e) AS event_id FROM r";
-
-/// PostgreSQL: an order's first result in one statement, committed on its own (autocommit),
-/// so one round trip instead of the full intake's four and one per job, plus `BEGIN` and
-/// `COMMIT`. The order row is created, or taken only while it records no event
-/// (`recorded_events = 0`): `ON CONFLICT DO UPDATE` waits for a concurrent delivery's row
-/// lock and then checks that condition on the row as that delivery left it, so two first
-/// deliveries of one order never both get here. Then receipt, event and jobs (`$16`, JSON:
-/// `dedup_key` or null for a job keyed by event, `notifier`, `kind`, `payload`) as the full
-/// intake writes them. No row comes back when the order has recorded events: nothing was
-/// written, and the caller runs the full intake, which reads them and applies the rules.
-///
-/// `$1` received at, `$2` remote address, `$3` order, `$4` sealed body, `$5` source,
-/// `$6`..`$14` the event's columns `result`, `fingerprint`, `iccid`, `lpa`, `package_code`,
-/// `package_name`, `currency`, `price`, `warnings`, `$15` now.
-pub(crate) const FIRST_EVENT_PG: &str = "WITH o AS (
-         INSERT INTO orders (order_no, created_at, updated_at, state, recorded_events)
-         VALUES ($3, $15, $15, $6, 1)
-         ON CONFLICT (order_no) DO UPDATE
-            SET state = excluded.state, updated_at = excluded.updated_at, recorded_events = 1
-          WHERE orders.recorded_events = 0
-         RETURNING order_no),
-     r AS (
-         INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body, source)
-         SELECT $1, $2, o.order_no, 'accepted', 200, $4, $5 FROM o RETURNING id),
-     e AS (
-         INSERT INTO order_events (order_no, receipt_id, received_at, result, disposition, fingerprint,
-             iccid, lpa, package_code, package_name, currency, price, warnings, source)
-         SELECT $3, r.id, $1, $6, 'accepted', $7, $8, $9, $10, $11, $12, $13, $14, $5 FROM r
-         RETURNING id),
-     j AS (
-         INSERT INTO outbox_jobs (dedup_key, notifier, kind, order_no, event_id, payload, state,
-             attempts, created_at, updated_at, next_attempt_at)
-         SELECT COALESCE(j.dedup_key, 'event:' || e.id || ':' || j.kind || ':' || j.notifier),
-                j.notifier, j.kind, $3, e.id, j.payload, 'pending', 0, $15, $15, $15
-           FROM e, json_to_recordset(CAST($16 AS json))
-                AS j(dedup_key TEXT, notifier TEXT, kind TEXT, payload TEXT)
-         ON CONFLICT (dedup_key) DO NOTHING)
-     SELECT r.id AS receipt_id, e.id AS event_id FROM r, e";
 
 /// What [`IntakeSteps::record`] writes: the receipt always; the event and (when accepted)
 /// the order's state unless the delivery is a duplicate.

@@ -1,22 +1,23 @@
 //! PostgreSQL: the webhooks that arrive together are recorded together.
 //!
-//! An order's first result (nearly every webhook) is one statement, [`FIRST_EVENT_PG`]:
+//! An order's first result (nearly every webhook) is one statement, [`first_events`]:
 //! order, receipt, event and outbox jobs. Through a [`BatchWriter`] the ones waiting while
-//! the writers are busy share one statement ([`first_events`]) and one commit, as SQLite's
+//! the writers are busy share that statement (its multi-row form) and one commit, as SQLite's
 //! group-commit writer does for its intakes. Each caller is still answered only after the
 //! commit that holds its webhook ("2xx only after commit"), and hears only its own result:
 //! its ids, or `None` when its order turned out to have a result already (then nothing of it
 //! was written and the caller takes the full intake, which reads the order's events).
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use sqlx::{Any, AnyPool, Row};
 
-use crate::intake::FIRST_EVENT_PG;
+use crate::intake::EventColumns;
 use crate::pg_batch::{values_rows, BatchWriter, Batched};
 use crate::StoreError;
 
-/// An order's first result, as [`FIRST_EVENT_PG`] binds it.
+/// An order's first result, as [`first_events`] binds it.
 #[derive(Debug, Clone)]
 pub(crate) struct FirstEvent {
     pub(crate) received_at: i64,
@@ -25,16 +26,8 @@ pub(crate) struct FirstEvent {
     /// The sealed body.
     pub(crate) body: Vec<u8>,
     pub(crate) source: &'static str,
-    pub(crate) result: String,
-    pub(crate) fingerprint: String,
-    pub(crate) iccid: String,
-    /// The sealed activation code.
-    pub(crate) lpa: Option<String>,
-    pub(crate) package_code: Option<String>,
-    pub(crate) package_name: Option<String>,
-    pub(crate) currency: Option<String>,
-    pub(crate) price: Option<String>,
-    pub(crate) warnings: String,
+    /// The event (its activation code sealed); the statement records it as accepted.
+    pub(crate) event: EventColumns,
     pub(crate) now: i64,
     /// The outbox jobs, as the JSON array the statement reads.
     pub(crate) jobs: String,
@@ -53,7 +46,9 @@ impl Batched for FirstEvent {
     const MAX_BATCH: usize = 64;
 
     async fn write_one(pool: &AnyPool, row: &Self) -> Result<Recorded, StoreError> {
-        let recorded = bind(sqlx::query(FIRST_EVENT_PG), row)
+        // Built once from the row count alone: every value is a bound parameter.
+        static ONE: LazyLock<String> = LazyLock::new(|| first_events(1));
+        let recorded = bind(sqlx::query(sqlx::AssertSqlSafe(ONE.as_str())), row)
             .fetch_optional(pool)
             .await;
         match recorded {
@@ -100,7 +95,7 @@ impl Batched for FirstEvent {
     }
 }
 
-/// Binds `row`'s 16 parameters, in [`FIRST_EVENT_PG`]'s order.
+/// Binds `row`'s 16 parameters, in [`first_events`]' order.
 fn bind<'q>(
     query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
     row: &FirstEvent,
@@ -111,25 +106,36 @@ fn bind<'q>(
         .bind(row.order_no.clone())
         .bind(row.body.clone())
         .bind(row.source)
-        .bind(row.result.clone())
-        .bind(row.fingerprint.clone())
-        .bind(row.iccid.clone())
-        .bind(row.lpa.clone())
-        .bind(row.package_code.clone())
-        .bind(row.package_name.clone())
-        .bind(row.currency.clone())
-        .bind(row.price.clone())
-        .bind(row.warnings.clone())
+        .bind(row.event.result.clone())
+        .bind(row.event.fingerprint.clone())
+        .bind(row.event.iccid.clone())
+        .bind(row.event.lpa.clone())
+        .bind(row.event.package_code.clone())
+        .bind(row.event.package_name.clone())
+        .bind(row.event.currency.clone())
+        .bind(row.event.price.clone())
+        .bind(row.event.warnings.clone())
         .bind(row.now)
         .bind(row.jobs.clone())
 }
 
-/// [`FIRST_EVENT_PG`] for `rows` first results of different orders, in one statement: each
-/// row's 16 parameters in `FIRST_EVENT_PG`'s order, the first row's `$1`..`$16`, the next
+/// The first results of `rows` different orders in one statement, committed on its own
+/// (autocommit): one round trip instead of the full intake's four and one per job, plus
+/// `BEGIN` and `COMMIT`. Each order row is created, or taken only while it records no event
+/// (`recorded_events = 0`): `ON CONFLICT DO UPDATE` waits for a concurrent delivery's row
+/// lock and then checks that condition on the row as that delivery left it, so two first
+/// deliveries of one order never both get here. Then the receipt, the event and the jobs
+/// (JSON: `dedup_key` or null for a job keyed by event, `notifier`, `kind`, `payload`) as the
+/// full intake writes them.
+///
+/// Each row's 16 parameters: received at, remote address, order, sealed body, source, the
+/// event's `result`, `fingerprint`, `iccid`, `lpa`, `package_code`, `package_name`,
+/// `currency`, `price`, `warnings`, now, the jobs; the first row's are `$1`..`$16`, the next
 /// row's `$17`..`$32`, and so on. Returns, for each order that had no result yet, its
-/// position `n` (from 0) and the receipt's and event's ids; an order that had one gets
-/// nothing written and no row. The orders are upserted in their numbers' order, so two
-/// batches never wait on each other's order rows in opposite orders.
+/// position `n` (from 0) and the receipt's and event's ids. An order that has one gets
+/// nothing written and no row: the caller runs the full intake, which reads its events and
+/// applies the rules. The orders are upserted in their numbers' order, so two batches never
+/// wait on each other's order rows in opposite orders.
 fn first_events(rows: usize) -> String {
     const TYPES: [&str; 16] = [
         "bigint", "text", "text", "bytea", "text", "text", "text", "text", "text", "text", "text",
