@@ -28,7 +28,38 @@ pub fn test_keys() -> std::sync::Arc<esim_courier_store::Keyring> {
 
 /// A store on `url` with the test keys, its migrations applied.
 pub async fn migrated_store(url: &str) -> esim_courier_store::Store {
-    let options = esim_courier_store::StoreOptions::new(url, test_keys());
+    migrated_store_on(url, esim_courier_store::Clock::system()).await
+}
+
+/// The event and the receipt of webhook `body` as the store's intake takes them, received
+/// now (for tests that call the store directly).
+pub fn received(
+    body: &str,
+) -> (
+    esim_courier_core::OrderEvent,
+    esim_courier_store::NewReceipt<'_>,
+) {
+    let event = esim_courier_core::WebhookPayload::from_slice(body.as_bytes())
+        .and_then(|p| p.into_event(&esim_courier_core::CurrencyTable::default()))
+        .expect("the webhook parses");
+    let receipt = esim_courier_store::NewReceipt {
+        received_at_ms: esim_courier_store::now_ms(),
+        remote_addr: None,
+        body: body.as_bytes(),
+        source: esim_courier_core::EventSource::Webhook,
+    };
+    (event, receipt)
+}
+
+/// [`migrated_store`] on `clock`: a manual clock moves leases and retries without sleeping.
+pub async fn migrated_store_on(
+    url: &str,
+    clock: esim_courier_store::Clock,
+) -> esim_courier_store::Store {
+    let options = esim_courier_store::StoreOptions {
+        clock,
+        ..esim_courier_store::StoreOptions::new(url, test_keys())
+    };
     let store = esim_courier_store::Store::connect(&options)
         .await
         .expect("connects");

@@ -1,14 +1,16 @@
 //! Writes that arrive together are committed together (SQLite's group-commit writer,
 //! PostgreSQL's batched intake statement): each caller must still get its own answer.
 
-use esim_courier_core::{CurrencyTable, Disposition, WebhookPayload};
+use esim_courier_core::Disposition;
 use std::collections::HashSet;
 
 use esim_courier_store::{
-    now_ms, AttemptOutcome, Clock, JobKind, JobState, NewJob, NewReceipt, Planned, Store,
-    StoreOptions,
+    now_ms, AttemptOutcome, Clock, JobKind, JobState, NewJob, Planned, Store,
 };
-use esim_courier_tests::{migrated_store, on_both_backends, test_db, Backend, SAMPLE_COMPLETED};
+use esim_courier_tests::{
+    migrated_store, migrated_store_on, on_both_backends, received, test_db, Backend,
+    SAMPLE_COMPLETED,
+};
 use serde_json::Value;
 use sqlx::{AnyConnection, Connection, Row};
 
@@ -34,15 +36,7 @@ fn failed(order_no: &str) -> String {
 
 /// Records `body` as the webhook would, with one job for each new event.
 async fn intake(store: &Store, body: &str) -> esim_courier_store::IntakeOutcome {
-    let event = WebhookPayload::from_slice(body.as_bytes())
-        .and_then(|p| p.into_event(&CurrencyTable::default()))
-        .expect("parses");
-    let receipt = NewReceipt {
-        received_at_ms: now_ms(),
-        remote_addr: None,
-        body: body.as_bytes(),
-        source: esim_courier_core::EventSource::Webhook,
-    };
+    let (event, receipt) = received(body);
     store
         .intake(receipt, &event, |_| {
             vec![NewJob {
@@ -181,21 +175,15 @@ async fn count(conn: &mut AnyConnection, sql: &'static str) -> i64 {
 
 /// Delivery outcomes reported at the same moment (on SQLite they share a commit): each
 /// caller must hear whether its own lease was held, and the delivery log must hold exactly
-/// the attempts whose leases were:
-/// here worker A reports 40 jobs, 15 of which worker B took over after A's lease expired and
-/// reports in the same moment, some delivered and some to be tried again.
+/// the attempts whose leases were. Worker A reports 40 jobs, 15 of which worker B took over
+/// after A's lease expired and reports in the same moment, some delivered and some to be
+/// tried again.
 async fn outcomes_reported_together_each_count_only_for_their_own_lease(backend: Backend) {
     let Some(db) = test_db(backend).await else {
         return;
     };
     let clock = Clock::manual(now_ms());
-    let store = Store::connect(&StoreOptions {
-        clock: clock.clone(),
-        ..StoreOptions::new(&db.url, esim_courier_tests::test_keys())
-    })
-    .await
-    .expect("connects");
-    store.migrate().await.expect("migrates");
+    let store = migrated_store_on(&db.url, clock.clone()).await;
     add_jobs(&store, 40).await;
     let a = store.claim("worker-a", 300, 40).await.expect("claims");
     assert_eq!(a.len(), 40);
@@ -304,15 +292,7 @@ async fn only_the_plan_written_reports_its_unrouted_alert(backend: Backend) {
     };
     let store = migrated_store(&db.url).await;
     let body = failed("RETRIED-1");
-    let event = WebhookPayload::from_slice(body.as_bytes())
-        .and_then(|p| p.into_event(&CurrencyTable::default()))
-        .expect("parses");
-    let receipt = NewReceipt {
-        received_at_ms: now_ms(),
-        remote_addr: None,
-        body: body.as_bytes(),
-        source: esim_courier_core::EventSource::Webhook,
-    };
+    let (event, receipt) = received(&body);
     let alert = esim_courier_core::Alert::about_event(
         esim_courier_core::AlertKind::UnrecognisedResult,
         &event,

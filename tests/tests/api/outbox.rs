@@ -2,10 +2,7 @@
 
 use std::collections::HashSet;
 
-use esim_courier_core::{CurrencyTable, WebhookPayload};
-use esim_courier_store::{
-    now_ms, Attempt, Clock, JobKind, NewJob, NewReceipt, Store, StoreOptions,
-};
+use esim_courier_store::{now_ms, Attempt, Clock, JobKind, NewJob, Store};
 use esim_courier_tests::{on_both_backends, test_db, Backend};
 use sqlx::{Connection, Executor, Row};
 
@@ -36,15 +33,7 @@ pub(crate) async fn add_jobs(store: &Store, n: usize) {
 async fn add_jobs_from(store: &Store, first: usize, n: usize) {
     for i in first..first + n {
         let body = format!(r#"{{"orderNo":"JOB-{i}","result":"FAILED"}}"#);
-        let event = WebhookPayload::from_slice(body.as_bytes())
-            .and_then(|p| p.into_event(&CurrencyTable::default()))
-            .expect("parses");
-        let receipt = NewReceipt {
-            received_at_ms: now_ms(),
-            remote_addr: None,
-            body: body.as_bytes(),
-            source: esim_courier_core::EventSource::Webhook,
-        };
+        let (event, receipt) = esim_courier_tests::received(&body);
         store
             .intake(receipt, &event, |_| {
                 vec![NewJob {
@@ -65,13 +54,7 @@ async fn an_expired_lease_makes_the_job_claimable_again(backend: Backend) {
     };
     // The lease expires because the store's clock moves, not because the test sleeps.
     let clock = Clock::manual(now_ms());
-    let store = Store::connect(&StoreOptions {
-        clock: clock.clone(),
-        ..StoreOptions::new(&db.url, esim_courier_tests::test_keys())
-    })
-    .await
-    .expect("connects");
-    store.migrate().await.expect("migrates");
+    let store = esim_courier_tests::migrated_store_on(&db.url, clock.clone()).await;
     add_jobs(&store, 1).await;
     let a = store.claim("worker-a", 300, 10).await.expect("claims");
     assert_eq!(a.len(), 1);
