@@ -38,11 +38,13 @@ pub(crate) trait Batched: Send + Sync + Sized + 'static {
         row: &Self,
     ) -> impl Future<Output = Result<Self::Out, StoreError>> + Send;
 
-    /// Several writes in one statement: one result per row, in their order.
+    /// Several writes: one result per row, in their order. An `Err` means that nothing was
+    /// written (the rows are then written again one by one, or all get the error); a write
+    /// that may have been written must get its own result in the `Ok`.
     fn write_many(
         pool: &AnyPool,
         rows: &[&Self],
-    ) -> impl Future<Output = Result<Vec<Self::Out>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Result<Self::Out, StoreError>>, StoreError>> + Send;
 }
 
 type Reply<R> = oneshot::Sender<Result<<R as Batched>::Out, StoreError>>;
@@ -184,7 +186,7 @@ async fn write_batch<R: Batched>(pool: &AnyPool, mut batch: Vec<(R, Reply<R>)>) 
         }
     };
     for ((_, reply), out) in batch.into_iter().zip(written) {
-        let _ = reply.send(Ok(out));
+        let _ = reply.send(out);
     }
 }
 

@@ -65,15 +65,18 @@ impl Batched for FirstEvent {
         }
     }
 
-    async fn write_many(pool: &AnyPool, rows: &[&Self]) -> Result<Vec<Recorded>, StoreError> {
+    async fn write_many(
+        pool: &AnyPool,
+        rows: &[&Self],
+    ) -> Result<Vec<Result<Recorded, StoreError>>, StoreError> {
         // One statement cannot upsert an order twice: two deliveries of one order in a batch
         // (the provider's retry racing its first try) are written one after the other, as
-        // they would be without batching.
+        // they would be without batching, each with its own result.
         let mut seen = HashSet::with_capacity(rows.len());
         if !rows.iter().all(|r| seen.insert(r.order_no.as_str())) {
             let mut recorded = Vec::with_capacity(rows.len());
             for row in rows {
-                recorded.push(Self::write_one(pool, row).await?);
+                recorded.push(Self::write_one(pool, row).await);
             }
             return Ok(recorded);
         }
@@ -91,7 +94,7 @@ impl Batched for FirstEvent {
                 .ok_or_else(|| StoreError::Corrupt(format!("a batched intake returned row {n}")))?;
             *slot = Some((r.try_get("receipt_id")?, r.try_get("event_id")?));
         }
-        Ok(recorded)
+        Ok(recorded.into_iter().map(Ok).collect())
     }
 }
 
