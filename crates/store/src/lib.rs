@@ -79,8 +79,8 @@ pub use orders::{
     AttemptRecord, EventRecord, JobRecord, OrderDetails, OrderRecord, Registration, Resend,
 };
 pub use outbox::{
-    due_claim_statement, Attempt, AttemptOutcome, ClaimedJob, CustomerWait, JobContext, JobKind,
-    JobState, RECONCILER,
+    due_claim_statement, notifier_claim_statement, Attempt, AttemptOutcome, ClaimedJob,
+    CustomerWait, JobContext, JobKind, JobState, RECONCILER,
 };
 pub use placements::{NewPlacement, Placement, PlacementRecord, PlacementStatus};
 pub use protect::{KeyUsage, Progress, Reindexed};

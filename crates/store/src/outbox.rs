@@ -275,8 +275,19 @@ impl ClaimRequest {
 /// the suite that keeps its cached plan bounded does.
 #[doc(hidden)]
 pub fn due_claim_statement(backend: Backend) -> String {
+    claim_statement(ClaimFilter::Due, backend)
+}
+
+/// The statement a grouping notifier's claim runs on `backend`: as
+/// [`due_claim_statement`], and `$5` the notifier.
+#[doc(hidden)]
+pub fn notifier_claim_statement(backend: Backend) -> String {
+    claim_statement(ClaimFilter::Notifier(String::new()), backend)
+}
+
+fn claim_statement(filter: ClaimFilter, backend: Backend) -> String {
     ClaimRequest {
-        filter: ClaimFilter::Due,
+        filter,
         lease: String::new(),
         now: 0,
         lease_until: 0,
