@@ -61,8 +61,8 @@ pub(crate) fn job_key(event: &OrderEvent, event_id: i64, job: &NewJob) -> String
 }
 
 /// The key of a job keyed by order (an activation), known before its event is written;
-/// `None` for a job keyed by event. The first-result statement (pg_intake.rs) makes the event's keys in SQL, in the
-/// same form as [`job_key`].
+/// `None` for a job keyed by event. The first-result statement (pg_intake.rs) makes the
+/// event's keys in SQL, in the same form as [`job_key`].
 fn order_job_key(event: &OrderEvent, job: &NewJob) -> Option<String> {
     match job.kind {
         JobKind::OrderCompleted => Some(format!(
@@ -325,9 +325,9 @@ impl Store {
         Ok(outcome)
     }
 
-    /// PostgreSQL's first-result statement: records `event` as its order's first result, if the order has
-    /// none; `None` (nothing written) otherwise. Through the intake writer, in one statement
-    /// with the first results arriving meanwhile (pg_intake.rs).
+    /// PostgreSQL's first-result statement: records `event` as its order's first result, if
+    /// the order has none; `None` (nothing written) otherwise. Through the intake writer, in
+    /// one statement with the first results arriving meanwhile (pg_intake.rs).
     async fn first_event_postgres(
         &self,
         receipt: &OwnedReceipt,
