@@ -13,7 +13,9 @@ use crate::machine::{self, Machine};
 use crate::memory::{self, PeakSampler};
 use crate::payload::Orders;
 use crate::process::Server;
-use crate::report::{Curve, CurvePoint, EmailRates, EndToEnd, Intake, Results, Settings};
+use crate::report::{
+    Curve, CurvePoint, EmailRates, EndToEnd, Intake, Results, Settings, SustainTry, Sustained,
+};
 use crate::smtp_sink::SmtpSink;
 use crate::{baseline, e2e, emails, limits, naive, plot, postgres};
 
@@ -148,6 +150,21 @@ impl Progress {
     }
 }
 
+/// What [`Bench::measure`] gives for one HTTP system.
+struct Measured {
+    intake: Intake,
+    curve: Curve,
+    sustained: Option<Sustained>,
+}
+
+impl Results {
+    fn add(&mut self, measured: Measured) {
+        self.intake.push(measured.intake);
+        self.curves.push(measured.curve);
+        self.sustained.extend(measured.sustained);
+    }
+}
+
 /// One run's context.
 #[derive(Debug)]
 struct Bench {
@@ -257,6 +274,7 @@ impl Bench {
             },
             intake: Vec::new(),
             curves: Vec::new(),
+            sustained: Vec::new(),
             end_to_end: Vec::new(),
             emails: None,
             notes: Vec::new(),
@@ -265,7 +283,7 @@ impl Bench {
         if self.wants('a') {
             say("a: starting the raw actix-web baseline".into());
             let server = baseline::start(self.workers, &self.dir).await?;
-            let (intake, curve) = self
+            let measured = self
                 .measure(
                     "a",
                     "raw actix-web baseline",
@@ -274,8 +292,7 @@ impl Bench {
                     false,
                 )
                 .await?;
-            results.intake.push(intake);
-            results.curves.push(curve);
+            results.add(measured);
         }
 
         if self.wants('b') {
@@ -286,7 +303,7 @@ impl Bench {
                 notifications: Notifications::Log,
             };
             let server = courier::start(&self.binary, &self.dir, "sqlite", &setup).await?;
-            let (intake, curve) = self
+            let measured = self
                 .measure(
                     "b",
                     "esim-courier, SQLite",
@@ -295,8 +312,7 @@ impl Bench {
                     true,
                 )
                 .await?;
-            results.intake.push(intake);
-            results.curves.push(curve);
+            results.add(measured);
         }
         if self.wants('s') {
             say("s: esim-courier's store alone on SQLite, in this process".into());
@@ -339,7 +355,7 @@ impl Bench {
             say("n: starting the naive peer on SQLite".into());
             let url = format!("sqlite://{}?mode=rwc", self.dir.join("naive.db").display());
             let server = naive::start(&url, self.workers, &self.dir).await?;
-            let (intake, curve) = self
+            let measured = self
                 .measure(
                     "n",
                     "naive peer, SQLite",
@@ -348,8 +364,7 @@ impl Bench {
                     false,
                 )
                 .await?;
-            results.intake.push(intake);
-            results.curves.push(curve);
+            results.add(measured);
         }
         if self.wants('m') {
             let measured = self
@@ -365,9 +380,8 @@ impl Bench {
                     .await
                 })
                 .await?;
-            if let Some((intake, curve)) = measured {
-                results.intake.push(intake);
-                results.curves.push(curve);
+            if let Some(measured) = measured {
+                results.add(measured);
             }
         }
         if !self.wants('d') && !self.wants('e') {
@@ -457,14 +471,13 @@ impl Bench {
         let measured = self
             .fresh_postgres('c', results, async |url: String| self.postgres(&url).await)
             .await?;
-        if let Some((intake, curve)) = measured {
-            results.intake.push(intake);
-            results.curves.push(curve);
+        if let Some(measured) = measured {
+            results.add(measured);
         }
         Ok(())
     }
 
-    async fn postgres(&self, url: &str) -> anyhow::Result<(Intake, Curve)> {
+    async fn postgres(&self, url: &str) -> anyhow::Result<Measured> {
         let setup = Setup {
             database_url: url.to_owned(),
             workers: self.workers,
@@ -489,7 +502,7 @@ impl Bench {
         server: Server,
         path: String,
         has_outbox: bool,
-    ) -> anyhow::Result<(Intake, Curve)> {
+    ) -> anyhow::Result<Measured> {
         let measured = self
             .intake_and_curve(key, name, &server, path, has_outbox)
             .await;
@@ -500,7 +513,7 @@ impl Bench {
     }
 
     /// Idle memory, a warm-up, the closed-loop throughput run (with peak memory), then the
-    /// open-loop curve.
+    /// open-loop curve and, with an outbox, the sustained rate.
     async fn intake_and_curve(
         &self,
         key: &'static str,
@@ -508,7 +521,7 @@ impl Bench {
         server: &Server,
         path: String,
         has_outbox: bool,
-    ) -> anyhow::Result<(Intake, Curve)> {
+    ) -> anyhow::Result<Measured> {
         let say = |m: String| self.progress.say(format!("{key}: {m}"));
         let connections = self.options.connections;
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -559,7 +572,7 @@ impl Bench {
             &outcome,
             Some((memory::mb(idle), memory::mb(peak))),
         );
-        self.drain(key, server.addr, has_outbox).await?;
+        let drain_per_s = self.drain(key, server.addr, has_outbox).await?;
 
         let mut points = Vec::new();
         for (i, fraction) in self.options.curve.iter().enumerate() {
@@ -599,30 +612,138 @@ impl Bench {
             points.push(point);
             self.drain(key, server.addr, has_outbox).await?;
         }
-        Ok((
+        let sustained = match drain_per_s {
+            Some(drain) => Some(
+                self.sustained(key, name, server.addr, &path, intake.throughput, drain)
+                    .await?,
+            ),
+            None => None,
+        };
+        Ok(Measured {
             intake,
-            Curve {
+            curve: Curve {
                 key,
                 name: name.to_owned(),
                 points,
             },
-        ))
+            sustained,
+        })
+    }
+
+    /// The highest rate the system takes while its dispatcher keeps up (see [`Sustained`]):
+    /// open-loop runs as long as the closed loop, from a little above the estimate down by
+    /// 15 % at a time until one ends with less than a second's worth of jobs undelivered;
+    /// then the latency at 75 % of that rate.
+    async fn sustained(
+        &self,
+        key: &'static str,
+        name: &str,
+        addr: SocketAddr,
+        path: &str,
+        throughput: f64,
+        drain_per_s: f64,
+    ) -> anyhow::Result<Sustained> {
+        const TRIES: usize = 5;
+        let say = |m: String| self.progress.say(format!("{key}: {m}"));
+        let estimate = 1.0 / (1.0 / throughput + 1.0 / drain_per_s);
+        let duration = Duration::from_secs_f64(self.options.duration);
+        let client = esim_courier_notify_http::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        let mut tries = Vec::new();
+        let mut rate = round_rate(estimate * 1.1);
+        let mut found = None;
+        for i in 0..TRIES {
+            let target = self.target(
+                addr,
+                path,
+                Orders::new(&self.run_id, &format!("{key}-sus{i}")),
+            );
+            let outcome = load::open_loop(
+                target,
+                self.options.connections,
+                rate,
+                duration,
+                Duration::from_secs(5),
+            )
+            .await?;
+            let backlog = courier::outbox_backlog(&client, addr).await?;
+            let tried = SustainTry::new(rate, &outcome, backlog);
+            say(format!(
+                "sustained? {rate:.0}/s for {:.0} s: p99 {:.2} ms, {} lost, {backlog} jobs undelivered at the end: {}",
+                duration.as_secs_f64(),
+                tried.p99_ms,
+                tried.lost,
+                if tried.sustained { "yes" } else { "no" }
+            ));
+            let sustained = tried.sustained;
+            tries.push(tried);
+            self.drain(key, addr, true).await?;
+            if sustained {
+                found = Some(rate);
+                break;
+            }
+            rate = round_rate(rate * 0.85);
+        }
+        let mut at_75 = None;
+        if let Some(sustained) = found {
+            let rate = round_rate(sustained * 0.75);
+            let target = self.target(
+                addr,
+                path,
+                Orders::new(&self.run_id, &format!("{key}-sus75")),
+            );
+            let outcome = load::open_loop(
+                target,
+                self.options.connections,
+                rate,
+                duration,
+                Duration::from_secs(5),
+            )
+            .await?;
+            let point = CurvePoint::new(0.75, rate, &outcome);
+            say(format!(
+                "{rate:.0}/s (75% of the sustained {sustained:.0}/s): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms, {} lost",
+                point.p50_ms, point.p99_ms, point.max_ms, point.stalled, point.lost
+            ));
+            self.drain(key, addr, true).await?;
+            at_75 = Some(point);
+        }
+        Ok(Sustained {
+            key,
+            name: name.to_owned(),
+            drain_per_s,
+            estimate,
+            tries,
+            rate: found,
+            at_75,
+        })
     }
 
     /// Waits for esim-courier's dispatcher to deliver the outbox, so that one measurement's
-    /// deliveries do not run into the next.
-    async fn drain(&self, key: &str, addr: SocketAddr, has_outbox: bool) -> anyhow::Result<()> {
+    /// deliveries do not run into the next. Returns the jobs delivered per second, when the
+    /// backlog was large enough (a thousand jobs) for that to mean something.
+    async fn drain(
+        &self,
+        key: &str,
+        addr: SocketAddr,
+        has_outbox: bool,
+    ) -> anyhow::Result<Option<f64>> {
         if !has_outbox {
-            return Ok(());
+            return Ok(None);
         }
         let (backlog, took) = courier::wait_for_outbox(addr, Duration::from_secs(180)).await?;
-        if backlog > 0 {
-            self.progress.say(format!(
-                "{key}: dispatcher delivered a backlog of {backlog} outbox jobs in {:.1} s",
-                took.as_secs_f64()
-            ));
+        if backlog == 0 {
+            return Ok(None);
         }
-        Ok(())
+        // Counts of jobs fit an f64 exactly up to 2^53.
+        #[allow(clippy::cast_precision_loss)]
+        let rate = backlog as f64 / took.as_secs_f64().max(0.001);
+        self.progress.say(format!(
+            "{key}: dispatcher delivered a backlog of {backlog} outbox jobs in {:.1} s ({rate:.0}/s)",
+            took.as_secs_f64()
+        ));
+        Ok((backlog >= 1000).then_some(rate))
     }
 
     /// d: esim-courier on SQLite with the customer's activation email over SMTP.
