@@ -30,6 +30,10 @@ use esim_courier_store::{duration_ms, now_ms, ClaimedJob, JobState, Store};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+/// While a backlog lasts, how long a claim waits for more deliveries to finish so that it
+/// leases several jobs at once (see [`Dispatcher::run`]).
+const CLAIM_LINGER: Duration = Duration::from_millis(2);
+
 pub use backoff::RetryPolicy;
 pub use retention::RetentionSettings;
 
@@ -263,11 +267,23 @@ impl Dispatcher {
         let permits = Arc::new(Semaphore::new(concurrency));
         let wake = this.store.jobs_changed();
         tracing::info!(worker = %this.config.worker_id, concurrency, "dispatcher started");
+        // Whether the last claim found as many due jobs as it asked for: a backlog.
+        let mut backlog = false;
         loop {
             let first = tokio::select! {
                 p = Arc::clone(&permits).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
                 () = shutdown.cancelled() => break,
             };
+            let wait_for = slots_to_wait_for(backlog, permits.available_permits() + 1, concurrency);
+            if wait_for > 0 {
+                if let Ok(Ok(free)) =
+                    tokio::time::timeout(CLAIM_LINGER, permits.acquire_many(wait_for)).await
+                {
+                    // Given back at once: they were only waited for, and the claim below asks
+                    // for as many jobs as there are free slots.
+                    drop(free);
+                }
+            }
             // Registered before claiming, so a commit between the claim and the wait still
             // wakes us.
             let woken = wake.notified();
@@ -294,6 +310,7 @@ impl Dispatcher {
                 }
             };
             let claimed = jobs.len();
+            backlog = claimed == want;
             let mut first = Some(first);
             // Jobs of grouping notifiers go out together, one task per notifier.
             let (groups, singles) = this.split(jobs);
@@ -361,5 +378,41 @@ impl Dispatcher {
             Some(p) => Some(p),
             None => Arc::clone(permits).acquire_owned().await.ok(),
         }
+    }
+}
+
+/// How many delivery slots, besides the one it holds, a claim waits for (at most
+/// [`CLAIM_LINGER`]) before leasing jobs, when `free` of the `concurrency` slots are free.
+///
+/// While a backlog lasts (the last claim found as many due jobs as it asked for), each
+/// delivery that finishes would otherwise start a claim of one job: one statement, and on
+/// PostgreSQL one commit, per delivery. Waiting a moment for half the slots lets one claim
+/// lease half as many jobs together. Measured in BENCHMARKS.md ("Sustained intake"): the
+/// dispatcher drains faster on both engines, and leaves the database more of its time for
+/// the webhooks arriving meanwhile. Without a backlog a claim goes at once, so a job that
+/// falls due is not held up.
+fn slots_to_wait_for(backlog: bool, free: usize, concurrency: usize) -> u32 {
+    let half = concurrency / 2;
+    if !backlog || half < 2 || free >= half {
+        return 0;
+    }
+    u32::try_from(half - 1).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slots_to_wait_for;
+
+    #[test]
+    fn a_claim_waits_for_half_the_slots_only_while_a_backlog_lasts() {
+        // A backlog and one free slot of 16: wait for 7 more, so that 8 jobs go together.
+        assert_eq!(slots_to_wait_for(true, 1, 16), 7);
+        assert_eq!(slots_to_wait_for(true, 7, 16), 7);
+        // Half free already, or no backlog: claim at once.
+        assert_eq!(slots_to_wait_for(true, 8, 16), 0);
+        assert_eq!(slots_to_wait_for(false, 1, 16), 0);
+        // Too few slots to gather: claim at once.
+        assert_eq!(slots_to_wait_for(true, 1, 3), 0);
+        assert_eq!(slots_to_wait_for(true, 1, 1), 0);
     }
 }
