@@ -577,19 +577,15 @@ impl Bench {
         let mut points = Vec::new();
         for (i, fraction) in self.options.curve.iter().enumerate() {
             let rate = round_rate(fraction * intake.throughput);
-            let target = self.target(
-                server.addr,
-                &path,
-                Orders::new(&self.run_id, &format!("{key}-r{i}")),
-            );
-            let outcome = load::open_loop(
-                target,
-                connections,
-                rate,
-                Duration::from_secs_f64(self.options.step),
-                Duration::from_secs(5),
-            )
-            .await?;
+            let outcome = self
+                .open_loop(
+                    server.addr,
+                    &path,
+                    &format!("{key}-r{i}"),
+                    rate,
+                    Duration::from_secs_f64(self.options.step),
+                )
+                .await?;
             let point = CurvePoint::new(*fraction, rate, &outcome);
             say(format!(
                 "{rate:.0}/s offered ({:.0}% of throughput): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms{}{}",
@@ -654,19 +650,9 @@ impl Bench {
         let mut rate = round_rate(estimate * 1.1);
         let mut found = None;
         for i in 0..TRIES {
-            let target = self.target(
-                addr,
-                path,
-                Orders::new(&self.run_id, &format!("{key}-sus{i}")),
-            );
-            let outcome = load::open_loop(
-                target,
-                self.options.connections,
-                rate,
-                duration,
-                Duration::from_secs(5),
-            )
-            .await?;
+            let outcome = self
+                .open_loop(addr, path, &format!("{key}-sus{i}"), rate, duration)
+                .await?;
             let backlog = courier::outbox_backlog(&client, addr).await?;
             let tried = SustainTry::new(rate, &outcome, backlog);
             say(format!(
@@ -688,19 +674,9 @@ impl Bench {
         let mut at_75 = None;
         if let Some(sustained) = found {
             let rate = round_rate(sustained * 0.75);
-            let target = self.target(
-                addr,
-                path,
-                Orders::new(&self.run_id, &format!("{key}-sus75")),
-            );
-            let outcome = load::open_loop(
-                target,
-                self.options.connections,
-                rate,
-                duration,
-                Duration::from_secs(5),
-            )
-            .await?;
+            let outcome = self
+                .open_loop(addr, path, &format!("{key}-sus75"), rate, duration)
+                .await?;
             let point = CurvePoint::new(0.75, rate, &outcome);
             say(format!(
                 "{rate:.0}/s (75% of the sustained {sustained:.0}/s): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms, {} lost",
@@ -803,6 +779,26 @@ impl Bench {
         }
         stopped?;
         Ok(measured)
+    }
+
+    /// An open-loop run at `rate` for `duration`, its orders numbered after `label`.
+    async fn open_loop(
+        &self,
+        addr: SocketAddr,
+        path: &str,
+        label: &str,
+        rate: f64,
+        duration: Duration,
+    ) -> anyhow::Result<Outcome> {
+        let target = self.target(addr, path, Orders::new(&self.run_id, label));
+        load::open_loop(
+            target,
+            self.options.connections,
+            rate,
+            duration,
+            Duration::from_secs(5),
+        )
+        .await
     }
 
     fn target(&self, addr: SocketAddr, path: &str, orders: Orders) -> Target {
