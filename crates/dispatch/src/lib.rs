@@ -386,8 +386,8 @@ impl Dispatcher {
 ///
 /// While a backlog lasts (the last claim found as many due jobs as it asked for), each
 /// delivery that finishes would otherwise start a claim of one job: one statement, and on
-/// PostgreSQL one commit, per delivery. Waiting a moment for half the slots lets one claim
-/// lease half as many jobs together. Measured in BENCHMARKS.md ("Sustained intake"): the
+/// PostgreSQL one commit, per delivery. Waiting a moment for half the slots to free lets
+/// one claim lease that many jobs together. Measured in BENCHMARKS.md ("Sustained intake"): the
 /// dispatcher drains faster on both engines, and leaves the database more of its time for
 /// the webhooks arriving meanwhile. Without a backlog a claim goes at once, so a job that
 /// falls due is not held up.
