@@ -613,7 +613,12 @@ impl Bench {
                 self.sustained(key, name, server.addr, &path, intake.throughput, drain)
                     .await?,
             ),
-            None => None,
+            None => {
+                if has_outbox {
+                    say("sustained rate not measured: the closed loop left fewer than 1,000 jobs, too few to time the dispatcher's drain by".into());
+                }
+                None
+            }
         };
         Ok(Measured {
             intake,
