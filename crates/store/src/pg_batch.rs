@@ -18,7 +18,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use sqlx::AnyPool;
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::StoreError;
@@ -188,6 +189,37 @@ async fn write_batch<R: Batched>(pool: &AnyPool, mut batch: Vec<(R, Reply<R>)>) 
     for ((_, reply), out) in batch.into_iter().zip(written) {
         let _ = reply.send(out);
     }
+}
+
+/// Writes `rows` one at a time, each with its own result: a batch its statement cannot take.
+pub(crate) async fn one_at_a_time<R: Batched>(
+    pool: &AnyPool,
+    rows: &[&R],
+) -> Vec<Result<R::Out, StoreError>> {
+    let mut written = Vec::with_capacity(rows.len());
+    for row in rows {
+        written.push(R::write_one(pool, row).await);
+    }
+    written
+}
+
+/// The rows a batched statement returned, each put at its write's position (its `n` column,
+/// from 0) among `len` writes: `None` where none came back.
+pub(crate) fn by_position<T>(
+    returned: &[AnyRow],
+    len: usize,
+    value: impl Fn(&AnyRow) -> Result<T, StoreError>,
+) -> Result<Vec<Option<T>>, StoreError> {
+    let mut placed: Vec<Option<T>> = std::iter::repeat_with(|| None).take(len).collect();
+    for r in returned {
+        let n: i64 = r.try_get("n")?;
+        let slot = usize::try_from(n)
+            .ok()
+            .and_then(|n| placed.get_mut(n))
+            .ok_or_else(|| StoreError::Corrupt(format!("a batched statement returned row {n}")))?;
+        *slot = Some(value(r)?);
+    }
+    Ok(placed)
 }
 
 /// The `VALUES` rows of a batched statement: row `n` is `(n, $a::t1, $b::t2, ...)` with the

@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use sqlx::{Any, AnyPool, Row};
 
 use crate::intake::EventColumns;
-use crate::pg_batch::{values_rows, BatchWriter, Batched};
+use crate::pg_batch::{by_position, one_at_a_time, values_rows, BatchWriter, Batched};
 use crate::StoreError;
 
 /// An order's first result, as [`first_events`] binds it.
@@ -74,26 +74,16 @@ impl Batched for FirstEvent {
         // they would be without batching, each with its own result.
         let mut seen = HashSet::with_capacity(rows.len());
         if !rows.iter().all(|r| seen.insert(r.order_no.as_str())) {
-            let mut recorded = Vec::with_capacity(rows.len());
-            for row in rows {
-                recorded.push(Self::write_one(pool, row).await);
-            }
-            return Ok(recorded);
+            return Ok(one_at_a_time(pool, rows).await);
         }
         let sql = sqlx::AssertSqlSafe(first_events(rows.len()));
         let mut query = sqlx::query::<Any>(sql);
         for row in rows {
             query = bind(query, row);
         }
-        let mut recorded = vec![None; rows.len()];
-        for r in query.fetch_all(pool).await? {
-            let n: i64 = r.try_get("n")?;
-            let slot = usize::try_from(n)
-                .ok()
-                .and_then(|n| recorded.get_mut(n))
-                .ok_or_else(|| StoreError::Corrupt(format!("a batched intake returned row {n}")))?;
-            *slot = Some((r.try_get("receipt_id")?, r.try_get("event_id")?));
-        }
+        let recorded = by_position(&query.fetch_all(pool).await?, rows.len(), |r| {
+            Ok((r.try_get("receipt_id")?, r.try_get("event_id")?))
+        })?;
         Ok(recorded.into_iter().map(Ok).collect())
     }
 }
