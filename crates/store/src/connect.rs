@@ -83,12 +83,21 @@ impl Store {
                 (options.max_connections / 2).max(1) as usize,
             )
         });
+        // Its outcome writers: a quarter of the pool. Outcomes are smaller and fewer than
+        // webhooks at their peak, and a batch takes every outcome queued meanwhile.
+        let outcomes = (backend == Backend::Postgres).then(|| {
+            crate::pg_outcome::Outcomes::start(
+                write.clone(),
+                (options.max_connections / 4).max(1) as usize,
+            )
+        });
         Ok(Self {
             backend,
             write,
             read,
             wake: Arc::new(Notify::new()),
             intakes,
+            outcomes,
             batcher,
             clock: options.clock.clone(),
             keys: Arc::clone(&options.keys),

@@ -55,6 +55,7 @@ mod orders;
 mod outbox;
 mod pg_batch;
 mod pg_intake;
+mod pg_outcome;
 mod placements;
 mod protect;
 mod provider_gate;
@@ -82,6 +83,7 @@ pub use outbox::{
     due_claim_statement, notifier_claim_statement, Attempt, AttemptOutcome, ClaimedJob,
     CustomerWait, JobContext, JobKind, JobState, RECONCILER,
 };
+pub use pg_outcome::outcome_batch_statement;
 pub use placements::{NewPlacement, Placement, PlacementRecord, PlacementStatus};
 pub use protect::{KeyUsage, Progress, Reindexed};
 pub use provider_gate::ProviderGate;
@@ -113,6 +115,8 @@ pub struct Store {
     batcher: Option<group_commit::Batcher>,
     /// PostgreSQL's intake writer.
     intakes: Option<pg_intake::Intakes>,
+    /// PostgreSQL's writer of delivery outcomes.
+    outcomes: Option<pg_outcome::Outcomes>,
     /// Where every time the store writes or compares comes from.
     clock: Clock,
     /// The keys that seal activation codes and customer data, and key the blind index.
@@ -168,6 +172,9 @@ impl Store {
         }
         if let Some(intakes) = &self.intakes {
             intakes.close().await;
+        }
+        if let Some(outcomes) = &self.outcomes {
+            outcomes.close().await;
         }
         self.write.close().await;
         self.read.close().await;

@@ -144,8 +144,8 @@ pub(crate) const FINISH_JOB: &str = "UPDATE outbox_jobs SET state = $1, last_err
 /// PostgreSQL: [`FINISH_JOB`] and, when it changed the job (the lease was still this
 /// claim's), [`RECORD_ATTEMPT`], in one statement: `$1`..`$6` as in `FINISH_JOB`, then `$7`
 /// attempt, `$8` started, `$9` outcome, `$10` receipt, `$11` worker, `$12` recipient, `$13`
-/// locale.
-const FINISH_ATTEMPT_PG: &str = "WITH f AS (
+/// locale. Its form for several jobs at once is pg_outcome.rs's.
+pub(crate) const FINISH_ATTEMPT_PG: &str = "WITH f AS (
          UPDATE outbox_jobs SET state = $1, last_error = $2, next_attempt_at = COALESCE($3, next_attempt_at),
                 locked_until = NULL, locked_by = NULL, updated_at = $4
           WHERE id = $5 AND locked_by = $6 AND state = 'in_flight'
@@ -699,8 +699,9 @@ impl Store {
     }
 
     /// Writes an attempt's outcome: through the group-commit writer on SQLite (outcomes of
-    /// concurrent deliveries share one sync with the webhooks arriving meanwhile), as one
-    /// statement on PostgreSQL ([`FINISH_ATTEMPT_PG`]).
+    /// concurrent deliveries share one sync with the webhooks arriving meanwhile), through
+    /// the outcome writer on PostgreSQL ([`FINISH_ATTEMPT_PG`]; the outcomes of deliveries
+    /// that finish together share one statement and one commit, pg_outcome.rs).
     async fn job_outcome(
         &self,
         job: &ClaimedJob,
@@ -715,25 +716,13 @@ impl Store {
         if let Some(batcher) = &self.batcher {
             return batcher.outcome(job, attempt, finish).await;
         }
-        let e = finish.ending();
-        let logged = sqlx::query(FINISH_ATTEMPT_PG)
-            .bind(e.state.as_str())
-            .bind(e.error.map(str::to_owned))
-            .bind(e.next_attempt_at)
-            .bind(attempt.finished_at)
-            .bind(job.id)
-            .bind(job.lease.clone())
-            .bind(job.attempts)
-            .bind(attempt.started_at)
-            .bind(e.outcome.as_str())
-            .bind(e.receipt.map(str::to_owned))
-            .bind(attempt.worker.to_owned())
-            .bind(attempt.recipient.map(str::to_owned))
-            .bind(e.locale.map(str::to_owned))
-            .execute(&self.write)
-            .await?
-            .rows_affected();
-        Ok(logged == 1)
+        let outcome = crate::pg_outcome::Outcome::new(job, attempt, &finish.ending());
+        match &self.outcomes {
+            Some(outcomes) => outcomes.write(outcome).await,
+            None => Err(StoreError::Corrupt(
+                "a PostgreSQL store without its outcome writer".into(),
+            )),
+        }
     }
 
     /// Records the last failed attempt, marks the job dead, and writes the alert jobs for it

@@ -1,5 +1,6 @@
 //! Writes that arrive together are committed together (SQLite's group-commit writer,
-//! PostgreSQL's batched intake statement): each caller must still get its own answer.
+//! PostgreSQL's batched intake and outcome statements): each caller must still get its own
+//! answer.
 
 use esim_courier_core::Disposition;
 use std::collections::HashSet;
@@ -173,7 +174,9 @@ async fn count(conn: &mut AnyConnection, sql: &'static str) -> i64 {
         .expect("a count")
 }
 
-/// Delivery outcomes reported at the same moment (on SQLite they share a commit): each
+/// Delivery outcomes reported at the same moment (on SQLite they share a commit; on
+/// PostgreSQL the ones queued while an outcome writer is busy share a statement, where a
+/// job can come twice: from its expired lease and from the lease that took it over): each
 /// caller must hear whether its own lease was held, and the delivery log must hold exactly
 /// the attempts whose leases were. Worker A reports 40 jobs, 15 of which worker B took over
 /// after A's lease expired and reports in the same moment, some delivered and some to be

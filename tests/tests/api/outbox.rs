@@ -367,6 +367,93 @@ async fn rows_read_by_a_claim_planned_empty(
     Some(read)
 }
 
+/// PostgreSQL writes the outcomes of deliveries that finish together in one statement, which
+/// joins them to their jobs. The plan cached for it must take each job by its key however
+/// the outbox has grown since it was made: 8 outcomes written on an outbox of 3,000 jobs in
+/// flight read about 8 of them, not every job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_batch_planned_on_an_empty_outbox_reads_only_its_jobs() {
+    let Some(db) = test_db(Backend::Postgres).await else {
+        return;
+    };
+    let store = store(&db.url).await;
+    let mut conn = sqlx::postgres::PgConnection::connect(&db.url)
+        .await
+        .expect("connects");
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .expect("sets");
+    let statement = esim_courier_store::outcome_batch_statement(8);
+    conn.execute(sqlx::AssertSqlSafe(format!("PREPARE finish AS {statement}")))
+        .await
+        .expect("prepares");
+    let now = now_ms();
+    // Jobs 1..=8 delivered under the lease `lease`: state, error, next attempt, finished
+    // at, job, lease, attempt, started at, outcome, receipt, worker, recipient, locale.
+    let args: Vec<String> = (1..=8)
+        .map(|job| {
+            format!("'done', NULL, NULL, {now}, {job}, 'lease', 1, {now}, 'delivered', NULL, 'w', NULL, NULL")
+        })
+        .collect();
+    let execute = format!("EXECUTE finish ({})", args.join(", "));
+    // Planned on the empty outbox (nothing matches, and it is rolled back anyway).
+    conn.execute(sqlx::AssertSqlSafe(format!("BEGIN; {execute}; ROLLBACK")))
+        .await
+        .expect("writes nothing");
+
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO outbox_jobs (dedup_key, notifier, kind, state, attempts, created_at, updated_at,
+                                  next_attempt_at, locked_until, locked_by)
+         SELECT 'job-' || g, 'n', 'alert', 'in_flight', 1, {now}, {now}, {now}, {now} + 60000, 'lease'
+           FROM generate_series(1, 3000) AS g"
+    )))
+    .await
+    .expect("fills the outbox");
+    conn.execute("BEGIN").await.expect("begins");
+    let plan: String = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN (ANALYZE, FORMAT JSON) {execute}"
+    )))
+    .fetch_one(&mut conn)
+    .await
+    .expect("explains")
+    .try_get_unchecked(0)
+    .expect("the plan");
+    let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox_jobs WHERE state = 'done'")
+        .fetch_one(&mut conn)
+        .await
+        .expect("counts");
+    let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM delivery_attempts")
+        .fetch_one(&mut conn)
+        .await
+        .expect("counts");
+    conn.execute("ROLLBACK").await.expect("rolls back");
+    assert_eq!((done, logged), (8, 8), "the 8 jobs are done and logged");
+
+    let plan: serde_json::Value = serde_json::from_str(&plan).expect("JSON");
+    let mut read = 0;
+    visit(&plan[0]["Plan"], &mut |node| {
+        let rows = node["Actual Rows"].as_f64().unwrap_or(0.0);
+        let loops = node["Actual Loops"].as_f64().unwrap_or(1.0);
+        match (node["Node Type"].as_str(), node["Relation Name"].as_str()) {
+            (Some("ModifyTable"), _) => {}
+            (_, Some("outbox_jobs")) => {
+                let removed = node["Rows Removed by Filter"].as_f64().unwrap_or(0.0)
+                    + node["Rows Removed by Index Recheck"]
+                        .as_f64()
+                        .unwrap_or(0.0);
+                read += ((rows + removed) * loops) as i64;
+            }
+            _ => {}
+        }
+    });
+    assert!(
+        read <= 4 * 8,
+        "the batch read {read} outbox rows for 8 jobs out of 3,000: {plan:#}"
+    );
+    conn.close().await.expect("closes");
+    store.close().await;
+}
+
 /// Calls `f` on `node` and every node under it.
 fn visit(node: &serde_json::Value, f: &mut impl FnMut(&serde_json::Value)) {
     f(node);
