@@ -339,21 +339,11 @@ async fn rows_read_by_a_claim_planned_empty(
     conn.execute("ROLLBACK").await.expect("rolls back");
 
     let plan: serde_json::Value = serde_json::from_str(&plan).expect("JSON");
-    let mut read = 0;
+    let read = rows_read(&plan, "outbox_jobs");
     let mut claimed = None;
     visit(&plan[0]["Plan"], &mut |node| {
-        if node["Relation Name"] == "outbox_jobs" {
-            let loops = node["Actual Loops"].as_f64().unwrap_or(1.0);
-            let rows = node["Actual Rows"].as_f64().unwrap_or(0.0);
-            let removed = node["Rows Removed by Filter"].as_f64().unwrap_or(0.0)
-                + node["Rows Removed by Index Recheck"]
-                    .as_f64()
-                    .unwrap_or(0.0);
-            if node["Node Type"] == "ModifyTable" {
-                claimed = Some(rows);
-            } else {
-                read += ((rows + removed) * loops) as i64;
-            }
+        if node["Relation Name"] == "outbox_jobs" && node["Node Type"] == "ModifyTable" {
+            claimed = node["Actual Rows"].as_f64();
         }
     });
     assert_eq!(
@@ -384,9 +374,11 @@ async fn an_outcome_batch_planned_on_an_empty_outbox_reads_only_its_jobs() {
         .await
         .expect("sets");
     let statement = esim_courier_store::outcome_batch_statement(8);
-    conn.execute(sqlx::AssertSqlSafe(format!("PREPARE finish AS {statement}")))
-        .await
-        .expect("prepares");
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "PREPARE finish AS {statement}"
+    )))
+    .await
+    .expect("prepares");
     let now = now_ms();
     // Jobs 1..=8 delivered under the lease `lease`: state, error, next attempt, finished
     // at, job, lease, attempt, started at, outcome, receipt, worker, recipient, locale.
@@ -430,28 +422,31 @@ async fn an_outcome_batch_planned_on_an_empty_outbox_reads_only_its_jobs() {
     assert_eq!((done, logged), (8, 8), "the 8 jobs are done and logged");
 
     let plan: serde_json::Value = serde_json::from_str(&plan).expect("JSON");
-    let mut read = 0;
-    visit(&plan[0]["Plan"], &mut |node| {
-        let rows = node["Actual Rows"].as_f64().unwrap_or(0.0);
-        let loops = node["Actual Loops"].as_f64().unwrap_or(1.0);
-        match (node["Node Type"].as_str(), node["Relation Name"].as_str()) {
-            (Some("ModifyTable"), _) => {}
-            (_, Some("outbox_jobs")) => {
-                let removed = node["Rows Removed by Filter"].as_f64().unwrap_or(0.0)
-                    + node["Rows Removed by Index Recheck"]
-                        .as_f64()
-                        .unwrap_or(0.0);
-                read += ((rows + removed) * loops) as i64;
-            }
-            _ => {}
-        }
-    });
+    let read = rows_read(&plan, "outbox_jobs");
     assert!(
         read <= 4 * 8,
         "the batch read {read} outbox rows for 8 jobs out of 3,000: {plan:#}"
     );
     conn.close().await.expect("closes");
     store.close().await;
+}
+
+/// How many rows of `table` the nodes of `plan` (an `EXPLAIN (ANALYZE, FORMAT JSON)`) read,
+/// counting those their filters removed; the rows a write to it changed are not counted.
+fn rows_read(plan: &serde_json::Value, table: &str) -> i64 {
+    let mut read = 0;
+    visit(&plan[0]["Plan"], &mut |node| {
+        if node["Node Type"] != "ModifyTable" && node["Relation Name"] == table {
+            let rows = node["Actual Rows"].as_f64().unwrap_or(0.0);
+            let loops = node["Actual Loops"].as_f64().unwrap_or(1.0);
+            let removed = node["Rows Removed by Filter"].as_f64().unwrap_or(0.0)
+                + node["Rows Removed by Index Recheck"]
+                    .as_f64()
+                    .unwrap_or(0.0);
+            read += ((rows + removed) * loops) as i64;
+        }
+    });
+    read
 }
 
 /// Calls `f` on `node` and every node under it.
