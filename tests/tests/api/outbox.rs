@@ -328,17 +328,9 @@ async fn rows_read_by_a_claim_planned_empty(
     .await
     .expect("fills the outbox");
     conn.execute("BEGIN").await.expect("begins");
-    let plan: String = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN (ANALYZE, FORMAT JSON) {execute}"
-    )))
-    .fetch_one(&mut conn)
-    .await
-    .expect("explains")
-    .try_get_unchecked(0)
-    .expect("the plan");
+    let plan = explain_analyze(&mut conn, &execute).await;
     conn.execute("ROLLBACK").await.expect("rolls back");
 
-    let plan: serde_json::Value = serde_json::from_str(&plan).expect("JSON");
     let read = rows_read(&plan, "outbox_jobs");
     let mut claimed = None;
     visit(&plan[0]["Plan"], &mut |node| {
@@ -402,14 +394,7 @@ async fn an_outcome_batch_planned_on_an_empty_outbox_reads_only_its_jobs() {
     .await
     .expect("fills the outbox");
     conn.execute("BEGIN").await.expect("begins");
-    let plan: String = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN (ANALYZE, FORMAT JSON) {execute}"
-    )))
-    .fetch_one(&mut conn)
-    .await
-    .expect("explains")
-    .try_get_unchecked(0)
-    .expect("the plan");
+    let plan = explain_analyze(&mut conn, &execute).await;
     let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox_jobs WHERE state = 'done'")
         .fetch_one(&mut conn)
         .await
@@ -421,7 +406,6 @@ async fn an_outcome_batch_planned_on_an_empty_outbox_reads_only_its_jobs() {
     conn.execute("ROLLBACK").await.expect("rolls back");
     assert_eq!((done, logged), (8, 8), "the 8 jobs are done and logged");
 
-    let plan: serde_json::Value = serde_json::from_str(&plan).expect("JSON");
     let read = rows_read(&plan, "outbox_jobs");
     assert!(
         read <= 4 * 8,
@@ -429,6 +413,23 @@ async fn an_outcome_batch_planned_on_an_empty_outbox_reads_only_its_jobs() {
     );
     conn.close().await.expect("closes");
     store.close().await;
+}
+
+/// Runs `statement` under `EXPLAIN (ANALYZE, FORMAT JSON)` on `conn` (so it is executed:
+/// the caller rolls it back) and returns the plan.
+async fn explain_analyze(
+    conn: &mut sqlx::postgres::PgConnection,
+    statement: &str,
+) -> serde_json::Value {
+    let plan: String = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN (ANALYZE, FORMAT JSON) {statement}"
+    )))
+    .fetch_one(conn)
+    .await
+    .expect("explains")
+    .try_get_unchecked(0)
+    .expect("the plan");
+    serde_json::from_str(&plan).expect("JSON")
 }
 
 /// How many rows of `table` the nodes of `plan` (an `EXPLAIN (ANALYZE, FORMAT JSON)`) read,
