@@ -295,12 +295,7 @@ async fn rows_read_by_a_claim_planned_empty(
 ) -> Option<i64> {
     let db = test_db(Backend::Postgres).await?;
     let store = store(&db.url).await;
-    let mut conn = sqlx::postgres::PgConnection::connect(&db.url)
-        .await
-        .expect("connects");
-    conn.execute("SET plan_cache_mode = force_generic_plan")
-        .await
-        .expect("sets");
+    let mut conn = generic_plans(&db.url).await;
     let types = if notifier_arg.is_empty() {
         ""
     } else {
@@ -359,12 +354,7 @@ async fn an_outcome_batch_planned_on_an_empty_outbox_reads_only_its_jobs() {
         return;
     };
     let store = store(&db.url).await;
-    let mut conn = sqlx::postgres::PgConnection::connect(&db.url)
-        .await
-        .expect("connects");
-    conn.execute("SET plan_cache_mode = force_generic_plan")
-        .await
-        .expect("sets");
+    let mut conn = generic_plans(&db.url).await;
     let statement = esim_courier_store::outcome_batch_statement(8);
     conn.execute(sqlx::AssertSqlSafe(format!(
         "PREPARE finish AS {statement}"
@@ -413,6 +403,18 @@ async fn an_outcome_batch_planned_on_an_empty_outbox_reads_only_its_jobs() {
     );
     conn.close().await.expect("closes");
     store.close().await;
+}
+
+/// A connection to `url` on which every prepared statement keeps the generic plan made at
+/// its first use, as a long-lived pool connection may.
+async fn generic_plans(url: &str) -> sqlx::postgres::PgConnection {
+    let mut conn = sqlx::postgres::PgConnection::connect(url)
+        .await
+        .expect("connects");
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .expect("sets");
+    conn
 }
 
 /// Runs `statement` under `EXPLAIN (ANALYZE, FORMAT JSON)` on `conn` (so it is executed:
