@@ -33,7 +33,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::intake::{
     run_intake, EventJob, IntakeSteps, OwnedReceipt, Planner, Record, SealedEvent,
-    COUNT_ORDER_EVENT, INSERT_EVENT, INSERT_JOB, INSERT_ORDER, INSERT_RECEIPT, RECORDED_EVENTS,
+    COUNT_ORDER_EVENT, INSERT_EVENT, INSERT_JOB, INSERT_ORDER, INSERT_ORDER_WITH_RESULT,
+    INSERT_RECEIPT, RECORDED_EVENTS,
 };
 use crate::outbox::{
     unreadable_job, Attempt, ClaimRequest, ClaimedJob, Finish, BURY_JOB, FINISH_JOB, RECORD_ATTEMPT,
@@ -438,9 +439,28 @@ fn in_savepoint<T: Send + 'static>(
 /// waits, so [`run_intake`] over them completes on its first poll.
 struct SqliteSteps<'c> {
     conn: &'c Connection,
+    /// The order was made with this event's result counted (`create_with_first_result`).
+    created: bool,
 }
 
 impl IntakeSteps for SqliteSteps<'_> {
+    /// Whether the order's row is new tells its events apart: every event references its
+    /// order (`foreign_keys` is on), so an order made now has none. One statement where an
+    /// existing order takes three (create, read its events, count the new one).
+    async fn create_with_first_result(
+        &mut self,
+        order_no: &str,
+        result: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.created = execute(
+            self.conn,
+            INSERT_ORDER_WITH_RESULT,
+            &[&order_no, &now, &result],
+        )? == 1;
+        Ok(self.created)
+    }
+
     async fn lock_order(&mut self, order_no: &str, now: i64) -> Result<(), StoreError> {
         execute(self.conn, INSERT_ORDER, &[&order_no, &now])?;
         Ok(())
@@ -494,11 +514,13 @@ impl IntakeSteps for SqliteSteps<'_> {
                 &r.receipt.source.as_str(),
             ],
         )?;
-        execute(
-            self.conn,
-            COUNT_ORDER_EVENT,
-            &[&c.result, &r.now, &r.order_no, &r.accepted],
-        )?;
+        if !self.created {
+            execute(
+                self.conn,
+                COUNT_ORDER_EVENT,
+                &[&c.result, &r.now, &r.order_no, &r.accepted],
+            )?;
+        }
         Ok((receipt_id, Some(event_id)))
     }
 
@@ -529,13 +551,23 @@ fn intake(
     plan: Planner,
     now: i64,
 ) -> Result<IntakeOutcome, StoreError> {
-    run_intake(&mut SqliteSteps { conn }, receipt, event, sealed, plan, now)
-        .now_or_never()
-        .unwrap_or_else(|| {
-            Err(StoreError::Corrupt(
-                "the SQLite intake waited for something, which its steps never do".into(),
-            ))
-        })
+    run_intake(
+        &mut SqliteSteps {
+            conn,
+            created: false,
+        },
+        receipt,
+        event,
+        sealed,
+        plan,
+        now,
+    )
+    .now_or_never()
+    .unwrap_or_else(|| {
+        Err(StoreError::Corrupt(
+            "the SQLite intake waited for something, which its steps never do".into(),
+        ))
+    })
 }
 
 /// An attempt's outcome: the job's new state and, if this claim still held the lease, its

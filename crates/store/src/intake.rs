@@ -18,6 +18,13 @@ use crate::{Store, StoreError};
 /// Creates the order row if it is new.
 pub(crate) const INSERT_ORDER: &str = "INSERT INTO orders (order_no, created_at, updated_at, state) VALUES ($1, $2, $2, 'awaiting_webhook')
      ON CONFLICT (order_no) DO NOTHING";
+/// Creates the order with its first result counted (`$3`), if the order is new: SQLite's
+/// [`IntakeSteps::create_with_first_result`]. Its state and count are what [`INSERT_ORDER`]
+/// then [`COUNT_ORDER_EVENT`] of an accepted event leave.
+pub(crate) const INSERT_ORDER_WITH_RESULT: &str =
+    "INSERT INTO orders (order_no, created_at, updated_at, state, recorded_events)
+     VALUES ($1, $2, $2, $3, 1)
+     ON CONFLICT (order_no) DO NOTHING";
 /// The events already recorded for an order: `result`, `fingerprint`.
 pub(crate) const RECORDED_EVENTS: &str =
     "SELECT result, fingerprint FROM order_events WHERE order_no = $1 AND disposition <> 'unverified'";
@@ -526,6 +533,15 @@ pub(crate) struct EventJob<'a> {
 /// its writer thread; PostgreSQL locks the order with an upsert and records receipt, event
 /// and state in one statement), the algorithm ([`run_intake`]) is written once.
 pub(crate) trait IntakeSteps {
+    /// Creates the order with `result`, an accepted first event's, as its state and that
+    /// event counted, if the order is new; `false`, nothing written, when its row exists. A
+    /// new order has no event to read, and [`Self::record`] then counts none again.
+    async fn create_with_first_result(
+        &mut self,
+        order_no: &str,
+        result: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
     /// Creates the order row if it is new; on PostgreSQL also takes its row lock, which
     /// serialises concurrent deliveries of one order (SQLite has one writer anyway).
     async fn lock_order(&mut self, order_no: &str, now: i64) -> Result<(), StoreError>;
@@ -551,8 +567,17 @@ pub(crate) async fn run_intake<S: IntakeSteps>(
     now: i64,
 ) -> Result<IntakeOutcome, StoreError> {
     let order_no = event.order_no.as_str();
-    steps.lock_order(order_no, now).await?;
-    let recorded = steps.recorded_events(order_no).await?;
+    // An order's first result (nearly every webhook) is accepted whatever it is: the order is
+    // made with it, and has no event to read yet.
+    let recorded = if steps
+        .create_with_first_result(order_no, event.result.as_str(), now)
+        .await?
+    {
+        Vec::new()
+    } else {
+        steps.lock_order(order_no, now).await?;
+        steps.recorded_events(order_no).await?
+    };
     let disposition = classify(&recorded, &sealed.as_recorded(event));
     let accepted = disposition == Disposition::Accepted;
     let new_event = disposition != Disposition::Duplicate;
@@ -610,6 +635,18 @@ pub(crate) struct PostgresSteps<'t, 'c> {
 }
 
 impl IntakeSteps for PostgresSteps<'_, '_> {
+    /// Never creates: an order's first result took the first-result statement before this
+    /// transaction ([`Store::intake`]); what reaches it is an order with a result already
+    /// (or whose count disagreed with its events), read and locked by the steps below.
+    async fn create_with_first_result(
+        &mut self,
+        _order_no: &str,
+        _result: &str,
+        _now: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
     async fn lock_order(&mut self, order_no: &str, now: i64) -> Result<(), StoreError> {
         sqlx::query(LOCK_ORDER_PG)
             .bind(order_no.to_owned())

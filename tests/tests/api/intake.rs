@@ -45,6 +45,7 @@ async fn the_providers_sample_is_accepted_and_recorded_durably(backend: Backend)
             .await,
         1
     );
+    assert_eq!(app.count("SELECT recorded_events FROM orders").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM order_events").await, 1);
     assert_eq!(
         app.count("SELECT COUNT(*) FROM outbox_jobs WHERE notifier = 'customer'")
