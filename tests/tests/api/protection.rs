@@ -5,7 +5,10 @@ use esim_courier_tests::{on_both_backends, spawn_app, AppOptions, Backend, SAMPL
 use serde_json::json;
 use sqlx::Row;
 
-on_both_backends!(a_value_copied_into_another_row_does_not_decrypt);
+on_both_backends!(
+    a_value_copied_into_another_row_does_not_decrypt,
+    the_email_digest_index_holds_registered_customers_only,
+);
 
 async fn a_value_copied_into_another_row_does_not_decrypt(backend: Backend) {
     let options = AppOptions {
@@ -72,6 +75,91 @@ async fn a_value_copied_into_another_row_does_not_decrypt(backend: Backend) {
     assert!(
         matches!(&event, Err(StoreError::Decrypt { field, .. }) if field.to_string() == "order_events.lpa"),
         "{event:?}"
+    );
+    app.stop().await;
+}
+
+/// An order made by its webhook has no customer yet: the index of customers' email digests
+/// (the console's search, an erasure by address) takes no entry for it, and the search by a
+/// digest still reads that index, with a generic plan on PostgreSQL.
+async fn the_email_digest_index_holds_registered_customers_only(backend: Backend) {
+    let options = AppOptions {
+        dispatcher: false,
+        ..AppOptions::default()
+    };
+    let Some(app) = spawn_app(backend, options).await else {
+        return;
+    };
+    let mut body: serde_json::Value = serde_json::from_str(SAMPLE_COMPLETED).expect("JSON");
+    for n in 0..3 {
+        body["orderNo"] = json!(format!("HOOK-{n}"));
+        assert_eq!(app.webhook_json(body.to_string()).await.0, 200);
+    }
+    let (status, _) = app
+        .register("REG-1", json!({"email": "ana@example.com"}))
+        .await;
+    assert!((200..300).contains(&status), "{status}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM orders WHERE customer_email_index IS NOT NULL")
+            .await,
+        1,
+        "the registered order has a digest, the webhooks' orders none"
+    );
+
+    let (definitions, plan) = match backend {
+        Backend::Sqlite => (
+            "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'orders' AND type = 'index'
+                AND sql LIKE '%customer_email_index%'",
+            "EXPLAIN QUERY PLAN SELECT order_no FROM orders WHERE customer_email_index = 'digest'",
+        ),
+        Backend::Postgres => (
+            "SELECT indexname::text, indexdef FROM pg_indexes WHERE tablename = 'orders'
+                AND indexdef LIKE '%customer_email_index%'",
+            "EXPLAIN EXECUTE by_digest ('digest')",
+        ),
+    };
+    let indexes: Vec<(String, String)> = sqlx::query(definitions)
+        .fetch_all(&app.db)
+        .await
+        .expect("the indexes")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(indexes.len(), 1, "{indexes:?}");
+    let (name, definition) = &indexes[0];
+    assert_eq!(name, "orders_customer_email_known");
+    assert!(
+        definition.contains("WHERE (customer_email_index IS NOT NULL)")
+            || definition.contains("WHERE customer_email_index IS NOT NULL"),
+        "{definition}"
+    );
+
+    // A connection of its own (out of the pool), for the planner settings.
+    let mut conn = app.db.acquire().await.expect("a connection").detach();
+    if backend == Backend::Postgres {
+        for setup in [
+            "SET plan_cache_mode = force_generic_plan",
+            // Four orders: a scan of the table would be cheaper than any index.
+            "SET enable_seqscan = off",
+            "PREPARE by_digest (text) AS SELECT order_no FROM orders WHERE customer_email_index = $1",
+        ] {
+            sqlx::query(setup)
+                .execute(&mut conn)
+                .await
+                .expect("sets up");
+        }
+    }
+    let column = if backend == Backend::Postgres { 0 } else { 3 };
+    let plan: Vec<String> = sqlx::query(plan)
+        .fetch_all(&mut conn)
+        .await
+        .expect("the plan")
+        .iter()
+        .map(|r| r.get(column))
+        .collect();
+    assert!(
+        plan.iter().any(|line| line.contains("orders_customer_email_known")),
+        "{plan:?}"
     );
     app.stop().await;
 }
