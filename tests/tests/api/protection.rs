@@ -158,7 +158,8 @@ async fn the_email_digest_index_holds_registered_customers_only(backend: Backend
         .map(|r| r.get(column))
         .collect();
     assert!(
-        plan.iter().any(|line| line.contains("orders_customer_email_known")),
+        plan.iter()
+            .any(|line| line.contains("orders_customer_email_known")),
         "{plan:?}"
     );
     app.stop().await;
