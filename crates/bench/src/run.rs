@@ -323,6 +323,7 @@ impl Bench {
                 self.options.connections,
                 Duration::from_secs_f64(self.options.duration),
                 Duration::from_secs(2),
+                false,
             )
             .await?;
             results

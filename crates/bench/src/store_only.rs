@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use esim_courier_core::{CurrencyTable, WebhookPayload};
-use esim_courier_store::{JobKind, NewJob, NewReceipt, Store, StoreOptions};
+use esim_courier_store::{
+    sqlite_statement_timings, JobKind, NewJob, NewReceipt, StatementTiming, Store, StoreOptions,
+};
 
 use crate::limits::closed_loop;
 use crate::load::Outcome;
@@ -26,6 +28,9 @@ pub struct StoreBenchOptions {
     /// Seconds to run.
     #[arg(long, default_value_t = 5.0)]
     pub duration: f64,
+    /// SQLite: also time each statement the writer runs, and print where its time goes.
+    #[arg(long)]
+    pub statements: bool,
 }
 
 /// Runs the `store` command.
@@ -46,6 +51,7 @@ pub async fn run(options: StoreBenchOptions) -> anyhow::Result<()> {
         options.concurrency,
         Duration::from_secs_f64(options.duration),
         Duration::ZERO,
+        options.statements,
     )
     .await?;
     let (all, elapsed) = (
@@ -77,7 +83,50 @@ pub async fn run(options: StoreBenchOptions) -> anyhow::Result<()> {
             writer * 100.0 / elapsed
         );
     }
+    if options.statements {
+        print_statements(&measured.statements, n);
+    }
     Ok(())
+}
+
+/// Where the writer's statement time went, per intake.
+fn print_statements(statements: &[StatementTiming], intakes: u64) {
+    let total: Duration = statements.iter().map(|s| s.total).sum();
+    if intakes == 0 || total.is_zero() {
+        println!("no SQLite statement was timed (the writer is SQLite's only)");
+        return;
+    }
+    println!(
+        "the SQLite writer's statements (wall clock, as SQLite times them): {:.1} µs per intake",
+        total.as_secs_f64() * 1e6 / intakes as f64
+    );
+    println!("  per intake   runs/intake    µs each   share  statement");
+    for s in statements {
+        let sql: String = s.sql.chars().take(72).collect();
+        println!(
+            "  {:>7.2} µs   {:>11.3}   {:>8.2}   {:>4.1} %  {sql}",
+            s.total.as_secs_f64() * 1e6 / intakes as f64,
+            s.runs as f64 / intakes as f64,
+            s.total.as_secs_f64() * 1e6 / s.runs as f64,
+            s.total.as_secs_f64() * 100.0 / total.as_secs_f64(),
+        );
+    }
+}
+
+/// The statements timed between `before` and `after`, slowest in total first.
+fn timed_between(before: &[StatementTiming], after: Vec<StatementTiming>) -> Vec<StatementTiming> {
+    let mut during: Vec<StatementTiming> = after
+        .into_iter()
+        .filter_map(|mut s| {
+            if let Some(b) = before.iter().find(|b| b.sql == s.sql) {
+                s.runs -= b.runs;
+                s.total -= b.total;
+            }
+            (s.runs > 0).then_some(s)
+        })
+        .collect();
+    during.sort_by_key(|s| std::cmp::Reverse(s.total));
+    during
 }
 
 /// What [`measure`] saw.
@@ -89,6 +138,8 @@ pub struct StoreRun {
     pub cpu_s: Option<f64>,
     /// CPU seconds of the SQLite writer thread during the measurement.
     pub writer_cpu_s: Option<f64>,
+    /// The writer's statements during the measurement, when asked for.
+    pub statements: Vec<StatementTiming>,
 }
 
 /// Opens and migrates the store at `url` (encryption on, a key made for the run), then
@@ -101,11 +152,15 @@ pub async fn measure(
     concurrency: usize,
     duration: Duration,
     warm_up: Duration,
+    statements: bool,
 ) -> anyhow::Result<StoreRun> {
-    let store = Store::connect(&StoreOptions::new(
-        url.to_owned(),
-        Arc::new(esim_courier_store::Keyring::random()),
-    ))
+    let store = Store::connect(&StoreOptions {
+        statement_timings: statements,
+        ..StoreOptions::new(
+            url.to_owned(),
+            Arc::new(esim_courier_store::Keyring::random()),
+        )
+    })
     .await
     .context("cannot open the store")?;
     store.migrate().await.context("cannot migrate the store")?;
@@ -123,7 +178,9 @@ pub async fn measure(
     }
     let cpu_before = process_cpu();
     let writer_before = thread_cpu("sqlite-writer");
+    let statements_before = sqlite_statement_timings();
     let outcome = closed_loop(concurrency, duration, move |seq| intake(seq)).await?;
+    let statements = timed_between(&statements_before, sqlite_statement_timings());
     let cpu_s = process_cpu()
         .zip(cpu_before)
         .map(|(after, before)| after - before);
@@ -135,6 +192,7 @@ pub async fn measure(
         outcome,
         cpu_s,
         writer_cpu_s,
+        statements,
     })
 }
 

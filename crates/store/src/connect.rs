@@ -24,6 +24,10 @@ pub struct StoreOptions {
     pub clock: Clock,
     /// The keys for encryption at rest and the blind index.
     pub keys: Arc<Keyring>,
+    /// SQLite: time each statement the group-commit writer runs, for
+    /// [`sqlite_statement_timings`](crate::sqlite_statement_timings) (the benchmark's
+    /// `store --statements`). Off by default: it costs a lock and an allocation per statement.
+    pub statement_timings: bool,
 }
 
 impl StoreOptions {
@@ -35,6 +39,7 @@ impl StoreOptions {
             acquire_timeout: Duration::from_secs(3),
             clock: Clock::system(),
             keys,
+            statement_timings: false,
         }
     }
 }
@@ -54,7 +59,7 @@ impl Store {
                 .connect(&url)
                 .await?;
             // After the pools: connecting them created the file and set WAL mode.
-            let batcher = crate::group_commit::Batcher::start(&path)?;
+            let batcher = crate::group_commit::Batcher::start(&path, options.statement_timings)?;
             (Backend::Sqlite, write, read, Some(batcher))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()

@@ -22,12 +22,15 @@
 //! checkpoints by itself if the WAL ever reaches [`WRITER_CHECKPOINT_PAGES`], so the WAL stays
 //! bounded even if the checkpoint thread cannot keep up.
 
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use esim_courier_core::{EventFingerprint, OrderEvent, OrderResult};
 use futures_util::FutureExt;
+use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, OpenFlags, Row, ToSql, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
@@ -109,6 +112,53 @@ fn answer<T: Send + 'static>(
     })
 }
 
+/// How long the statements of one SQL text took, summed over its runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementTiming {
+    /// The statement, its whitespace collapsed.
+    pub sql: String,
+    /// How many times it ran.
+    pub runs: u64,
+    /// Their time, as SQLite measures it (wall clock: a `COMMIT` includes its wait for the
+    /// disk).
+    pub total: Duration,
+}
+
+/// The statements timed so far by every SQLite writer of this process opened with
+/// [`StoreOptions::statement_timings`](crate::StoreOptions), slowest in total first. Read
+/// it before and after a measurement and subtract.
+#[doc(hidden)]
+pub fn sqlite_statement_timings() -> Vec<StatementTiming> {
+    let timings = TIMINGS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut all: Vec<StatementTiming> = timings
+        .iter()
+        .map(|(sql, &(runs, total))| StatementTiming {
+            sql: sql.clone(),
+            runs,
+            total,
+        })
+        .collect();
+    all.sort_by_key(|s| std::cmp::Reverse(s.total));
+    all
+}
+
+/// The statement timings: SQLite's callback is a plain function, so they live here.
+static TIMINGS: Mutex<BTreeMap<String, (u64, Duration)>> = Mutex::new(BTreeMap::new());
+
+fn time_statement(event: TraceEvent<'_>) {
+    if let TraceEvent::Profile(statement, took) = event {
+        let sql = statement
+            .sql()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut timings = TIMINGS.lock().unwrap_or_else(PoisonError::into_inner);
+        let (runs, total) = timings.entry(sql).or_default();
+        *runs += 1;
+        *total += took;
+    }
+}
+
 /// The handle writes are submitted through.
 #[derive(Clone)]
 pub(crate) struct Batcher {
@@ -124,13 +174,17 @@ impl std::fmt::Debug for Batcher {
 impl Batcher {
     /// Opens the writer connection to the SQLite file at `path` (which must exist) and starts
     /// the writer thread. It stops when the last handle is dropped.
-    pub(crate) fn start(path: &Path) -> Result<Self, StoreError> {
+    /// With `timings`, each statement the writer runs is timed ([`sqlite_statement_timings`]).
+    pub(crate) fn start(path: &Path, timings: bool) -> Result<Self, StoreError> {
         let conn = open(path).map_err(|e| {
             StoreError::Config(format!(
                 "cannot open the SQLite database {} for writing: {e}",
                 path.display()
             ))
         })?;
+        if timings {
+            conn.trace_v2(TraceEventCodes::SQLITE_TRACE_PROFILE, Some(time_statement));
+        }
         let checkpoints = open(path).map_err(|e| {
             StoreError::Config(format!(
                 "cannot open the SQLite database {} for checkpoints: {e}",

@@ -75,6 +75,7 @@ pub use console::{
 };
 pub use crypto::{decode_key, generate_key, Field, Keyring, KEY_BYTES};
 pub use error::StoreError;
+pub use group_commit::{sqlite_statement_timings, StatementTiming};
 pub use intake::{IntakeOutcome, NewJob, NewReceipt, Planned, Planner};
 pub use orders::{
     AttemptRecord, EventRecord, JobRecord, OrderDetails, OrderRecord, Registration, Resend,

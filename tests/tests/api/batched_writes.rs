@@ -321,3 +321,58 @@ async fn only_the_plan_written_reports_its_unrouted_alert(backend: Backend) {
     assert_eq!(retry.unrouted, None, "the retry wrote no plan");
     store.close().await;
 }
+
+/// The benchmark's `store --statements` reads what the SQLite writer timed: each statement of
+/// an intake, and the commit, with how many times it ran. A store opened without the option
+/// times nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_writer_times_its_statements_when_asked() {
+    let timed = |sql_start: &str| {
+        esim_courier_store::sqlite_statement_timings()
+            .into_iter()
+            .filter(|s| s.sql.starts_with(sql_start))
+            .map(|s| s.runs)
+            .sum::<u64>()
+    };
+    let db = test_db(Backend::Sqlite)
+        .await
+        .expect("SQLite is always there");
+    let plain = migrated_store(&db.url).await;
+    let receipts_before = timed("INSERT INTO webhook_receipts");
+    intake(&plain, &completed("TIMED-0", "8988247000102099990")).await;
+    plain.close().await;
+    // No other test of this process opens a store with the option.
+    let untimed = timed("INSERT INTO webhook_receipts") - receipts_before;
+
+    let db = test_db(Backend::Sqlite)
+        .await
+        .expect("SQLite is always there");
+    let options = esim_courier_store::StoreOptions {
+        statement_timings: true,
+        ..esim_courier_store::StoreOptions::new(&db.url, esim_courier_tests::test_keys())
+    };
+    let store = Store::connect(&options).await.expect("connects");
+    store.migrate().await.expect("migrates");
+    let (receipts, commits) = (timed("INSERT INTO webhook_receipts"), timed("COMMIT"));
+    for n in 1..=3 {
+        intake(
+            &store,
+            &completed(&format!("TIMED-{n}"), "8988247000102099990"),
+        )
+        .await;
+    }
+    store.close().await;
+    assert!(
+        timed("INSERT INTO webhook_receipts") - receipts >= 3,
+        "each intake's receipt is timed: {:?}",
+        esim_courier_store::sqlite_statement_timings()
+    );
+    assert!(timed("COMMIT") > commits, "the commits are timed");
+    assert!(esim_courier_store::sqlite_statement_timings()
+        .iter()
+        .all(|s| !s.sql.is_empty() && s.runs > 0 && !s.sql.contains("  ")));
+    assert_eq!(
+        untimed, 0,
+        "a store opened without the option times nothing"
+    );
+}
