@@ -36,8 +36,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::intake::{
     run_intake, EventJob, IntakeSteps, OwnedReceipt, Planner, Record, SealedEvent,
-    COUNT_ORDER_EVENT, INSERT_EVENT, INSERT_JOB, INSERT_ORDER, INSERT_ORDER_WITH_RESULT,
-    INSERT_RECEIPT, RECORDED_EVENTS,
+    COUNT_ORDER_EVENT, INSERT_EVENT, INSERT_JOB, INSERT_ORDER_WITH_RESULT, INSERT_RECEIPT,
+    RECORDED_EVENTS,
 };
 use crate::outbox::{
     unreadable_job, Attempt, ClaimRequest, ClaimedJob, Finish, BURY_JOB, FINISH_JOB, RECORD_ATTEMPT,
@@ -515,8 +515,9 @@ impl IntakeSteps for SqliteSteps<'_> {
         Ok(self.created)
     }
 
-    async fn lock_order(&mut self, order_no: &str, now: i64) -> Result<(), StoreError> {
-        execute(self.conn, INSERT_ORDER, &[&order_no, &now])?;
+    /// Nothing to do: `create_with_first_result` found the order's row, and this
+    /// transaction holds the database's only write lock until it commits.
+    async fn lock_order(&mut self, _order_no: &str, _now: i64) -> Result<(), StoreError> {
         Ok(())
     }
 

@@ -15,12 +15,9 @@ use crate::{Store, StoreError};
 // The intake's statements, shared by the sqlx path (PostgreSQL) and SQLite's group-commit
 // writer (rusqlite). Each `$n` first appears in order, and both bind by number.
 
-/// Creates the order row if it is new.
-pub(crate) const INSERT_ORDER: &str = "INSERT INTO orders (order_no, created_at, updated_at, state) VALUES ($1, $2, $2, 'awaiting_webhook')
-     ON CONFLICT (order_no) DO NOTHING";
 /// Creates the order with its first result counted (`$3`), if the order is new: SQLite's
-/// [`IntakeSteps::create_with_first_result`]. Its state and count are what [`INSERT_ORDER`]
-/// then [`COUNT_ORDER_EVENT`] of an accepted event leave.
+/// [`IntakeSteps::create_with_first_result`]. Its state and count are what creating the
+/// order then [`COUNT_ORDER_EVENT`] of an accepted event would leave.
 pub(crate) const INSERT_ORDER_WITH_RESULT: &str =
     "INSERT INTO orders (order_no, created_at, updated_at, state, recorded_events)
      VALUES ($1, $2, $2, $3, 1)
@@ -542,8 +539,9 @@ pub(crate) trait IntakeSteps {
         result: &str,
         now: i64,
     ) -> Result<bool, StoreError>;
-    /// Creates the order row if it is new; on PostgreSQL also takes its row lock, which
-    /// serialises concurrent deliveries of one order (SQLite has one writer anyway).
+    /// After [`Self::create_with_first_result`] made nothing: takes the order's row lock on
+    /// PostgreSQL, creating the row if it is missing, which serialises concurrent deliveries
+    /// of one order. SQLite has one writer, and its create found the row.
     async fn lock_order(&mut self, order_no: &str, now: i64) -> Result<(), StoreError>;
     /// The events already recorded for the order.
     async fn recorded_events(
