@@ -93,7 +93,7 @@ pub async fn run(options: StoreBenchOptions) -> anyhow::Result<()> {
 fn print_statements(statements: &[StatementTiming], intakes: u64) {
     let total: Duration = statements.iter().map(|s| s.total).sum();
     if intakes == 0 || total.is_zero() {
-        println!("no SQLite statement was timed (the writer is SQLite's only)");
+        println!("no statement was timed: --statements times SQLite's writer, and this store has none (PostgreSQL)");
         return;
     }
     println!(

@@ -174,6 +174,7 @@ impl std::fmt::Debug for Batcher {
 impl Batcher {
     /// Opens the writer connection to the SQLite file at `path` (which must exist) and starts
     /// the writer thread. It stops when the last handle is dropped.
+    ///
     /// With `timings`, each statement the writer runs is timed ([`sqlite_statement_timings`]).
     pub(crate) fn start(path: &Path, timings: bool) -> Result<Self, StoreError> {
         let conn = open(path).map_err(|e| {
