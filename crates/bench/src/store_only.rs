@@ -92,8 +92,12 @@ pub async fn run(options: StoreBenchOptions) -> anyhow::Result<()> {
 /// Where the writer's statement time went, per intake.
 fn print_statements(statements: &[StatementTiming], intakes: u64) {
     let total: Duration = statements.iter().map(|s| s.total).sum();
-    if intakes == 0 || total.is_zero() {
+    if total.is_zero() {
         println!("no statement was timed: --statements times SQLite's writer, and this store has none (PostgreSQL)");
+        return;
+    }
+    if intakes == 0 {
+        println!("no intake completed: nothing to divide the writer's statement time by");
         return;
     }
     println!(
