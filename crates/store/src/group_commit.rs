@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use esim_courier_core::{EventFingerprint, OrderEvent, OrderResult};
@@ -34,13 +34,15 @@ use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, OpenFlags, Row, ToSql, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::columns::OwnedRow;
 use crate::intake::{
     run_intake, EventJob, IntakeSteps, OwnedReceipt, Planner, Record, SealedEvent,
     COUNT_ORDER_EVENT, INSERT_EVENT, INSERT_JOB, INSERT_ORDER_WITH_RESULT, INSERT_RECEIPT,
     RECORDED_EVENTS,
 };
 use crate::outbox::{
-    unreadable_job, Attempt, ClaimRequest, ClaimedJob, Finish, BURY_JOB, FINISH_JOB, RECORD_ATTEMPT,
+    unreadable_job, Attempt, ClaimRequest, ClaimedJob, Finish, BURY_JOB, FINISH_JOB, JOB_CONTEXT,
+    JOB_CONTEXT_COLUMNS, RECORD_ATTEMPT,
 };
 use crate::{Backend, IntakeOutcome, StoreError};
 
@@ -689,7 +691,10 @@ fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<ClaimedJob>, S
     let mut jobs = Vec::with_capacity(rows.len());
     for (id, job) in rows {
         match job {
-            Ok(job) => jobs.push(job),
+            Ok(mut job) => {
+                job.context = job_context(conn, &job)?.map(Arc::new);
+                jobs.push(job);
+            }
             // One unreadable row must not fail the claim: the job would stay first in line
             // and stop every delivery behind it.
             Err(e) => {
@@ -699,6 +704,21 @@ fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<ClaimedJob>, S
         }
     }
     Ok(jobs)
+}
+
+/// An order job's event and customer, read with its claim: here the pages are in this
+/// connection's cache, which only its own writes change, whereas a read on another
+/// connection finds the cache stale after every commit and reads them again, on a thread of
+/// its own (BENCHMARKS.md, "The dispatcher's reads"). Copied out as stored, so that opening
+/// the sealed values is left to the delivery's task.
+fn job_context(conn: &Connection, job: &ClaimedJob) -> Result<Option<OwnedRow>, StoreError> {
+    let (Some(event_id), Some(order_no)) = (job.event_id, &job.order_no) else {
+        return Ok(None);
+    };
+    let mut rows = query(conn, &JOB_CONTEXT, &[&event_id, order_no], |row| {
+        Ok(OwnedRow::read(row, JOB_CONTEXT_COLUMNS)?)
+    })?;
+    Ok(rows.pop())
 }
 
 /// The `$n` parameter names, by position.

@@ -45,6 +45,7 @@ macro_rules! stored_names {
 
 mod audit;
 mod clock;
+mod columns;
 mod connect;
 mod console;
 mod crypto;

@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::audit::{self, AuditAction, AuditEntry};
+use crate::columns::Columns;
 use crate::crypto::{attempt_row, event_row, Field, Keyring};
 use crate::outbox::{AttemptOutcome, JobState};
 use crate::{Store, StoreError};
@@ -642,72 +643,72 @@ pub(crate) fn customer_columns(
 
 /// The registered customer in a row with the `customer_*` columns and the row's key
 /// (`order_no` or `reference`): the one mapping of those columns to a [`Customer`].
-pub(crate) fn customer_from_row(
+pub(crate) fn customer_from_row<R: Columns>(
     keys: &Keyring,
-    r: &AnyRow,
+    r: &R,
     of: CustomerOf,
 ) -> Result<Option<Customer>, StoreError> {
     // NULL: none registered; empty: a placement's customer, erased.
     let Some(address) = r
-        .try_get::<Option<String>, _>("customer_email")?
+        .column::<Option<String>>("customer_email")?
         .filter(|a| !a.is_empty())
     else {
         return Ok(None);
     };
     let (email_field, name_field) = of.fields();
-    let row: String = r.try_get(of.key_column())?;
+    let row: String = r.column(of.key_column())?;
     let address = keys.open_str(email_field, &row, &address)?;
     Ok(Some(Customer {
         email: email(&address, "the customer's stored address")?,
         name: r
-            .try_get::<Option<String>, _>("customer_name")?
+            .column::<Option<String>>("customer_name")?
             .map(|n| keys.open_str(name_field, &row, &n))
             .transpose()?,
         locale: r
-            .try_get::<Option<String>, _>("customer_locale")?
+            .column::<Option<String>>("customer_locale")?
             .map(|l| Locale::parse(&l).map_err(|e| corrupt("the customer's stored locale", e)))
             .transpose()?,
         retail_price: money(
-            r.try_get("retail_price")?,
-            r.try_get("retail_currency")?,
+            r.column("retail_price")?,
+            r.column("retail_currency")?,
             "the stored retail price",
         )?,
     }))
 }
 
 /// An `order_events` row: the one mapping of its columns to an [`EventRecord`].
-pub(crate) fn event_record(keys: &Keyring, r: &AnyRow) -> Result<EventRecord, StoreError> {
-    let warnings: String = r.try_get("warnings")?;
-    let currency: Option<String> = r.try_get("currency")?;
-    let order: String = r.try_get("order_no")?;
-    let row = event_row(&order, &r.try_get::<String, _>("fingerprint")?);
+pub(crate) fn event_record<R: Columns>(keys: &Keyring, r: &R) -> Result<EventRecord, StoreError> {
+    let warnings: String = r.column("warnings")?;
+    let currency: Option<String> = r.column("currency")?;
+    let order: String = r.column("order_no")?;
+    let row = event_row(&order, &r.column::<String>("fingerprint")?);
     Ok(EventRecord {
-        id: r.try_get("id")?,
+        id: r.column("id")?,
         order_no: order_no(&order)?,
-        receipt_id: r.try_get("receipt_id")?,
-        received_at: r.try_get("received_at")?,
-        result: OrderResult::parse(&r.try_get::<String, _>("result")?),
-        disposition: r.try_get("disposition")?,
-        iccid: r.try_get("iccid")?,
+        receipt_id: r.column("receipt_id")?,
+        received_at: r.column("received_at")?,
+        result: OrderResult::parse(&r.column::<String>("result")?),
+        disposition: r.column("disposition")?,
+        iccid: r.column("iccid")?,
         activation_code: r
-            .try_get::<Option<String>, _>("lpa")?
+            .column::<Option<String>>("lpa")?
             .map(|l| {
                 let l = keys.open_str(Field::EventCode, &row, &l)?;
                 ActivationCode::parse(&l).map_err(|e| corrupt("a stored activation code", e))
             })
             .transpose()?,
-        erased_code: r.try_get("lpa_masked")?,
-        package_code: r.try_get("package_code")?,
-        package_name: r.try_get("package_name")?,
+        erased_code: r.column("lpa_masked")?,
+        package_code: r.column("package_code")?,
+        package_name: r.column("package_name")?,
         contract_price: money(
-            r.try_get("price")?,
+            r.column("price")?,
             currency.clone(),
             "a stored contract price",
         )?,
         currency: currency.as_deref().map(Currency::from_code),
         warnings: serde_json::from_str(&warnings).map_err(|e| corrupt("event warnings", e))?,
         source: {
-            let source: String = r.try_get("source")?;
+            let source: String = r.column("source")?;
             EventSource::parse(&source)
                 .ok_or_else(|| StoreError::Corrupt(format!("unknown event source {source:?}")))?
         },

@@ -7,6 +7,7 @@
 use esim_courier_core::Alert;
 use sqlx::{Any, Row, Transaction};
 
+use crate::columns::{Columns, OwnedRow};
 use crate::crypto::{attempt_row, Field};
 use crate::intake::{insert_job, NewJob};
 use crate::{Backend, Store, StoreError};
@@ -120,6 +121,9 @@ pub struct ClaimedJob {
     /// The address an activation job goes to instead of the order's registered customer
     /// (`resend --to`); `None` for the customer as registered.
     pub recipient: Option<String>,
+    /// The job's event and its order's customer, when the claim read them (see
+    /// [`JOB_CONTEXT`]).
+    pub(crate) context: Option<std::sync::Arc<OwnedRow>>,
 }
 
 /// What a job needs to become a notification: its event and the order's customer.
@@ -130,6 +134,40 @@ pub struct JobContext {
     /// The order's registered customer, if any.
     pub customer: Option<esim_courier_core::Customer>,
 }
+
+/// The columns of [`JOB_CONTEXT`], in order.
+pub(crate) const JOB_CONTEXT_COLUMNS: &[&str] = &[
+    "e.id",
+    "e.order_no",
+    "e.receipt_id",
+    "e.received_at",
+    "e.result",
+    "e.disposition",
+    "e.fingerprint",
+    "e.iccid",
+    "e.lpa",
+    "e.lpa_masked",
+    "e.package_code",
+    "e.package_name",
+    "e.currency",
+    "e.price",
+    "e.warnings",
+    "e.source",
+    "o.customer_email",
+    "o.customer_name",
+    "o.customer_locale",
+    "o.retail_price",
+    "o.retail_currency",
+];
+
+/// An order job's context: `$1` its event, `$2` its order. SQLite's writer runs it with each
+/// claim (see `group_commit::claim`); otherwise [`Store::job_context`] does.
+pub(crate) static JOB_CONTEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM order_events e LEFT JOIN orders o ON o.order_no = $2 WHERE e.id = $1",
+        JOB_CONTEXT_COLUMNS.join(", ")
+    )
+});
 
 const JOB_COLUMNS: &str =
     "id, dedup_key, notifier, kind, order_no, event_id, payload, attempts, created_at, customer_alerted, locked_by, recipient";
@@ -589,27 +627,18 @@ impl Store {
     }
 
     async fn stored_context(&self, job: &ClaimedJob) -> Result<JobContext, StoreError> {
+        // Read with the claim: no second read, and none through another thread.
+        if let Some(row) = &job.context {
+            return self.context_from(row.as_ref());
+        }
         if let (Some(event_id), Some(order_no)) = (job.event_id, &job.order_no) {
-            let row = sqlx::query(
-                "SELECT e.id, e.order_no, e.receipt_id, e.received_at, e.result, e.disposition, e.fingerprint, e.iccid, e.lpa, e.lpa_masked,
-                        e.package_code, e.package_name, e.currency, e.price, e.warnings, e.source,
-                        o.customer_email, o.customer_name, o.customer_locale, o.retail_price, o.retail_currency
-                   FROM order_events e LEFT JOIN orders o ON o.order_no = $2
-                  WHERE e.id = $1",
-            )
-            .bind(event_id)
-            .bind(order_no.clone())
-            .fetch_optional(&self.read)
-            .await?;
+            let row = sqlx::query(sqlx::AssertSqlSafe(JOB_CONTEXT.as_str()))
+                .bind(event_id)
+                .bind(order_no.clone())
+                .fetch_optional(&self.read)
+                .await?;
             if let Some(row) = row {
-                return Ok(JobContext {
-                    event: Some(crate::orders::event_record(&self.keys, &row)?),
-                    customer: crate::orders::customer_from_row(
-                        &self.keys,
-                        &row,
-                        crate::orders::CustomerOf::Order,
-                    )?,
-                });
+                return self.context_from(&row);
             }
         }
         let event = match job.event_id {
@@ -621,6 +650,18 @@ impl Store {
             None => None,
         };
         Ok(JobContext { event, customer })
+    }
+
+    /// A [`JOB_CONTEXT`] row as a job's context.
+    fn context_from(&self, row: &impl Columns) -> Result<JobContext, StoreError> {
+        Ok(JobContext {
+            event: Some(crate::orders::event_record(&self.keys, row)?),
+            customer: crate::orders::customer_from_row(
+                &self.keys,
+                row,
+                crate::orders::CustomerOf::Order,
+            )?,
+        })
     }
 
     /// Records a successful attempt and marks the job done.
@@ -1136,6 +1177,7 @@ macro_rules! claimed_job_from_row {
             customer_alerted: customer_alerted != 0,
             lease: lease.unwrap_or_default(),
             recipient: $row.$get("recipient")?,
+            context: None,
         }
     }};
 }

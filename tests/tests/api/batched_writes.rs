@@ -361,6 +361,18 @@ async fn the_sqlite_writer_times_its_statements_when_asked() {
         )
         .await;
     }
+    // A claim reads each order job's context in the writer (one statement per job), so the
+    // delivery needs no read of its own on another connection.
+    let contexts = timed("SELECT e.id, e.order_no");
+    let jobs = store.claim("worker", 30_000, 10).await.expect("claims");
+    assert_eq!(jobs.len(), 3, "{jobs:?}");
+    assert_eq!(timed("SELECT e.id, e.order_no") - contexts, 3);
+    for job in &jobs {
+        let ctx = store.job_context(job).await.expect("the context is read");
+        let event = ctx.event.expect("an order job has its event");
+        assert_eq!(Some(event.order_no.as_str()), job.order_no.as_deref());
+        assert_eq!(event.iccid, "8988247000102099990");
+    }
     store.close().await;
     assert!(
         timed("INSERT INTO webhook_receipts") - receipts >= 3,

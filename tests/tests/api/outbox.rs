@@ -2,6 +2,9 @@
 
 use std::collections::HashSet;
 
+use esim_courier_core::{
+    ActivationCode, Currency, Customer, EmailAddress, EventSource, Locale, Money, OrderResult,
+};
 use esim_courier_store::{now_ms, Attempt, Clock, JobKind, NewJob, Store};
 use esim_courier_tests::{on_both_backends, test_db, Backend};
 use sqlx::{Connection, Executor, Row};
@@ -11,6 +14,7 @@ on_both_backends!(
     two_claimers_never_take_the_same_job,
     an_unreadable_job_becomes_a_dead_letter_and_the_others_are_still_claimed,
     claims_take_the_earliest_due_jobs_first,
+    a_claimed_jobs_context_holds_its_event_and_its_registered_customer,
 );
 
 use esim_courier_tests::migrated_store as store;
@@ -46,6 +50,71 @@ async fn add_jobs_from(store: &Store, first: usize, n: usize) {
             .await
             .expect("recorded");
     }
+}
+
+/// What a claimed activation job becomes a notification from: the event as recorded (its
+/// activation code opened) and the order's registered customer, every column read back as
+/// written. On SQLite the writer reads it with the claim, on PostgreSQL the delivery does.
+async fn a_claimed_jobs_context_holds_its_event_and_its_registered_customer(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let store = store(&db.url).await;
+    let (event, receipt) = esim_courier_tests::received(esim_courier_tests::SAMPLE_COMPLETED);
+    store
+        .intake(receipt, &event, |_| {
+            vec![NewJob {
+                notifier: "customer-email".into(),
+                kind: JobKind::OrderCompleted,
+                payload: None,
+            }]
+            .into()
+        })
+        .await
+        .expect("recorded");
+    let customer = Customer {
+        email: EmailAddress::parse("ana.sousa@example.com").expect("an address"),
+        name: Some("Ana Sousa".into()),
+        locale: Some(Locale::parse("pt-BR").expect("a locale")),
+        retail_price: Some(Money::parse("12.50", Currency::from_code("EUR")).expect("a price")),
+    };
+    store
+        .register_customer(&event.order_no, &customer)
+        .await
+        .expect("registered");
+
+    let jobs = store.claim("worker", 30_000, 10).await.expect("claims");
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let ctx = store
+        .job_context(&jobs[0])
+        .await
+        .expect("the context is read");
+    assert_eq!(ctx.customer.as_ref(), Some(&customer));
+    let recorded = ctx.event.expect("an order job has its event");
+    assert_eq!(Some(recorded.id), jobs[0].event_id);
+    assert_eq!(recorded.order_no, event.order_no);
+    assert_eq!(recorded.result, OrderResult::Completed);
+    assert_eq!(recorded.iccid, "8910010000xxxxxxxxxx");
+    assert_eq!(
+        recorded
+            .activation_code
+            .as_ref()
+            .map(ActivationCode::qr_text),
+        Some("LPA:1$rsp.demo$69C32E7Dxxxxxxxx".to_owned())
+    );
+    assert_eq!(recorded.package_code.as_deref(), Some("YN2602130xxxxxx"));
+    assert_eq!(
+        recorded.package_name.as_deref(),
+        Some("Malaysia, 1 Day, 1GB, 256kbps")
+    );
+    assert_eq!(
+        recorded.contract_price.map(|m| m.amount().to_string()),
+        Some("9.99".to_owned())
+    );
+    assert!(recorded.currency.is_some(), "{:?}", recorded.currency);
+    assert_eq!(recorded.source, EventSource::Webhook);
+    assert_eq!(recorded.erased_code, None);
+    store.close().await;
 }
 
 async fn an_expired_lease_makes_the_job_claimable_again(backend: Backend) {
