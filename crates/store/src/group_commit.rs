@@ -709,8 +709,8 @@ fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<ClaimedJob>, S
 /// An order job's event and customer, read with its claim: here the pages are in this
 /// connection's cache, which only its own writes change, whereas a read on another
 /// connection finds the cache stale after every commit and reads them again, on a thread of
-/// its own (BENCHMARKS.md, "The dispatcher's reads"). Copied out as stored, so that opening
-/// the sealed values is left to the delivery's task.
+/// its own (BENCHMARKS.md, "The dispatcher's reads, in SQLite's writer"). Copied out as
+/// stored, so that opening the sealed values is left to the delivery's task.
 fn job_context(conn: &Connection, job: &ClaimedJob) -> Result<Option<OwnedRow>, StoreError> {
     let (Some(event_id), Some(order_no)) = (job.event_id, &job.order_no) else {
         return Ok(None);
