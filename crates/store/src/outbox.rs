@@ -602,8 +602,11 @@ impl Store {
     }
 
     /// Loads the event and customer a claimed job needs: one read for an order's job (every
-    /// delivery makes it, so it is one round trip, not two). The customer is the order's as
-    /// registered now, addressed to the job's own recipient when it has one (`resend --to`).
+    /// delivery makes it, so it is one round trip, not two). On SQLite the claim has read
+    /// them already, in its own transaction, and this only opens them. The customer is the
+    /// order's as registered at that read (a registration that commits later wakes a job
+    /// parked for it, and the next claim reads it), addressed to the job's own recipient when
+    /// it has one (`resend --to`).
     pub async fn job_context(&self, job: &ClaimedJob) -> Result<JobContext, StoreError> {
         let mut ctx = self.stored_context(job).await?;
         if let Some(to) = &job.recipient {
