@@ -10,7 +10,7 @@
 //!   request sent early counts from its sending, one sent late from its due time, so the
 //!   generator's own lateness is charged to the server, never credited to it. (A pacing
 //!   thread that slept until each request's time and handed it over cost two thread
-//!   wake-ups per request: 22–34 µs of CPU each, against 14–18 µs now and 12 µs in the
+//!   wake-ups per request: 20–32 µs of CPU each, against 14–19 µs now and 12 µs in the
 //!   closed loop, taken from the two cores the server runs on; BENCHMARKS.md, "The load
 //!   generator's own cost".)
 //!
