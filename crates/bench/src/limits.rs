@@ -79,9 +79,9 @@ where
         unsent: 0,
         elapsed: started.elapsed(),
         latency,
-        started,
         first_error,
         slowest_at: slowest.1,
+        sent: Vec::new(),
     })
 }
 

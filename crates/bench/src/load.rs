@@ -67,13 +67,28 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// Latency of the 200 answers, microseconds.
     pub latency: Histogram<u64>,
-    /// When request 0 was due (open loop) or the measurement began (closed loop).
-    pub started: Instant,
     /// The first error seen, for the report.
     pub first_error: Option<String>,
     /// When the slowest answer arrived (wall clock), to set a stall beside the database
     /// server's log and the machine's other work.
     pub slowest_at: Option<std::time::SystemTime>,
+    /// Open loop: every request sent. Empty otherwise.
+    pub sent: Vec<Sent>,
+}
+
+/// A request the open loop sent.
+#[derive(Debug, Clone, Copy)]
+pub struct Sent {
+    /// Its sequence number.
+    pub seq: u64,
+    /// When it was due.
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "the tests check the pacing against it")
+    )]
+    pub due: Instant,
+    /// Where its latency counts from: its sending, or its due time when it went out late.
+    pub counted_from: Instant,
 }
 
 impl Outcome {
@@ -204,6 +219,11 @@ pub async fn open_loop(
                             // unsent. Every connection sees the same deadline.
                             break;
                         }
+                        tally.sent.push(Sent {
+                            seq,
+                            due,
+                            counted_from: from,
+                        });
                         let result = connection.send(seq).await;
                         tally.count(result, from.elapsed());
                     }
@@ -323,6 +343,7 @@ struct Tally {
     last_answer: Option<Instant>,
     first_error: Option<String>,
     slowest: (Duration, Option<std::time::SystemTime>),
+    sent: Vec<Sent>,
 }
 
 impl Tally {
@@ -334,6 +355,7 @@ impl Tally {
             last_answer: None,
             first_error: None,
             slowest: (Duration::ZERO, None),
+            sent: Vec::new(),
         }
     }
 
@@ -358,7 +380,9 @@ impl Tally {
         let mut latency = new_histogram();
         let (mut ok, mut errors, mut last, mut first_error) = (0, 0, started, None);
         let mut slowest = (Duration::ZERO, None);
-        for t in tallies {
+        let mut sent = Vec::new();
+        for mut t in tallies {
+            sent.append(&mut t.sent);
             if t.slowest.0 > slowest.0 {
                 slowest = t.slowest;
             }
@@ -378,9 +402,9 @@ impl Tally {
             unsent,
             elapsed: last.saturating_duration_since(started),
             latency,
-            started,
             first_error,
             slowest_at: slowest.1,
+            sent,
         }
     }
 }
@@ -434,7 +458,7 @@ mod tests {
     use actix_web::{web, App, HttpResponse, HttpServer};
     use bytes::Bytes;
 
-    use super::{open_loop, Target, TIMER_TICK};
+    use super::{open_loop, Sent, Target, TIMER_TICK};
 
     /// What the test server saw: each request's sequence number and when it arrived.
     type Arrivals = Arc<Mutex<Vec<(u64, Instant)>>>;
@@ -502,13 +526,25 @@ mod tests {
         assert_eq!(seqs, (0..200).collect::<Vec<_>>());
         // Aimed one timer tick early at most: a request arrives no sooner than that before
         // it is due.
+        let sent: std::collections::HashMap<u64, Sent> =
+            outcome.sent.iter().map(|s| (s.seq, *s)).collect();
+        assert_eq!(sent.len(), 200);
+        let step = Duration::from_secs_f64(1.0 / rate);
         for (seq, at) in arrivals.iter() {
-            let due = outcome.started + Duration::from_secs_f64(*seq as f64 / rate);
+            let s = sent[seq];
+            // Due one interval after the one before it.
+            if let Some(before) = seq.checked_sub(1).map(|b| sent[&b]) {
+                let gap = s.due - before.due;
+                assert!(gap.abs_diff(step) < Duration::from_micros(10), "{gap:?}");
+            }
             assert!(
-                *at + TIMER_TICK >= due,
+                *at + TIMER_TICK >= s.due,
                 "request {seq} arrived {:?} before it was due",
-                due - *at
+                s.due - *at
             );
+            // Its latency counts from no later than it was due, and from before it reached
+            // the server.
+            assert!(s.counted_from <= s.due && s.counted_from <= *at);
         }
     }
 

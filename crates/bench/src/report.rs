@@ -564,7 +564,7 @@ impl Results {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use hdrhistogram::Histogram;
 
@@ -578,9 +578,9 @@ mod tests {
             unsent,
             elapsed: Duration::from_secs(10),
             latency: Histogram::new(3).expect("histogram"),
-            started: Instant::now(),
             first_error: None,
             slowest_at: None,
+            sent: Vec::new(),
         }
     }
 
