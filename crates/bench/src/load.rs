@@ -524,8 +524,6 @@ mod tests {
         let mut seqs: Vec<u64> = arrivals.iter().map(|(seq, _)| *seq).collect();
         seqs.sort_unstable();
         assert_eq!(seqs, (0..200).collect::<Vec<_>>());
-        // Aimed one timer tick early at most: a request arrives no sooner than that before
-        // it is due.
         let sent: std::collections::HashMap<u64, Sent> =
             outcome.sent.iter().map(|s| (s.seq, *s)).collect();
         assert_eq!(sent.len(), 200);
@@ -537,6 +535,8 @@ mod tests {
                 let gap = s.due - before.due;
                 assert!(gap.abs_diff(step) < Duration::from_micros(10), "{gap:?}");
             }
+            // Aimed one timer tick early at most: it arrives no sooner than that before it
+            // is due.
             assert!(
                 *at + TIMER_TICK >= s.due,
                 "request {seq} arrived {:?} before it was due",
