@@ -452,53 +452,20 @@ async fn closed_loop_inner(
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use actix_web::{web, App, HttpResponse, HttpServer};
     use bytes::Bytes;
+    use esim_courier_test_support::http_peer::{Peer, Reply};
 
     use super::{open_loop, Sent, Target, TIMER_TICK};
 
-    /// What the test server saw: each request's sequence number and when it arrived.
-    type Arrivals = Arc<Mutex<Vec<(u64, Instant)>>>;
-
-    /// A real HTTP server on a free port that answers 200 to every POST, holding the answer
-    /// to request 0 for `hold_first`.
-    fn server(hold_first: Duration) -> (SocketAddr, Arrivals) {
-        let arrivals = Arrivals::default();
-        let seen = Arc::clone(&arrivals);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || {
-                    let seen = Arc::clone(&seen);
-                    App::new().default_service(web::to(move |body: Bytes| {
-                        let seen = Arc::clone(&seen);
-                        async move {
-                            let seq: u64 = std::str::from_utf8(&body)
-                                .ok()
-                                .and_then(|s| s.parse().ok())
-                                .unwrap_or(u64::MAX);
-                            seen.lock().unwrap().push((seq, Instant::now()));
-                            if seq == 0 {
-                                actix_web::rt::time::sleep(hold_first).await;
-                            }
-                            HttpResponse::Ok().finish()
-                        }
-                    }))
-                })
-                .workers(1)
-                .bind(("127.0.0.1", 0))
-                .expect("bind a free port");
-                tx.send(server.addrs()[0]).unwrap();
-                server.run().await
-            })
-        });
-        (rx.recv().expect("the test server started"), arrivals)
-    }
-
-    fn target(addr: SocketAddr) -> Target {
+    fn target(peer: &Peer) -> Target {
+        let addr: SocketAddr = peer
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the peer's address");
         Target {
             addr,
             path: "/".to_owned(),
@@ -506,12 +473,23 @@ mod tests {
         }
     }
 
+    /// Each request the peer received: its sequence number and when it arrived.
+    fn arrivals(peer: &Peer) -> Vec<(u64, Instant)> {
+        peer.received()
+            .iter()
+            .map(|r| {
+                let seq = std::str::from_utf8(&r.raw).unwrap().parse().unwrap();
+                (seq, r.at)
+            })
+            .collect()
+    }
+
     #[tokio::test]
     async fn the_open_loop_sends_each_request_once_and_never_before_its_time() {
-        let (addr, arrivals) = server(Duration::ZERO);
+        let peer = Peer::start(Reply::new(200, ""));
         let rate = 400.0;
         let outcome = open_loop(
-            target(addr),
+            target(&peer),
             4,
             rate,
             Duration::from_millis(500),
@@ -520,7 +498,7 @@ mod tests {
         .await
         .unwrap();
         assert_eq!((outcome.ok, outcome.errors, outcome.unsent), (200, 0, 0));
-        let arrivals = arrivals.lock().unwrap();
+        let arrivals = arrivals(&peer);
         let mut seqs: Vec<u64> = arrivals.iter().map(|(seq, _)| *seq).collect();
         seqs.sort_unstable();
         assert_eq!(seqs, (0..200).collect::<Vec<_>>());
@@ -550,13 +528,14 @@ mod tests {
 
     #[tokio::test]
     async fn requests_due_while_the_server_stalls_count_from_their_due_time() {
-        // One connection, a request due every 10 ms, and the answer to the first held for
-        // 300 ms: the requests due meanwhile wait for the connection. Counted from their due
-        // time (no coordinated omission), the ones due in the first 150 ms of the stall took
-        // 150 ms or more; counted from their sending, only the first would.
-        let (addr, _) = server(Duration::from_millis(300));
+        // One connection, a request due every 10 ms, and the answer to the first (request 0)
+        // held for 300 ms: the requests due meanwhile wait for the connection. Counted from
+        // their due time (no coordinated omission), the ones due in the first 150 ms of the
+        // stall took 150 ms or more; counted from their sending, only the first would.
+        let peer = Peer::start(Reply::new(200, ""));
+        peer.then(Reply::new(200, "").after(Duration::from_millis(300)));
         let outcome = open_loop(
-            target(addr),
+            target(&peer),
             1,
             100.0,
             Duration::from_millis(600),

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -20,6 +20,8 @@ pub struct Received {
     pub raw: Vec<u8>,
     /// The request headers, names in lower case.
     pub headers: Vec<(String, String)>,
+    /// When the whole request had arrived.
+    pub at: Instant,
 }
 
 impl Received {
@@ -171,6 +173,7 @@ async fn receive(
                     )
                 })
                 .collect(),
+            at: Instant::now(),
         };
         let refused = s.check.as_ref().and_then(|check| check(&received));
         s.received.push(received);
