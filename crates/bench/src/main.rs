@@ -29,6 +29,7 @@ mod run;
 mod smtp_sink;
 mod store_only;
 mod sweep;
+mod watch;
 
 use clap::{Parser, Subcommand};
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::load::Outcome;
 use crate::machine::{Machine, SyncRate};
+use crate::watch::Around;
 
 /// Everything one run measured.
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +71,8 @@ pub struct Intake {
     pub errors: u64,
     /// Requests slower than 50 ms (stalls).
     pub stalled: u64,
+    /// What the machine did while the slowest request was in flight, if it stalled.
+    pub machine_at_slowest: Option<Around>,
     /// Resident memory after start, idle, MB (servers in a process of their own).
     pub rss_idle_mb: Option<f64>,
     /// Highest resident memory during the run, MB.
@@ -77,8 +80,15 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// Summarises a closed-loop outcome.
-    pub fn new(key: &'static str, name: &str, outcome: &Outcome, rss: Option<(f64, f64)>) -> Self {
+    /// Summarises a closed-loop outcome; `machine` is what the machine did around its
+    /// slowest request.
+    pub fn new(
+        key: &'static str,
+        name: &str,
+        outcome: &Outcome,
+        machine: Option<Around>,
+        rss: Option<(f64, f64)>,
+    ) -> Self {
         Self {
             key,
             name: name.to_owned(),
@@ -89,6 +99,7 @@ impl Intake {
             requests: outcome.ok,
             errors: outcome.errors,
             stalled: outcome.stalled(),
+            machine_at_slowest: machine,
             rss_idle_mb: rss.map(|r| r.0),
             rss_peak_mb: rss.map(|r| r.1),
         }
@@ -125,11 +136,14 @@ pub struct CurvePoint {
     pub lost: u64,
     /// Requests slower than 50 ms (stalls).
     pub stalled: u64,
+    /// What the machine did while the slowest request was in flight, if it stalled.
+    pub machine_at_slowest: Option<Around>,
 }
 
 impl CurvePoint {
-    /// Summarises an open-loop outcome at `rate`, `fraction` of the closed-loop throughput.
-    pub fn new(fraction: f64, rate: f64, outcome: &Outcome) -> Self {
+    /// Summarises an open-loop outcome at `rate`, `fraction` of the closed-loop throughput;
+    /// `machine` is what the machine did around its slowest request.
+    pub fn new(fraction: f64, rate: f64, outcome: &Outcome, machine: Option<Around>) -> Self {
         Self {
             fraction,
             offered_rate: rate,
@@ -139,6 +153,7 @@ impl CurvePoint {
             max_ms: outcome.max_ms(),
             lost: outcome.errors + outcome.unsent,
             stalled: outcome.stalled(),
+            machine_at_slowest: machine,
         }
     }
 }
@@ -314,8 +329,14 @@ impl Results {
             let Some(i) = self.intake(key) else { continue };
             let curve = self.curves.iter().filter(|c| c.key == key);
             let points = curve.flat_map(|c| c.points.iter());
-            let (lost, stalled, max) = points.fold((i.errors, i.stalled, i.max_ms), |acc, p| {
-                (acc.0 + p.lost, acc.1 + p.stalled, acc.2.max(p.max_ms))
+            let start = (i.errors, i.stalled, i.max_ms, i.machine_at_slowest);
+            let (lost, stalled, max, machine) = points.fold(start, |acc, p| {
+                let slowest = if p.max_ms > acc.2 {
+                    (p.max_ms, p.machine_at_slowest)
+                } else {
+                    (acc.2, acc.3)
+                };
+                (acc.0 + p.lost, acc.1 + p.stalled, slowest.0, slowest.1)
             });
             checks.push(TargetCheck {
                 target: format!("{engine}: no failed or lost request"),
@@ -324,7 +345,10 @@ impl Results {
             });
             checks.push(TargetCheck {
                 target: format!("{engine}: no request above 100 ms ({stalled} above 50)"),
-                measured: format!("max {max:.1} ms"),
+                measured: match machine.filter(|_| max > 100.0) {
+                    Some(around) => format!("max {max:.1} ms: {}", around.cause()),
+                    None => format!("max {max:.1} ms"),
+                },
                 met: max <= 100.0,
             });
         }

@@ -17,6 +17,7 @@ use crate::report::{
     Curve, CurvePoint, EmailRates, EndToEnd, Intake, Results, Settings, SustainTry, Sustained,
 };
 use crate::smtp_sink::SmtpSink;
+use crate::watch::Watch;
 use crate::{baseline, e2e, emails, limits, naive, plot, postgres};
 
 /// How the benchmark runs (every default is the documented run).
@@ -175,6 +176,8 @@ struct Bench {
     dir: PathBuf,
     binary: PathBuf,
     workers: usize,
+    /// What the machine does meanwhile, to set each stall beside.
+    watch: Watch,
 }
 
 /// Runs the whole benchmark and prints the table.
@@ -210,6 +213,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let workers = options
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let watch = Watch::start(&dir)?;
     let bench = Bench {
         options,
         progress,
@@ -217,6 +221,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         dir,
         binary,
         workers,
+        watch,
     };
     let results = bench.measure_everything().await?;
 
@@ -243,6 +248,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         println!("plot:    not drawn (it needs a, b and c)");
     }
     // Logs and databases of a successful run are of no further use.
+    drop(bench.watch);
     let _ = std::fs::remove_dir_all(&bench.dir);
     Ok(())
 }
@@ -418,6 +424,15 @@ impl Bench {
         Ok(results)
     }
 
+    /// `", slowest answered at … UTC (in its 120 ms: …)"` when a request stalled: when, and
+    /// what the machine did meanwhile.
+    fn stall_note(&self, outcome: &Outcome) -> String {
+        match self.watch.around_slowest(outcome) {
+            Some(around) => format!("{} ({around})", outcome.stall_time()),
+            None => outcome.stall_time(),
+        }
+    }
+
     fn wants(&self, part: char) -> bool {
         self.options.only.contains(&part)
     }
@@ -432,9 +447,15 @@ impl Bench {
             outcome.latency_ms(0.99),
             outcome.max_ms(),
             outcome.stalled(),
-            outcome.stall_time()
+            self.stall_note(outcome)
         ));
-        Ok(Intake::new(key, name, outcome, None))
+        Ok(Intake::new(
+            key,
+            name,
+            outcome,
+            self.watch.around_slowest(outcome),
+            None,
+        ))
     }
 
     /// Runs `measure` on a fresh PostgreSQL database (dropped afterwards, whatever the
@@ -564,13 +585,14 @@ impl Bench {
             outcome.latency_ms(0.99),
             outcome.max_ms(),
             outcome.stalled(),
-            outcome.stall_time(),
+            self.stall_note(&outcome),
             memory::mb(peak)
         ));
         let intake = Intake::new(
             key,
             name,
             &outcome,
+            self.watch.around_slowest(&outcome),
             Some((memory::mb(idle), memory::mb(peak))),
         );
         let drain_per_s = self.drain(key, server.addr, has_outbox).await?;
@@ -587,7 +609,12 @@ impl Bench {
                     Duration::from_secs_f64(self.options.step),
                 )
                 .await?;
-            let point = CurvePoint::new(*fraction, rate, &outcome);
+            let point = CurvePoint::new(
+                *fraction,
+                rate,
+                &outcome,
+                self.watch.around_slowest(&outcome),
+            );
             say(format!(
                 "{rate:.0}/s offered ({:.0}% of throughput): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms{}{}",
                 fraction * 100.0,
@@ -595,7 +622,7 @@ impl Bench {
                 point.p99_ms,
                 point.max_ms,
                 point.stalled,
-                outcome.stall_time(),
+                self.stall_note(&outcome),
                 if point.lost > 0 {
                     format!(
                         ", {} lost ({})",
@@ -683,10 +710,15 @@ impl Bench {
             let outcome = self
                 .open_loop(addr, path, &format!("{key}-sus75"), rate, duration)
                 .await?;
-            let point = CurvePoint::new(0.75, rate, &outcome);
+            let point = CurvePoint::new(0.75, rate, &outcome, self.watch.around_slowest(&outcome));
             say(format!(
-                "{rate:.0}/s (75% of the sustained {sustained:.0}/s): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms, {} lost",
-                point.p50_ms, point.p99_ms, point.max_ms, point.stalled, point.lost
+                "{rate:.0}/s (75% of the sustained {sustained:.0}/s): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms, {} lost{}",
+                point.p50_ms,
+                point.p99_ms,
+                point.max_ms,
+                point.stalled,
+                point.lost,
+                self.stall_note(&outcome)
             ));
             self.drain(key, addr, true).await?;
             at_75 = Some(point);
