@@ -72,15 +72,19 @@ pub struct Around {
 }
 
 impl Around {
-    /// What held the request, when the machine shows it: the disk, or no CPU for anyone.
+    /// The machine's stall while the request was in flight, if it had one: the disk, or no
+    /// CPU for anyone. A coincidence, not a proof: a request that waits for neither (one of
+    /// the raw baseline's, queued behind others) can be in flight during a disk stall too.
+    /// For a request answered only after a durable commit, a disk stall through most of its
+    /// time is what held it.
     pub fn cause(&self) -> &'static str {
         let stall = STALL_MS as f64;
         if self.slowest_sync_ms >= stall {
-            "the disk stalled (outside the server)"
+            "the disk stalled meanwhile (outside the server)"
         } else if self.late_wake_up_ms >= stall {
-            "the machine ran no waiting thread (outside the server)"
+            "the machine ran no waiting thread meanwhile (outside the server)"
         } else {
-            "no stall of the machine seen"
+            "no stall of the machine meanwhile"
         }
     }
 }
@@ -336,7 +340,10 @@ mod tests {
                 io_wait_ms: 139.0,
             }
         );
-        assert_eq!(seen.cause(), "the disk stalled (outside the server)");
+        assert_eq!(
+            seen.cause(),
+            "the disk stalled meanwhile (outside the server)"
+        );
     }
 
     #[test]
@@ -348,20 +355,23 @@ mod tests {
             cpu_wait_ms: 80.0,
             io_wait_ms: 5.0,
         };
-        assert_eq!(quiet.cause(), "no stall of the machine seen");
+        assert_eq!(quiet.cause(), "no stall of the machine meanwhile");
         let starved = Around {
             late_wake_up_ms: 90.0,
             ..quiet
         };
         assert_eq!(
             starved.cause(),
-            "the machine ran no waiting thread (outside the server)"
+            "the machine ran no waiting thread meanwhile (outside the server)"
         );
         let both = Around {
             slowest_sync_ms: 60.0,
             ..starved
         };
-        assert_eq!(both.cause(), "the disk stalled (outside the server)");
+        assert_eq!(
+            both.cause(),
+            "the disk stalled meanwhile (outside the server)"
+        );
     }
 
     /// The running watch records all four kinds of sample (the pressure ones where the
