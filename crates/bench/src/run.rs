@@ -17,7 +17,7 @@ use crate::report::{
     Curve, CurvePoint, EmailRates, EndToEnd, Intake, Results, Settings, SustainTry, Sustained,
 };
 use crate::smtp_sink::SmtpSink;
-use crate::watch::Watch;
+use crate::watch::{Around, Watch};
 use crate::{baseline, e2e, emails, limits, naive, plot, postgres};
 
 /// How the benchmark runs (every default is the documented run).
@@ -424,15 +424,6 @@ impl Bench {
         Ok(results)
     }
 
-    /// `", slowest answered at … UTC (in its 120 ms: …)"` when a request stalled: when, and
-    /// what the machine did meanwhile.
-    fn stall_note(&self, outcome: &Outcome) -> String {
-        match self.watch.around_slowest(outcome) {
-            Some(around) => format!("{} ({around})", outcome.stall_time()),
-            None => outcome.stall_time(),
-        }
-    }
-
     fn wants(&self, part: char) -> bool {
         self.options.only.contains(&part)
     }
@@ -440,6 +431,7 @@ impl Bench {
     /// An in-process closed-loop measurement (s, p) as an intake row; failed writes fail it.
     fn closed(&self, key: &'static str, name: &str, outcome: &Outcome) -> anyhow::Result<Intake> {
         check(outcome)?;
+        let machine = self.watch.around_slowest(outcome);
         self.progress.say(format!(
             "{key}: {:.0}/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms{}",
             outcome.throughput(),
@@ -447,15 +439,9 @@ impl Bench {
             outcome.latency_ms(0.99),
             outcome.max_ms(),
             outcome.stalled(),
-            self.stall_note(outcome)
+            stall_note(outcome, machine)
         ));
-        Ok(Intake::new(
-            key,
-            name,
-            outcome,
-            self.watch.around_slowest(outcome),
-            None,
-        ))
+        Ok(Intake::new(key, name, outcome, machine, None))
     }
 
     /// Runs `measure` on a fresh PostgreSQL database (dropped afterwards, whatever the
@@ -578,6 +564,7 @@ impl Bench {
         .await?;
         let peak = sampler.finish().await.max(server.resident()?.peak);
         check(&outcome)?;
+        let machine = self.watch.around_slowest(&outcome);
         say(format!(
             "{:.0} req/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} above 50 ms{}; peak resident memory {:.1} MB",
             outcome.throughput(),
@@ -585,14 +572,14 @@ impl Bench {
             outcome.latency_ms(0.99),
             outcome.max_ms(),
             outcome.stalled(),
-            self.stall_note(&outcome),
+            stall_note(&outcome, machine),
             memory::mb(peak)
         ));
         let intake = Intake::new(
             key,
             name,
             &outcome,
-            self.watch.around_slowest(&outcome),
+            machine,
             Some((memory::mb(idle), memory::mb(peak))),
         );
         let drain_per_s = self.drain(key, server.addr, has_outbox).await?;
@@ -622,7 +609,7 @@ impl Bench {
                 point.p99_ms,
                 point.max_ms,
                 point.stalled,
-                self.stall_note(&outcome),
+                stall_note(&outcome, point.machine_at_slowest),
                 if point.lost > 0 {
                     format!(
                         ", {} lost ({})",
@@ -718,7 +705,7 @@ impl Bench {
                 point.max_ms,
                 point.stalled,
                 point.lost,
-                self.stall_note(&outcome)
+                stall_note(&outcome, point.machine_at_slowest)
             ));
             self.drain(key, addr, true).await?;
             at_75 = Some(point);
@@ -845,6 +832,15 @@ impl Bench {
             path: path.to_owned(),
             bodies: Arc::new(move |seq| orders.webhook_body(seq)),
         }
+    }
+}
+
+/// `", slowest answered at … UTC (in its 120 ms: …)"` when a request stalled: when, and
+/// what the machine did meanwhile.
+fn stall_note(outcome: &Outcome, machine: Option<Around>) -> String {
+    match machine {
+        Some(around) => format!("{} ({around})", outcome.stall_time()),
+        None => outcome.stall_time(),
     }
 }
 
