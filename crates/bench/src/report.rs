@@ -328,16 +328,21 @@ impl Results {
         for (key, engine) in [("b", "SQLite"), ("c", "PostgreSQL")] {
             let Some(i) = self.intake(key) else { continue };
             let curve = self.curves.iter().filter(|c| c.key == key);
-            let points = curve.flat_map(|c| c.points.iter());
-            let start = (i.errors, i.stalled, i.max_ms, i.machine_at_slowest);
-            let (lost, stalled, max, machine) = points.fold(start, |acc, p| {
-                let slowest = if p.max_ms > acc.2 {
-                    (p.max_ms, p.machine_at_slowest)
-                } else {
-                    (acc.2, acc.3)
-                };
-                (acc.0 + p.lost, acc.1 + p.stalled, slowest.0, slowest.1)
-            });
+            let points: Vec<&CurvePoint> = curve.flat_map(|c| c.points.iter()).collect();
+            let lost = i.errors + points.iter().map(|p| p.lost).sum::<u64>();
+            let stalled = i.stalled + points.iter().map(|p| p.stalled).sum::<u64>();
+            // The slowest request of the closed loop and the curve, and what the machine did
+            // while it was in flight.
+            let (max, machine) = points
+                .iter()
+                .map(|p| (p.max_ms, p.machine_at_slowest))
+                .fold((i.max_ms, i.machine_at_slowest), |slowest, p| {
+                    if p.0 > slowest.0 {
+                        p
+                    } else {
+                        slowest
+                    }
+                });
             checks.push(TargetCheck {
                 target: format!("{engine}: no failed or lost request"),
                 measured: format!("{lost}"),
@@ -614,5 +619,122 @@ mod tests {
         assert!(!SustainTry::new(4000.0, &outcome(0, 0), 4000).sustained);
         assert!(!SustainTry::new(4000.0, &outcome(1, 0), 0).sustained);
         assert!(!SustainTry::new(4000.0, &outcome(0, 1), 0).sustained);
+    }
+}
+
+#[cfg(test)]
+mod stall_target_tests {
+    use super::{Curve, CurvePoint, Intake, Results, Settings};
+    use crate::machine::{Machine, SyncRate};
+    use crate::watch::Around;
+
+    fn point(max_ms: f64, stalled: u64, machine: Option<Around>) -> CurvePoint {
+        CurvePoint {
+            fraction: 0.5,
+            offered_rate: 1000.0,
+            achieved_rate: 1000.0,
+            p50_ms: 1.0,
+            p99_ms: 5.0,
+            max_ms,
+            lost: 0,
+            stalled,
+            machine_at_slowest: machine,
+        }
+    }
+
+    fn results(intake_max_ms: f64, points: Vec<CurvePoint>) -> Results {
+        Results {
+            machine: Machine {
+                cores: 2,
+                cpu: "test".into(),
+                memory_gb: 1.0,
+                kernel: "test".into(),
+                disk: "test".into(),
+                busy_at_start_pct: 0.0,
+            },
+            disk_sync: SyncRate {
+                per_second: 1000.0,
+                p50_ms: 0.2,
+                p99_ms: 0.4,
+                max_ms: 1.0,
+                stalled: 0,
+                slowest_at: String::new(),
+            },
+            settings: Settings {
+                connections: 32,
+                duration_s: 10.0,
+                step_s: 3.0,
+                workers: 2,
+            },
+            intake: vec![Intake {
+                key: "b",
+                name: "esim-courier, SQLite".into(),
+                throughput: 10_000.0,
+                p50_ms: 1.0,
+                p99_ms: 5.0,
+                max_ms: intake_max_ms,
+                requests: 100_000,
+                errors: 0,
+                stalled: 1,
+                machine_at_slowest: None,
+                rss_idle_mb: None,
+                rss_peak_mb: None,
+            }],
+            curves: vec![Curve {
+                key: "b",
+                name: "esim-courier, SQLite".into(),
+                points,
+            }],
+            sustained: Vec::new(),
+            end_to_end: Vec::new(),
+            emails: None,
+            notes: Vec::new(),
+        }
+    }
+
+    fn stall_check(results: &Results) -> (String, String, bool) {
+        let check = results
+            .targets()
+            .into_iter()
+            .find(|c| c.target.starts_with("SQLite: no request above 100 ms"))
+            .expect("the stall target");
+        (check.target, check.measured, check.met)
+    }
+
+    /// The slowest request of the closed loop and the curve decides the target, and the
+    /// machine's stall while it was in flight is named beside it.
+    #[test]
+    fn the_stall_target_names_what_the_machine_did_during_the_slowest_request() {
+        let disk = Around {
+            span_ms: 180.0,
+            slowest_sync_ms: 150.0,
+            ..Around::default()
+        };
+        let quiet = Around {
+            span_ms: 90.0,
+            ..Around::default()
+        };
+        let slow = results(
+            60.0,
+            vec![point(90.0, 3, Some(quiet)), point(180.0, 5, Some(disk))],
+        );
+        assert_eq!(
+            stall_check(&slow),
+            (
+                "SQLite: no request above 100 ms (9 above 50)".to_owned(),
+                "max 180.0 ms: the disk stalled meanwhile (outside the server)".to_owned(),
+                false
+            )
+        );
+        // At or under 100 ms nothing is named, whatever the machine did.
+        let fast = results(60.0, vec![point(90.0, 3, Some(disk))]);
+        assert_eq!(
+            stall_check(&fast),
+            (
+                "SQLite: no request above 100 ms (4 above 50)".to_owned(),
+                "max 90.0 ms".to_owned(),
+                true
+            )
+        );
     }
 }
