@@ -26,8 +26,8 @@
 //! WAL is reused from its beginning only once all of it is in the database file and that file
 //! is synced, and SQLite syncs the database file only at the end of a checkpoint that copied
 //! the whole WAL, which a background checkpoint never does while commits keep arriving. So
-//! the writer's checkpoint used to flush every page copied since the WAL last started over,
-//! 4.3–4.5 ms at 20,000 intakes a second, four times a second, while every write waited. The
+//! the writer's checkpoint used to flush every page copied since the WAL last started over:
+//! 4.3–4.8 ms, four times a second at 20,000 intakes a second, while every write waited. The
 //! checkpoint thread therefore syncs the database file itself after each checkpoint
 //! ([`checkpoint_once`]), so the writer's checkpoint finds little left to flush
 //! (BENCHMARKS.md, "SQLite: the WAL starting over").
@@ -382,9 +382,8 @@ fn sync_database_file(conn: &Connection) -> rusqlite::Result<bool> {
 
 /// The checkpoint thread: after a nudge (a commit), copies what the WAL holds into the
 /// database file without blocking the writer (`PASSIVE`), syncs the database file
-/// ([`checkpoint_once`]), then pauses,
-/// remembering whether more commits came meanwhile. Returns as soon as the writer has
-/// stopped.
+/// ([`checkpoint_once`]), then pauses, remembering whether more commits came meanwhile.
+/// Returns as soon as the writer has stopped.
 fn checkpoint(conn: &Connection, nudged: &std::sync::mpsc::Receiver<()>) {
     use std::sync::mpsc::RecvTimeoutError;
     let mut committed = false;
