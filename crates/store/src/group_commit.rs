@@ -401,9 +401,9 @@ fn checkpoint(conn: &Connection, nudged: &std::sync::mpsc::Receiver<()>) {
         if !committed && nudged.recv().is_err() {
             return;
         }
+        let started = std::time::Instant::now();
         // A failure is retried after the next commit; the writer's own checkpoint bounds the
         // WAL and syncs the database file meanwhile.
-        let started = std::time::Instant::now();
         if let Err(e) = checkpoint_once(conn) {
             tracing::warn!(error = %e, "a background WAL checkpoint failed; retrying after the next commit");
         }
