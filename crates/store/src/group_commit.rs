@@ -4,8 +4,8 @@
 //! dispatcher's claims and delivery outcomes) one by one caps the service at the disk's sync
 //! rate; committing the ones that arrived together in a single transaction divides that cost
 //! among them while keeping "2xx only after commit": each caller is answered after the commit
-//! that includes its write. Each write runs in its own savepoint, so one failing write does
-//! not fail its neighbours.
+//! that includes its write. One failing write does not fail its neighbours: a batch in which
+//! a write fails runs again with each write in its own savepoint ([`commit_batch`]).
 //!
 //! The writer is a thread of its own that owns a rusqlite connection and runs the batch's
 //! statements itself, prepared once and cached. sqlx (still used for reads and the rarer
@@ -38,7 +38,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use esim_courier_core::{EventFingerprint, OrderEvent, OrderResult};
+use esim_courier_core::{Disposition, EventFingerprint, OrderEvent, OrderResult};
 use futures_util::FutureExt;
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, OpenFlags, Row, ToSql, TransactionBehavior};
@@ -54,7 +54,7 @@ use crate::outbox::{
     unreadable_job, Attempt, ClaimRequest, ClaimedJob, Finish, BURY_JOB, FINISH_JOB, JOB_CONTEXT,
     JOB_CONTEXT_COLUMNS, RECORD_ATTEMPT,
 };
-use crate::{Backend, IntakeOutcome, StoreError};
+use crate::{Backend, IntakeOutcome, Planned, StoreError};
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 128;
@@ -84,29 +84,165 @@ fn checkpoint_pause(took: Duration) -> Duration {
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One write, and where its result goes.
+// Moved once through the channel into the batch: boxing the write would only add an
+// allocation per write.
+#[allow(clippy::large_enum_variant)]
 enum Work {
-    Intake {
-        receipt: OwnedReceipt,
-        event: OrderEvent,
-        sealed: SealedEvent,
-        plan: Planner,
-        /// The store's time for the rows it writes.
-        now: i64,
-        reply: oneshot::Sender<Result<IntakeOutcome, StoreError>>,
-    },
-    Outcome {
-        job: ClaimedJob,
-        worker: String,
-        started_at: i64,
-        finished_at: i64,
-        recipient: Option<String>,
-        finish: Finish,
-        reply: oneshot::Sender<Result<bool, StoreError>>,
-    },
-    Claim {
-        request: ClaimRequest,
-        reply: oneshot::Sender<Result<Vec<ClaimedJob>, StoreError>>,
-    },
+    Intake(Pending<IntakeWrite>),
+    Outcome(Pending<OutcomeWrite>),
+    Claim(Pending<ClaimRequest>),
+}
+
+/// A write the writer runs in a batch's transaction. It reads its input only: a batch in
+/// which one write fails is rolled back and runs again, each write in its own savepoint
+/// ([`commit_batch`]).
+trait Write {
+    type Output: Send + 'static;
+    fn run(&self, conn: &Connection) -> Result<Self::Output, StoreError>;
+}
+
+/// A write, its result once it ran, and its caller, who hears the result once the batch's
+/// fate is known: the result itself after a commit, the batch's failure otherwise.
+struct Pending<W: Write> {
+    write: W,
+    result: Option<Result<W::Output, StoreError>>,
+    reply: oneshot::Sender<Result<W::Output, StoreError>>,
+}
+
+impl<W: Write> Pending<W> {
+    fn new(write: W, reply: oneshot::Sender<Result<W::Output, StoreError>>) -> Self {
+        Self {
+            write,
+            result: None,
+            reply,
+        }
+    }
+
+    /// Runs the write straight in the transaction; whether it succeeded. A failed write may
+    /// have left part of its rows: the caller rolls the transaction back.
+    fn run(&mut self, conn: &Connection) -> bool {
+        let result = self.write.run(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    /// Runs the write in its own savepoint, and keeps it or undoes it alone: the others in
+    /// the batch stay either way. The error is the savepoint's, which fails only when SQLite
+    /// has ended the whole transaction itself (disk full, I/O error).
+    fn run_in_savepoint(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        if let Err(e) = execute(conn, "SAVEPOINT write", &[]) {
+            let e = StoreError::from(e);
+            let closed = Err(e.clone_for_caller());
+            self.result = Some(Err(e));
+            return closed;
+        }
+        let result = self.write.run(conn);
+        let closed = if result.is_ok() {
+            execute(conn, "RELEASE write", &[])
+        } else {
+            execute(conn, "ROLLBACK TO write", &[])
+                .and_then(|_| execute(conn, "RELEASE write", &[]))
+        };
+        let closed = closed.map(drop).map_err(|e| match &result {
+            // SQLite rolled the whole transaction back on the write's failure (so the
+            // savepoint is gone): that failure, not "no such savepoint", is the batch's.
+            Err(write) if conn.is_autocommit() => write.clone_for_caller(),
+            _ => StoreError::from(e),
+        });
+        self.result = Some(result);
+        closed
+    }
+
+    /// Tells the caller: its result, or `failed`, the batch's failure.
+    fn answer(self, failed: Option<&StoreError>) {
+        let result = match (failed, self.result) {
+            (Some(e), _) => Err(e.clone_for_caller()),
+            (None, Some(result)) => result,
+            // A committed batch ran every write; this arm only keeps the caller from waiting.
+            (None, None) => Err(StoreError::WriterStopped),
+        };
+        // The caller may have gone (a client that hung up): nothing to tell then.
+        drop(self.reply.send(result));
+    }
+}
+
+impl Work {
+    fn run(&mut self, conn: &Connection) -> bool {
+        match self {
+            Work::Intake(w) => w.run(conn),
+            Work::Outcome(w) => w.run(conn),
+            Work::Claim(w) => w.run(conn),
+        }
+    }
+
+    fn run_in_savepoint(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        match self {
+            Work::Intake(w) => w.run_in_savepoint(conn),
+            Work::Outcome(w) => w.run_in_savepoint(conn),
+            Work::Claim(w) => w.run_in_savepoint(conn),
+        }
+    }
+
+    fn answer(self, failed: Option<&StoreError>) {
+        match self {
+            Work::Intake(w) => w.answer(failed),
+            Work::Outcome(w) => w.answer(failed),
+            Work::Claim(w) => w.answer(failed),
+        }
+    }
+}
+
+struct IntakeWrite {
+    receipt: OwnedReceipt,
+    event: OrderEvent,
+    sealed: SealedEvent,
+    plan: Planner,
+    /// The store's time for the rows it writes.
+    now: i64,
+}
+
+impl Write for IntakeWrite {
+    type Output = IntakeOutcome;
+    fn run(&self, conn: &Connection) -> Result<IntakeOutcome, StoreError> {
+        intake(
+            conn,
+            &self.receipt,
+            &self.event,
+            &self.sealed,
+            &*self.plan,
+            self.now,
+        )
+    }
+}
+
+struct OutcomeWrite {
+    job: ClaimedJob,
+    worker: String,
+    started_at: i64,
+    finished_at: i64,
+    recipient: Option<String>,
+    finish: Finish,
+}
+
+impl Write for OutcomeWrite {
+    type Output = bool;
+    fn run(&self, conn: &Connection) -> Result<bool, StoreError> {
+        let attempt = Attempt {
+            worker: &self.worker,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            recipient: self.recipient.as_deref(),
+        };
+        finish_attempt(conn, &self.job, &attempt, &self.finish)
+    }
+}
+
+impl Write for ClaimRequest {
+    type Output = Vec<ClaimedJob>;
+    fn run(&self, conn: &Connection) -> Result<Vec<ClaimedJob>, StoreError> {
+        claim(conn, self)
+    }
 }
 
 /// What the writer thread receives.
@@ -117,24 +253,6 @@ enum Message {
     /// Commit what came before, close the connection and stop; later writes fail with
     /// [`StoreError::WriterStopped`].
     Close(oneshot::Sender<()>),
-}
-
-/// Sends a write's result once its batch's fate is known: the result itself after a
-/// commit, the commit's failure otherwise.
-type Answer = Box<dyn FnOnce(Option<&StoreError>) + Send>;
-
-fn answer<T: Send + 'static>(
-    reply: oneshot::Sender<Result<T, StoreError>>,
-    result: Result<T, StoreError>,
-) -> Answer {
-    Box::new(move |failed: Option<&StoreError>| {
-        let result = match failed {
-            None => result,
-            Some(e) => Err(e.clone_for_caller()),
-        };
-        // The caller may have gone (a client that hung up): nothing to tell then.
-        drop(reply.send(result));
-    })
 }
 
 /// How long the statements of one SQL text took, summed over its runs.
@@ -248,15 +366,14 @@ impl Batcher {
         now: i64,
     ) -> Result<IntakeOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Work::Intake {
+        let write = IntakeWrite {
             receipt,
             event,
             sealed,
             plan,
             now,
-            reply,
-        })
-        .await?;
+        };
+        self.send(Work::Intake(Pending::new(write, reply))).await?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
@@ -267,22 +384,21 @@ impl Batcher {
         finish: Finish,
     ) -> Result<bool, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let work = Work::Outcome {
+        let write = OutcomeWrite {
             job: job.clone(),
             worker: attempt.worker.to_owned(),
             started_at: attempt.started_at,
             finished_at: attempt.finished_at,
             recipient: attempt.recipient.map(str::to_owned),
             finish,
-            reply,
         };
-        self.send(work).await?;
+        self.send(Work::Outcome(Pending::new(write, reply))).await?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
     pub(crate) async fn claim(&self, request: ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Work::Claim { request, reply }).await?;
+        self.send(Work::Claim(Pending::new(request, reply))).await?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
@@ -316,9 +432,10 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     // Deleted and rewritten content is overwritten with zeros, not left in free pages: a
     // value erased or re-encrypted leaves no plaintext behind in the file.
     conn.pragma_update(None, "secure_delete", "ON")?;
-    // Each write's savepoint keeps the original of every page it changes, for a rollback of
-    // that write alone. In memory, not in a temporary file: with the file, the copies were
-    // half of this thread's time (write system calls and file-system work, per savepoint).
+    // A write's savepoint (when its batch runs again after a failure) keeps the original of
+    // every page it changes, for a rollback of that write alone. In memory, not in a
+    // temporary file: with the file, the copies were half of this thread's time (write system
+    // calls and file-system work, per savepoint).
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(32);
     // Checkpoints are the checkpoint thread's work (see the module's documentation).
@@ -458,127 +575,79 @@ fn run(
     None
 }
 
+/// Commits `batch` in one transaction and answers each write's caller.
+///
+/// Nearly every batch has no failing write, so it first runs whole, with no savepoint per
+/// write: without them this thread spends about a quarter less CPU per intake
+/// (BENCHMARKS.md, "SQLite: savepoints only when a write fails"). If a write fails, that
+/// transaction is rolled back and the batch runs again with each write in its own
+/// savepoint, so that the failure is that write's alone: its neighbours are committed as if
+/// it had never come.
 fn commit_batch(conn: &mut Connection, batch: &mut Vec<Work>) {
     if batch.is_empty() {
         return;
     }
-    // IMMEDIATE: take the write lock now, waiting for another writer if need be.
-    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => {
-            let e = StoreError::from(e);
-            for work in batch.drain(..) {
-                apply_never(work)(Some(&e));
-            }
-            return;
-        }
+    let failed = match commit_whole(conn, batch) {
+        Some(failed) => failed,
+        None => commit_each_in_savepoint(conn, batch),
     };
-    let mut answers = Vec::with_capacity(batch.len());
-    let mut broken = None;
+    // Nothing of a failed batch is durable (its transaction rolled back): every caller hears
+    // of it.
     for work in batch.drain(..) {
-        if broken.is_some() {
-            answers.push(apply_never(work));
-            continue;
+        work.answer(failed.as_ref());
+    }
+}
+
+/// The batch's first run: every write straight in one transaction, then the commit.
+/// `None` when a write failed (the transaction is rolled back); otherwise the batch's own
+/// failure, if it could not begin or commit.
+fn commit_whole(conn: &mut Connection, batch: &mut [Work]) -> Option<Option<StoreError>> {
+    let tx = match begin(conn) {
+        Ok(tx) => tx,
+        Err(e) => return Some(Some(e)),
+    };
+    for work in batch.iter_mut() {
+        // A panic (a bug) counts as a failure here; the run with savepoints tells which write
+        // it was.
+        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| work.run(&tx)));
+        if !matches!(ran, Ok(true)) {
+            // Dropping the transaction rolls it back (if SQLite has not already).
+            return None;
         }
+    }
+    Some(tx.commit().err().map(StoreError::from))
+}
+
+/// The batch's run after a write failed: each write in its own savepoint, then the commit;
+/// the batch's failure, if it has one.
+fn commit_each_in_savepoint(conn: &mut Connection, batch: &mut [Work]) -> Option<StoreError> {
+    let tx = match begin(conn) {
+        Ok(tx) => tx,
+        Err(e) => return Some(e),
+    };
+    for work in batch.iter_mut() {
         // A panic in one write (a bug) must not end the writer, and with it every later write.
-        // Its caller hears that the writer stopped (its reply is dropped); the rest of the
-        // batch is undone, since the panicked write's savepoint was left open.
-        match std::panic::catch_unwind(AssertUnwindSafe(|| apply(&tx, work))) {
-            Ok((answer, closed)) => {
-                answers.push(answer);
-                if let Err(e) = closed {
-                    broken = Some(e);
-                }
-            }
+        // The whole batch is undone, since the panicked write's savepoint was left open.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| work.run_in_savepoint(&tx))) {
+            Ok(Ok(())) => {}
+            // A savepoint that could not be closed leaves the transaction in doubt: undo all
+            // of it.
+            Ok(Err(e)) => return Some(e),
             Err(_) => {
                 tracing::error!("a database write panicked; its batch is rolled back");
-                broken = Some(StoreError::Batch {
+                return Some(StoreError::Batch {
                     message: "another write of the same batch failed unexpectedly".to_owned(),
                     unavailable: true,
                 });
             }
         }
     }
-    // A savepoint that could not be closed leaves the transaction in doubt: undo all of it.
-    let failed = match broken {
-        Some(e) => Some(e),
-        None => tx.commit().err().map(StoreError::from),
-    };
-    // Nothing of a failed batch is durable (the transaction rolls back when dropped): every
-    // caller hears of it.
-    for answer in answers {
-        answer(failed.as_ref());
-    }
+    tx.commit().err().map(StoreError::from)
 }
 
-/// Runs one write in its own savepoint. The second value is the savepoint's closing, which
-/// fails only when SQLite has ended the whole transaction itself (disk full, I/O error).
-fn apply(conn: &Connection, work: Work) -> (Answer, Result<(), StoreError>) {
-    match work {
-        Work::Intake {
-            receipt,
-            event,
-            sealed,
-            plan,
-            now,
-            reply,
-        } => in_savepoint(conn, reply, |c| {
-            intake(c, &receipt, &event, &sealed, plan, now)
-        }),
-        Work::Outcome {
-            job,
-            worker,
-            started_at,
-            finished_at,
-            recipient,
-            finish,
-            reply,
-        } => {
-            let attempt = Attempt {
-                worker: &worker,
-                started_at,
-                finished_at,
-                recipient: recipient.as_deref(),
-            };
-            in_savepoint(conn, reply, |c| finish_attempt(c, &job, &attempt, &finish))
-        }
-        Work::Claim { request, reply } => in_savepoint(conn, reply, |c| claim(c, &request)),
-    }
-}
-
-/// A write that never ran, to be answered with the batch's failure.
-fn apply_never(work: Work) -> Answer {
-    match work {
-        Work::Intake { reply, .. } => answer(reply, Err(StoreError::WriterStopped)),
-        Work::Outcome { reply, .. } => answer(reply, Err(StoreError::WriterStopped)),
-        Work::Claim { reply, .. } => answer(reply, Err(StoreError::WriterStopped)),
-    }
-}
-
-fn in_savepoint<T: Send + 'static>(
-    conn: &Connection,
-    reply: oneshot::Sender<Result<T, StoreError>>,
-    write: impl FnOnce(&Connection) -> Result<T, StoreError>,
-) -> (Answer, Result<(), StoreError>) {
-    if let Err(e) = execute(conn, "SAVEPOINT write", &[]) {
-        let e = StoreError::from(e);
-        let closed = Err(e.clone_for_caller());
-        return (answer(reply, Err(e)), closed);
-    }
-    let result = write(conn);
-    // Keep this write, or undo it alone; the others in the batch stay either way.
-    let closed = if result.is_ok() {
-        execute(conn, "RELEASE write", &[])
-    } else {
-        execute(conn, "ROLLBACK TO write", &[]).and_then(|_| execute(conn, "RELEASE write", &[]))
-    };
-    let closed = closed.map(drop).map_err(|e| match &result {
-        // SQLite rolled the whole transaction back on the write's failure (so the savepoint
-        // is gone): that failure, not "no such savepoint", is the batch's.
-        Err(write) if conn.is_autocommit() => write.clone_for_caller(),
-        _ => StoreError::from(e),
-    });
-    (answer(reply, result), closed)
+/// IMMEDIATE: takes the write lock now, waiting for another writer if need be.
+fn begin(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
 }
 
 /// SQLite's intake steps, on the writer thread: one cached statement each. None of them ever
@@ -695,7 +764,7 @@ fn intake(
     receipt: &OwnedReceipt,
     event: &OrderEvent,
     sealed: &SealedEvent,
-    plan: Planner,
+    plan: &dyn Fn(&Disposition) -> Planned,
     now: i64,
 ) -> Result<IntakeOutcome, StoreError> {
     run_intake(
@@ -877,6 +946,165 @@ mod tests {
     use esim_courier_core::{CurrencyTable, EventSource, WebhookPayload};
 
     use crate::{Keyring, NewReceipt, Planned, Store, StoreOptions};
+
+    /// A FAILED webhook of `order_no` as the writer receives it, with one job for its event;
+    /// and where its answer arrives.
+    fn intake_work(
+        keys: &Keyring,
+        order_no: &str,
+    ) -> (
+        super::Work,
+        tokio::sync::oneshot::Receiver<Result<crate::IntakeOutcome, crate::StoreError>>,
+    ) {
+        let body = format!(r#"{{"orderNo":"{order_no}","result":"FAILED","iccid":"","lpa":""}}"#);
+        let event = WebhookPayload::from_slice(body.as_bytes())
+            .expect("parses")
+            .into_event(&CurrencyTable::default())
+            .expect("an event");
+        let receipt = NewReceipt {
+            received_at_ms: 1,
+            remote_addr: None,
+            body: body.as_bytes(),
+            source: EventSource::Webhook,
+        };
+        let write = super::IntakeWrite {
+            receipt: super::OwnedReceipt::sealed(keys, receipt, Some(order_no)),
+            sealed: super::SealedEvent::new(keys, &event),
+            event,
+            plan: Box::new(|_| {
+                vec![crate::NewJob {
+                    notifier: "ops".into(),
+                    kind: crate::JobKind::OrderFailed,
+                    payload: None,
+                }]
+                .into()
+            }),
+            now: 1,
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        (
+            super::Work::Intake(super::Pending::new(write, reply)),
+            answer,
+        )
+    }
+
+    /// How many savepoints the writers that time their statements have opened so far.
+    fn savepoints() -> u64 {
+        super::sqlite_statement_timings()
+            .iter()
+            .filter(|s| s.sql == "SAVEPOINT write")
+            .map(|s| s.runs)
+            .sum()
+    }
+
+    /// A batch runs whole, with no savepoint per write. When one of its writes fails, it runs
+    /// again with a savepoint per write: every row of the failed write is undone, its caller
+    /// hears its error, and the others are committed and hear their own answers, including a
+    /// retry that follows its first delivery in the same batch.
+    #[tokio::test]
+    async fn a_failing_write_is_undone_alone_and_the_rest_of_its_batch_commits() {
+        use crate::IntakeOutcome;
+        use esim_courier_core::Disposition;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("batches.db");
+        let store = Store::connect(&StoreOptions::new(
+            format!("sqlite://{}", file.display()),
+            Arc::new(Keyring::random()),
+        ))
+        .await
+        .expect("connects");
+        store.migrate().await.expect("migrates");
+        store.close().await;
+        let mut conn = super::open(&file).expect("opens");
+        // The outbox refuses the job of one order: the last row its intake writes.
+        conn.execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON outbox_jobs WHEN NEW.order_no = 'REFUSED' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+        )
+        .expect("creates the trigger");
+        // No other test of this process times its statements.
+        conn.trace_v2(
+            rusqlite::trace::TraceEventCodes::SQLITE_TRACE_PROFILE,
+            Some(super::time_statement),
+        );
+        let keys = Keyring::random();
+        let accepted = |answer: Result<IntakeOutcome, crate::StoreError>| {
+            answer.expect("recorded").disposition
+        };
+
+        let (mut batch, mut answers): (Vec<_>, Vec<_>) = ["A-1", "A-2", "A-3"]
+            .iter()
+            .map(|order| intake_work(&keys, order))
+            .unzip();
+        let before = savepoints();
+        super::commit_batch(&mut conn, &mut batch);
+        assert_eq!(
+            savepoints() - before,
+            0,
+            "a batch with no failure has no savepoint"
+        );
+        for answer in &mut answers {
+            let answer = answer.try_recv().expect("answered");
+            assert_eq!(accepted(answer), Disposition::Accepted);
+        }
+
+        let (mut batch, answers): (Vec<_>, Vec<_>) = ["B-1", "REFUSED", "B-2", "B-1"]
+            .iter()
+            .map(|order| intake_work(&keys, order))
+            .unzip();
+        let before = savepoints();
+        super::commit_batch(&mut conn, &mut batch);
+        assert_eq!(
+            savepoints() - before,
+            4,
+            "the batch ran again, a savepoint per write"
+        );
+        let mut answers = answers
+            .into_iter()
+            .map(|mut a| a.try_recv().expect("answered"));
+        assert_eq!(
+            accepted(answers.next().expect("B-1")),
+            Disposition::Accepted
+        );
+        let refused = answers.next().expect("REFUSED").expect_err("refused");
+        assert!(
+            format!("{refused:?}").contains("refused by the test"),
+            "{refused:?}"
+        );
+        assert_eq!(
+            accepted(answers.next().expect("B-2")),
+            Disposition::Accepted
+        );
+        assert_eq!(
+            accepted(answers.next().expect("B-1 again")),
+            Disposition::Duplicate
+        );
+
+        let count = |sql: &str, order: &str| -> i64 {
+            conn.query_row(sql, [order], |r| r.get(0)).expect("counts")
+        };
+        for (order, receipts) in [
+            ("A-1", 1),
+            ("A-3", 1),
+            ("B-1", 2),
+            ("B-2", 1),
+            ("REFUSED", 0),
+        ] {
+            let rows = i64::from(receipts > 0);
+            assert_eq!(
+                count(
+                    "SELECT count(*) FROM webhook_receipts WHERE order_no = ?1",
+                    order
+                ),
+                receipts,
+                "{order}'s receipts"
+            );
+            for table in ["orders", "order_events", "outbox_jobs"] {
+                let sql = format!("SELECT count(*) FROM {table} WHERE order_no = ?1");
+                assert_eq!(count(&sql, order), rows, "{order} in {table}");
+            }
+        }
+    }
 
     /// A checkpoint that copies pages syncs the database file, also when it leaves part of
     /// the WAL behind (here for a reader's snapshot), which SQLite does not sync; one that

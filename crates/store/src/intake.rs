@@ -264,8 +264,8 @@ pub struct IntakeOutcome {
 }
 
 /// How the intake turns a disposition into jobs: called inside the transaction, once the
-/// disposition is known.
-pub type Planner = Box<dyn FnOnce(&Disposition) -> Planned + Send>;
+/// disposition is known, and again if the transaction runs again.
+pub type Planner = Box<dyn Fn(&Disposition) -> Planned + Send>;
 
 impl Store {
     /// Records one webhook delivery in a single transaction: the raw receipt, the order row,
@@ -273,14 +273,14 @@ impl Store {
     /// Returns only after the commit; wakes the dispatcher when jobs were written.
     ///
     /// On SQLite, concurrent intakes are committed together by one writer (group commit:
-    /// one WAL sync for many webhooks, each in its own savepoint so one failure does not
-    /// fail the others). On PostgreSQL, an order's first result (nearly every webhook) goes
-    /// through the intake writer: the ones arriving together share one statement and one
-    /// commit (pg_intake.rs).
+    /// one WAL sync for many webhooks; one failure does not fail the others). On PostgreSQL,
+    /// an order's first result (nearly every webhook) goes through the intake writer: the
+    /// ones arriving together share one statement and one commit (pg_intake.rs).
     ///
-    /// `plan` may be called twice on PostgreSQL: for an order's first result, then (when the
-    /// order turned out to have results already) with the disposition the rules gave. Only
-    /// the plan written counts: its unrouted alert is logged after the commit, once.
+    /// `plan` may be called twice: on PostgreSQL for an order's first result, then (when the
+    /// order turned out to have results already) with the disposition the rules gave; on
+    /// SQLite when another write of the same batch failed and the batch runs again. Only the
+    /// plan written counts: its unrouted alert is logged after the commit, once.
     #[tracing::instrument(skip_all, fields(order_no = %event.order_no))]
     pub async fn intake(
         &self,
@@ -310,7 +310,7 @@ impl Store {
                             &receipt,
                             event,
                             &sealed,
-                            Box::new(plan),
+                            &plan,
                             now,
                         )
                         .await?;
@@ -556,14 +556,18 @@ pub(crate) trait IntakeSteps {
 
 /// The intake, once for both engines, inside a transaction the caller commits: create or lock
 /// the order, read its events, classify the delivery, record it, write the jobs `plan` gives.
-pub(crate) async fn run_intake<S: IntakeSteps>(
+pub(crate) async fn run_intake<S, P>(
     steps: &mut S,
     receipt: &OwnedReceipt,
     event: &OrderEvent,
     sealed: &SealedEvent,
-    plan: Planner,
+    plan: &P,
     now: i64,
-) -> Result<IntakeOutcome, StoreError> {
+) -> Result<IntakeOutcome, StoreError>
+where
+    S: IntakeSteps,
+    P: Fn(&Disposition) -> Planned + ?Sized,
+{
     let order_no = event.order_no.as_str();
     // An order's first result (nearly every webhook) is accepted whatever it is: the order is
     // made with it, and has no event to read yet.
