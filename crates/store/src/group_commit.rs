@@ -947,6 +947,28 @@ mod tests {
 
     use crate::{Keyring, NewReceipt, Planned, Store, StoreOptions};
 
+    /// A migrated store on a new SQLite file at `file`.
+    async fn migrated(file: &std::path::Path) -> Store {
+        let store = Store::connect(&StoreOptions::new(
+            format!("sqlite://{}", file.display()),
+            Arc::new(Keyring::random()),
+        ))
+        .await
+        .expect("connects");
+        store.migrate().await.expect("migrates");
+        store
+    }
+
+    /// The body of a FAILED webhook of `order_no`, and its event.
+    fn failed(order_no: &str) -> (String, esim_courier_core::OrderEvent) {
+        let body = format!(r#"{{"orderNo":"{order_no}","result":"FAILED","iccid":"","lpa":""}}"#);
+        let event = WebhookPayload::from_slice(body.as_bytes())
+            .expect("parses")
+            .into_event(&CurrencyTable::default())
+            .expect("an event");
+        (body, event)
+    }
+
     /// A FAILED webhook of `order_no` as the writer receives it, with one job for its event;
     /// and where its answer arrives.
     fn intake_work(
@@ -956,11 +978,7 @@ mod tests {
         super::Work,
         tokio::sync::oneshot::Receiver<Result<crate::IntakeOutcome, crate::StoreError>>,
     ) {
-        let body = format!(r#"{{"orderNo":"{order_no}","result":"FAILED","iccid":"","lpa":""}}"#);
-        let event = WebhookPayload::from_slice(body.as_bytes())
-            .expect("parses")
-            .into_event(&CurrencyTable::default())
-            .expect("an event");
+        let (body, event) = failed(order_no);
         let receipt = NewReceipt {
             received_at_ms: 1,
             remote_addr: None,
@@ -1007,14 +1025,7 @@ mod tests {
         use esim_courier_core::Disposition;
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("batches.db");
-        let store = Store::connect(&StoreOptions::new(
-            format!("sqlite://{}", file.display()),
-            Arc::new(Keyring::random()),
-        ))
-        .await
-        .expect("connects");
-        store.migrate().await.expect("migrates");
-        store.close().await;
+        migrated(&file).await.close().await;
         let mut conn = super::open(&file).expect("opens");
         // The outbox refuses the job of one order: the last row its intake writes.
         conn.execute_batch(
@@ -1032,36 +1043,28 @@ mod tests {
             answer.expect("recorded").disposition
         };
 
-        let (mut batch, mut answers): (Vec<_>, Vec<_>) = ["A-1", "A-2", "A-3"]
-            .iter()
-            .map(|order| intake_work(&keys, order))
-            .unzip();
-        let before = savepoints();
-        super::commit_batch(&mut conn, &mut batch);
-        assert_eq!(
-            savepoints() - before,
-            0,
-            "a batch with no failure has no savepoint"
-        );
-        for answer in &mut answers {
-            let answer = answer.try_recv().expect("answered");
+        // Commits one batch of intakes of `orders`: the savepoints it opened, and the answers.
+        let mut commit = |orders: &[&str]| {
+            let (mut batch, answers): (Vec<_>, Vec<_>) =
+                orders.iter().map(|order| intake_work(&keys, order)).unzip();
+            let before = savepoints();
+            super::commit_batch(&mut conn, &mut batch);
+            let answers: Vec<_> = answers
+                .into_iter()
+                .map(|mut a| a.try_recv().expect("answered"))
+                .collect();
+            (savepoints() - before, answers)
+        };
+
+        let (opened, answers) = commit(&["A-1", "A-2", "A-3"]);
+        assert_eq!(opened, 0, "a batch with no failure has no savepoint");
+        for answer in answers {
             assert_eq!(accepted(answer), Disposition::Accepted);
         }
 
-        let (mut batch, answers): (Vec<_>, Vec<_>) = ["B-1", "REFUSED", "B-2", "B-1"]
-            .iter()
-            .map(|order| intake_work(&keys, order))
-            .unzip();
-        let before = savepoints();
-        super::commit_batch(&mut conn, &mut batch);
-        assert_eq!(
-            savepoints() - before,
-            4,
-            "the batch ran again, a savepoint per write"
-        );
-        let mut answers = answers
-            .into_iter()
-            .map(|mut a| a.try_recv().expect("answered"));
+        let (opened, answers) = commit(&["B-1", "REFUSED", "B-2", "B-1"]);
+        assert_eq!(opened, 4, "the batch ran again, a savepoint per write");
+        let mut answers = answers.into_iter();
         assert_eq!(
             accepted(answers.next().expect("B-1")),
             Disposition::Accepted
@@ -1182,20 +1185,10 @@ mod tests {
     async fn commits_reach_the_database_file_through_the_checkpoint_thread() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("checkpoints.db");
-        let store = Store::connect(&StoreOptions::new(
-            format!("sqlite://{}", file.display()),
-            Arc::new(Keyring::random()),
-        ))
-        .await
-        .expect("connects");
-        store.migrate().await.expect("migrates");
+        let store = migrated(&file).await;
         let before = std::fs::metadata(&file).expect("the file").len();
         for i in 0..20 {
-            let body = format!(r#"{{"orderNo":"CK-{i}","result":"FAILED","iccid":"","lpa":""}}"#);
-            let event = WebhookPayload::from_slice(body.as_bytes())
-                .expect("parses")
-                .into_event(&CurrencyTable::default())
-                .expect("an event");
+            let (body, event) = failed(&format!("CK-{i}"));
             store
                 .intake(
                     NewReceipt {
