@@ -588,8 +588,8 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Work>) {
         return;
     }
     let failed = match commit_whole(conn, batch) {
-        Some(failed) => failed,
-        None => commit_each_in_savepoint(conn, batch),
+        Whole::Ended(failed) => failed,
+        Whole::WriteFailed => commit_each_in_savepoint(conn, batch),
     };
     // Nothing of a failed batch is durable (its transaction rolled back): every caller hears
     // of it.
@@ -598,13 +598,19 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Work>) {
     }
 }
 
+/// How a batch's first run ended.
+enum Whole {
+    /// Every write ran; the batch's failure, if it could not begin or commit.
+    Ended(Option<StoreError>),
+    /// A write failed, and the transaction was rolled back.
+    WriteFailed,
+}
+
 /// The batch's first run: every write straight in one transaction, then the commit.
-/// `None` when a write failed (the transaction is rolled back); otherwise the batch's own
-/// failure, if it could not begin or commit.
-fn commit_whole(conn: &mut Connection, batch: &mut [Work]) -> Option<Option<StoreError>> {
+fn commit_whole(conn: &mut Connection, batch: &mut [Work]) -> Whole {
     let tx = match begin(conn) {
         Ok(tx) => tx,
-        Err(e) => return Some(Some(e)),
+        Err(e) => return Whole::Ended(Some(e)),
     };
     for work in batch.iter_mut() {
         // A panic (a bug) counts as a failure here; the run with savepoints tells which write
@@ -612,10 +618,10 @@ fn commit_whole(conn: &mut Connection, batch: &mut [Work]) -> Option<Option<Stor
         let ran = std::panic::catch_unwind(AssertUnwindSafe(|| work.run(&tx)));
         if !matches!(ran, Ok(true)) {
             // Dropping the transaction rolls it back (if SQLite has not already).
-            return None;
+            return Whole::WriteFailed;
         }
     }
-    Some(tx.commit().err().map(StoreError::from))
+    Whole::Ended(tx.commit().err().map(StoreError::from))
 }
 
 /// The batch's run after a write failed: each write in its own savepoint, then the commit;
