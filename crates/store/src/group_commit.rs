@@ -972,6 +972,13 @@ mod tests {
         store
     }
 
+    /// The writer's connection to a migrated SQLite file in `dir`.
+    async fn migrated_writer(dir: &tempfile::TempDir) -> rusqlite::Connection {
+        let file = dir.path().join("writer.db");
+        migrated(&file).await.close().await;
+        super::open(&file).expect("opens")
+    }
+
     /// The body of a FAILED webhook of `order_no`, and its event.
     fn failed(order_no: &str) -> (String, esim_courier_core::OrderEvent) {
         let body = format!(r#"{{"orderNo":"{order_no}","result":"FAILED","iccid":"","lpa":""}}"#);
@@ -1037,9 +1044,7 @@ mod tests {
         use crate::IntakeOutcome;
         use esim_courier_core::Disposition;
         let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("batches.db");
-        migrated(&file).await.close().await;
-        let mut conn = super::open(&file).expect("opens");
+        let mut conn = migrated_writer(&dir).await;
         // The outbox refuses the job of one order: the last row its intake writes.
         conn.execute_batch(
             "CREATE TRIGGER refuse BEFORE INSERT ON outbox_jobs WHEN NEW.order_no = 'REFUSED' \
@@ -1165,17 +1170,15 @@ mod tests {
 
     /// The writer prepares each statement once: binding new values does not make SQLite
     /// prepare it again. (By default SQLite prepares a statement with `LIMIT $4` anew each time
-    /// `$4` is bound, to plan with its value; every claim did.) The claim still takes each
-    /// kind of due job through the due-jobs index, reading no more than the limit of each.
+    /// `$4` is bound, to plan with its value; every claim did.) The claim's plan stays the
+    /// same: each kind of due job through the due-jobs index, and no scan of the outbox.
     #[tokio::test]
     async fn claims_are_prepared_once_whatever_they_bind() {
         use crate::outbox::{ClaimFilter, ClaimRequest};
         use crate::Backend;
         use rusqlite::StatementStatus;
         let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("claims.db");
-        migrated(&file).await.close().await;
-        let mut conn = super::open(&file).expect("opens");
+        let mut conn = migrated_writer(&dir).await;
         let keys = Keyring::random();
         let (mut batch, _answers): (Vec<_>, Vec<_>) = (0..6)
             .map(|i| intake_work(&keys, &format!("C-{i}")))
