@@ -7,6 +7,7 @@ use serde_json::Value;
 
 on_both_backends!(
     a_wrong_token_is_401_and_nothing_is_stored,
+    a_token_of_any_shape_reaches_the_token_check_or_no_route,
     a_body_over_the_limit_is_413_before_parsing_and_quarantined,
     a_non_json_content_type_is_415_and_quarantined,
     broken_json_is_400_and_quarantined_with_an_alert,
@@ -39,6 +40,47 @@ async fn a_wrong_token_is_401_and_nothing_is_stored(backend: Backend) {
         (status, body["error"].as_str()),
         (401, Some("unauthorized"))
     );
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhook_receipts").await, 0);
+    app.stop().await;
+}
+
+/// The route's `{token}` is one non-empty path segment, whatever its characters: anything
+/// else is no route at all.
+async fn a_token_of_any_shape_reaches_the_token_check_or_no_route(backend: Backend) {
+    let Some(app) = spawn_app(backend, AppOptions::default()).await else {
+        return;
+    };
+    // Percent-encoded UTF-8, an encoded slash, an encoded space: one segment each.
+    for token in [
+        "t%C3%B6k%C3%A9n",
+        "a%2Fb",
+        "test-webhook-token%20",
+        "%F0%9F%93%B1",
+    ] {
+        let (status, body) = error_of(
+            app.post_raw(token, Some("application/json"), SAMPLE_COMPLETED)
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("unauthorized")),
+            "{token}"
+        );
+    }
+    // No segment, or two.
+    for token in ["", "a/b", "test-webhook-token/"] {
+        let (status, body) = error_of(
+            app.post_raw(token, Some("application/json"), SAMPLE_COMPLETED)
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (404, Some("not_found")),
+            "{token}"
+        );
+    }
     assert_eq!(app.count("SELECT COUNT(*) FROM webhook_receipts").await, 0);
     app.stop().await;
 }
