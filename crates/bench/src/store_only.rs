@@ -221,7 +221,7 @@ async fn one_intake(store: &Store, orders: &Orders, seq: u64) -> anyhow::Result<
                 source: esim_courier_core::EventSource::Webhook,
             },
             &event,
-            |_| {
+            |_, _| {
                 vec![NewJob {
                     notifier: "bench-log".to_owned(),
                     kind: JobKind::OrderCompleted,

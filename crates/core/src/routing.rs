@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::AlertKind;
 
@@ -65,16 +66,18 @@ impl fmt::Display for RouteTrigger {
     }
 }
 
-/// The configured routes.
+/// The configured routes. A clone shares them: each intake takes one into its planner.
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
-    routes: Vec<(RouteTrigger, Vec<String>)>,
+    routes: Arc<[(RouteTrigger, Vec<String>)]>,
 }
 
 impl Routes {
     /// Routes from `(trigger, notifier names)` pairs, in configuration order.
     pub fn new(routes: Vec<(RouteTrigger, Vec<String>)>) -> Self {
-        Self { routes }
+        Self {
+            routes: routes.into(),
+        }
     }
 
     /// The notifiers for an order result (COMPLETED or FAILED), each once, in order.
@@ -98,7 +101,7 @@ impl Routes {
 
     fn collect(&self, matches: impl Fn(&RouteTrigger) -> bool) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
-        for (trigger, names) in &self.routes {
+        for (trigger, names) in self.routes.iter() {
             if matches(trigger) {
                 for n in names {
                     if !out.contains(&n.as_str()) {

@@ -219,8 +219,8 @@ impl Reconciler {
         let outcome = self
             .store
             .intake(receipt, event, {
-                let (routes, event) = (self.routes.clone(), event.clone());
-                move |d| Planned::from_plan(plan(&routes, &event, d, now_ms()))
+                let routes = self.routes.clone();
+                move |event, d| Planned::from_plan(plan(&routes, event, d, now_ms()))
             })
             .await?;
         let found = match outcome.disposition {

@@ -104,8 +104,8 @@ async fn record(
     let outcome = state
         .store
         .intake(receipt, event, {
-            let (routes, event) = (state.config.routes.clone(), event.clone());
-            move |d| Planned::from_plan(plan(&routes, &event, d, now_ms()))
+            let routes = state.config.routes.clone();
+            move |event, d| Planned::from_plan(plan(&routes, event, d, now_ms()))
         })
         .await
         .map_err(|e| ApiError::from_store(&e))?;

@@ -777,7 +777,7 @@ fn intake(
     receipt: &OwnedReceipt,
     event: &OrderEvent,
     sealed: &SealedEvent,
-    plan: &dyn Fn(&Disposition) -> Planned,
+    plan: &dyn Fn(&OrderEvent, &Disposition) -> Planned,
     now: i64,
 ) -> Result<IntakeOutcome, StoreError> {
     run_intake(
@@ -1021,7 +1021,7 @@ mod tests {
             receipt: super::OwnedReceipt::sealed(keys, receipt, Some(order_no)),
             sealed: super::SealedEvent::new(keys, &event),
             event,
-            plan: Box::new(|_| {
+            plan: Box::new(|_, _| {
                 vec![crate::NewJob {
                     notifier: "ops".into(),
                     kind: crate::JobKind::OrderFailed,
@@ -1342,7 +1342,7 @@ mod tests {
                         source: EventSource::Webhook,
                     },
                     &event,
-                    |_| Planned::default(),
+                    |_, _| Planned::default(),
                 )
                 .await
                 .expect("recorded");

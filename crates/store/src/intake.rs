@@ -263,9 +263,9 @@ pub struct IntakeOutcome {
     pub unrouted: Option<Alert>,
 }
 
-/// How the intake turns a disposition into jobs: called inside the transaction, once the
-/// disposition is known, and again if the transaction runs again.
-pub type Planner = Box<dyn Fn(&Disposition) -> Planned + Send>;
+/// How the intake turns the event and its disposition into jobs: called inside the
+/// transaction, once the disposition is known, and again if the transaction runs again.
+pub type Planner = Box<dyn Fn(&OrderEvent, &Disposition) -> Planned + Send>;
 
 impl Store {
     /// Records one webhook delivery in a single transaction: the raw receipt, the order row,
@@ -277,16 +277,17 @@ impl Store {
     /// an order's first result (nearly every webhook) goes through the intake writer: the
     /// ones arriving together share one statement and one commit (pg_intake.rs).
     ///
-    /// `plan` may be called twice: on PostgreSQL for an order's first result, then (when the
-    /// order turned out to have results already) with the disposition the rules gave; on
-    /// SQLite when another write of the same batch failed and the batch runs again. Only the
-    /// plan written counts: its unrouted alert is logged after the commit, once.
+    /// `plan`, given `event` and its disposition, may be called twice: on PostgreSQL for an
+    /// order's first result, then (when the order turned out to have results already) with
+    /// the disposition the rules gave; on SQLite when another write of the same batch failed
+    /// and the batch runs again. Only the plan written counts: its unrouted alert is logged
+    /// after the commit, once.
     #[tracing::instrument(skip_all, fields(order_no = %event.order_no))]
     pub async fn intake(
         &self,
         receipt: NewReceipt<'_>,
         event: &OrderEvent,
-        plan: impl Fn(&Disposition) -> Planned + Send + 'static,
+        plan: impl Fn(&OrderEvent, &Disposition) -> Planned + Send + 'static,
     ) -> Result<IntakeOutcome, StoreError> {
         let sealed = SealedEvent::new(&self.keys, event);
         let receipt = OwnedReceipt::sealed(&self.keys, receipt, Some(event.order_no.as_str()));
@@ -337,7 +338,7 @@ impl Store {
         receipt: &OwnedReceipt,
         event: &OrderEvent,
         sealed: &SealedEvent,
-        plan: &(impl Fn(&Disposition) -> Planned + Send),
+        plan: &(impl Fn(&OrderEvent, &Disposition) -> Planned + Send),
         now: i64,
     ) -> Result<Option<IntakeOutcome>, StoreError> {
         // The rules, for an order with no recorded event (what the statement checks).
@@ -345,7 +346,7 @@ impl Store {
         if disposition != Disposition::Accepted {
             return Ok(None);
         }
-        let Planned { jobs, unrouted } = plan(&disposition);
+        let Planned { jobs, unrouted } = plan(event, &disposition);
         let jobs_json = serde_json::Value::Array(
             jobs.iter()
                 .map(|job| {
@@ -566,7 +567,7 @@ pub(crate) async fn run_intake<S, P>(
 ) -> Result<IntakeOutcome, StoreError>
 where
     S: IntakeSteps,
-    P: Fn(&Disposition) -> Planned + ?Sized,
+    P: Fn(&OrderEvent, &Disposition) -> Planned + ?Sized,
 {
     let order_no = event.order_no.as_str();
     // An order's first result (nearly every webhook) is accepted whatever it is: the order is
@@ -600,7 +601,7 @@ where
         .await?;
     let (jobs, unrouted) = match event_id {
         Some(event_id) => {
-            let Planned { jobs, unrouted } = plan(&disposition);
+            let Planned { jobs, unrouted } = plan(event, &disposition);
             for job in &jobs {
                 let key = job_key(event, event_id, job);
                 steps

@@ -39,7 +39,7 @@ fn failed(order_no: &str) -> String {
 async fn intake(store: &Store, body: &str) -> esim_courier_store::IntakeOutcome {
     let (event, receipt) = received(body);
     store
-        .intake(receipt, &event, |_| {
+        .intake(receipt, &event, |_, _| {
             vec![NewJob {
                 notifier: "ops".into(),
                 kind: JobKind::OrderFailed,
@@ -303,7 +303,7 @@ async fn only_the_plan_written_reports_its_unrouted_alert(backend: Backend) {
         now_ms(),
     );
     // Accepted plans raise an alert no route takes; other dispositions raise none.
-    let plan = move |d: &Disposition| Planned {
+    let plan = move |_: &_, d: &Disposition| Planned {
         jobs: Vec::new(),
         unrouted: (*d == Disposition::Accepted).then(|| alert.clone()),
     };

@@ -264,7 +264,7 @@ async fn shutdown_releases_the_lease_of_a_stuck_delivery(backend: Backend) {
         source: esim_courier_core::EventSource::Webhook,
     };
     store
-        .intake(receipt, &event, |_| {
+        .intake(receipt, &event, |_, _| {
             vec![NewJob {
                 notifier: "stuck".into(),
                 kind: JobKind::OrderFailed,

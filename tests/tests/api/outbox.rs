@@ -39,7 +39,7 @@ async fn add_jobs_from(store: &Store, first: usize, n: usize) {
         let body = format!(r#"{{"orderNo":"JOB-{i}","result":"FAILED"}}"#);
         let (event, receipt) = esim_courier_tests::received(&body);
         store
-            .intake(receipt, &event, |_| {
+            .intake(receipt, &event, |_, _| {
                 vec![NewJob {
                     notifier: "n".into(),
                     kind: JobKind::OrderFailed,
@@ -62,7 +62,7 @@ async fn a_claimed_jobs_context_holds_its_event_and_its_registered_customer(back
     let store = store(&db.url).await;
     let (event, receipt) = esim_courier_tests::received(esim_courier_tests::SAMPLE_COMPLETED);
     store
-        .intake(receipt, &event, |_| {
+        .intake(receipt, &event, |_, _| {
             vec![NewJob {
                 notifier: "customer-email".into(),
                 kind: JobKind::OrderCompleted,
