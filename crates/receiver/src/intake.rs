@@ -24,7 +24,6 @@ pub(crate) struct Accepted {
 /// Parses, records and routes one delivery. Anything refused is still kept (quarantined)
 /// with its reason and raises an alert; if even that cannot be stored the answer is 503 so
 /// the provider retries.
-#[tracing::instrument(skip_all)]
 pub(crate) async fn receive(
     state: &AppState,
     remote: Option<&str>,
@@ -40,15 +39,24 @@ pub(crate) async fn receive(
     // Parsed once: a refused body is still tied to its order when it names one.
     let parsed = WebhookPayload::from_slice(body);
     let order_no = parsed.as_ref().ok().and_then(WebhookPayload::order_no);
-    let error = match (rejection, parsed) {
-        (Some(rejection), _) => refused(rejection),
-        (None, Err(e)) => unusable(e),
-        (None, Ok(payload)) => match payload.into_event(&state.config.currencies) {
-            Ok(event) => return record(state, receipt, &event).await,
-            Err(e) => unusable(e),
-        },
+    // Decided before anything waits, and the event boxed: the parsed payload is not kept
+    // in the future, and the event only as a pointer.
+    let event = match (rejection, parsed) {
+        (Some(rejection), _) => Err(refused(rejection)),
+        (None, Err(e)) => Err(unusable(e)),
+        (None, Ok(payload)) => payload
+            .into_event(&state.config.currencies)
+            .map(Box::new)
+            .map_err(unusable),
     };
-    Err(quarantine(state, receipt, order_no.as_ref().map(|o| o.as_str()), error).await)
+    let error = match event {
+        Ok(event) => return record(state, receipt, &event).await,
+        Err(error) => error,
+    };
+    // Boxed: the store's quarantine goes through sqlx, whose futures are large; inline, they
+    // would make every webhook's future as large (BENCHMARKS.md, "An intake's future").
+    let order_no = order_no.as_ref().map(|o| o.as_str());
+    Err(Box::pin(quarantine(state, receipt, order_no, error)).await)
 }
 
 /// The answer to a body refused before parsing.

@@ -80,7 +80,11 @@ async fn receive_inner(
     } else {
         None
     };
-    intake::receive(state, remote.as_deref(), &body, rejection).await
+    // Boxed apart from this handler's future, which actix-web allocates per request: each
+    // stays under 1 KiB, which glibc's malloc serves from its per-thread cache. One future of
+    // over 1 KiB per request made it merge its free chunks each time, 2 % of the process's
+    // CPU under load (BENCHMARKS.md, "An intake's future").
+    Box::pin(intake::receive(state, remote.as_deref(), &body, rejection)).await
 }
 
 fn content_type(req: &HttpRequest) -> String {
@@ -102,4 +106,52 @@ fn is_json(req: &HttpRequest) -> bool {
         .to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use actix_web::{test::TestRequest, web, FromRequest};
+    use esim_courier_store::{Keyring, Store, StoreOptions};
+
+    use crate::ReceiverConfig;
+
+    /// glibc's malloc serves requests below this from its per-thread cache; one at or above
+    /// it first merges the free chunks of the fast bins, on every such request.
+    const SMALL: usize = 1024;
+
+    /// actix-web allocates the handler's future once per request, and the handler allocates
+    /// the intake's. Each must stay under [`SMALL`] with room to spare for actix-web's own
+    /// wrapper: with the store's futures inline, the first was 5 KiB, and merging free
+    /// chunks for it cost 2 % of the process's CPU under load.
+    #[actix_web::test]
+    async fn the_webhook_futures_stay_small_enough_for_the_thread_cache() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let store = Store::connect(&StoreOptions::new(
+            format!("sqlite://{}", dir.path().join("sizes.db").display()),
+            Arc::new(Keyring::random()),
+        ))
+        .await
+        .expect("connects");
+        let state = crate::state(store, ReceiverConfig::new(Vec::new(), Vec::new()));
+        let intake = super::intake::receive(&state, None, b"{}", None);
+        let intake_size = std::mem::size_of_val(&intake);
+        drop(intake);
+        let (req, mut payload) = TestRequest::default().to_http_parts();
+        let payload = web::Payload::from_request(&req, &mut payload)
+            .await
+            .expect("a payload");
+        let handler = super::receive(req, web::Path::from(String::new()), payload, state.clone());
+        let handler_size = std::mem::size_of_val(&handler);
+        drop(handler);
+        assert!(
+            handler_size <= SMALL / 2,
+            "the handler's future takes {handler_size} bytes"
+        );
+        assert!(
+            intake_size <= SMALL * 3 / 4,
+            "the intake's future takes {intake_size} bytes"
+        );
+    }
 }

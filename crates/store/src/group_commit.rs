@@ -84,9 +84,7 @@ fn checkpoint_pause(took: Duration) -> Duration {
 /// process's own sqlx write pool) before failing as "unavailable".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One write, and where its result goes.
-// Moved once through the channel into the batch: boxing the write would only add an
-// allocation per write.
+/// One write, and where its result goes. It goes through the channel boxed ([`Message`]).
 #[allow(clippy::large_enum_variant)]
 enum Work {
     Intake(Pending<IntakeWrite>),
@@ -247,10 +245,12 @@ impl Write for ClaimRequest {
 }
 
 /// What the writer thread receives.
-// Moved once through the channel: boxing the write would only add an allocation per write.
-#[allow(clippy::large_enum_variant)]
 enum Message {
-    Write(Work),
+    /// Boxed before its caller waits: a write held inline (700 bytes) made each caller's
+    /// future as large, and the webhook's futures are allocated once per request. At 1 KiB
+    /// and above each such allocation made glibc's malloc merge its free chunks, 2 % of the
+    /// process's CPU under load (BENCHMARKS.md, "An intake's future").
+    Write(Box<Work>),
     /// Commit what came before, close the connection and stop; later writes fail with
     /// [`StoreError::WriterStopped`].
     Close(oneshot::Sender<()>),
@@ -358,14 +358,16 @@ impl Batcher {
         Ok(Self { tx })
     }
 
-    pub(crate) async fn intake(
+    /// Not `async`: the write is boxed before anything waits, so the future holds a pointer
+    /// to it instead of its arguments ([`Message::Write`]).
+    pub(crate) fn intake(
         &self,
         receipt: OwnedReceipt,
         event: OrderEvent,
         sealed: SealedEvent,
         plan: Planner,
         now: i64,
-    ) -> Result<IntakeOutcome, StoreError> {
+    ) -> impl std::future::Future<Output = Result<IntakeOutcome, StoreError>> + Send + '_ {
         let (reply, answer) = oneshot::channel();
         let write = IntakeWrite {
             receipt,
@@ -374,8 +376,11 @@ impl Batcher {
             plan,
             now,
         };
-        self.send(Work::Intake(Pending::new(write, reply))).await?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+        let work = Box::new(Work::Intake(Pending::new(write, reply)));
+        async move {
+            self.send(work).await?;
+            answer.await.map_err(|_| StoreError::WriterStopped)?
+        }
     }
 
     pub(crate) async fn outcome(
@@ -393,13 +398,15 @@ impl Batcher {
             recipient: attempt.recipient.map(str::to_owned),
             finish,
         };
-        self.send(Work::Outcome(Pending::new(write, reply))).await?;
+        self.send(Box::new(Work::Outcome(Pending::new(write, reply))))
+            .await?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
     pub(crate) async fn claim(&self, request: ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Work::Claim(Pending::new(request, reply))).await?;
+        self.send(Box::new(Work::Claim(Pending::new(request, reply))))
+            .await?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
@@ -412,7 +419,7 @@ impl Batcher {
         }
     }
 
-    async fn send(&self, work: Work) -> Result<(), StoreError> {
+    async fn send(&self, work: Box<Work>) -> Result<(), StoreError> {
         self.tx
             .send(Message::Write(work))
             .await
@@ -559,7 +566,7 @@ fn run(
         let mut next = Some(first);
         while let Some(message) = next {
             match message {
-                Message::Write(work) => batch.push(work),
+                Message::Write(work) => batch.push(*work),
                 Message::Close(done) => {
                     commit_batch(&mut conn, &mut batch);
                     drop(conn);

@@ -282,7 +282,11 @@ impl Store {
     /// the disposition the rules gave; on SQLite when another write of the same batch failed
     /// and the batch runs again. Only the plan written counts: its unrouted alert is logged
     /// after the commit, once.
-    #[tracing::instrument(skip_all, fields(order_no = %event.order_no))]
+    ///
+    /// The webhook handler allocates this future, within its own, once per webhook, so it is
+    /// kept small (BENCHMARKS.md, "An intake's future"): no tracing span of its own, whose
+    /// attribute kept a second copy of the arguments (the alert it logs names its order), and
+    /// PostgreSQL's part boxed apart.
     pub async fn intake(
         &self,
         receipt: NewReceipt<'_>,
@@ -297,29 +301,9 @@ impl Store {
                     .intake(receipt, event.clone(), sealed, Box::new(plan), self.now())
                     .await?
             }
-            None => {
-                let now = self.now();
-                match self
-                    .first_event_postgres(&receipt, event, &sealed, &plan, now)
-                    .await?
-                {
-                    Some(outcome) => outcome,
-                    None => {
-                        let mut tx = self.begin_write().await?;
-                        let outcome = run_intake(
-                            &mut PostgresSteps { tx: &mut tx },
-                            &receipt,
-                            event,
-                            &sealed,
-                            &plan,
-                            now,
-                        )
-                        .await?;
-                        tx.commit().await?;
-                        outcome
-                    }
-                }
-            }
+            // Boxed: sqlx's futures are large, and inline they made every intake's future
+            // 3.5 KiB, SQLite's too.
+            None => Box::pin(self.intake_postgres(&receipt, event, &sealed, &plan)).await?,
         };
         if outcome.jobs > 0 {
             self.notify_jobs_changed();
@@ -327,6 +311,36 @@ impl Store {
         if let Some(alert) = &outcome.unrouted {
             log_unrouted(alert);
         }
+        Ok(outcome)
+    }
+
+    /// PostgreSQL's intake: the first-result statement, or else the whole intake in a
+    /// transaction of its own.
+    async fn intake_postgres(
+        &self,
+        receipt: &OwnedReceipt,
+        event: &OrderEvent,
+        sealed: &SealedEvent,
+        plan: &(impl Fn(&OrderEvent, &Disposition) -> Planned + Send),
+    ) -> Result<IntakeOutcome, StoreError> {
+        let now = self.now();
+        if let Some(outcome) = self
+            .first_event_postgres(receipt, event, sealed, plan, now)
+            .await?
+        {
+            return Ok(outcome);
+        }
+        let mut tx = self.begin_write().await?;
+        let outcome = run_intake(
+            &mut PostgresSteps { tx: &mut tx },
+            receipt,
+            event,
+            sealed,
+            plan,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(outcome)
     }
 
