@@ -82,7 +82,7 @@ async fn receive_inner(
     };
     // Boxed apart from this handler's future, which actix-web allocates per request: each
     // stays under 1 KiB, which glibc's malloc serves from its per-thread cache. One future of
-    // over 1 KiB per request made it merge its free chunks each time, 2 % of the process's
+    // over 1 KiB per request made it merge its free chunks each time, 1–2 % of the process's
     // CPU under load (BENCHMARKS.md, "An intake's future").
     Box::pin(intake::receive(state, remote.as_deref(), &body, rejection)).await
 }
@@ -124,7 +124,7 @@ mod tests {
     /// actix-web allocates the handler's future once per request, and the handler allocates
     /// the intake's. Each must stay under [`SMALL`] with room to spare for actix-web's own
     /// wrapper: with the store's futures inline, the first was 5 KiB, and merging free
-    /// chunks for it cost 2 % of the process's CPU under load.
+    /// chunks for it cost 1–2 % of the process's CPU under load.
     #[actix_web::test]
     async fn the_webhook_futures_stay_small_enough_for_the_thread_cache() {
         let dir = tempfile::tempdir().expect("a directory");

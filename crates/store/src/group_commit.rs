@@ -248,8 +248,8 @@ impl Write for ClaimRequest {
 enum Message {
     /// Boxed before its caller waits: a write held inline (700 bytes) made each caller's
     /// future as large, and the webhook's futures are allocated once per request. At 1 KiB
-    /// and above each such allocation made glibc's malloc merge its free chunks, 2 % of the
-    /// process's CPU under load (BENCHMARKS.md, "An intake's future").
+    /// and above each such allocation made glibc's malloc merge its free chunks, 1–2 % of
+    /// the process's CPU under load (BENCHMARKS.md, "An intake's future").
     Write(Box<Work>),
     /// Commit what came before, close the connection and stop; later writes fail with
     /// [`StoreError::WriterStopped`].
