@@ -3,16 +3,16 @@
 //! The provider tries a webhook 3 times in about 9 seconds and then never again, so an outage
 //! longer than that loses the order's only notification. A finished order found at the
 //! provider goes through the same intake as a webhook ([`Store::intake`] with the same
-//! [`plan`]), its raw record kept as the receipt's body and its event marked
-//! [`EventSource::Reconciliation`]. The event's fingerprint is the webhook's (result, ICCID,
-//! activation code), so a webhook arriving after reconciliation is its duplicate, and a lookup
-//! after the webhook records nothing new: the customer gets one email either way.
+//! planner, [`Planned::routed`]), its raw record kept as the receipt's body and its event
+//! marked [`EventSource::Reconciliation`]. The event's fingerprint is the webhook's (result,
+//! ICCID, activation code), so a webhook arriving after reconciliation is its duplicate, and a
+//! lookup after the webhook records nothing new: the customer gets one email either way.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use esim_courier_core::{
-    plan, Disposition, EventSource, OrderNo, OrderStatus, PlaceOrder, Provider, ProviderError,
+    Disposition, EventSource, OrderNo, OrderStatus, PlaceOrder, Provider, ProviderError,
     ProviderOrder, Routes,
 };
 use esim_courier_store::{now_ms, NewReceipt, Planned, Store, StoreError};
@@ -218,10 +218,7 @@ impl Reconciler {
         };
         let outcome = self
             .store
-            .intake(receipt, event, {
-                let routes = self.routes.clone();
-                move |event, d| Planned::from_plan(plan(&routes, event, d, now_ms()))
-            })
+            .intake(receipt, event, Planned::routed(self.routes.clone()))
             .await?;
         let found = match outcome.disposition {
             Disposition::Accepted => Found::Recovered,

@@ -1,7 +1,7 @@
 //! The intake service: from a raw authenticated body to a committed event and its jobs.
 
 use actix_web::http::StatusCode;
-use esim_courier_core::{plan, Alert, Disposition, OrderEvent, PayloadError, WebhookPayload};
+use esim_courier_core::{Alert, Disposition, OrderEvent, PayloadError, WebhookPayload};
 use esim_courier_store::{now_ms, NewJob, NewReceipt, Planned};
 
 use crate::{ApiError, AppState};
@@ -111,10 +111,7 @@ async fn record(
     }
     let outcome = state
         .store
-        .intake(receipt, event, {
-            let routes = state.config.routes.clone();
-            move |event, d| Planned::from_plan(plan(&routes, event, d, now_ms()))
-        })
+        .intake(receipt, event, Planned::routed(state.config.routes.clone()))
         .await
         .map_err(|e| ApiError::from_store(&e))?;
     let status = match outcome.disposition {

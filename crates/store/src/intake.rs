@@ -1,8 +1,8 @@
 //! The intake transaction: receipt, order, event and outbox jobs, committed together.
 
 use esim_courier_core::{
-    classify, plan_alert, Alert, Delivery, Disposition, EventFingerprint, EventSource, OrderEvent,
-    OrderResult, Plan, Routes,
+    classify, plan, plan_alert, Alert, Delivery, Disposition, EventFingerprint, EventSource,
+    OrderEvent, OrderResult, Plan, Routes,
 };
 use sqlx::{Any, Row, Transaction};
 
@@ -231,6 +231,14 @@ impl Planned {
         Planned {
             jobs: NewJob::of_planned(plan.jobs),
             unrouted: plan.unrouted,
+        }
+    }
+
+    /// The planner of an intake routed by `routes` ([`plan()`] at the time it runs), for
+    /// [`Store::intake`]. It shares the routes and is given the event, so it copies neither.
+    pub fn routed(routes: Routes) -> impl Fn(&OrderEvent, &Disposition) -> Planned + Send {
+        move |event, disposition| {
+            Self::from_plan(plan(&routes, event, disposition, crate::now_ms()))
         }
     }
 }
