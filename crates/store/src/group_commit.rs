@@ -52,10 +52,10 @@ use crate::intake::{
     RECORDED_EVENTS,
 };
 use crate::outbox::{
-    unreadable_job, Attempt, ClaimRequest, ClaimedJob, Finish, BURY_JOB, FINISH_JOB, JOB_CONTEXT,
-    JOB_CONTEXT_COLUMNS, RECORD_ATTEMPT,
+    unreadable_job, Attempt, ClaimRequest, ClaimedJob, Finish, BURY_JOB, CLAIMED_JOB, CLAIM_JOB,
+    FINISH_JOB, JOB_CONTEXT, JOB_CONTEXT_COLUMNS, RECORD_ATTEMPT,
 };
-use crate::{Backend, IntakeOutcome, Planned, StoreError};
+use crate::{IntakeOutcome, Planned, StoreError};
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 128;
@@ -848,11 +848,12 @@ fn finish_attempt(
     Ok(owned)
 }
 
+/// Leases the due jobs `request` chooses: their ids first, then each job by its id
+/// ([`CLAIM_JOB`]), then its row as leased.
 fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
-    let sql = request.sql(Backend::Sqlite);
-    let rows = query(
+    let chosen: Vec<i64> = query(
         conn,
-        &sql,
+        &request.chosen_sql(),
         &[
             &request.lease_until,
             &request.lease,
@@ -860,14 +861,20 @@ fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<ClaimedJob>, S
             &request.limit,
             &request.notifier(),
         ],
-        |row| {
-            let id: i64 = row.get("id")?;
-            let job = (|| Ok(crate::outbox::claimed_job_from_row!(row, get)))();
-            Ok((id, job))
-        },
+        |row| Ok(row.get(0)?),
     )?;
-    let mut jobs = Vec::with_capacity(rows.len());
-    for (id, job) in rows {
+    let mut jobs = Vec::with_capacity(chosen.len());
+    for id in chosen {
+        execute(
+            conn,
+            CLAIM_JOB,
+            &[&request.lease_until, &request.lease, &request.now, &id],
+        )?;
+        let job = query(conn, &CLAIMED_JOB, &[&id], |row| {
+            Ok((|| Ok(crate::outbox::claimed_job_from_row!(row, get)))())
+        })?
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt(format!("outbox job {id} vanished while leased")))?;
         match job {
             Ok(mut job) => {
                 job.context = job_context(conn, &job)?.map(Arc::new);
@@ -1234,12 +1241,12 @@ mod tests {
 
     /// The writer prepares each statement once: binding new values does not make SQLite
     /// prepare it again. (By default SQLite prepares a statement with `LIMIT $4` anew each time
-    /// `$4` is bound, to plan with its value; every claim did.) The claim's plan stays the
-    /// same: each kind of due job through the due-jobs index, and no scan of the outbox.
+    /// `$4` is bound, to plan with its value; every claim did.) The choice's plan stays the
+    /// same: each kind of due job through the due-jobs index, and no scan of the outbox. Each
+    /// claimed job comes back leased to its claim.
     #[tokio::test]
     async fn claims_are_prepared_once_whatever_they_bind() {
-        use crate::outbox::{ClaimFilter, ClaimRequest};
-        use crate::Backend;
+        use crate::outbox::{ClaimFilter, ClaimRequest, CLAIMED_JOB, CLAIM_JOB};
         use rusqlite::StatementStatus;
         let dir = tempfile::tempdir().expect("tempdir");
         let mut conn = migrated_writer(&dir).await;
@@ -1256,21 +1263,32 @@ mod tests {
             lease_until: at + 1_000,
             limit,
         };
-        let mut claimed = 0;
+        let mut claimed = Vec::new();
         for (at, limit) in [(10, 1), (20, 2), (30, 3)] {
-            claimed += super::claim(&conn, &request(ClaimFilter::Due, at, limit))
-                .expect("claims")
-                .len();
+            let jobs = super::claim(&conn, &request(ClaimFilter::Due, at, limit)).expect("claims");
+            assert_eq!(jobs.len(), limit as usize, "as many jobs as it asked for");
+            for job in jobs {
+                assert_eq!(job.lease, format!("lease-{at}"), "leased to this claim");
+                assert_eq!(job.attempts, 1, "its first attempt");
+                claimed.push(job.id);
+            }
             super::claim(
                 &conn,
                 &request(ClaimFilter::Notifier("grouping".into()), at, limit),
             )
             .expect("claims");
         }
-        assert_eq!(claimed, 6, "each claim leased as many jobs as it asked for");
-        for filter in [ClaimFilter::Due, ClaimFilter::Notifier("grouping".into())] {
-            let sql = request(filter, 0, 0).sql(Backend::Sqlite);
-            let statement = conn.prepare_cached(&sql).expect("the cached statement");
+        claimed.sort_unstable();
+        claimed.dedup();
+        assert_eq!(claimed.len(), 6, "no job leased twice");
+        let statements = [ClaimFilter::Due, ClaimFilter::Notifier("grouping".into())]
+            .map(|filter| request(filter, 0, 0).chosen_sql());
+        for sql in statements
+            .iter()
+            .map(String::as_str)
+            .chain([CLAIM_JOB, &CLAIMED_JOB])
+        {
+            let statement = conn.prepare_cached(sql).expect("the cached statement");
             assert_eq!(
                 statement.get_status(StatementStatus::RePrepare),
                 0,
@@ -1278,12 +1296,12 @@ mod tests {
             );
         }
 
-        let sql = request(ClaimFilter::Due, 0, 0).sql(Backend::Sqlite);
+        let sql = request(ClaimFilter::Due, 0, 0).chosen_sql();
         let mut plan = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .expect("explains");
         let plan: Vec<String> = plan
-            .query_map([0_i64, 0, 0, 1], |row| row.get(3))
+            .query_map(&[("$3", &0_i64), ("$4", &1_i64)], |row| row.get(3))
             .expect("the plan")
             .collect::<Result<_, _>>()
             .expect("its rows");

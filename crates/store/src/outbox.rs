@@ -174,6 +174,19 @@ const JOB_COLUMNS: &str =
 
 // Statements shared by the sqlx path and SQLite's group-commit writer (see intake.rs).
 
+/// SQLite's writer leases one chosen job: `$1` lease end, `$2` lease token, `$3` now, `$4`
+/// job. By its id, so that SQLite changes that one row in place: the claim's
+/// `UPDATE … WHERE id IN (…) RETURNING` made it open a temporary table for the returned rows
+/// and a statement journal for each claim (BENCHMARKS.md, "SQLite: inserts
+/// without `RETURNING`").
+pub(crate) const CLAIM_JOB: &str = "UPDATE outbox_jobs
+    SET state = 'in_flight', locked_until = $1, locked_by = $2, attempts = attempts + 1, updated_at = $3
+  WHERE id = $4";
+
+/// A leased job as the dispatcher reads it: `$1` job.
+pub(crate) static CLAIMED_JOB: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {JOB_COLUMNS} FROM outbox_jobs WHERE id = $1"));
+
 /// Ends a leased attempt: `$1` state, `$2` error, `$3` next attempt (or unchanged), `$4` now,
 /// `$5` job, `$6` lease. Changes a row only while the lease is still this claim's.
 pub(crate) const FINISH_JOB: &str = "UPDATE outbox_jobs SET state = $1, last_error = $2, next_attempt_at = COALESCE($3, next_attempt_at),
@@ -237,8 +250,25 @@ impl ClaimRequest {
     /// The claim statement: `$1` lease end, `$2` lease token, `$3` now, `$4` limit, `$5` the
     /// notifier for [`ClaimFilter::Notifier`].
     pub(crate) fn sql(&self, backend: Backend) -> String {
-        // The jobs to lease (and the common table expressions they come from, if any).
-        let (with, chosen) = match (&self.filter, backend) {
+        let (with, chosen) = self.chosen(backend);
+        format!(
+            "{with}UPDATE outbox_jobs
+                SET state = 'in_flight', locked_until = $1, locked_by = $2, attempts = attempts + 1, updated_at = $3
+              WHERE id IN ({chosen})
+              RETURNING {JOB_COLUMNS}"
+        )
+    }
+
+    /// The query that picks the jobs to lease, their ids in due order: `$3` now, `$4` limit,
+    /// `$5` the notifier. SQLite's writer runs it, then leases each job by its id
+    /// ([`CLAIM_JOB`]).
+    pub(crate) fn chosen_sql(&self) -> String {
+        self.chosen(Backend::Sqlite).1
+    }
+
+    /// The jobs to lease, and the common table expressions they come from (if any).
+    fn chosen(&self, backend: Backend) -> (&'static str, String) {
+        match (&self.filter, backend) {
             // SQLite plans the OR of the three states as a scan of every due job and a sort,
             // so a claim would cost more the longer the backlog (5.6 ms with 31,000 pending
             // jobs). Taking the first few of each state through the (state, next_attempt_at)
@@ -290,13 +320,7 @@ impl ClaimRequest {
                     Backend::Postgres => " FOR UPDATE SKIP LOCKED",
                 }
             )),
-        };
-        format!(
-            "{with}UPDATE outbox_jobs
-                SET state = 'in_flight', locked_until = $1, locked_by = $2, attempts = attempts + 1, updated_at = $3
-              WHERE id IN ({chosen})
-              RETURNING {JOB_COLUMNS}"
-        )
+        }
     }
 
     /// The notifier bound as `$5`, if any.
