@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use esim_courier_core::{Notifier, Routes};
-use esim_courier_store::{duration_ms, now_ms, ClaimedJob, JobState, Store};
+use esim_courier_store::{duration_ms, now_ms, ClaimedJob, DueClaim, JobState, Store};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -292,12 +292,12 @@ impl Dispatcher {
 
             let want = 1 + permits.available_permits();
             let lease_ms = duration_ms(this.config.lease);
-            let jobs = match this
+            let DueClaim { jobs, next_due_at } = match this
                 .store
-                .claim(&this.config.worker_id, lease_ms, want as i64)
+                .claim_due(&this.config.worker_id, lease_ms, want as i64)
                 .await
             {
-                Ok(jobs) => jobs,
+                Ok(claim) => claim,
                 Err(e) => {
                     metrics::counter!("esim_courier_store_errors_total", "component" => "dispatcher").increment(1);
                     tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "claiming outbox jobs failed; retrying in 1 s");
@@ -338,7 +338,7 @@ impl Dispatcher {
             }
             drop(first);
             if claimed < want {
-                let idle = this.idle_for().await;
+                let idle = this.idle_for(next_due_at);
                 tokio::select! {
                     () = &mut woken => {},
                     () = tokio::time::sleep(idle) => {},
@@ -351,20 +351,16 @@ impl Dispatcher {
         tracing::info!(worker = %this.config.worker_id, "dispatcher stopped");
     }
 
-    /// How long to sleep when nothing is due: until the next job falls due, at most the poll
-    /// interval.
-    async fn idle_for(&self) -> Duration {
+    /// How long to sleep when nothing is due: until the next job falls due (as the claim
+    /// read it), at most the poll interval.
+    fn idle_for(&self, next_due_at: Option<i64>) -> Duration {
         let poll = self.config.poll_interval;
-        match self.store.next_due_at().await {
-            Ok(Some(due)) => {
+        match next_due_at {
+            Some(due) => {
                 let wait = u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0);
                 Duration::from_millis(wait).min(poll)
             }
-            Ok(None) => poll,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the next due job failed");
-                poll
-            }
+            None => poll,
         }
     }
 

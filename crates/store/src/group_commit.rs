@@ -52,8 +52,8 @@ use crate::intake::{
     RECORDED_EVENTS,
 };
 use crate::outbox::{
-    unreadable_job, Attempt, ClaimRequest, ClaimedJob, Finish, BURY_JOB, CLAIMED_JOB, CLAIM_JOB,
-    FINISH_JOB, JOB_CONTEXT, JOB_CONTEXT_COLUMNS, RECORD_ATTEMPT,
+    unreadable_job, Attempt, ClaimRequest, ClaimedJob, DueClaim, Finish, BURY_JOB, CLAIMED_JOB,
+    CLAIM_JOB, FINISH_JOB, JOB_CONTEXT, JOB_CONTEXT_COLUMNS, NEXT_DUE_SQLITE, RECORD_ATTEMPT,
 };
 use crate::{IntakeOutcome, Planned, StoreError};
 
@@ -238,8 +238,8 @@ impl Write for OutcomeWrite {
 }
 
 impl Write for ClaimRequest {
-    type Output = Vec<ClaimedJob>;
-    fn run(&self, conn: &Connection) -> Result<Vec<ClaimedJob>, StoreError> {
+    type Output = DueClaim;
+    fn run(&self, conn: &Connection) -> Result<DueClaim, StoreError> {
         claim(conn, self)
     }
 }
@@ -403,7 +403,7 @@ impl Batcher {
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
-    pub(crate) async fn claim(&self, request: ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
+    pub(crate) async fn claim(&self, request: ClaimRequest) -> Result<DueClaim, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.send(Box::new(Work::Claim(Pending::new(request, reply))))
             .await?;
@@ -849,8 +849,9 @@ fn finish_attempt(
 }
 
 /// Leases the due jobs `request` chooses: their ids first, then each job by its id
-/// ([`CLAIM_JOB`]), then its row as leased.
-fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
+/// ([`CLAIM_JOB`]), then its row as leased. Then, if it asks and took fewer than its limit,
+/// reads when the next job falls due.
+fn claim(conn: &Connection, request: &ClaimRequest) -> Result<DueClaim, StoreError> {
     let chosen: Vec<i64> = query(
         conn,
         &request.chosen_sql(),
@@ -863,7 +864,8 @@ fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<ClaimedJob>, S
         ],
         |row| Ok(row.get(0)?),
     )?;
-    let mut jobs = Vec::with_capacity(chosen.len());
+    let taken = chosen.len();
+    let mut jobs = Vec::with_capacity(taken);
     for id in chosen {
         execute(
             conn,
@@ -888,7 +890,14 @@ fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<ClaimedJob>, S
             }
         }
     }
-    Ok(jobs)
+    let next_due_at = if request.next_due && (taken as i64) < request.limit {
+        query(conn, NEXT_DUE_SQLITE, &[], |row| Ok(row.get(0)?))?
+            .pop()
+            .flatten()
+    } else {
+        None
+    };
+    Ok(DueClaim { jobs, next_due_at })
 }
 
 /// An order job's event and customer, read with its claim: here the pages are in this
@@ -1262,10 +1271,16 @@ mod tests {
             now: at,
             lease_until: at + 1_000,
             limit,
+            next_due: true,
         };
         let mut claimed = Vec::new();
         for (at, limit) in [(10, 1), (20, 2), (30, 3)] {
-            let jobs = super::claim(&conn, &request(ClaimFilter::Due, at, limit)).expect("claims");
+            let claim = super::claim(&conn, &request(ClaimFilter::Due, at, limit)).expect("claims");
+            assert_eq!(
+                claim.next_due_at, None,
+                "it took its limit: more may be due"
+            );
+            let jobs = claim.jobs;
             assert_eq!(jobs.len(), limit as usize, "as many jobs as it asked for");
             for job in jobs {
                 assert_eq!(job.lease, format!("lease-{at}"), "leased to this claim");
@@ -1281,6 +1296,13 @@ mod tests {
         claimed.sort_unstable();
         claimed.dedup();
         assert_eq!(claimed.len(), 6, "no job leased twice");
+        let rest = super::claim(&conn, &request(ClaimFilter::Due, 40, 10)).expect("claims");
+        assert!(rest.jobs.is_empty(), "every job is leased");
+        assert_eq!(
+            rest.next_due_at,
+            Some(1_010),
+            "the next due is the first lease's end"
+        );
         let statements = [ClaimFilter::Due, ClaimFilter::Notifier("grouping".into())]
             .map(|filter| request(filter, 0, 0).chosen_sql());
         for sql in statements

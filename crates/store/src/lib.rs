@@ -83,7 +83,7 @@ pub use orders::{
 };
 pub use outbox::{
     due_claim_statement, notifier_claim_statement, Attempt, AttemptOutcome, ClaimedJob,
-    CustomerWait, JobContext, JobKind, JobState, RECONCILER,
+    CustomerWait, DueClaim, JobContext, JobKind, JobState, RECONCILER,
 };
 pub use pg_outcome::outcome_batch_statement;
 pub use placements::{NewPlacement, Placement, PlacementRecord, PlacementStatus};

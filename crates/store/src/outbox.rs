@@ -92,6 +92,17 @@ stored_names!(AttemptOutcome, "attempt outcome", {
     Permanent => "permanent",
 });
 
+/// A claim of due jobs ([`Store::claim_due`]), and when the next job falls due.
+#[derive(Debug, Clone)]
+pub struct DueClaim {
+    /// The jobs leased, at most the claim's limit.
+    pub jobs: Vec<ClaimedJob>,
+    /// When a claim took fewer jobs than its limit: the earliest time another job falls due
+    /// (as [`Store::next_due_at`] reads it, in the claim's transaction on SQLite), or `None`
+    /// if none waits. `None` also when the claim took its limit: more may be due now.
+    pub next_due_at: Option<i64>,
+}
+
 /// A job leased to this worker.
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
@@ -174,11 +185,28 @@ const JOB_COLUMNS: &str =
 
 // Statements shared by the sqlx path and SQLite's group-commit writer (see intake.rs).
 
+/// When the next job falls due, on SQLite: the earliest of each state through the
+/// (state, next_attempt_at) index, one seek each (with `state IN ('pending', 'waiting')` the
+/// same answer took four times as long over 400,000 jobs, 19 µs against 4.4 µs). In-flight
+/// jobs, at most one per delivery slot of each worker, by their lease end.
+pub(crate) const NEXT_DUE_SQLITE: &str = "SELECT MIN(t) AS due FROM (
+     SELECT MIN(next_attempt_at) AS t FROM outbox_jobs WHERE state = 'pending'
+     UNION ALL
+     SELECT MIN(next_attempt_at) AS t FROM outbox_jobs WHERE state = 'waiting'
+     UNION ALL
+     SELECT MIN(locked_until) AS t FROM outbox_jobs WHERE state = 'in_flight') AS due_times";
+
+/// When the next job falls due, on PostgreSQL (its partial indexes of due and leased jobs).
+const NEXT_DUE_POSTGRES: &str = "SELECT MIN(t) AS due FROM (
+     SELECT MIN(next_attempt_at) AS t FROM outbox_jobs WHERE state IN ('pending', 'waiting')
+     UNION ALL
+     SELECT MIN(locked_until) AS t FROM outbox_jobs WHERE state = 'in_flight') AS due_times";
+
 /// SQLite's writer leases one chosen job: `$1` lease end, `$2` lease token, `$3` now, `$4`
 /// job. By its id, so that SQLite changes that one row in place: the claim's
 /// `UPDATE … WHERE id IN (…) RETURNING` made it open a temporary table for the returned rows
-/// and a statement journal for each claim (BENCHMARKS.md, "SQLite: inserts
-/// without `RETURNING`").
+/// and a statement journal for each claim (BENCHMARKS.md, "SQLite: the next due time, with
+/// the claim").
 pub(crate) const CLAIM_JOB: &str = "UPDATE outbox_jobs
     SET state = 'in_flight', locked_until = $1, locked_by = $2, attempts = attempts + 1, updated_at = $3
   WHERE id = $4";
@@ -244,6 +272,8 @@ pub(crate) struct ClaimRequest {
     pub(crate) now: i64,
     pub(crate) lease_until: i64,
     pub(crate) limit: i64,
+    /// Whether to read when the next job falls due, if the claim takes fewer than `limit`.
+    pub(crate) next_due: bool,
 }
 
 impl ClaimRequest {
@@ -354,6 +384,7 @@ fn claim_statement(filter: ClaimFilter, backend: Backend) -> String {
         now: 0,
         lease_until: 0,
         limit: 0,
+        next_due: false,
     }
     .sql(backend)
 }
@@ -369,7 +400,24 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
-        self.claim_where(ClaimFilter::Due, worker, lease_ms, limit)
+        let claim = self
+            .claim_where(ClaimFilter::Due, worker, lease_ms, limit, false)
+            .await?;
+        Ok(claim.jobs)
+    }
+
+    /// As [`Store::claim`], and when the claim takes fewer than `limit` jobs, when the next
+    /// one falls due: what a dispatcher sleeps until. On SQLite the writer reads it right
+    /// after the claim, on the connection whose cache holds those pages; read apart, through
+    /// the read pool, it cost more CPU than the claim itself, once per webhook at moderate
+    /// rates (BENCHMARKS.md, "SQLite: the next due time, with the claim").
+    pub async fn claim_due(
+        &self,
+        worker: &str,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<DueClaim, StoreError> {
+        self.claim_where(ClaimFilter::Due, worker, lease_ms, limit, true)
             .await
     }
 
@@ -382,13 +430,16 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
-        self.claim_where(
-            ClaimFilter::Notifier(notifier.to_owned()),
-            worker,
-            lease_ms,
-            limit,
-        )
-        .await
+        let claim = self
+            .claim_where(
+                ClaimFilter::Notifier(notifier.to_owned()),
+                worker,
+                lease_ms,
+                limit,
+                false,
+            )
+            .await?;
+        Ok(claim.jobs)
     }
 
     /// Runs a claim. The lease is committed before this returns: on SQLite through the
@@ -400,7 +451,8 @@ impl Store {
         worker: &str,
         lease_ms: i64,
         limit: i64,
-    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        next_due: bool,
+    ) -> Result<DueClaim, StoreError> {
         let now = self.now();
         let request = ClaimRequest {
             filter,
@@ -408,6 +460,7 @@ impl Store {
             now,
             lease_until: now.saturating_add(lease_ms),
             limit,
+            next_due,
         };
         if let Some(batcher) = &self.batcher {
             return batcher.claim(request).await;
@@ -439,7 +492,17 @@ impl Store {
                 }
             }
         }
-        Ok(jobs)
+        // The jobs are leased: a failed read of the next due time must not lose them until
+        // their lease ends. The dispatcher then sleeps its poll interval.
+        let next_due_at = if next_due && (rows.len() as i64) < limit {
+            self.next_due_at().await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "reading the next due job failed");
+                None
+            })
+        } else {
+            None
+        };
+        Ok(DueClaim { jobs, next_due_at })
     }
 
     /// Gives a leased job back, due at `at` (a grouping window's end), without counting the
@@ -927,14 +990,11 @@ impl Store {
     /// When the next job falls due: the earliest `next_attempt_at` of pending or waiting jobs,
     /// or `locked_until` of in-flight ones.
     pub async fn next_due_at(&self) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
-            "SELECT MIN(t) AS due FROM (
-                 SELECT MIN(next_attempt_at) AS t FROM outbox_jobs WHERE state IN ('pending', 'waiting')
-                 UNION ALL
-                 SELECT MIN(locked_until) AS t FROM outbox_jobs WHERE state = 'in_flight') AS due_times",
-        )
-        .fetch_one(&self.read)
-        .await?;
+        let sql = match self.backend {
+            Backend::Sqlite => NEXT_DUE_SQLITE,
+            Backend::Postgres => NEXT_DUE_POSTGRES,
+        };
+        let row = sqlx::query(sql).fetch_one(&self.read).await?;
         Ok(row.try_get::<Option<i64>, _>("due")?)
     }
 

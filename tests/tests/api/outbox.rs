@@ -14,6 +14,7 @@ on_both_backends!(
     two_claimers_never_take_the_same_job,
     an_unreadable_job_becomes_a_dead_letter_and_the_others_are_still_claimed,
     claims_take_the_earliest_due_jobs_first,
+    a_claim_tells_when_the_next_job_falls_due,
     a_claimed_jobs_context_holds_its_event_and_its_registered_customer,
 );
 
@@ -311,6 +312,69 @@ async fn claims_take_the_earliest_due_jobs_first(backend: Backend) {
         "neither a job due later nor one whose lease still runs"
     );
     raw.close().await;
+}
+
+/// A dispatcher's claim also tells it when to look again: when it took fewer jobs than it
+/// asked for, the earliest time another job falls due, whether a waiting job's or a lease's
+/// end; nothing when it took as many as it asked for.
+async fn a_claim_tells_when_the_next_job_falls_due(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let store = store(&db.url).await;
+    add_jobs(&store, 3).await;
+    let later = now_ms() + 600_000;
+    let raw = sqlx::AnyPool::connect(&db.url).await.expect("connects");
+    for (order_no, state, due) in [
+        ("JOB-0", "pending", 10),
+        ("JOB-1", "pending", 20),
+        ("JOB-2", "waiting", later),
+    ] {
+        sqlx::query("UPDATE outbox_jobs SET state = $1, next_attempt_at = $2 WHERE order_no = $3")
+            .bind(state)
+            .bind(due)
+            .bind(order_no)
+            .execute(&raw)
+            .await
+            .expect("updated");
+    }
+    raw.close().await;
+
+    let first = store.claim_due("worker", 900_000, 1).await.expect("claims");
+    assert_eq!(first.jobs.len(), 1);
+    assert_eq!(
+        first.next_due_at, None,
+        "it took its limit: more may be due"
+    );
+    // The second claim's lease ends after the waiting job falls due; the first's too.
+    let second = store
+        .claim_due("worker", 900_000, 10)
+        .await
+        .expect("claims");
+    let taken: Vec<_> = first
+        .jobs
+        .iter()
+        .chain(&second.jobs)
+        .map(|j| j.order_no.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(taken, ["JOB-0", "JOB-1"], "the due jobs, earliest first");
+    assert_eq!(
+        second.next_due_at,
+        Some(later),
+        "the waiting job falls due first"
+    );
+    assert_eq!(
+        second.next_due_at,
+        store.next_due_at().await.expect("reads"),
+        "as the store reads it apart"
+    );
+    let third = store.claim_due("worker", 1_000, 10).await.expect("claims");
+    assert!(third.jobs.is_empty());
+    assert_eq!(
+        third.next_due_at,
+        Some(later),
+        "nothing else is due before it"
+    );
 }
 
 /// PostgreSQL caches each statement's plan on its connection, and may keep a generic plan
