@@ -59,6 +59,37 @@ impl Columns for OwnedRow {
     }
 }
 
+/// How a PostgreSQL claim names the context columns it reads beside the job's own.
+pub(crate) const CONTEXT_PREFIX: &str = "ctx_";
+
+/// A claimed job's context (its event and the order's customer), as its claim read it: copied
+/// out by SQLite's writer, or the claim's own row on PostgreSQL, whose context columns are
+/// named [`CONTEXT_PREFIX`]`<column>`.
+#[derive(Clone)]
+pub(crate) enum ContextRow {
+    Owned(OwnedRow),
+    Claimed(AnyRow),
+}
+
+impl Columns for ContextRow {
+    fn column<T: Column>(&self, name: &str) -> Result<T, StoreError> {
+        match self {
+            Self::Owned(row) => row.column(name),
+            Self::Claimed(row) => Ok(row.try_get(format!("{CONTEXT_PREFIX}{name}").as_str())?),
+        }
+    }
+}
+
+/// Shows no values: they may be sealed customer data.
+impl std::fmt::Debug for ContextRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Owned(row) => row.fmt(f),
+            Self::Claimed(_) => f.write_str("ContextRow::Claimed(..)"),
+        }
+    }
+}
+
 /// Shows the column names only: the values may be sealed customer data.
 impl std::fmt::Debug for OwnedRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -45,7 +45,7 @@ use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, OpenFlags, Row, ToSql, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::columns::OwnedRow;
+use crate::columns::{ContextRow, OwnedRow};
 use crate::intake::{
     run_intake, EventJob, IntakeSteps, OwnedReceipt, Planner, Record, SealedEvent,
     COUNT_ORDER_EVENT, INSERT_EVENT, INSERT_JOB, INSERT_ORDER_WITH_RESULT, INSERT_RECEIPT,
@@ -879,7 +879,7 @@ fn claim(conn: &Connection, request: &ClaimRequest) -> Result<DueClaim, StoreErr
         .ok_or_else(|| StoreError::Corrupt(format!("outbox job {id} vanished while leased")))?;
         match job {
             Ok(mut job) => {
-                job.context = job_context(conn, &job)?.map(Arc::new);
+                job.context = job_context(conn, &job)?.map(|row| Arc::new(ContextRow::Owned(row)));
                 jobs.push(job);
             }
             // One unreadable row must not fail the claim: the job would stay first in line

@@ -7,7 +7,7 @@
 use esim_courier_core::Alert;
 use sqlx::{Any, Row, Transaction};
 
-use crate::columns::{Columns, OwnedRow};
+use crate::columns::{Columns, ContextRow, CONTEXT_PREFIX};
 use crate::crypto::{attempt_row, Field};
 use crate::intake::{insert_job, NewJob};
 use crate::{Backend, Store, StoreError};
@@ -134,7 +134,7 @@ pub struct ClaimedJob {
     pub recipient: Option<String>,
     /// The job's event and its order's customer, when the claim read them (see
     /// [`JOB_CONTEXT`]).
-    pub(crate) context: Option<std::sync::Arc<OwnedRow>>,
+    pub(crate) context: Option<std::sync::Arc<ContextRow>>,
 }
 
 /// What a job needs to become a notification: its event and the order's customer.
@@ -172,12 +172,28 @@ pub(crate) const JOB_CONTEXT_COLUMNS: &[&str] = &[
 ];
 
 /// An order job's context: `$1` its event, `$2` its order. SQLite's writer runs it with each
-/// claim (see `group_commit::claim`); otherwise [`Store::job_context`] does.
+/// claim (see `group_commit::claim`), PostgreSQL's claim joins the same columns
+/// ([`CLAIM_CONTEXT`]); [`Store::job_context`] runs it for a job claimed without them.
 pub(crate) static JOB_CONTEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT {} FROM order_events e LEFT JOIN orders o ON o.order_no = $2 WHERE e.id = $1",
         JOB_CONTEXT_COLUMNS.join(", ")
     )
+});
+
+/// The context columns of a claim on PostgreSQL: [`JOB_CONTEXT_COLUMNS`], each named
+/// `ctx_<column>` (the job's own `id` and `order_no` come first in the same row).
+static CLAIM_CONTEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    JOB_CONTEXT_COLUMNS
+        .iter()
+        .map(|c| {
+            format!(
+                "{c} AS {CONTEXT_PREFIX}{}",
+                c.rsplit('.').next().unwrap_or(c)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 });
 
 const JOB_COLUMNS: &str =
@@ -279,14 +295,34 @@ pub(crate) struct ClaimRequest {
 impl ClaimRequest {
     /// The claim statement: `$1` lease end, `$2` lease token, `$3` now, `$4` limit, `$5` the
     /// notifier for [`ClaimFilter::Notifier`].
+    ///
+    /// On PostgreSQL it also reads each leased order job's context, as SQLite's writer does in
+    /// the claim's transaction: the event and the order's customer, joined by their keys
+    /// ([`CLAIM_CONTEXT`], columns named `ctx_…`). Read apart, that was a statement of its own
+    /// per delivery, the most frequent after the intake's (BENCHMARKS.md, "PostgreSQL: the
+    /// context with the claim"). The joins take each row by its primary key, in a plan made on
+    /// an empty database too (the suite's
+    /// `outbox::a_claim_planned_on_an_empty_database_reads_only_its_jobs_contexts`).
     pub(crate) fn sql(&self, backend: Backend) -> String {
-        let (with, chosen) = self.chosen(backend);
-        format!(
-            "{with}UPDATE outbox_jobs
+        let (ctes, chosen) = self.chosen(backend);
+        let lease = format!(
+            "UPDATE outbox_jobs
                 SET state = 'in_flight', locked_until = $1, locked_by = $2, attempts = attempts + 1, updated_at = $3
               WHERE id IN ({chosen})
               RETURNING {JOB_COLUMNS}"
-        )
+        );
+        match backend {
+            // SQLite has no UPDATE in a WITH; its writer leases by id instead (`chosen_sql`).
+            Backend::Sqlite => lease,
+            Backend::Postgres => format!(
+                "WITH {ctes}leased AS ({lease})
+                 SELECT l.*, {context} FROM leased l
+                   LEFT JOIN order_events e ON e.id = l.event_id
+                   LEFT JOIN orders o ON o.order_no = l.order_no",
+                ctes = ctes.map(|c| format!("{c}, ")).unwrap_or_default(),
+                context = CLAIM_CONTEXT.as_str(),
+            ),
+        }
     }
 
     /// The query that picks the jobs to lease, their ids in due order: `$3` now, `$4` limit,
@@ -296,14 +332,15 @@ impl ClaimRequest {
         self.chosen(Backend::Sqlite).1
     }
 
-    /// The jobs to lease, and the common table expressions they come from (if any).
-    fn chosen(&self, backend: Backend) -> (&'static str, String) {
+    /// The jobs to lease, and the common table expressions they come from (if any, without
+    /// the `WITH`).
+    fn chosen(&self, backend: Backend) -> (Option<&'static str>, String) {
         match (&self.filter, backend) {
             // SQLite plans the OR of the three states as a scan of every due job and a sort,
             // so a claim would cost more the longer the backlog (5.6 ms with 31,000 pending
             // jobs). Taking the first few of each state through the (state, next_attempt_at)
             // index and merging those costs the same at any backlog (11 µs).
-            (ClaimFilter::Due, Backend::Sqlite) => ("", {
+            (ClaimFilter::Due, Backend::Sqlite) => (None, {
                 let first = |state: &str, due: &str| {
                     format!(
                         "SELECT * FROM (SELECT id, next_attempt_at AS due FROM outbox_jobs
@@ -329,20 +366,19 @@ impl ClaimRequest {
             // each claim: with 40,000 jobs queued the dispatcher slowed from 2,800 to 1,000
             // deliveries a second. BENCHMARKS.md has the plans.)
             (ClaimFilter::Due, Backend::Postgres) => (
-                "WITH due AS (
+                Some("due AS (
                      SELECT id, next_attempt_at AS at FROM outbox_jobs
                       WHERE state IN ('pending', 'waiting') AND next_attempt_at <= $3
                       ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED),
                  expired AS (
                      SELECT id, next_attempt_at AS at FROM outbox_jobs
                       WHERE state = 'in_flight' AND locked_until < $3
-                      ORDER BY locked_until LIMIT $4 FOR UPDATE SKIP LOCKED)
-                 ",
+                      ORDER BY locked_until LIMIT $4 FOR UPDATE SKIP LOCKED)"),
                 "SELECT id FROM (SELECT id, at FROM due UNION ALL SELECT id, at FROM expired) c
                   ORDER BY at LIMIT $4"
                     .to_owned(),
             ),
-            (ClaimFilter::Notifier(_), backend) => ("", format!(
+            (ClaimFilter::Notifier(_), backend) => (None, format!(
                 "SELECT id FROM outbox_jobs WHERE state = 'pending' AND next_attempt_at <= $3 AND notifier = $5
                   ORDER BY id LIMIT $4{}",
                 match backend {
@@ -477,13 +513,14 @@ impl Store {
             query = query.bind(n.to_owned());
         }
         let rows = query.fetch_all(&self.write).await?;
-        let mut jobs = Vec::with_capacity(rows.len());
-        for row in &rows {
-            match claimed_job(row) {
+        let claimed = rows.len();
+        let mut jobs = Vec::with_capacity(claimed);
+        for row in rows {
+            let id: i64 = row.try_get("id")?;
+            match claimed_job_with_context(row) {
                 Ok(job) => jobs.push(job),
                 // One unreadable row must not fail the claim (see the SQLite writer's claim).
                 Err(e) => {
-                    let id: i64 = row.try_get("id")?;
                     sqlx::query(BURY_JOB)
                         .bind(unreadable_job(id, &e))
                         .bind(request.now)
@@ -495,7 +532,7 @@ impl Store {
         }
         // The jobs are leased: a failed read of the next due time must not lose them until
         // their lease ends. The dispatcher then sleeps its poll interval.
-        let next_due_at = if next_due && (rows.len() as i64) < limit {
+        let next_due_at = if next_due && (claimed as i64) < limit {
             self.next_due_at().await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "reading the next due job failed");
                 None
@@ -689,9 +726,9 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Loads the event and customer a claimed job needs: one read for an order's job (every
-    /// delivery makes it, so it is one round trip, not two). On SQLite the claim has read
-    /// them already, in its own transaction, and this only opens them. The customer is the
+    /// Loads the event and customer a claimed job needs. The claim has read them already for
+    /// an order's job (in the writer's transaction on SQLite, in its statement on PostgreSQL)
+    /// and this only opens them; otherwise one read for both. The customer is the
     /// order's as registered at that read (a registration that commits later wakes a job
     /// parked for it, and the next claim reads it), addressed to the job's own recipient when
     /// it has one (`resend --to`).
@@ -1272,8 +1309,15 @@ macro_rules! claimed_job_from_row {
 
 pub(crate) use claimed_job_from_row;
 
-fn claimed_job(row: &sqlx::any::AnyRow) -> Result<ClaimedJob, StoreError> {
-    Ok(claimed_job_from_row!(row, try_get))
+/// A job from a row of a PostgreSQL claim ([`ClaimRequest::sql`]), with its context when the
+/// claim read one (an order job whose event exists).
+fn claimed_job_with_context(row: sqlx::any::AnyRow) -> Result<ClaimedJob, StoreError> {
+    let mut job: ClaimedJob = claimed_job_from_row!(row, try_get);
+    let event: Option<i64> = row.try_get(format!("{CONTEXT_PREFIX}id").as_str())?;
+    if event.is_some() && job.order_no.is_some() {
+        job.context = Some(std::sync::Arc::new(ContextRow::Claimed(row)));
+    }
+    Ok(job)
 }
 
 /// A token unique to one claim: the worker's name and a process-wide sequence number.

@@ -86,6 +86,16 @@ async fn a_claimed_jobs_context_holds_its_event_and_its_registered_customer(back
 
     let jobs = store.claim("worker", 30_000, 10).await.expect("claims");
     assert_eq!(jobs.len(), 1, "{jobs:?}");
+    // The claim read the context (on both engines): a registration committed after it is
+    // for the next claim to read, not this delivery.
+    let later = Customer {
+        email: EmailAddress::parse("ana.new@example.com").expect("an address"),
+        ..customer.clone()
+    };
+    store
+        .register_customer(&event.order_no, &later)
+        .await
+        .expect("registered again before delivery");
     let ctx = store
         .job_context(&jobs[0])
         .await
@@ -415,6 +425,67 @@ async fn a_notifier_claim_planned_on_an_empty_outbox_skips_the_delivered_jobs() 
         read <= 4 * 16,
         "the claim read {read} outbox rows for 16 jobs, 40 due among 3,040"
     );
+}
+
+/// A claim on PostgreSQL reads each order job's event and customer with it. Planned on an
+/// empty database, its plan must still take each one by its key once thousands of orders
+/// exist: a claim of 16 jobs reads 16 events and 16 orders, not every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_planned_on_an_empty_database_reads_only_its_jobs_contexts() {
+    let Some(db) = test_db(Backend::Postgres).await else {
+        return;
+    };
+    let store = store(&db.url).await;
+    let mut conn = generic_plans(&db.url).await;
+    let statement = esim_courier_store::due_claim_statement(esim_courier_store::Backend::Postgres);
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "PREPARE claim (bigint, text, bigint, bigint) AS {statement}"
+    )))
+    .await
+    .expect("prepares");
+    let now = now_ms();
+    let execute = format!("EXECUTE claim ({}, 'lease', {now}, 16)", now + 60_000);
+    conn.execute(sqlx::AssertSqlSafe(format!("BEGIN; {execute}; ROLLBACK")))
+        .await
+        .expect("claims nothing");
+
+    // 3,000 orders, each with its receipt, its event and a due job.
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO orders (order_no, created_at, updated_at, state, recorded_events, customer_email)
+              SELECT 'ORD-' || g, {now}, {now}, 'COMPLETED', 1, 'c' || g || '@example.com'
+                FROM generate_series(1, 3000) AS g;
+         INSERT INTO webhook_receipts (received_at, order_no, outcome, http_status, body)
+              SELECT {now}, order_no, 'accepted', 200, '{{}}'::bytea FROM orders;
+         INSERT INTO order_events (order_no, receipt_id, received_at, result, disposition,
+                                   fingerprint, iccid, warnings)
+              SELECT order_no, id, {now}, 'COMPLETED', 'accepted', 'f', 'i', '[]'
+                FROM webhook_receipts;
+         INSERT INTO outbox_jobs (dedup_key, notifier, kind, state, attempts, created_at,
+                                  updated_at, next_attempt_at, order_no, event_id)
+              SELECT 'job-' || id, 'n', 'order_completed', 'pending', 0, {now}, {now},
+                     {now} - 5000 + id, order_no, id
+                FROM order_events"
+    )))
+    .await
+    .expect("fills the database");
+    conn.execute("BEGIN").await.expect("begins");
+    let plan = explain_analyze(&mut conn, &execute).await;
+    conn.execute("ROLLBACK").await.expect("rolls back");
+
+    assert_eq!(
+        plan[0]["Plan"]["Actual Rows"].as_f64(),
+        Some(16.0),
+        "16 jobs with their contexts: {plan:#}"
+    );
+    for table in ["order_events", "orders"] {
+        let read = rows_read(&plan, table);
+        assert!(
+            (1..=16).contains(&read),
+            "the claim read {read} rows of {table} for 16 jobs out of 3,000: {plan:#}"
+        );
+    }
+    conn.close().await.expect("closes");
+    store.close().await;
 }
 
 /// Prepares the claim `statement` (`$5`, if any, given by `notifier_arg`) with a generic plan
