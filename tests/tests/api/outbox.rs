@@ -396,11 +396,14 @@ async fn a_claim_tells_when_the_next_job_falls_due(backend: Backend) {
 async fn a_claim_planned_on_an_empty_outbox_stays_bounded_as_it_grows() {
     let statement = esim_courier_store::due_claim_statement(esim_courier_store::Backend::Postgres);
     // 3,000 due jobs.
-    let grow = "SELECT 'job-' || g, 'n', 'alert', 'pending', 0, {now}, {now}, {now} - 5000 + g
-                  FROM generate_series(1, 3000) AS g";
-    let Some(read) = rows_read_by_a_claim_planned_empty(&statement, "", grow).await else {
+    let grow = format!(
+        "{NEW_JOBS} SELECT 'job-' || g, 'n', 'alert', 'pending', 0, {{now}}, {{now}}, {{now}} - 5000 + g
+                  FROM generate_series(1, 3000) AS g"
+    );
+    let Some(plan) = plan_of_a_claim_planned_empty(&statement, "", &grow).await else {
         return;
     };
+    let read = rows_read(&plan, "outbox_jobs");
     assert!(
         read <= 4 * 16,
         "the claim read {read} outbox rows for 16 jobs out of 3,000 due"
@@ -414,13 +417,15 @@ async fn a_notifier_claim_planned_on_an_empty_outbox_skips_the_delivered_jobs() 
     let statement =
         esim_courier_store::notifier_claim_statement(esim_courier_store::Backend::Postgres);
     // 3,000 delivered jobs of the notifier, then 40 due ones.
-    let grow =
-        "SELECT 'job-' || g, 'n', 'alert', CASE WHEN g > 3000 THEN 'pending' ELSE 'done' END,
-                       1, {now}, {now}, {now} - 5000 + g
-                  FROM generate_series(1, 3040) AS g";
-    let Some(read) = rows_read_by_a_claim_planned_empty(&statement, ", 'n'", grow).await else {
+    let grow = format!(
+        "{NEW_JOBS} SELECT 'job-' || g, 'n', 'alert', CASE WHEN g > 3000 THEN 'pending' ELSE 'done' END,
+                       1, {{now}}, {{now}}, {{now}} - 5000 + g
+                  FROM generate_series(1, 3040) AS g"
+    );
+    let Some(plan) = plan_of_a_claim_planned_empty(&statement, ", 'n'", &grow).await else {
         return;
     };
+    let read = rows_read(&plan, "outbox_jobs");
     assert!(
         read <= 4 * 16,
         "the claim read {read} outbox rows for 16 jobs, 40 due among 3,040"
@@ -432,30 +437,13 @@ async fn a_notifier_claim_planned_on_an_empty_outbox_skips_the_delivered_jobs() 
 /// exist: a claim of 16 jobs reads 16 events and 16 orders, not every one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_planned_on_an_empty_database_reads_only_its_jobs_contexts() {
-    let Some(db) = test_db(Backend::Postgres).await else {
-        return;
-    };
-    let store = store(&db.url).await;
-    let mut conn = generic_plans(&db.url).await;
     let statement = esim_courier_store::due_claim_statement(esim_courier_store::Backend::Postgres);
-    conn.execute(sqlx::AssertSqlSafe(format!(
-        "PREPARE claim (bigint, text, bigint, bigint) AS {statement}"
-    )))
-    .await
-    .expect("prepares");
-    let now = now_ms();
-    let execute = format!("EXECUTE claim ({}, 'lease', {now}, 16)", now + 60_000);
-    conn.execute(sqlx::AssertSqlSafe(format!("BEGIN; {execute}; ROLLBACK")))
-        .await
-        .expect("claims nothing");
-
     // 3,000 orders, each with its receipt, its event and a due job.
-    conn.execute(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO orders (order_no, created_at, updated_at, state, recorded_events, customer_email)
+    let grow = "INSERT INTO orders (order_no, created_at, updated_at, state, recorded_events, customer_email)
               SELECT 'ORD-' || g, {now}, {now}, 'COMPLETED', 1, 'c' || g || '@example.com'
                 FROM generate_series(1, 3000) AS g;
          INSERT INTO webhook_receipts (received_at, order_no, outcome, http_status, body)
-              SELECT {now}, order_no, 'accepted', 200, '{{}}'::bytea FROM orders;
+              SELECT {now}, order_no, 'accepted', 200, '{}'::bytea FROM orders;
          INSERT INTO order_events (order_no, receipt_id, received_at, result, disposition,
                                    fingerprint, iccid, warnings)
               SELECT order_no, id, {now}, 'COMPLETED', 'accepted', 'f', 'i', '[]'
@@ -464,14 +452,10 @@ async fn a_claim_planned_on_an_empty_database_reads_only_its_jobs_contexts() {
                                   updated_at, next_attempt_at, order_no, event_id)
               SELECT 'job-' || id, 'n', 'order_completed', 'pending', 0, {now}, {now},
                      {now} - 5000 + id, order_no, id
-                FROM order_events"
-    )))
-    .await
-    .expect("fills the database");
-    conn.execute("BEGIN").await.expect("begins");
-    let plan = explain_analyze(&mut conn, &execute).await;
-    conn.execute("ROLLBACK").await.expect("rolls back");
-
+                FROM order_events";
+    let Some(plan) = plan_of_a_claim_planned_empty(&statement, "", grow).await else {
+        return;
+    };
     assert_eq!(
         plan[0]["Plan"]["Actual Rows"].as_f64(),
         Some(16.0),
@@ -484,19 +468,20 @@ async fn a_claim_planned_on_an_empty_database_reads_only_its_jobs_contexts() {
             "the claim read {read} rows of {table} for 16 jobs out of 3,000: {plan:#}"
         );
     }
-    conn.close().await.expect("closes");
-    store.close().await;
 }
 
+/// The first columns of a new outbox job, for the rows a plan test adds.
+const NEW_JOBS: &str = "INSERT INTO outbox_jobs (dedup_key, notifier, kind, state, attempts, created_at, updated_at, next_attempt_at)";
+
 /// Prepares the claim `statement` (`$5`, if any, given by `notifier_arg`) with a generic plan
-/// on an empty outbox, fills the outbox with the rows `grow` selects (`{now}` replaced), and
-/// returns how many outbox rows a claim of 16 then reads, from `EXPLAIN ANALYZE`. Checks that
-/// it claimed 16. `None` when PostgreSQL is not configured.
-async fn rows_read_by_a_claim_planned_empty(
+/// on an empty database, runs `grow` (`{now}` replaced) to fill it, and returns the
+/// `EXPLAIN ANALYZE` of a claim of 16 then, rolled back. Checks that it claimed 16. `None`
+/// when PostgreSQL is not configured.
+async fn plan_of_a_claim_planned_empty(
     statement: &str,
     notifier_arg: &str,
     grow: &str,
-) -> Option<i64> {
+) -> Option<serde_json::Value> {
     let db = test_db(Backend::Postgres).await?;
     let store = store(&db.url).await;
     let mut conn = generic_plans(&db.url).await;
@@ -520,17 +505,13 @@ async fn rows_read_by_a_claim_planned_empty(
         .await
         .expect("claims");
 
-    conn.execute(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO outbox_jobs (dedup_key, notifier, kind, state, attempts, created_at, updated_at, next_attempt_at) {}",
-        grow.replace("{now}", &now.to_string())
-    )))
-    .await
-    .expect("fills the outbox");
+    conn.execute(sqlx::AssertSqlSafe(grow.replace("{now}", &now.to_string())))
+        .await
+        .expect("fills the database");
     conn.execute("BEGIN").await.expect("begins");
     let plan = explain_analyze(&mut conn, &execute).await;
     conn.execute("ROLLBACK").await.expect("rolls back");
 
-    let read = rows_read(&plan, "outbox_jobs");
     let mut claimed = None;
     visit(&plan[0]["Plan"], &mut |node| {
         if node["Relation Name"] == "outbox_jobs" && node["Node Type"] == "ModifyTable" {
@@ -542,10 +523,10 @@ async fn rows_read_by_a_claim_planned_empty(
         Some(16.0),
         "the 16 earliest jobs are claimed: {plan:#}"
     );
-    eprintln!("the claim read {read} outbox rows: {plan:#}");
+    eprintln!("the claim's plan: {plan:#}");
     conn.close().await.expect("closes");
     store.close().await;
-    Some(read)
+    Some(plan)
 }
 
 /// PostgreSQL writes the outcomes of deliveries that finish together in one statement, which
