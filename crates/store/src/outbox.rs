@@ -502,6 +502,7 @@ impl Store {
         if let Some(batcher) = &self.batcher {
             return batcher.claim(request).await;
         }
+        // PostgreSQL from here: every SQLite store claims through its writer (connect.rs).
         // Built from constant fragments only (the filter picks which); every value is bound.
         let sql = sqlx::AssertSqlSafe(request.sql(self.backend));
         let mut query = sqlx::query(sql)
