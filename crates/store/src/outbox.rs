@@ -218,6 +218,21 @@ const NEXT_DUE_POSTGRES: &str = "SELECT MIN(t) AS due FROM (
      UNION ALL
      SELECT MIN(locked_until) AS t FROM outbox_jobs WHERE state = 'in_flight') AS due_times";
 
+/// [`NEXT_DUE_POSTGRES`] inside a claim's statement, whose CTE `leased` holds the jobs it
+/// leases (`$4` its limit). The statement sees the outbox as it was before its own update,
+/// so the leased jobs still look due there and are left out. They are at most `$4`, so the
+/// first `$4 + 1` of each state in due order hold the earliest of the others: each state is
+/// read through its index, never further, whatever plan the statement was prepared with. (A
+/// `NOT IN` inside `MIN` read every due job under a generic plan made on an empty outbox.)
+/// Read only when the claim took fewer than `$4`, as SQLite's writer does.
+const NEXT_DUE_IN_CLAIM_POSTGRES: &str = "SELECT MIN(t) AS due FROM (
+     SELECT * FROM (SELECT id, next_attempt_at AS t FROM outbox_jobs WHERE state IN ('pending', 'waiting')
+                     ORDER BY next_attempt_at LIMIT $4 + 1) AS due_jobs
+     UNION ALL
+     SELECT * FROM (SELECT id, locked_until AS t FROM outbox_jobs WHERE state = 'in_flight'
+                     ORDER BY locked_until LIMIT $4 + 1) AS leases) AS due_times
+  WHERE id NOT IN (SELECT id FROM leased) AND (SELECT count(*) FROM leased) < $4";
+
 /// SQLite's writer leases one chosen job: `$1` lease end, `$2` lease token, `$3` now, `$4`
 /// job. By its id, so that SQLite changes that one row in place: the claim's
 /// `UPDATE … WHERE id IN (…) RETURNING` made it open a temporary table for the returned rows
@@ -303,6 +318,15 @@ impl ClaimRequest {
     /// context with the claim"). The joins take each row by its primary key, in a plan made on
     /// an empty database too (the suite's
     /// `outbox::a_claim_planned_on_an_empty_database_reads_only_its_jobs_contexts`).
+    ///
+    /// With `next_due`, PostgreSQL's claim also reads when the next job falls due, in the same
+    /// statement, as SQLite's writer does in the claim's transaction: each row has it as
+    /// `next_due`, and a claim that leases nothing still returns one row, whose job columns
+    /// are all NULL. The jobs it leases are left out of that minimum
+    /// ([`NEXT_DUE_IN_CLAIM_POSTGRES`]): they fall due again at their lease end, `$1`, which
+    /// the store adds ([`Store::claim_due`]). Read apart, after the claim, it was
+    /// a round trip of its own for each claim that took fewer jobs than it asked for
+    /// (BENCHMARKS.md, "PostgreSQL: the next due time, with the claim").
     pub(crate) fn sql(&self, backend: Backend) -> String {
         let (ctes, chosen) = self.chosen(backend);
         let lease = format!(
@@ -314,14 +338,24 @@ impl ClaimRequest {
         match backend {
             // SQLite has no UPDATE in a WITH; its writer leases by id instead (`chosen_sql`).
             Backend::Sqlite => lease,
-            Backend::Postgres => format!(
-                "WITH {ctes}leased AS ({lease})
-                 SELECT l.*, {context} FROM leased l
-                   LEFT JOIN order_events e ON e.id = l.event_id
-                   LEFT JOIN orders o ON o.order_no = l.order_no",
-                ctes = ctes.map(|c| format!("{c}, ")).unwrap_or_default(),
-                context = CLAIM_CONTEXT.as_str(),
-            ),
+            Backend::Postgres => {
+                let (next_due, jobs) = if self.next_due {
+                    (
+                        format!(", next_due AS ({NEXT_DUE_IN_CLAIM_POSTGRES})"),
+                        ", n.due AS next_due FROM next_due n LEFT JOIN leased l ON true",
+                    )
+                } else {
+                    (String::new(), " FROM leased l")
+                };
+                format!(
+                    "WITH {ctes}leased AS ({lease}){next_due}
+                     SELECT l.*, {context}{jobs}
+                       LEFT JOIN order_events e ON e.id = l.event_id
+                       LEFT JOIN orders o ON o.order_no = l.order_no",
+                    ctes = ctes.map(|c| format!("{c}, ")).unwrap_or_default(),
+                    context = CLAIM_CONTEXT.as_str(),
+                )
+            }
         }
     }
 
@@ -398,29 +432,29 @@ impl ClaimRequest {
     }
 }
 
-/// The statement a claim of due jobs runs on `backend`: `$1` lease end, `$2` lease token,
-/// `$3` now, `$4` limit. For inspecting its plan (`PREPARE` it, then `EXPLAIN EXECUTE`), as
-/// the suite that keeps its cached plan bounded does.
+/// The statement a dispatcher's claim of due jobs runs on `backend` ([`Store::claim_due`]):
+/// `$1` lease end, `$2` lease token, `$3` now, `$4` limit. For inspecting its plan (`PREPARE`
+/// it, then `EXPLAIN EXECUTE`), as the suite that keeps its cached plan bounded does.
 #[doc(hidden)]
 pub fn due_claim_statement(backend: Backend) -> String {
-    claim_statement(ClaimFilter::Due, backend)
+    claim_statement(ClaimFilter::Due, true, backend)
 }
 
 /// The statement a grouping notifier's claim runs on `backend`: as
 /// [`due_claim_statement`], and `$5` the notifier.
 #[doc(hidden)]
 pub fn notifier_claim_statement(backend: Backend) -> String {
-    claim_statement(ClaimFilter::Notifier(String::new()), backend)
+    claim_statement(ClaimFilter::Notifier(String::new()), false, backend)
 }
 
-fn claim_statement(filter: ClaimFilter, backend: Backend) -> String {
+fn claim_statement(filter: ClaimFilter, next_due: bool, backend: Backend) -> String {
     ClaimRequest {
         filter,
         lease: String::new(),
         now: 0,
         lease_until: 0,
         limit: 0,
-        next_due: false,
+        next_due,
     }
     .sql(backend)
 }
@@ -447,7 +481,7 @@ impl Store {
     /// after the claim, on the connection whose cache holds those pages; read apart, through
     /// the read pool, it cost about 50 µs of CPU per webhook at 3,000 webhooks/s, where each
     /// claim finds one or two jobs (BENCHMARKS.md, "SQLite: the next due time, with the
-    /// claim").
+    /// claim"). On PostgreSQL the claim's own statement reads it.
     pub async fn claim_due(
         &self,
         worker: &str,
@@ -514,10 +548,17 @@ impl Store {
             query = query.bind(n.to_owned());
         }
         let rows = query.fetch_all(&self.write).await?;
-        let claimed = rows.len();
-        let mut jobs = Vec::with_capacity(claimed);
+        let mut jobs = Vec::with_capacity(rows.len());
+        let (mut claimed, mut others_due) = (0, None);
         for row in rows {
-            let id: i64 = row.try_get("id")?;
+            if next_due {
+                others_due = row.try_get::<Option<i64>, _>("next_due")?;
+            }
+            // The one row of a claim that leased nothing, when it reads the next due time.
+            let Some(id) = row.try_get::<Option<i64>, _>("id")? else {
+                continue;
+            };
+            claimed += 1;
             match claimed_job_with_context(row) {
                 Ok(job) => jobs.push(job),
                 // One unreadable row must not fail the claim (see the SQLite writer's claim).
@@ -531,13 +572,11 @@ impl Store {
                 }
             }
         }
-        // The jobs are leased: a failed read of the next due time must not lose them until
-        // their lease ends. The dispatcher then sleeps its poll interval.
-        let next_due_at = if next_due && (claimed as i64) < limit {
-            self.next_due_at().await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "reading the next due job failed");
-                None
-            })
+        // The statement read the other jobs' next due time; the ones it leased fall due
+        // again at their lease end.
+        let leased_due = (claimed > 0).then_some(request.lease_until);
+        let next_due_at = if next_due && claimed < limit {
+            others_due.into_iter().chain(leased_due).min()
         } else {
             None
         };

@@ -55,7 +55,8 @@ async fn add_jobs_from(store: &Store, first: usize, n: usize) {
 
 /// What a claimed activation job becomes a notification from: the event as recorded (its
 /// activation code opened) and the order's registered customer, every column read back as
-/// written. On SQLite the writer reads it with the claim, on PostgreSQL the delivery does.
+/// written. It is read with the claim: by SQLite's writer in the claim's transaction, on
+/// PostgreSQL in the claim's statement.
 async fn a_claimed_jobs_context_holds_its_event_and_its_registered_customer(backend: Backend) {
     let Some(db) = test_db(backend).await else {
         return;
@@ -385,6 +386,16 @@ async fn a_claim_tells_when_the_next_job_falls_due(backend: Backend) {
         Some(later),
         "nothing else is due before it"
     );
+    // A job the claim leases falls due again at its lease end, here before the waiting job.
+    add_jobs_from(&store, 3, 1).await;
+    let fourth = store.claim_due("worker", 1_000, 10).await.expect("claims");
+    assert_eq!(fourth.jobs.len(), 1);
+    let apart = store.next_due_at().await.expect("reads");
+    assert!(
+        apart.is_some_and(|due| due < later),
+        "the new lease ends first: {apart:?}"
+    );
+    assert_eq!(fourth.next_due_at, apart, "as the store reads it apart");
 }
 
 /// PostgreSQL caches each statement's plan on its connection, and may keep a generic plan
@@ -400,7 +411,7 @@ async fn a_claim_planned_on_an_empty_outbox_stays_bounded_as_it_grows() {
         "{NEW_JOBS} SELECT 'job-' || g, 'n', 'alert', 'pending', 0, {{now}}, {{now}}, {{now}} - 5000 + g
                   FROM generate_series(1, 3000) AS g"
     );
-    let Some(plan) = plan_of_a_claim_planned_empty(&statement, "", &grow).await else {
+    let Some(plan) = plan_of_a_claim_planned_empty(&statement, "", &grow, 16).await else {
         return;
     };
     let read = rows_read(&plan, "outbox_jobs");
@@ -408,6 +419,39 @@ async fn a_claim_planned_on_an_empty_outbox_stays_bounded_as_it_grows() {
         read <= 4 * 16,
         "the claim read {read} outbox rows for 16 jobs out of 3,000 due"
     );
+}
+
+/// A dispatcher's claim that takes fewer jobs than it asks for also reads when the next one
+/// falls due, in the same statement. That read too must stay bounded under a plan made on an
+/// empty outbox: with 8 jobs due and 3,000 waiting for later, a claim of 16 takes the 8 and
+/// finds the earliest of the others without reading every waiting job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claims_next_due_time_planned_on_an_empty_outbox_stays_bounded() {
+    let statement = esim_courier_store::due_claim_statement(esim_courier_store::Backend::Postgres);
+    let grow = format!(
+        "{NEW_JOBS} SELECT 'job-' || g, 'n', 'alert', CASE WHEN g > 3000 THEN 'pending' ELSE 'waiting' END,
+                       0, {{now}}, {{now}}, CASE WHEN g > 3000 THEN {{now}} - g ELSE {{now}} + 60000 + g END
+                  FROM generate_series(1, 3008) AS g"
+    );
+    let Some(plan) = plan_of_a_claim_planned_empty(&statement, "", &grow, 8).await else {
+        return;
+    };
+    let read = rows_read(&plan, "outbox_jobs");
+    assert!(
+        read <= 4 * 16,
+        "the claim read {read} outbox rows for 8 jobs and the next due time, 3,000 waiting: {plan:#}"
+    );
+    // The due jobs' index is read twice: for the claim, then for the next due time (which a
+    // claim that takes its limit skips).
+    let mut scans = 0;
+    visit(&plan[0]["Plan"], &mut |node| {
+        if node["Index Name"] == "outbox_jobs_due_pending"
+            && node["Actual Loops"].as_f64().unwrap_or(0.0) > 0.0
+        {
+            scans += 1;
+        }
+    });
+    assert_eq!(scans, 2, "the claim, then the next due time: {plan:#}");
 }
 
 /// The same for a grouping notifier's claim, in the outbox it grows in: thousands of
@@ -422,7 +466,7 @@ async fn a_notifier_claim_planned_on_an_empty_outbox_skips_the_delivered_jobs() 
                        1, {{now}}, {{now}}, {{now}} - 5000 + g
                   FROM generate_series(1, 3040) AS g"
     );
-    let Some(plan) = plan_of_a_claim_planned_empty(&statement, ", 'n'", &grow).await else {
+    let Some(plan) = plan_of_a_claim_planned_empty(&statement, ", 'n'", &grow, 16).await else {
         return;
     };
     let read = rows_read(&plan, "outbox_jobs");
@@ -453,7 +497,7 @@ async fn a_claim_planned_on_an_empty_database_reads_only_its_jobs_contexts() {
               SELECT 'job-' || id, 'n', 'order_completed', 'pending', 0, {now}, {now},
                      {now} - 5000 + id, order_no, id
                 FROM order_events";
-    let Some(plan) = plan_of_a_claim_planned_empty(&statement, "", grow).await else {
+    let Some(plan) = plan_of_a_claim_planned_empty(&statement, "", grow, 16).await else {
         return;
     };
     assert_eq!(
@@ -475,12 +519,13 @@ const NEW_JOBS: &str = "INSERT INTO outbox_jobs (dedup_key, notifier, kind, stat
 
 /// Prepares the claim `statement` (`$5`, if any, given by `notifier_arg`) with a generic plan
 /// on an empty database, runs `grow` (`{now}` replaced) to fill it, and returns the
-/// `EXPLAIN ANALYZE` of a claim of 16 then, rolled back. Checks that it claimed 16. `None`
-/// when PostgreSQL is not configured.
+/// `EXPLAIN ANALYZE` of a claim of 16 then, rolled back. Checks that it claimed `claimed`.
+/// `None` when PostgreSQL is not configured.
 async fn plan_of_a_claim_planned_empty(
     statement: &str,
     notifier_arg: &str,
     grow: &str,
+    claimed: u32,
 ) -> Option<serde_json::Value> {
     let db = test_db(Backend::Postgres).await?;
     let store = store(&db.url).await;
@@ -512,16 +557,16 @@ async fn plan_of_a_claim_planned_empty(
     let plan = explain_analyze(&mut conn, &execute).await;
     conn.execute("ROLLBACK").await.expect("rolls back");
 
-    let mut claimed = None;
+    let mut leased = None;
     visit(&plan[0]["Plan"], &mut |node| {
         if node["Relation Name"] == "outbox_jobs" && node["Node Type"] == "ModifyTable" {
-            claimed = node["Actual Rows"].as_f64();
+            leased = node["Actual Rows"].as_f64();
         }
     });
     assert_eq!(
-        claimed,
-        Some(16.0),
-        "the 16 earliest jobs are claimed: {plan:#}"
+        leased,
+        Some(f64::from(claimed)),
+        "the {claimed} earliest jobs are claimed: {plan:#}"
     );
     eprintln!("the claim's plan: {plan:#}");
     conn.close().await.expect("closes");
