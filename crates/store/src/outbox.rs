@@ -573,8 +573,8 @@ impl Store {
             }
         }
         // The statement read the other jobs' next due time; the ones it leased fall due
-        // again at their lease end.
-        let leased_due = (claimed > 0).then_some(request.lease_until);
+        // again at their lease end (not a job buried above: it is dead).
+        let leased_due = (!jobs.is_empty()).then_some(request.lease_until);
         let next_due_at = if next_due && claimed < limit {
             others_due.into_iter().chain(leased_due).min()
         } else {
