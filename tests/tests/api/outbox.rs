@@ -414,11 +414,7 @@ async fn a_claim_planned_on_an_empty_outbox_stays_bounded_as_it_grows() {
     let Some(plan) = plan_of_a_claim_planned_empty(&statement, "", &grow, 16).await else {
         return;
     };
-    let read = rows_read(&plan, "outbox_jobs");
-    assert!(
-        read <= 4 * 16,
-        "the claim read {read} outbox rows for 16 jobs out of 3,000 due"
-    );
+    assert_claim_reads_few_jobs(&plan, "16 jobs out of 3,000 due");
 }
 
 /// A dispatcher's claim that takes fewer jobs than it asks for also reads when the next one
@@ -436,11 +432,7 @@ async fn a_claims_next_due_time_planned_on_an_empty_outbox_stays_bounded() {
     let Some(plan) = plan_of_a_claim_planned_empty(&statement, "", &grow, 8).await else {
         return;
     };
-    let read = rows_read(&plan, "outbox_jobs");
-    assert!(
-        read <= 4 * 16,
-        "the claim read {read} outbox rows for 8 jobs and the next due time, 3,000 waiting: {plan:#}"
-    );
+    assert_claim_reads_few_jobs(&plan, "8 jobs and the next due time, 3,000 waiting");
     // The due jobs' index is read twice: for the claim, then for the next due time (which a
     // claim that takes its limit skips).
     let mut scans = 0;
@@ -469,11 +461,7 @@ async fn a_notifier_claim_planned_on_an_empty_outbox_skips_the_delivered_jobs() 
     let Some(plan) = plan_of_a_claim_planned_empty(&statement, ", 'n'", &grow, 16).await else {
         return;
     };
-    let read = rows_read(&plan, "outbox_jobs");
-    assert!(
-        read <= 4 * 16,
-        "the claim read {read} outbox rows for 16 jobs, 40 due among 3,040"
-    );
+    assert_claim_reads_few_jobs(&plan, "16 jobs, 40 due among 3,040");
 }
 
 /// A claim on PostgreSQL reads each order job's event and customer with it. Planned on an
@@ -512,6 +500,16 @@ async fn a_claim_planned_on_an_empty_database_reads_only_its_jobs_contexts() {
             "the claim read {read} rows of {table} for 16 jobs out of 3,000: {plan:#}"
         );
     }
+}
+
+/// Checks that the claim whose `plan` is given read about as many outbox rows as it leased
+/// (at most 64, for a claim of 16), not every job: `what` it claimed, for the message.
+fn assert_claim_reads_few_jobs(plan: &serde_json::Value, what: &str) {
+    let read = rows_read(plan, "outbox_jobs");
+    assert!(
+        read <= 4 * 16,
+        "the claim read {read} outbox rows for {what}: {plan:#}"
+    );
 }
 
 /// The first columns of a new outbox job, for the rows a plan test adds.
