@@ -98,8 +98,9 @@ pub struct DueClaim {
     /// The jobs leased, at most the claim's limit.
     pub jobs: Vec<ClaimedJob>,
     /// When a claim took fewer jobs than its limit: the earliest time another job falls due
-    /// (as [`Store::next_due_at`] reads it, in the claim's transaction on SQLite), or `None`
-    /// if none waits. `None` also when the claim took its limit: more may be due now.
+    /// (as [`Store::next_due_at`] reads it; on SQLite in the claim's transaction, on PostgreSQL
+    /// in the claim's statement), or `None` if none waits. `None` also when the claim took its
+    /// limit: more may be due now.
     pub next_due_at: Option<i64>,
 }
 
