@@ -7,6 +7,7 @@ use rusqlite::types::{FromSql, Value, ValueRef};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
+use crate::outbox::claimed_context_name;
 use crate::StoreError;
 
 /// A column's value type that both sqlx and rusqlite decode.
@@ -59,12 +60,9 @@ impl Columns for OwnedRow {
     }
 }
 
-/// How a PostgreSQL claim names the context columns it reads beside the job's own.
-pub(crate) const CONTEXT_PREFIX: &str = "ctx_";
-
 /// A claimed job's context (its event and the order's customer), as its claim read it: copied
-/// out by SQLite's writer, or the claim's own row on PostgreSQL, whose context columns are
-/// named [`CONTEXT_PREFIX`]`<column>`.
+/// out by SQLite's writer, or the claim's own row on PostgreSQL, whose context columns have
+/// the names [`claimed_context_name`] gives.
 #[derive(Clone)]
 pub(crate) enum ContextRow {
     Owned(OwnedRow),
@@ -75,7 +73,11 @@ impl Columns for ContextRow {
     fn column<T: Column>(&self, name: &str) -> Result<T, StoreError> {
         match self {
             Self::Owned(row) => row.column(name),
-            Self::Claimed(row) => Ok(row.try_get(format!("{CONTEXT_PREFIX}{name}").as_str())?),
+            Self::Claimed(row) => {
+                let claimed = claimed_context_name(name)
+                    .ok_or_else(|| StoreError::Corrupt(format!("no column {name:?} was read")))?;
+                Ok(row.try_get(claimed)?)
+            }
         }
     }
 }

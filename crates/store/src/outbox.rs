@@ -7,7 +7,7 @@
 use esim_courier_core::Alert;
 use sqlx::{Any, Row, Transaction};
 
-use crate::columns::{Columns, ContextRow, CONTEXT_PREFIX};
+use crate::columns::{Columns, ContextRow};
 use crate::crypto::{attempt_row, Field};
 use crate::intake::{insert_job, NewJob};
 use crate::{Backend, Store, StoreError};
@@ -182,17 +182,36 @@ pub(crate) static JOB_CONTEXT: std::sync::LazyLock<String> = std::sync::LazyLock
     )
 });
 
-/// The context columns of a claim on PostgreSQL: [`JOB_CONTEXT_COLUMNS`], each named
-/// `ctx_<column>` (the job's own `id` and `order_no` come first in the same row).
+/// Each column of [`JOB_CONTEXT_COLUMNS`] by its own name, and as a claim on PostgreSQL names
+/// it, `ctx_<column>` (the job's own `id` and `order_no` come first in the same row). Made
+/// once: the claim selects them ([`CLAIM_CONTEXT`]) and each delivery reads them back by
+/// these names ([`claimed_context_name`]).
+static CLAIM_CONTEXT_NAMES: std::sync::LazyLock<Vec<(&'static str, String)>> =
+    std::sync::LazyLock::new(|| {
+        JOB_CONTEXT_COLUMNS
+            .iter()
+            .map(|c| {
+                let column = c.rsplit('.').next().unwrap_or(c);
+                (column, format!("ctx_{column}"))
+            })
+            .collect()
+    });
+
+/// The name a claim on PostgreSQL gives context column `column` (`iccid`, `customer_email`,
+/// ...), if it reads it.
+pub(crate) fn claimed_context_name(column: &str) -> Option<&'static str> {
+    CLAIM_CONTEXT_NAMES
+        .iter()
+        .find(|(name, _)| *name == column)
+        .map(|(_, claimed)| claimed.as_str())
+}
+
+/// The context columns of a claim on PostgreSQL, named as [`CLAIM_CONTEXT_NAMES`] says.
 static CLAIM_CONTEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     JOB_CONTEXT_COLUMNS
         .iter()
-        .map(|c| {
-            format!(
-                "{c} AS {CONTEXT_PREFIX}{}",
-                c.rsplit('.').next().unwrap_or(c)
-            )
-        })
+        .zip(CLAIM_CONTEXT_NAMES.iter())
+        .map(|(column, (_, claimed))| format!("{column} AS {claimed}"))
         .collect::<Vec<_>>()
         .join(", ")
 });
@@ -1354,7 +1373,9 @@ pub(crate) use claimed_job_from_row;
 /// claim read one (an order job whose event exists).
 fn claimed_job_with_context(row: sqlx::any::AnyRow) -> Result<ClaimedJob, StoreError> {
     let mut job: ClaimedJob = claimed_job_from_row!(row, try_get);
-    let event: Option<i64> = row.try_get(format!("{CONTEXT_PREFIX}id").as_str())?;
+    let event_id = claimed_context_name("id")
+        .ok_or_else(|| StoreError::Corrupt("a claim reads no event id".to_owned()))?;
+    let event: Option<i64> = row.try_get(event_id)?;
     if event.is_some() && job.order_no.is_some() {
         job.context = Some(std::sync::Arc::new(ContextRow::Claimed(row)));
     }
