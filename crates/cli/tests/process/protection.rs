@@ -24,6 +24,9 @@ on_both_backends!(
 /// The matching IDs of the codes this file sends: none may appear in the database's bytes.
 const MATCHING_ID: &str = "K2-4KJ2T-1B6Q9X";
 const QUARANTINED_ID: &str = "QZ-77QRT-SECRET";
+/// Sent alone as a webhook's `lpa`, with no `$`: a code that cannot be used, whose text is
+/// nonetheless a matching ID.
+const BARE_ID: &str = "BR-93KXW-SECRET";
 const NAME: &str = "Anastasia Quillfeather";
 
 fn lpa(matching_id: &str) -> String {
@@ -115,10 +118,31 @@ async fn after_real_traffic_the_database_bytes_hold_no_code_address_or_name(back
         .await
         .expect("answers");
     assert_eq!(res.status().as_u16(), 422);
-    wait_until(30, "the activation email", || {
+    // A COMPLETED order whose code is a bare matching ID: recorded, and operators alerted
+    // that the code cannot be used, without its text anywhere.
+    let bare = json!({
+        "orderNo": "SEAL-B", "result": "COMPLETED", "iccid": "8944500102198304827", "lpa": BARE_ID
+    });
+    assert_eq!(server.post(&client, bare.to_string()).await, 200);
+    wait_until(30, "the activation email and the code's alert", || {
+        let mails = smtp.peek();
         customer_mails(&smtp).len() == 1
+            && mails
+                .iter()
+                .any(|m| String::from_utf8_lossy(&m.data).contains("missing_activation_code"))
     })
     .await;
+    for mail in smtp.peek() {
+        let text = String::from_utf8_lossy(&mail.data);
+        assert!(
+            !text.contains(BARE_ID),
+            "a mail holds the bare code: {text}"
+        );
+    }
+    let (code, out, err) = run_cli(&config, dir.path(), &["orders", "show", "SEAL-B"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("activation code is unusable"), "{out}");
+    assert!(!out.contains(BARE_ID), "{out}");
     // An operator's re-send to another address: a job and an attempt addressed elsewhere.
     let (code, _, err) = run_cli(
         &config,
@@ -138,6 +162,11 @@ async fn after_real_traffic_the_database_bytes_hold_no_code_address_or_name(back
     let (code, out, err) = run_cli(&config, dir.path(), &["orders", "show", "SEAL-A"], &[]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("a***@traveller.example"), "{out}");
+    let log = server.log_text();
+    assert!(log.contains("SEAL-B"), "the log was read");
+    for secret in [MATCHING_ID, QUARANTINED_ID, BARE_ID] {
+        assert!(!log.contains(secret), "the log holds {secret:?}");
+    }
     drop(server);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -146,6 +175,7 @@ async fn after_real_traffic_the_database_bytes_hold_no_code_address_or_name(back
     for secret in [
         MATCHING_ID,
         QUARANTINED_ID,
+        BARE_ID,
         "ana.quill@traveller.example",
         "second.copy@traveller.example",
         NAME,

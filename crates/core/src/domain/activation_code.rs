@@ -20,9 +20,11 @@ pub enum ActivationCodeError {
     /// Nothing was given.
     #[error("activation code is empty")]
     Empty,
-    /// The format field is not `1`, the only one SGP.22 defines.
-    #[error("activation code format is {0:?}; only \"1\" is defined")]
-    Format(String),
+    /// The format field is not `1`, the only one SGP.22 defines. The field is not kept: a
+    /// text with no `$` at all (a bare matching ID, an install link) is all "format field",
+    /// and this error reaches logs, alerts and the order's warnings.
+    #[error("activation code does not start with format \"1\", the only one defined (its text is not shown: it may hold the matching ID)")]
+    Format,
     /// Fewer than three `$`-separated fields.
     #[error("activation code has {0} fields; expected format, SM-DP+ address and matching ID")]
     TooFewFields(usize),
@@ -68,7 +70,7 @@ impl ActivationCode {
         }
         let fields: Vec<&str> = s.split('$').collect();
         if fields[0] != "1" {
-            return Err(ActivationCodeError::Format(fields[0].to_owned()));
+            return Err(ActivationCodeError::Format);
         }
         match fields.len() {
             0..=2 => return Err(ActivationCodeError::TooFewFields(fields.len())),
@@ -278,7 +280,7 @@ mod tests {
         let cases = [
             ("", E::Empty),
             ("LPA:", E::Empty),
-            ("LPA:2$host$id", E::Format("2".into())),
+            ("LPA:2$host$id", E::Format),
             ("LPA:1$host", E::TooFewFields(2)),
             ("LPA:1$$id", E::SmdpAddress),
             ("LPA:1$host$", E::MatchingId),
@@ -288,10 +290,26 @@ mod tests {
             ("LPA:1$host$i d", E::MatchingId),
             ("LPA:1$host$id$1.x", E::Oid),
             ("LPA:1$host$id$$2", E::ConfirmationFlag),
-            ("http://example.com", E::Format("http://example.com".into())),
+            ("http://example.com", E::Format),
+            ("K2-4KJ2T-1B6Q9X", E::Format),
         ];
         for (input, want) in cases {
             assert_eq!(ActivationCode::parse(input), Err(want), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn a_refused_code_never_shows_its_text() {
+        // A bare matching ID, and the install link with the code percent-encoded: neither
+        // has a `$`, so the whole text is the format field.
+        for raw in [
+            "SECRETMATCHING42",
+            "https://esimsetup.apple.com/esim_qrcode_provisioning?carddata=LPA:1%24rsp.demo%24SECRETMATCHING42",
+            "LPA:1;rsp.demo;SECRETMATCHING42",
+        ] {
+            let e = ActivationCode::parse(raw).expect_err("not a code");
+            assert!(!e.to_string().contains("SECRETMATCHING42"), "{e}");
+            assert!(!format!("{e:?}").contains("SECRETMATCHING42"), "{e:?}");
         }
     }
 
