@@ -238,7 +238,10 @@ async fn a_4xx_smtp_reply_is_retried_and_a_5xx_is_dead_lettered_with_an_operator
 
     smtp.reply_next(
         Stage::Rcpt,
-        Response::custom(450, "4.2.1 Mailbox busy, try later".into()),
+        Response::custom(
+            450,
+            "4.2.1 <ana@traveller.example>: Mailbox busy, try later".into(),
+        ),
     );
     register(&client, &server, "MAIL-4XX", "ana@traveller.example", "en").await;
     assert_eq!(
@@ -277,13 +280,13 @@ async fn a_4xx_smtp_reply_is_retried_and_a_5xx_is_dead_lettered_with_an_operator
     assert!(
         attempts[0]["error"]
             .as_str()
-            .is_some_and(|e| e.contains("450")),
-        "{attempts:?}"
+            .is_some_and(|e| e.contains("450") && e.contains("<a***@traveller.example>")),
+        "the server's reply is kept with the address masked: {attempts:?}"
     );
 
     smtp.reply_next(
         Stage::Rcpt,
-        Response::custom(550, "5.1.1 No such user".into()),
+        Response::custom(550, "5.1.1 <nobody@traveller.example>: No such user".into()),
     );
     register(
         &client,
@@ -318,6 +321,17 @@ async fn a_4xx_smtp_reply_is_retried_and_a_5xx_is_dead_lettered_with_an_operator
     let (code, out, _) = run_cli(&config, dir.path(), &["dead-letters", "list"], &[]).await;
     assert_eq!(code, 0);
     assert!(out.contains("MAIL-5XX") && out.contains("550"), "{out}");
+    // The replies named the customers; what operators read shows them masked only.
+    for (what, text) in [
+        ("the dead-letter list", out.as_str()),
+        ("the alert", body.as_str()),
+        ("the log", &server.log_text()),
+    ] {
+        for address in ["ana@traveller.example", "nobody@traveller.example"] {
+            assert!(!text.contains(address), "{what} holds {address}: {text}");
+        }
+    }
+    assert!(body.contains("n***@traveller.example"), "{body}");
     assert_eq!(
         to_customers(&smtp).len(),
         1,

@@ -32,8 +32,9 @@ pub(super) fn classify(failure: &SmtpFailure, server: &str) -> NotifyError {
         }
         SmtpFailure::Smtp(e) => e,
     };
-    // lettre's message is the kind, the reply code and the server's text; no credentials.
-    let detail = truncate(&e.to_string(), 300);
+    // lettre's message is the kind, the reply code and the server's text; no credentials,
+    // but the text often names the recipient.
+    let detail = truncate(&mask_addresses(&e.to_string()), 300);
     if e.is_permanent() {
         NotifyError::permanent(format!("{server} refused: {detail}"))
     } else if e.is_transient() {
@@ -47,10 +48,70 @@ pub(super) fn classify(failure: &SmtpFailure, server: &str) -> NotifyError {
     }
 }
 
+/// The text with each e-mail address in it masked as operators see a customer's
+/// (`b***@example.com`). Servers name the recipient in their replies (`550 5.1.1
+/// <bob@example.com>: Recipient address rejected`), and this text is logged, kept with the
+/// job's attempts and sent in the dead-letter alert.
+fn mask_addresses(text: &str) -> String {
+    let delimiter = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '<' | '>' | '(' | ')' | '[' | ']' | ',' | ';' | ':' | '"' | '\''
+            )
+    };
+    let mut out = String::with_capacity(text.len());
+    for piece in text.split_inclusive(delimiter) {
+        let (word, end) = match piece.char_indices().last() {
+            Some((at, c)) if delimiter(c) => piece.split_at(at),
+            _ => (piece, ""),
+        };
+        match word.split_once('@') {
+            Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
+                out.extend(local.chars().take(1));
+                out.push_str("***@");
+                out.push_str(domain);
+            }
+            _ => out.push_str(word),
+        }
+        out.push_str(end);
+    }
+    out
+}
+
 /// At most `max` characters, ending in `…` when cut.
 pub(super) fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((at, _)) => format!("{}…", &s[..at]),
         None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_addresses;
+
+    #[test]
+    fn addresses_in_a_reply_are_masked_and_the_rest_is_kept() {
+        let cases = [
+            (
+                "permanent error (550): 5.1.1 <bob.smith@example.com>: Recipient address rejected: User unknown",
+                "permanent error (550): 5.1.1 <b***@example.com>: Recipient address rejected: User unknown",
+            ),
+            (
+                "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient Zoë@exämple.com not found",
+                "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient Z***@exämple.com not found",
+            ),
+            (
+                "554 identities failed the check in region EU-WEST-1: a@b.example, c@d.example",
+                "554 identities failed the check in region EU-WEST-1: a***@b.example, c***@d.example",
+            ),
+            ("450 4.7.1 Greylisted, try again later", "450 4.7.1 Greylisted, try again later"),
+            ("a lone @ and user@ and @host stay", "a lone @ and user@ and @host stay"),
+            ("", ""),
+        ];
+        for (reply, want) in cases {
+            assert_eq!(mask_addresses(reply), want, "{reply}");
+        }
     }
 }
