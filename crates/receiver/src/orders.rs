@@ -23,7 +23,7 @@ pub(crate) fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiEr
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .unwrap_or("");
     if state.config.api_tokens.accepts(token.trim()) {
         Ok(())
@@ -31,6 +31,14 @@ pub(crate) fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiEr
         auth_failures::refused(state, Endpoint::Api, state.guard.source(req));
         Err(ApiError::unauthorized())
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme's name is
+/// case-insensitive (RFC 9110, 11.1): a shop whose client sends `bearer` is not a stranger
+/// guessing tokens.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("Bearer").then_some(token)
 }
 
 fn order_no(raw: &str) -> Result<OrderNo, ApiError> {
@@ -94,7 +102,16 @@ pub(crate) fn customer(
         None => None,
     };
     let price = text(body.price.as_deref());
-    let currency = text(body.currency.as_deref()).map(|c| currencies.parse(&c));
+    // The retail price is printed in the customer's email: its currency must be one we know
+    // how to name, not any text (on PostgreSQL a NUL in it would even fail the write).
+    let currency =
+        match text(body.currency.as_deref()).map(|c| currencies.parse(&c)) {
+            Some(Currency::Unknown(_)) => return Err(invalid(
+                "currency",
+                "currency is neither a three-letter ISO 4217 code nor a configured currency number",
+            )),
+            other => other,
+        };
     let retail = match (price, currency) {
         (Some(p), Some(c)) => Some(Money::parse(&p, c).map_err(|e| invalid("price", e))?),
         (Some(_), None) => return Err(invalid("currency", "a price needs its currency")),

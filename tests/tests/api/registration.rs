@@ -65,6 +65,18 @@ async fn registration_validates_its_fields(backend: Backend) {
             json!({"email": "a@example.com", "name": "Ana\u{0}"}),
             "name",
         ),
+        (
+            json!({"email": "a@example.com", "price": "1.00", "currency": "US\u{0}D"}),
+            "currency",
+        ),
+        (
+            json!({"email": "a@example.com", "price": "1.00", "currency": "dollars"}),
+            "currency",
+        ),
+        (
+            json!({"email": "a@example.com", "price": "1.00", "currency": 99}),
+            "currency",
+        ),
     ];
     for (body, field) in cases {
         let (status, answer) = app.register("ORD-11", body.clone()).await;
@@ -108,6 +120,25 @@ async fn the_api_needs_its_bearer_token(backend: Backend) {
         .await
         .expect("answers");
     assert_eq!(res.status().as_u16(), 404);
+    // The scheme's name in any case: a shop's client that writes `bearer` is let in.
+    for scheme in ["bearer", "BEARER"] {
+        let res = app
+            .client
+            .get(&url)
+            .header("authorization", format!("{scheme} {API_TOKEN}"))
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(res.status().as_u16(), 404, "{scheme}");
+    }
+    let res = app
+        .client
+        .get(&url)
+        .header("authorization", format!("Basic {API_TOKEN}"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(res.status().as_u16(), 401, "another scheme is refused");
     app.stop().await;
 }
 
