@@ -98,8 +98,10 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
+        // A hint that waiting helps: not for a 503 that only a configuration change clears
+        // (`provider_not_configured`), which a client honouring it would retry forever.
         if self.status == StatusCode::TOO_MANY_REQUESTS
-            || self.status == StatusCode::SERVICE_UNAVAILABLE
+            || (self.status == StatusCode::SERVICE_UNAVAILABLE && self.code == "unavailable")
         {
             response.insert_header((actix_web::http::header::RETRY_AFTER, "1"));
         }

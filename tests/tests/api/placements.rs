@@ -25,6 +25,8 @@ async fn without_the_provider_a_placement_is_refused_and_nothing_is_recorded(bac
         .await
         .expect("answers");
     assert_eq!(res.status().as_u16(), 503);
+    // Only a configuration change clears it: no hint to retry in a second.
+    assert!(res.headers().get("retry-after").is_none());
     let answer: serde_json::Value = res.json().await.expect("JSON");
     assert_eq!(answer["error"], "provider_not_configured", "{answer}");
     assert!(answer["message"]
