@@ -229,17 +229,25 @@ pub fn reconciler(
     )))
 }
 
-/// The dispatcher's configuration.
-pub fn dispatcher_config(config: &Config) -> DispatcherConfig {
+/// The dispatcher's configuration. A lease under a second is refused: a delivery renews its
+/// lease every third of it, and a job whose lease ends mid-delivery is claimed again and sent
+/// twice. A poll interval of 0s would claim in a busy loop.
+pub fn dispatcher_config(config: &Config) -> anyhow::Result<DispatcherConfig> {
     let d = &config.dispatcher;
-    DispatcherConfig {
+    if d.lease < std::time::Duration::from_secs(1) {
+        bail!("dispatcher.lease must be at least 1s (and above every notifier's retry.timeout)");
+    }
+    if d.poll_interval.is_zero() {
+        bail!("dispatcher.poll_interval must be more than 0s");
+    }
+    Ok(DispatcherConfig {
         worker_id: default_worker_id(),
         lease: d.lease,
         concurrency: d.concurrency.max(1),
         poll_interval: d.poll_interval,
         customer_wait: d.customer_wait,
         shutdown_grace: d.shutdown_grace,
-    }
+    })
 }
 
 /// The configured email notifiers as their concrete type (for `preview`, which renders

@@ -576,6 +576,7 @@ mod tests {
             crate::compose::routes(&config, &notifiers).unwrap_or_else(|e| panic!("{name}: {e:#}"));
         crate::compose::receiver_config(&config, routes)
             .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        crate::compose::dispatcher_config(&config).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
 
     #[test]
@@ -640,6 +641,29 @@ mod tests {
         std::fs::write(&path, format!("{base}[reconcile]\nplace_orders = true\n")).expect("write");
         let err = format!("{:#}", Config::load(&path).expect_err("not built yet"));
         assert!(err.contains("place_orders"), "{err}");
+    }
+
+    #[test]
+    fn a_lease_under_a_second_or_a_zero_poll_is_refused_by_name() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("c.toml");
+        let base = "[database]\nurl = \"sqlite://x.db\"\n[webhook]\ntokens = [\"t\"]\n";
+        for (dispatcher, named) in [
+            ("lease = \"0s\"", "dispatcher.lease"),
+            ("lease = \"500ms\"", "dispatcher.lease"),
+            ("poll_interval = \"0s\"", "dispatcher.poll_interval"),
+        ] {
+            std::fs::write(&path, format!("{base}[dispatcher]\n{dispatcher}\n")).expect("write");
+            let config = Config::load(&path).expect("loads");
+            let err = crate::compose::dispatcher_config(&config)
+                .expect_err(dispatcher)
+                .to_string();
+            assert!(err.contains(named), "{dispatcher}: {err}");
+        }
+        std::fs::write(&path, format!("{base}[dispatcher]\nlease = \"2s\"\n")).expect("write");
+        let config = Config::load(&path).expect("loads");
+        let composed = crate::compose::dispatcher_config(&config).expect("a valid lease");
+        assert_eq!(composed.lease, Duration::from_secs(2));
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
             None
         }
     };
+    if let Err(e) = compose::dispatcher_config(&config) {
+        line(false, "dispatcher settings", &format!("{e:#}"));
+    }
     match compose::provider(&config, None) {
         Ok(None) => {}
         Ok(Some(provider)) => match provider.healthcheck().await {

@@ -75,7 +75,7 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
 
     let shutdown = CancellationToken::new();
     let reconcile = compose::reconciler(&config, &store, &routes)?;
-    let dispatcher_config = compose::dispatcher_config(&config);
+    let dispatcher_config = compose::dispatcher_config(&config)?;
     let mut dispatcher =
         Dispatcher::new(store.clone(), notifiers, routes, dispatcher_config.clone());
     if let Some((reconciler, settings)) = reconcile {
