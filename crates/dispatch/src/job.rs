@@ -219,10 +219,12 @@ impl Dispatcher {
             }
             Err(e) => {
                 let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
-                let age = finished_at - job.created_at;
+                // Counted from when the job could first be delivered: a registration that
+                // came a day late, or an operator's retry of a dead letter, starts it anew.
+                let age = finished_at - job.retries_since();
                 let next = finished_at + duration_ms(policy.delay(attempts, e.retry_after()));
                 let exhausted = attempts >= policy.max_attempts
-                    || next - job.created_at > duration_ms(policy.max_age);
+                    || next - job.retries_since() > duration_ms(policy.max_age);
                 if e.is_transient() && !exhausted {
                     tracing::warn!(job = job.id, error = %e, retry_in_ms = next - finished_at, "delivery failed; will retry");
                     metrics::counter!("esim_courier_deliveries_total", "notifier" => job.notifier.clone(), "outcome" => "retry").increment(1);

@@ -127,7 +127,7 @@ impl Dispatcher {
         let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
         let next = started_at + duration_ms(PLACEMENT_RETRY.delay(attempts, error.retry_after()));
         let exhausted = attempts >= PLACEMENT_RETRY.max_attempts
-            || next - job.created_at > duration_ms(PLACEMENT_RETRY.max_age);
+            || next - job.retries_since() > duration_ms(PLACEMENT_RETRY.max_age);
         if error.is_transient() && !exhausted {
             tracing::warn!(%reference, error = %error, retry_in_ms = next - started_at, "placing the order failed; will retry with the same idempotency key");
             let why = error.to_string();

@@ -276,7 +276,7 @@ impl Store {
         .execute(&mut **tx)
         .await?;
         let woken = sqlx::query(
-            "UPDATE outbox_jobs SET state = 'pending', next_attempt_at = $1, updated_at = $1
+            "UPDATE outbox_jobs SET state = 'pending', next_attempt_at = $1, updated_at = $1, retry_from = $1
               WHERE order_no = $2 AND state = 'waiting'",
         )
         .bind(now)

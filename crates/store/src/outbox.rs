@@ -125,6 +125,9 @@ pub struct ClaimedJob {
     pub attempts: i64,
     /// When the job was written (Unix milliseconds).
     pub created_at: i64,
+    /// When its retry budget began, if not at its creation: when a registration released it
+    /// from waiting for its customer, or an operator retried it as a dead letter.
+    pub retry_from: Option<i64>,
     /// Whether the "customer unknown" alert was already raised for it.
     pub customer_alerted: bool,
     /// This claim's token (`locked_by`): unique per claim, so a worker whose lease expired
@@ -136,6 +139,14 @@ pub struct ClaimedJob {
     /// The job's event and its order's customer, when the claim read them (see
     /// [`JOB_CONTEXT`]).
     pub(crate) context: Option<std::sync::Arc<ContextRow>>,
+}
+
+impl ClaimedJob {
+    /// When the time its retries may take began (Unix ms): [`ClaimedJob::retry_from`], or its
+    /// creation.
+    pub fn retries_since(&self) -> i64 {
+        self.retry_from.unwrap_or(self.created_at)
+    }
 }
 
 /// What a job needs to become a notification: its event and the order's customer.
@@ -217,7 +228,7 @@ static CLAIM_CONTEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
 });
 
 const JOB_COLUMNS: &str =
-    "id, dedup_key, notifier, kind, order_no, event_id, payload, attempts, created_at, customer_alerted, locked_by, recipient";
+    "id, dedup_key, notifier, kind, order_no, event_id, payload, attempts, created_at, retry_from, customer_alerted, locked_by, recipient";
 
 // Statements shared by the sqlx path and SQLite's group-commit writer (see intake.rs).
 
@@ -1097,12 +1108,12 @@ impl Store {
     }
 
     /// Puts dead jobs back in the queue: one by id, or all of them with `None`. Returns how
-    /// many were revived. Attempts start again from zero. Recorded in the audit log as done
+    /// many were revived. Attempts, and the time retries may take, start again from now. Recorded in the audit log as done
     /// by `actor`, in the same transaction.
     pub async fn retry_dead(&self, id: Option<i64>, actor: &str) -> Result<u64, StoreError> {
         let now = self.now();
         let sql = "UPDATE outbox_jobs SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1,
-                          locked_until = NULL, locked_by = NULL
+                          retry_from = $1, locked_until = NULL, locked_by = NULL
                     WHERE state = 'dead' AND ($2 = 0 OR id = $3)
                 RETURNING id, order_no, kind, payload";
         let mut tx = self.begin_write().await?;
@@ -1359,6 +1370,7 @@ macro_rules! claimed_job_from_row {
             payload: $row.$get("payload")?,
             attempts: $row.$get("attempts")?,
             created_at: $row.$get("created_at")?,
+            retry_from: $row.$get("retry_from")?,
             customer_alerted: customer_alerted != 0,
             lease: lease.unwrap_or_default(),
             recipient: $row.$get("recipient")?,

@@ -25,6 +25,8 @@ on_both_backends!(
     exhausted_retries_become_a_dead_letter_and_an_alert,
     an_alert_that_cannot_be_delivered_is_not_alerted_again,
     a_dead_letter_can_be_retried,
+    a_dead_letter_retried_long_after_its_webhook_gets_its_retries_again,
+    an_email_registered_long_after_its_webhook_gets_its_retries,
     shutdown_releases_the_lease_of_a_stuck_delivery,
     a_flipped_byte_in_a_stored_code_is_a_dead_letter_and_an_alert_not_a_loop,
 );
@@ -229,6 +231,97 @@ async fn a_dead_letter_can_be_retried(backend: Backend) {
             .expect("nothing left"),
         0
     );
+    app.stop().await;
+}
+
+/// Makes the jobs of `notifier` as old as if their webhook came `hours` ago.
+async fn age_jobs(app: &esim_courier_tests::TestApp, notifier: &str, hours: i64) {
+    let moved =
+        sqlx::query("UPDATE outbox_jobs SET created_at = created_at - $1 WHERE notifier = $2")
+            .bind(hours * 3_600_000)
+            .bind(notifier.to_owned())
+            .execute(&app.db)
+            .await
+            .expect("aged")
+            .rows_affected();
+    assert_eq!(moved, 1, "one job of {notifier}");
+}
+
+/// The dead-letter alerts the operators got so far.
+fn dead_letter_alerts(app: &esim_courier_tests::TestApp) -> usize {
+    app.alerts()
+        .iter()
+        .filter(|a| a.kind.as_str() == "dead_letter")
+        .count()
+}
+
+/// An operator retries a dead letter days after its webhook (the channel was down over a
+/// weekend): a transient failure then is retried, not dead-lettered at once for the job's age.
+async fn a_dead_letter_retried_long_after_its_webhook_gets_its_retries_again(backend: Backend) {
+    let Some(app) = spawn_app(backend, AppOptions::default()).await else {
+        return;
+    };
+    app.customer
+        .fail_next(NotifyError::permanent("550 mailbox unavailable"));
+    app.register("2026032516xxxxxxxxxxx", json!({"email": "ana@example.com"}))
+        .await;
+    app.webhook_json(SAMPLE_COMPLETED).await;
+    let dead = eventually(10, "a dead letter", || async {
+        let d = app.store.dead_letters().await.expect("listed");
+        (!d.is_empty()).then_some(d)
+    })
+    .await;
+    // The policy allows an hour of retries; the job is two days old.
+    age_jobs(&app, "customer", 48).await;
+    app.customer
+        .fail_next(NotifyError::transient("421 try again later"));
+    assert_eq!(
+        app.store
+            .retry_dead(Some(dead[0].id), "test-operator")
+            .await
+            .expect("revived"),
+        1
+    );
+    eventually(10, "the email after a retry", || async {
+        (!app.customer.delivered().is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.customer.attempts().len(),
+        3,
+        "refused, deferred, delivered"
+    );
+    assert_eq!(dead_letter_alerts(&app), 1, "only the first refusal's");
+    app.stop().await;
+}
+
+/// The shop registers a customer a day after the webhook (after the `customer_unknown`
+/// alert): the activation email gets its retries from then, not none for the job's age.
+async fn an_email_registered_long_after_its_webhook_gets_its_retries(backend: Backend) {
+    let Some(app) = spawn_app(backend, AppOptions::default()).await else {
+        return;
+    };
+    app.webhook_json(SAMPLE_COMPLETED).await;
+    eventually(10, "the email waiting for its customer", || async {
+        (app.count(
+            "SELECT COUNT(*) FROM outbox_jobs WHERE notifier = 'customer' AND state = 'waiting'",
+        )
+        .await
+            == 1)
+            .then_some(())
+    })
+    .await;
+    age_jobs(&app, "customer", 25).await;
+    app.customer
+        .fail_next(NotifyError::transient("450 greylisted, try again later"));
+    app.register("2026032516xxxxxxxxxxx", json!({"email": "ana@example.com"}))
+        .await;
+    eventually(10, "the email after a retry", || async {
+        (!app.customer.delivered().is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(app.customer.attempts().len(), 2, "deferred, then delivered");
+    assert_eq!(dead_letter_alerts(&app), 0);
     app.stop().await;
 }
 
