@@ -38,7 +38,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use esim_courier_core::{Disposition, EventFingerprint, OrderEvent, OrderResult};
+use esim_courier_core::{Disposition, OrderEvent};
 use futures_util::FutureExt;
 use rusqlite::config::DbConfig;
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
@@ -47,7 +47,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::columns::{ContextRow, OwnedRow};
 use crate::intake::{
-    run_intake, EventJob, IntakeSteps, OwnedReceipt, Planner, Record, SealedEvent,
+    run_intake, EventJob, IntakeSteps, OwnedReceipt, Planner, Record, RecordedEvent, SealedEvent,
     COUNT_ORDER_EVENT, INSERT_EVENT, INSERT_JOB, INSERT_ORDER_WITH_RESULT, INSERT_RECEIPT,
     RECORDED_EVENTS,
 };
@@ -702,15 +702,13 @@ impl IntakeSteps for SqliteSteps<'_> {
         Ok(())
     }
 
-    async fn recorded_events(
-        &mut self,
-        order_no: &str,
-    ) -> Result<Vec<EventFingerprint>, StoreError> {
+    async fn recorded_events(&mut self, order_no: &str) -> Result<Vec<RecordedEvent>, StoreError> {
         query(self.conn, RECORDED_EVENTS, &[&order_no], |row| {
-            Ok(EventFingerprint {
-                result: OrderResult::parse(&row.get::<_, String>(0)?),
-                digest: row.get(1)?,
-            })
+            Ok(RecordedEvent::new(
+                &row.get::<_, String>(0)?,
+                row.get(1)?,
+                &row.get::<_, String>(2)?,
+            ))
         })
     }
 

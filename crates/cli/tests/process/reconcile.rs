@@ -451,7 +451,7 @@ async fn with_verification_a_forged_code_is_never_emailed_and_the_providers_is(b
     // their own; the second order's genuine webhook comes as usual.
     let mut forged = webhook_of(&target.order_no);
     forged["lpa"] = "LPA:1$evil.example$FORGED-MATCHING-ID".into();
-    assert_eq!(post(forged).await, "accepted");
+    assert_eq!(post(forged.clone()).await, "accepted");
     assert_eq!(post(webhook_of(&genuine.order_no)).await, "accepted");
 
     // Both customers get the provider's code; nobody gets the forged one.
@@ -498,6 +498,11 @@ async fn with_verification_a_forged_code_is_never_emailed_and_the_providers_is(b
 
     // The genuine webhook, late, is a duplicate of the provider's result: nothing more.
     assert_eq!(post(webhook_of(&target.order_no)).await, "duplicate");
+    // The forged one again (its sender retrying): a duplicate of the event set aside, recorded
+    // as such, not a failure and not a new event.
+    assert_eq!(post(forged).await, "duplicate");
+    let (_, order) = order_json(&config, dir.path(), &target.order_no).await;
+    assert_eq!(order["events"].as_array().map(Vec::len), Some(2), "{order}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(to_customers(&smtp).len(), 2);
     drop(server);
