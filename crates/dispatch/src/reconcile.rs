@@ -210,6 +210,11 @@ impl Reconciler {
         let Some(event) = &order.event else {
             return Ok(Found::Unfinished(order.status.clone()));
         };
+        // A sweep meets every finished order of its window again at each interval: what is
+        // on record already costs one read, not a write of the provider's record.
+        if self.store.knows_event(event).await? {
+            return Ok(Found::AlreadyKnown);
+        }
         let receipt = NewReceipt {
             received_at_ms: now_ms(),
             remote_addr: None,

@@ -335,6 +335,24 @@ impl Store {
     /// kept small (BENCHMARKS.md, "An intake's future"): no tracing span of its own, whose
     /// attribute kept a second copy of the arguments (the alert it logs names its order), and
     /// PostgreSQL's part boxed apart.
+    /// Whether `event` is on record for its order already (the same fingerprint, set aside
+    /// as unverified or not): a read through the order's unique (order, fingerprint) index.
+    /// A reconciliation sweep reads the provider's finished orders again each time; what is
+    /// known is skipped with this read instead of an intake that writes a duplicate receipt,
+    /// holding the provider's record, per order and per sweep.
+    pub async fn knows_event(&self, event: &OrderEvent) -> Result<bool, StoreError> {
+        let fingerprint = self.keys.fingerprint(event.fingerprint());
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM order_events WHERE order_no = $1 AND fingerprint = $2",
+        )
+        .bind(event.order_no.as_str().to_owned())
+        .bind(fingerprint)
+        .fetch_one(&self.read)
+        .await?
+        .try_get("n")?;
+        Ok(n > 0)
+    }
+
     pub async fn intake(
         &self,
         receipt: NewReceipt<'_>,
