@@ -21,10 +21,10 @@ impl Dispatcher {
             return;
         }
         match job.kind {
-            JobKind::ReconcileSweep => return self.sweep(&job).await,
+            JobKind::ReconcileSweep => return self.sweep(&job, shutdown).await,
             JobKind::ReconcileLookup => return self.lookup(&job).await,
-            JobKind::PlaceOrder => return self.place(&job).await,
-            JobKind::RetentionPurge => return self.purge(&job).await,
+            JobKind::PlaceOrder => return self.place(&job, shutdown).await,
+            JobKind::RetentionPurge => return self.purge(&job, shutdown).await,
             JobKind::OrderCompleted | JobKind::OrderFailed | JobKind::Alert => {}
         }
         let Some((registered, notification)) = self.prepare(&job).await else {

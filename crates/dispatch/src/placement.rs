@@ -19,6 +19,7 @@
 
 use esim_courier_core::{Alert, PlaceOrder, ProviderError};
 use esim_courier_store::{duration_ms, now_ms, AttemptOutcome, ClaimedJob, PlacementStatus};
+use tokio_util::sync::CancellationToken;
 
 use crate::{Dispatcher, RetryPolicy};
 
@@ -33,7 +34,7 @@ const PLACEMENT_RETRY: RetryPolicy = RetryPolicy {
 };
 
 impl Dispatcher {
-    pub(crate) async fn place(&self, job: &ClaimedJob) {
+    pub(crate) async fn place(&self, job: &ClaimedJob, shutdown: &CancellationToken) {
         let Some((reconciler, settings)) = &self.reconcile else {
             self.leave_to_another_replica(job).await;
             return;
@@ -101,7 +102,9 @@ impl Dispatcher {
             package_code: placement.package_code.clone(),
             email: customer.email.clone(),
         };
-        let answer = self.holding(job, reconciler.place(&order)).await;
+        let Some(answer) = self.holding(job, shutdown, reconciler.place(&order)).await else {
+            return;
+        };
         let attempt = self.attempt(started_at, None);
         let error = match answer {
             Ok(order_no) => {

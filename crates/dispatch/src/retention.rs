@@ -2,6 +2,7 @@
 //! across replicas and survives a crash; the next one is scheduled before it starts.
 
 use esim_courier_store::{duration_ms, now_ms, ClaimedJob, Retention};
+use tokio_util::sync::CancellationToken;
 
 use crate::Dispatcher;
 
@@ -28,7 +29,7 @@ impl RetentionSettings {
 const PURGE_ATTEMPTS: u32 = 5;
 
 impl Dispatcher {
-    pub(crate) async fn purge(&self, job: &ClaimedJob) {
+    pub(crate) async fn purge(&self, job: &ClaimedJob, shutdown: &CancellationToken) {
         let Some(settings) = self.retention else {
             self.leave_to_another_replica(job).await;
             return;
@@ -38,9 +39,16 @@ impl Dispatcher {
             tracing::error!(error = %e, "scheduling the next retention purge failed; the next start schedules it");
         }
         let started_at = now_ms();
-        let result = self
-            .holding(job, self.store.purge(&settings.retention, started_at))
-            .await;
+        let Some(result) = self
+            .holding(
+                job,
+                shutdown,
+                self.store.purge(&settings.retention, started_at),
+            )
+            .await
+        else {
+            return;
+        };
         let attempt = self.attempt(started_at, None);
         let written = match result {
             Ok(erased) => {

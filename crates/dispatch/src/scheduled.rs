@@ -11,6 +11,7 @@
 
 use esim_courier_core::{Alert, EventSource, OrderNo, OrderResult};
 use esim_courier_store::{duration_ms, now_ms, AttemptOutcome, ClaimedJob, JobContext};
+use tokio_util::sync::CancellationToken;
 
 use crate::reconcile::Found;
 use crate::{Dispatcher, RetryPolicy};
@@ -20,7 +21,7 @@ use crate::{Dispatcher, RetryPolicy};
 const SWEEP_ATTEMPTS: u32 = 5;
 
 impl Dispatcher {
-    pub(crate) async fn sweep(&self, job: &ClaimedJob) {
+    pub(crate) async fn sweep(&self, job: &ClaimedJob, shutdown: &CancellationToken) {
         let Some((reconciler, schedule)) = self
             .reconcile
             .as_ref()
@@ -35,7 +36,9 @@ impl Dispatcher {
         }
         let started_at = now_ms();
         let run = reconciler.sweep(started_at - duration_ms(schedule.window), |_, _| {});
-        let result = self.holding(job, run).await;
+        let Some(result) = self.holding(job, shutdown, run).await else {
+            return;
+        };
         let attempt = self.attempt(started_at, None);
         let written = match result {
             Ok(report) => {
@@ -100,18 +103,36 @@ impl Dispatcher {
     /// Runs `work` for `job`, extending the job's lease every third of it meanwhile, so a
     /// long but live piece of work (a sweep paging, a slow provider) is never claimed by
     /// another worker; only a dead worker's lease expires.
+    ///
+    /// `None` when shutdown's grace period ran out first, as for a delivery ([`Self::call`]):
+    /// the work is dropped and the job's lease released, so that the process stops within
+    /// `shutdown_grace` and another worker resumes the job at once instead of after its lease.
+    /// Each piece of this work is safe to run again: a sweep records what it finds through
+    /// the intake, a purge erases what is due, a placement carries its idempotency key.
     pub(crate) async fn holding<T>(
         &self,
         job: &ClaimedJob,
+        shutdown: &CancellationToken,
         work: impl std::future::Future<Output = T>,
-    ) -> T {
+    ) -> Option<T> {
         let lease_ms = duration_ms(self.config.lease);
+        let grace = self.config.shutdown_grace;
         tokio::pin!(work);
+        let stop = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::pin!(stop);
         let mut heartbeat = tokio::time::interval(self.config.lease / 3);
         heartbeat.tick().await;
         loop {
             tokio::select! {
-                result = &mut work => return result,
+                result = &mut work => return Some(result),
+                () = &mut stop => {
+                    tracing::warn!(job = job.id, kind = job.kind.as_str(), "shutting down: the job's work still under way after the grace period; releasing its lease");
+                    self.release(job).await;
+                    return None;
+                }
                 _ = heartbeat.tick() => {
                     if let Err(e) = self.store.extend_leases(std::slice::from_ref(job), now_ms() + lease_ms).await {
                         tracing::warn!(job = job.id, error = %e, "extending the job's lease failed");

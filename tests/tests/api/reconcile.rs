@@ -1,19 +1,23 @@
 //! Reconciliation at the store level, against the fake provider over HTTP: a sweep records
 //! each lost result once, also while new orders shift the provider's pages under it.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use esim_courier_core::{CurrencyTable, Routes};
-use esim_courier_dispatch::reconcile::{Reconciler, SweepReport};
+use esim_courier_dispatch::reconcile::{ReconcileSettings, Reconciler, SweepReport, SweepSchedule};
+use esim_courier_dispatch::{Dispatcher, DispatcherConfig};
 use esim_courier_provider_yoni::{YoniConfig, YoniProvider};
-use esim_courier_store::{now_ms, Store, StoreOptions};
-use esim_courier_tests::provider::FakeProvider;
-use esim_courier_tests::{migrated_store, on_both_backends, test_db, Backend};
+use esim_courier_store::{now_ms, JobKind, Store, StoreOptions};
+use esim_courier_tests::provider::{FakeProvider, Scripted};
+use esim_courier_tests::{eventually, migrated_store, on_both_backends, test_db, Backend};
+use tokio_util::sync::CancellationToken;
 
 on_both_backends!(
     a_sweep_records_each_order_once_while_new_orders_shift_the_pages,
+    shutdown_during_a_slow_sweep_releases_it_within_the_grace_period,
     replicas_scheduling_the_same_sweep_slot_make_one_job,
     a_provider_call_turn_that_passed_while_it_was_taken_is_not_used,
 );
@@ -22,12 +26,17 @@ const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
 
 async fn reconciler(url: &str, fake: &FakeProvider) -> Reconciler {
     let store = migrated_store(url).await;
+    reconciler_on(store, fake, Duration::from_secs(5))
+}
+
+/// A reconciler on `store` whose provider client waits up to `timeout` for an answer.
+fn reconciler_on(store: Store, fake: &FakeProvider, timeout: Duration) -> Reconciler {
     let provider = YoniProvider::new(
         YoniConfig {
             base_url: fake.base.clone(),
             app_id: fake.app_id.clone(),
             app_secret: fake.app_secret.clone().into(),
-            timeout: Duration::from_secs(5),
+            timeout,
             requests_per_second: NonZeroU32::new(10).expect("above 0"),
         },
         CurrencyTable::default(),
@@ -103,15 +112,6 @@ async fn a_sweep_records_each_order_once_while_new_orders_shift_the_pages(backen
         (again.orders, again.recovered, again.already_known),
         (127, 7, 120)
     );
-    // Every call was signed as the provider checks; pages asked newest first, 50 at a time.
-    let requests = fake.requests();
-    assert!(requests.iter().all(|r| !r.refused));
-    assert_eq!(requests.len(), 6);
-}
-
-async fn replicas_scheduling_the_same_sweep_slot_make_one_job(backend: Backend) {
-    let Some(db) = test_db(backend).await else {
-        return;
     // What was known already was only read: one receipt per order recorded, none per sweep.
     let receipts = count(
         &db.url,
@@ -122,6 +122,75 @@ async fn replicas_scheduling_the_same_sweep_slot_make_one_job(backend: Backend) 
         receipts, 127,
         "no receipt for an order a sweep already knew"
     );
+    // Every call was signed as the provider checks; pages asked newest first, 50 at a time.
+    let requests = fake.requests();
+    assert!(requests.iter().all(|r| !r.refused));
+    assert_eq!(requests.len(), 6);
+}
+
+/// A stop (SIGTERM, a deploy) while a sweep waits on a slow provider: the dispatcher stops
+/// within its grace period, not after the sweep, and gives the sweep back at once for another
+/// worker, its attempt not counted.
+async fn shutdown_during_a_slow_sweep_releases_it_within_the_grace_period(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let fake = FakeProvider::start("reseller-7", "the-app-secret");
+    finished_orders(&fake, 3);
+    // The first page comes after 30 s; the client would wait 60 s for it.
+    fake.then(Scripted::Slow(Duration::from_secs(30)));
+    let store = migrated_store(&db.url).await;
+    let reconciler = reconciler_on(store.clone(), &fake, Duration::from_secs(60));
+    let settings = ReconcileSettings {
+        expect_within: Duration::from_secs(60),
+        sweep: Some(SweepSchedule {
+            interval: Duration::from_secs(3600),
+            window: Duration::from_secs(48 * 3600),
+        }),
+        lookup_interval: Duration::from_secs(60),
+        give_up_after: Duration::from_secs(24 * 3600),
+        verify_webhooks: false,
+    };
+    assert!(store.schedule_sweep(now_ms()).await.expect("scheduled"));
+    let config = DispatcherConfig {
+        shutdown_grace: Duration::from_millis(200),
+        ..DispatcherConfig::default()
+    };
+    let shutdown = CancellationToken::new();
+    let dispatcher = Dispatcher::new(store.clone(), HashMap::new(), Routes::default(), config)
+        .with_reconciler(reconciler, settings);
+    let run = tokio::spawn(Arc::new(dispatcher).run(shutdown.clone()));
+    eventually(10, "the sweep to ask for its first page", || async {
+        (!fake.requests().is_empty()).then_some(())
+    })
+    .await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the dispatcher stops within its grace period, not after the page")
+        .expect("clean");
+    assert_eq!(
+        count(
+            &db.url,
+            "SELECT COUNT(*) FROM outbox_jobs WHERE kind = 'reconcile_sweep' AND state = 'in_flight'"
+        )
+        .await,
+        0,
+        "no sweep left leased"
+    );
+    let claimed = store.claim("next-worker", 1000, 10).await.expect("claims");
+    assert_eq!(claimed.len(), 1, "the sweep is claimable again at once");
+    assert_eq!(claimed[0].kind, JobKind::ReconcileSweep);
+    assert_eq!(
+        claimed[0].attempts, 1,
+        "its first attempt, the released one not counted"
+    );
+    store.close().await;
+}
+
+async fn replicas_scheduling_the_same_sweep_slot_make_one_job(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
     };
     let one = migrated_store(&db.url).await;
     let other = Store::connect(&StoreOptions::new(&db.url, esim_courier_tests::test_keys()))
