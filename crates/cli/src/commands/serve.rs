@@ -25,6 +25,9 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
         .map(crate::tls::server_config)
         .transpose()?;
     let store = open_store(&config).await?;
+    // Every setting is checked before the port opens: a refused one answers no webhook.
+    let reconcile = compose::reconciler(&config, &store, &routes)?;
+    let dispatcher_config = compose::dispatcher_config(&config)?;
 
     let listener = TcpListener::bind(&config.server.bind)
         .with_context(|| format!("cannot listen on {}", config.server.bind))?;
@@ -74,8 +77,6 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
     let mut server_task = tokio::spawn(server);
 
     let shutdown = CancellationToken::new();
-    let reconcile = compose::reconciler(&config, &store, &routes)?;
-    let dispatcher_config = compose::dispatcher_config(&config)?;
     let mut dispatcher =
         Dispatcher::new(store.clone(), notifiers, routes, dispatcher_config.clone());
     if let Some((reconciler, settings)) = reconcile {
