@@ -120,8 +120,9 @@ async fn the_api_needs_its_bearer_token(backend: Backend) {
         .await
         .expect("answers");
     assert_eq!(res.status().as_u16(), 404);
-    // The scheme's name in any case: a shop's client that writes `bearer` is let in.
-    for scheme in ["bearer", "BEARER"] {
+    // The scheme's name in any case: a shop's client that writes `bearer` is let in (404:
+    // past the token check); another scheme with the same token is not.
+    for (scheme, want) in [("bearer", 404), ("BEARER", 404), ("Basic", 401)] {
         let res = app
             .client
             .get(&url)
@@ -129,16 +130,8 @@ async fn the_api_needs_its_bearer_token(backend: Backend) {
             .send()
             .await
             .expect("answers");
-        assert_eq!(res.status().as_u16(), 404, "{scheme}");
+        assert_eq!(res.status().as_u16(), want, "{scheme}");
     }
-    let res = app
-        .client
-        .get(&url)
-        .header("authorization", format!("Basic {API_TOKEN}"))
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(res.status().as_u16(), 401, "another scheme is refused");
     app.stop().await;
 }
 
