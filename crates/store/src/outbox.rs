@@ -1108,8 +1108,8 @@ impl Store {
     }
 
     /// Puts dead jobs back in the queue: one by id, or all of them with `None`. Returns how
-    /// many were revived. Attempts, and the time retries may take, start again from now. Recorded in the audit log as done
-    /// by `actor`, in the same transaction.
+    /// many were revived. Attempts, and the time retries may take, start again from now.
+    /// Recorded in the audit log as done by `actor`, in the same transaction.
     pub async fn retry_dead(&self, id: Option<i64>, actor: &str) -> Result<u64, StoreError> {
         let now = self.now();
         let sql = "UPDATE outbox_jobs SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1,
