@@ -10,6 +10,10 @@ pub struct EventFingerprint {
     pub result: OrderResult,
     /// [`crate::OrderEvent::fingerprint`].
     pub digest: String,
+    /// Set aside as unverified (the provider's order API did not confirm it): the same
+    /// delivery again is still its duplicate, but it no longer counts towards the order's
+    /// result. `false` for a delivery being classified.
+    pub set_aside: bool,
 }
 
 /// How an order's news reached esim-courier. Either way the same intake rules apply, so the
@@ -60,8 +64,10 @@ pub enum Disposition {
 
 /// Decides what a delivery means.
 ///
-/// - the same result, ICCID and activation code as a recorded event: duplicate;
-/// - the first event of an order, or COMPLETED after FAILED: accepted;
+/// - the same result, ICCID and activation code as a recorded event: duplicate (also of an
+///   event set aside as unverified: its sender retrying);
+/// - the first event of an order, or COMPLETED after FAILED: accepted (an event set aside
+///   does not count);
 /// - FAILED (or anything else) after COMPLETED, or a second COMPLETED with another ICCID or
 ///   activation code: conflict;
 /// - another FAILED with other details: accepted (operators hear of it again).
@@ -69,7 +75,9 @@ pub fn classify(recorded: &[EventFingerprint], new: &EventFingerprint) -> Dispos
     if recorded.iter().any(|e| e.digest == new.digest) {
         return Disposition::Duplicate;
     }
-    let completed_before = recorded.iter().any(|e| e.result == OrderResult::Completed);
+    let completed_before = recorded
+        .iter()
+        .any(|e| !e.set_aside && e.result == OrderResult::Completed);
     if !completed_before {
         return Disposition::Accepted;
     }
@@ -90,6 +98,15 @@ mod tests {
         EventFingerprint {
             result,
             digest: digest.into(),
+            set_aside: false,
+        }
+    }
+
+    /// An event set aside as unverified.
+    fn aside(result: OrderResult, digest: &str) -> EventFingerprint {
+        EventFingerprint {
+            set_aside: true,
+            ..fp(result, digest)
         }
     }
 
@@ -109,6 +126,12 @@ mod tests {
             (vec![fp(F, "f1")], fp(F, "f2"), "accepted"),
             (vec![fp(C, "c1")], fp(unknown.clone(), "u1"), "conflict"),
             (vec![], fp(unknown, "u1"), "accepted"),
+            // A forged COMPLETED set aside, then the provider's own result recorded.
+            (vec![aside(C, "c1")], fp(C, "c1"), "duplicate"),
+            (vec![aside(C, "c1")], fp(F, "f1"), "accepted"),
+            (vec![aside(C, "c1")], fp(C, "c2"), "accepted"),
+            (vec![aside(C, "c1"), fp(C, "c2")], fp(C, "c1"), "duplicate"),
+            (vec![aside(C, "c1"), fp(C, "c2")], fp(F, "f1"), "conflict"),
         ];
         for (recorded, new, want) in cases {
             let got = match classify(&recorded, &new) {

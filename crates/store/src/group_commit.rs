@@ -38,7 +38,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use esim_courier_core::{Disposition, OrderEvent};
+use esim_courier_core::{Disposition, EventFingerprint, OrderEvent};
 use futures_util::FutureExt;
 use rusqlite::config::DbConfig;
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
@@ -47,7 +47,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::columns::{ContextRow, OwnedRow};
 use crate::intake::{
-    run_intake, EventJob, IntakeSteps, OwnedReceipt, Planner, Record, RecordedEvent, SealedEvent,
+    recorded_event, run_intake, EventJob, IntakeSteps, OwnedReceipt, Planner, Record, SealedEvent,
     COUNT_ORDER_EVENT, INSERT_EVENT, INSERT_JOB, INSERT_ORDER_WITH_RESULT, INSERT_RECEIPT,
     RECORDED_EVENTS,
 };
@@ -702,9 +702,12 @@ impl IntakeSteps for SqliteSteps<'_> {
         Ok(())
     }
 
-    async fn recorded_events(&mut self, order_no: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn recorded_events(
+        &mut self,
+        order_no: &str,
+    ) -> Result<Vec<EventFingerprint>, StoreError> {
         query(self.conn, RECORDED_EVENTS, &[&order_no], |row| {
-            Ok(RecordedEvent::new(
+            Ok(recorded_event(
                 &row.get::<_, String>(0)?,
                 row.get(1)?,
                 &row.get::<_, String>(2)?,

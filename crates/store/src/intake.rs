@@ -22,49 +22,20 @@ pub(crate) const INSERT_ORDER_WITH_RESULT: &str =
     "INSERT INTO orders (order_no, created_at, updated_at, state, recorded_events)
      VALUES ($1, $2, $2, $3, 1)
      ON CONFLICT (order_no) DO NOTHING";
-/// The events already recorded for an order: `result`, `fingerprint`, and whether it was set
-/// aside as unverified (`disposition`), see [`RecordedEvent`].
+/// The events already recorded for an order: `result`, `fingerprint`, and `disposition`
+/// (an event set aside as unverified still recognises its duplicates, [`classify`]).
 pub(crate) const RECORDED_EVENTS: &str =
     "SELECT result, fingerprint, disposition FROM order_events WHERE order_no = $1";
 
-/// An event already recorded for an order, as a new delivery is classified against it.
-#[derive(Debug, Clone)]
-pub(crate) struct RecordedEvent {
-    pub(crate) fingerprint: EventFingerprint,
-    /// Set aside as unverified: the provider's order API did not confirm it.
-    pub(crate) set_aside: bool,
-}
-
-impl RecordedEvent {
-    pub(crate) fn new(result: &str, digest: String, disposition: &str) -> Self {
-        Self {
-            fingerprint: EventFingerprint {
-                result: OrderResult::parse(result),
-                digest,
-            },
-            set_aside: disposition == "unverified",
-        }
+/// A row of [`RECORDED_EVENTS`], as the intake rules compare a delivery with it.
+pub(crate) fn recorded_event(result: &str, digest: String, disposition: &str) -> EventFingerprint {
+    EventFingerprint {
+        result: OrderResult::parse(result),
+        digest,
+        set_aside: disposition == "unverified",
     }
 }
 
-/// How a delivery stands against its order's events ([`classify`]). An event set aside as
-/// unverified no longer counts towards the order's state, but the same delivery again (its
-/// sender retrying) is still its duplicate: recorded as one, not written as a new event, which
-/// its fingerprint would forbid.
-fn disposition_against(recorded: Vec<RecordedEvent>, new: &EventFingerprint) -> Disposition {
-    if recorded
-        .iter()
-        .any(|e| e.set_aside && e.fingerprint.digest == new.digest)
-    {
-        return Disposition::Duplicate;
-    }
-    let counted: Vec<EventFingerprint> = recorded
-        .into_iter()
-        .filter(|e| !e.set_aside)
-        .map(|e| e.fingerprint)
-        .collect();
-    classify(&counted, new)
-}
 /// The receipt of an authenticated, parsed delivery.
 pub(crate) const INSERT_RECEIPT: &str =
     "INSERT INTO webhook_receipts (received_at, remote_addr, order_no, outcome, http_status, body, source)
@@ -149,6 +120,7 @@ impl SealedEvent {
         EventFingerprint {
             result: event.result.clone(),
             digest: self.fingerprint.clone(),
+            set_aside: false,
         }
     }
 
@@ -625,7 +597,10 @@ pub(crate) trait IntakeSteps {
     /// of one order. SQLite has one writer, and its create found the row.
     async fn lock_order(&mut self, order_no: &str, now: i64) -> Result<(), StoreError>;
     /// The events already recorded for the order, those set aside as unverified included.
-    async fn recorded_events(&mut self, order_no: &str) -> Result<Vec<RecordedEvent>, StoreError>;
+    async fn recorded_events(
+        &mut self,
+        order_no: &str,
+    ) -> Result<Vec<EventFingerprint>, StoreError>;
     /// Writes the receipt, the event and the order's state; returns their ids.
     async fn record(&mut self, record: Record<'_>) -> Result<(i64, Option<i64>), StoreError>;
     /// Writes a job unless one with the same key exists.
@@ -658,7 +633,7 @@ where
         steps.lock_order(order_no, now).await?;
         steps.recorded_events(order_no).await?
     };
-    let disposition = disposition_against(recorded, &sealed.as_recorded(event));
+    let disposition = classify(&recorded, &sealed.as_recorded(event));
     let accepted = disposition == Disposition::Accepted;
     let new_event = disposition != Disposition::Duplicate;
     let columns = if new_event {
@@ -738,14 +713,17 @@ impl IntakeSteps for PostgresSteps<'_, '_> {
 
     /// A statement of its own, after the lock: in READ COMMITTED it sees every event that a
     /// concurrent delivery of this order committed before releasing the lock.
-    async fn recorded_events(&mut self, order_no: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn recorded_events(
+        &mut self,
+        order_no: &str,
+    ) -> Result<Vec<EventFingerprint>, StoreError> {
         sqlx::query(RECORDED_EVENTS)
             .bind(order_no.to_owned())
             .fetch_all(&mut **self.tx)
             .await?
             .into_iter()
             .map(|row| {
-                Ok(RecordedEvent::new(
+                Ok(recorded_event(
                     &row.try_get::<String, _>("result")?,
                     row.try_get("fingerprint")?,
                     &row.try_get::<String, _>("disposition")?,
@@ -816,50 +794,4 @@ pub(crate) async fn insert_job(
         .execute(&mut **tx)
         .await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fingerprint(result: OrderResult, digest: &str) -> EventFingerprint {
-        EventFingerprint {
-            result,
-            digest: digest.to_owned(),
-        }
-    }
-
-    #[test]
-    fn an_event_set_aside_is_a_duplicate_of_itself_and_nothing_else() {
-        let forged = fingerprint(OrderResult::Completed, "forged");
-        let providers = fingerprint(OrderResult::Completed, "providers");
-        let recorded = || {
-            vec![
-                RecordedEvent::new("COMPLETED", "forged".to_owned(), "unverified"),
-                RecordedEvent::new("COMPLETED", "providers".to_owned(), "accepted"),
-            ]
-        };
-        assert_eq!(
-            disposition_against(recorded(), &forged),
-            Disposition::Duplicate
-        );
-        assert_eq!(
-            disposition_against(recorded(), &providers),
-            Disposition::Duplicate
-        );
-        // Set aside, it no longer makes the order COMPLETED: another result is the first.
-        let only_set_aside = vec![RecordedEvent::new(
-            "COMPLETED",
-            "forged".to_owned(),
-            "unverified",
-        )];
-        assert_eq!(
-            disposition_against(only_set_aside, &fingerprint(OrderResult::Failed, "failed")),
-            Disposition::Accepted
-        );
-        assert!(matches!(
-            disposition_against(recorded(), &fingerprint(OrderResult::Failed, "failed")),
-            Disposition::Conflict(_)
-        ));
-    }
 }
