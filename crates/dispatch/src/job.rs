@@ -144,7 +144,6 @@ impl Dispatcher {
         shutdown: &CancellationToken,
     ) -> Option<Result<Receipt, NotifyError>> {
         let policy = &registered.policy;
-        let grace = self.config.shutdown_grace;
         let lease = self.config.lease;
         let heartbeat = async {
             let mut tick = tokio::time::interval(lease / 3);
@@ -176,11 +175,18 @@ impl Dispatcher {
                 Err(_) => Err(NotifyError::transient(format!("no answer within {:?}", policy.timeout))),
             }),
             () = heartbeat => None,
-            () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            () = self.grace_over(shutdown) => {
                 tracing::warn!("shutting down: delivery still under way after the grace period; releasing its lease");
                 None
             }
         }
+    }
+
+    /// Completes once shutdown was asked for and its grace period has passed: work still under
+    /// way then is dropped and its job's lease released.
+    pub(crate) async fn grace_over(&self, shutdown: &CancellationToken) {
+        shutdown.cancelled().await;
+        tokio::time::sleep(self.config.shutdown_grace).await;
     }
 
     /// Records what the notifier answered: done, retry later, or dead letter.

@@ -116,12 +116,8 @@ impl Dispatcher {
         work: impl std::future::Future<Output = T>,
     ) -> Option<T> {
         let lease_ms = duration_ms(self.config.lease);
-        let grace = self.config.shutdown_grace;
         tokio::pin!(work);
-        let stop = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(grace).await;
-        };
+        let stop = self.grace_over(shutdown);
         tokio::pin!(stop);
         let mut heartbeat = tokio::time::interval(self.config.lease / 3);
         heartbeat.tick().await;

@@ -51,7 +51,9 @@ pub(super) fn classify(failure: &SmtpFailure, server: &str) -> NotifyError {
 /// The text with each e-mail address in it masked as operators see a customer's
 /// (`b***@example.com`). Servers name the recipient in their replies (`550 5.1.1
 /// <bob@example.com>: Recipient address rejected`), and this text is logged, kept with the
-/// job's attempts and sent in the dead-letter alert.
+/// job's attempts and sent in the dead-letter alert. The shape is
+/// `EmailAddress::masked`'s; a word is not parsed as an address first, since a reply may end
+/// one with a full stop, which would fail the parse and leave it whole.
 fn mask_addresses(text: &str) -> String {
     let delimiter = |c: char| {
         c.is_whitespace()
@@ -105,6 +107,10 @@ mod tests {
             (
                 "554 identities failed the check in region EU-WEST-1: a@b.example, c@d.example",
                 "554 identities failed the check in region EU-WEST-1: a***@b.example, c***@d.example",
+            ),
+            (
+                "550 5.1.1 Recipient bob@example.com.",
+                "550 5.1.1 Recipient b***@example.com.",
             ),
             ("450 4.7.1 Greylisted, try again later", "450 4.7.1 Greylisted, try again later"),
             ("a lone @ and user@ and @host stay", "a lone @ and user@ and @host stay"),
