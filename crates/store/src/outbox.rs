@@ -128,6 +128,9 @@ pub struct ClaimedJob {
     /// When its retry budget began, if not at its creation: when a registration released it
     /// from waiting for its customer, or an operator retried it as a dead letter.
     pub retry_from: Option<i64>,
+    /// When the provider's order API confirmed its webhook (`verify_webhooks`; see
+    /// [`Store::job_confirmed`]), if it did.
+    pub confirmed_at: Option<i64>,
     /// Whether the "customer unknown" alert was already raised for it.
     pub customer_alerted: bool,
     /// This claim's token (`locked_by`): unique per claim, so a worker whose lease expired
@@ -228,7 +231,7 @@ static CLAIM_CONTEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
 });
 
 const JOB_COLUMNS: &str =
-    "id, dedup_key, notifier, kind, order_no, event_id, payload, attempts, created_at, retry_from, customer_alerted, locked_by, recipient";
+    "id, dedup_key, notifier, kind, order_no, event_id, payload, attempts, created_at, retry_from, confirmed_at, customer_alerted, locked_by, recipient";
 
 // Statements shared by the sqlx path and SQLite's group-commit writer (see intake.rs).
 
@@ -1074,6 +1077,31 @@ impl Store {
         })
     }
 
+    /// The provider's order API confirmed the webhook of the activation job `job`
+    /// (`verify_webhooks`). Its delivery starts here: the rounds it waited for the provider
+    /// used its attempts as their clock, so its attempts restart with this claim as the first,
+    /// its retry budget (`max_age`) counts from now, and later attempts do not ask again.
+    /// Updates `job` to match. Returns false when the lease was lost (nothing written).
+    pub async fn job_confirmed(&self, job: &mut ClaimedJob) -> Result<bool, StoreError> {
+        let now = self.now();
+        let done = sqlx::query(
+            "UPDATE outbox_jobs SET confirmed_at = $1, retry_from = $1, attempts = 1, updated_at = $1
+              WHERE id = $2 AND locked_by = $3 AND state = 'in_flight'",
+        )
+        .bind(now)
+        .bind(job.id)
+        .bind(job.lease.clone())
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        job.confirmed_at = Some(now);
+        job.retry_from = Some(now);
+        job.attempts = 1;
+        Ok(true)
+    }
+
     /// Extends the leases of jobs still being delivered to `until` (a heartbeat, so a slow
     /// but live delivery never loses its lease). Returns how many were still held.
     pub async fn extend_leases(&self, jobs: &[ClaimedJob], until: i64) -> Result<u64, StoreError> {
@@ -1371,6 +1399,7 @@ macro_rules! claimed_job_from_row {
             attempts: $row.$get("attempts")?,
             created_at: $row.$get("created_at")?,
             retry_from: $row.$get("retry_from")?,
+            confirmed_at: $row.$get("confirmed_at")?,
             customer_alerted: customer_alerted != 0,
             lease: lease.unwrap_or_default(),
             recipient: $row.$get("recipient")?,
