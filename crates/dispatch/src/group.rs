@@ -71,8 +71,8 @@ impl Dispatcher {
             }
         }
         let mut prepared: Vec<(ClaimedJob, Notification)> = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            if let Some((_, n)) = self.prepare(&job).await {
+        for mut job in jobs {
+            if let Some((_, n)) = self.prepare(&mut job).await {
                 prepared.push((job, n));
             }
         }

@@ -15,7 +15,7 @@ const WAITING_RECHECK: Duration = Duration::from_secs(3600);
 
 impl Dispatcher {
     #[tracing::instrument(skip_all, fields(job = job.id, notifier = %job.notifier, order_no = job.order_no.as_deref().unwrap_or("-"), attempt = job.attempts))]
-    pub(crate) async fn process(&self, job: ClaimedJob, shutdown: &CancellationToken) {
+    pub(crate) async fn process(&self, mut job: ClaimedJob, shutdown: &CancellationToken) {
         if shutdown.is_cancelled() {
             self.release(&job).await;
             return;
@@ -27,7 +27,7 @@ impl Dispatcher {
             JobKind::RetentionPurge => return self.purge(&job, shutdown).await,
             JobKind::OrderCompleted | JobKind::OrderFailed | JobKind::Alert => {}
         }
-        let Some((registered, notification)) = self.prepare(&job).await else {
+        let Some((registered, notification)) = self.prepare(&mut job).await else {
             return;
         };
         let started_at = now_ms();
@@ -60,8 +60,12 @@ impl Dispatcher {
     }
 
     /// Everything before the call: the notifier, the job's order and customer, the
-    /// notification. `None` when the job was settled here (dead, waiting, released).
-    pub(crate) async fn prepare(&self, job: &ClaimedJob) -> Option<(&Registered, Notification)> {
+    /// notification. `None` when the job was settled here (dead, waiting, released). A job
+    /// whose webhook the provider confirmed here is updated to count its attempts from now.
+    pub(crate) async fn prepare(
+        &self,
+        job: &mut ClaimedJob,
+    ) -> Option<(&Registered, Notification)> {
         let Some(registered) = self.notifiers.get(&job.notifier) else {
             let error = format!("notifier {:?} is not configured", job.notifier);
             self.dead(job, now_ms(), None, AttemptOutcome::Permanent, &error)

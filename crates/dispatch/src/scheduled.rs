@@ -207,16 +207,18 @@ impl Dispatcher {
     /// webhook's ICCID and activation code must be those of the provider's record (a
     /// reconciled event is the provider's record already). A mismatch sets the webhook aside
     /// (never sent; `webhook_unverified`) and records the provider's own result instead; no
-    /// record yet, or no answer, looks again until `give_up_after`, then alerts. `false` when
-    /// the job was settled here.
-    pub(crate) async fn verified(&self, job: &ClaimedJob, ctx: &JobContext) -> bool {
+    /// record yet, or no answer, looks again until `give_up_after`, then alerts. Once
+    /// confirmed, the job's delivery counts its attempts and retries from then (the rounds
+    /// used its attempts as their clock) and is not confirmed again. `false` when the job was
+    /// settled here.
+    pub(crate) async fn verified(&self, job: &mut ClaimedJob, ctx: &JobContext) -> bool {
         let Some((reconciler, settings)) = &self.reconcile else {
             return true;
         };
         let Some(event) = ctx.event.as_ref().filter(|_| settings.verify_webhooks) else {
             return true;
         };
-        if event.source == EventSource::Reconciliation {
+        if event.source == EventSource::Reconciliation || job.confirmed_at.is_some() {
             return true;
         }
         let started_at = now_ms();
@@ -258,7 +260,15 @@ impl Dispatcher {
             None
         };
         let Some(differs) = differs else {
-            return true;
+            return match self.store.job_confirmed(job).await {
+                Ok(held) => held,
+                // The email is confirmed: send it. Only its retry budget was not moved, and a
+                // later attempt asks the provider again.
+                Err(e) => {
+                    tracing::warn!(order_no, error = %e, "recording the provider's confirmation failed; delivering anyway");
+                    true
+                }
+            };
         };
         // Never the codes themselves: what differs, and that nothing was sent.
         let reason = format!(

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use esim_courier_tests::provider::{FakeProvider, Scripted};
-use esim_courier_tests::smtp::{open_activation_email, read_qr, readable_text, SmtpServer};
+use esim_courier_tests::smtp::{
+    open_activation_email, read_qr, readable_text, Response, SmtpServer, Stage,
+};
 use esim_courier_tests::{on_both_backends, test_db, Backend};
 
 use crate::email::{order_json, register, to_customers, write_email_config};
@@ -16,6 +18,7 @@ on_both_backends!(
     serve_sweeps_at_start_and_every_interval_without_an_operator,
     a_registered_order_without_a_webhook_is_looked_up_until_it_finishes_or_is_overdue,
     with_verification_a_forged_code_is_never_emailed_and_the_providers_is,
+    a_confirmed_email_gets_its_retries_however_long_the_provider_took,
     a_sweep_killed_half_way_runs_again_after_the_restart,
 );
 
@@ -505,6 +508,160 @@ async fn with_verification_a_forged_code_is_never_emailed_and_the_providers_is(b
     assert_eq!(order["events"].as_array().map(Vec::len), Some(2), "{order}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(to_customers(&smtp).len(), 2);
+    drop(server);
+}
+
+/// With `verify_webhooks`, the webhook comes before the provider's order API shows the order
+/// completed: the activation email waits several rounds for the confirmation (each used one
+/// of the job's attempts), on a job as old as a day. Once confirmed, its first delivery meets
+/// a busy mailbox: it is retried and delivered, its attempts and retry time counted from the
+/// confirmation, and the retry does not ask the provider again.
+async fn a_confirmed_email_gets_its_retries_however_long_the_provider_took(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let (provider, smtp, dir, config) = world(
+        &db.url,
+        "0s",
+        &[
+            ("verify_webhooks", true.into()),
+            ("lookup_interval", "1s".into()),
+        ],
+    );
+    // Two attempts, and the default day of retries, for the activation email.
+    edit_config(&config, |doc| {
+        let retry = doc
+            .get_mut("notifiers")
+            .and_then(|n| n.get_mut("customer-email"))
+            .and_then(|c| c.get_mut("retry"))
+            .and_then(toml::Value::as_table_mut)
+            .expect("the customer notifier's retry");
+        retry.insert("max_attempts".into(), 2.into());
+    });
+    let server = Server::start(&config, dir.path()).await;
+    let client = esim_courier_tests::http_client();
+
+    let order = provider.new_order("JP-7D-5GB");
+    provider.add(order.clone());
+    register(
+        &client,
+        &server,
+        &order.order_no,
+        "ana@traveller.example",
+        "en",
+    )
+    .await;
+    let mut completed = order.clone();
+    completed.status = "COMPLETED".into();
+    completed.iccid = ICCID.into();
+    completed.lpa = LPA.into();
+    let res = client
+        .post(format!("{}/webhooks/order/{WEBHOOK_TOKEN}", server.base))
+        .json(&completed.webhook())
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(res.status().as_u16(), 200);
+
+    // The provider still says PROCESSING: rounds at about 0, 1 and 3 s.
+    let email_job = |order: &serde_json::Value| {
+        order["notifications"]
+            .as_array()
+            .and_then(|jobs| jobs.iter().find(|j| j["notifier"] == "customer-email"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut rounds = 0;
+    for _ in 0..150 {
+        let (_, shown) = order_json(&config, dir.path(), &order.order_no).await;
+        rounds = email_job(&shown)["attempt_log"]
+            .as_array()
+            .map_or(0, Vec::len);
+        if rounds >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(rounds >= 3, "three rounds waiting for the provider");
+    // The job as old as if its webhook came a day ago (the retries may take a day).
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.expect("db");
+    let aged = sqlx::query(
+        "UPDATE outbox_jobs SET created_at = created_at - $1 WHERE notifier = 'customer-email'",
+    )
+    .bind(25 * 3_600_000_i64)
+    .execute(&pool)
+    .await
+    .expect("aged")
+    .rows_affected();
+    assert_eq!(aged, 1);
+    pool.close().await;
+
+    smtp.reply_next(
+        Stage::Rcpt,
+        Response::custom(
+            450,
+            "4.2.1 <ana@traveller.example>: Mailbox busy, try later".into(),
+        ),
+    );
+    provider.finish(&order.order_no, "COMPLETED", ICCID, LPA);
+    wait_until(30, "the confirmed email after its retry", || {
+        !to_customers(&smtp).is_empty()
+    })
+    .await;
+    let mut job = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, shown) = order_json(&config, dir.path(), &order.order_no).await;
+        job = email_job(&shown);
+        if job["state"] == "done" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(job["state"], "done", "{job}");
+    let log = job["attempt_log"].as_array().cloned().unwrap_or_default();
+    let waited = log
+        .iter()
+        .take_while(|a| {
+            a["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("waiting for the provider to confirm"))
+        })
+        .count();
+    assert!(waited >= 3, "{log:?}");
+    let delivery: Vec<(i64, &str)> = log[waited..]
+        .iter()
+        .map(|a| {
+            (
+                a["attempt"].as_i64().unwrap_or_default(),
+                a["outcome"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        delivery,
+        [(1, "transient"), (2, "delivered")],
+        "the delivery's own attempts, after the confirmation: {log:?}"
+    );
+    assert_eq!(job["attempts"], 2);
+
+    let mails = to_customers(&smtp);
+    assert_eq!(mails.len(), 1);
+    let (_, _, png, _) = open_activation_email(&mails[0].data);
+    assert_eq!(read_qr(&png), LPA);
+    assert!(
+        smtp.peek()
+            .iter()
+            .all(|m| !m.to.iter().any(|t| t.contains("ops@"))),
+        "no dead letter, no alert"
+    );
+    // One question per round and one that confirmed; the retry did not ask again.
+    let asked = provider
+        .requests()
+        .iter()
+        .filter(|r| r.body.to_string().contains(&order.order_no))
+        .count();
+    assert_eq!(asked, waited + 1);
     drop(server);
 }
 
