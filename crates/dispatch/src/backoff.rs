@@ -30,11 +30,16 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The delay after failed attempt number `attempt` (1-based): `initial * 2^(attempt-1)`,
     /// capped at `max_delay`, with "equal jitter" (half fixed, half random) so retries of
-    /// many jobs spread out yet still grow. A channel's `retry_after` wins when given.
+    /// many jobs spread out yet still grow. A channel's `retry_after` lengthens it, never
+    /// shortens it: a channel that keeps answering "after 1 s" (or 0) would otherwise use up
+    /// `max_attempts` in seconds, where the backoff spreads them over `max_age`.
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(after) = retry_after {
-            return after.min(self.max_age);
-        }
+        let backoff = self.backoff(attempt);
+        retry_after.map_or(backoff, |after| after.min(self.max_age).max(backoff))
+    }
+
+    /// [`Self::delay`] without a channel's word.
+    fn backoff(&self, attempt: u32) -> Duration {
         let exp = self
             .initial_delay
             .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(30)));
@@ -71,6 +76,19 @@ mod tests {
         assert_eq!(
             p.delay(3, Some(Duration::from_secs(42))),
             Duration::from_secs(42)
+        );
+        // A shorter word than the backoff does not hurry the retries.
+        for attempt in 1..=10u32 {
+            let full =
+                Duration::from_millis(100 * 2u64.pow(attempt - 1)).min(Duration::from_secs(10));
+            for after in [Duration::ZERO, Duration::from_millis(1)] {
+                assert!(p.delay(attempt, Some(after)) >= full / 2);
+            }
+        }
+        // Nor does a longer one outlast the retries' time.
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(7 * 24 * 3600))),
+            p.max_age
         );
         // No overflow on absurd attempt numbers.
         assert!(p.delay(u32::MAX, None) <= Duration::from_secs(10));
