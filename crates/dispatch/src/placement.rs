@@ -18,7 +18,9 @@
 //! [`Store::placement_placed`]: esim_courier_store::Store::placement_placed
 
 use esim_courier_core::{Alert, PlaceOrder, ProviderError};
-use esim_courier_store::{duration_ms, now_ms, AttemptOutcome, ClaimedJob, PlacementStatus};
+use esim_courier_store::{
+    duration_ms, now_ms, Attempt, AttemptOutcome, ClaimedJob, PlacementStatus,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Dispatcher, RetryPolicy};
@@ -91,9 +93,14 @@ impl Dispatcher {
             return;
         }
         let Some(customer) = &placement.customer else {
-            // Erased while it waited (`customers forget`): nobody to place it for.
+            // Erased while it waited (`customers forget`): nobody to place it for. It fails as
+            // any placement that stops, so the shop's GET and the operators' alert say so. The
+            // provider was never asked unless an earlier attempt of it was.
             let why = "its customer's data was erased before it was placed";
-            self.dead(job, started_at, None, AttemptOutcome::Permanent, why)
+            let never_asked = job.attempts == 1 && job.retry_from.is_none();
+            let alert = Alert::placement_failed(&reference, why, never_asked, job.id, started_at);
+            let attempt = self.attempt(started_at, None);
+            self.placement_stops(job, &attempt, (AttemptOutcome::Permanent, why), &[alert])
                 .await;
             return;
         };
@@ -159,10 +166,22 @@ impl Dispatcher {
         alerts.push(Alert::placement_failed(
             &reference, &why, refused, job.id, started_at,
         ));
+        self.placement_stops(job, &attempt, (outcome, &why), &alerts)
+            .await;
+    }
+
+    /// The placement fails for good (`outcome`, `why`), raising `alerts`.
+    async fn placement_stops(
+        &self,
+        job: &ClaimedJob,
+        attempt: &Attempt<'_>,
+        (outcome, why): (AttemptOutcome, &str),
+        alerts: &[Alert],
+    ) {
         let alert_jobs: Vec<_> = alerts.iter().map(|a| self.alert_jobs(a)).collect();
         let written = self
             .store
-            .placement_failed(job, &attempt, (outcome, &why), &alert_jobs)
+            .placement_failed(job, attempt, (outcome, why), &alert_jobs)
             .await;
         if matches!(written, Ok(true)) {
             metrics::counter!("esim_courier_placements_total", "outcome" => "failed").increment(1);

@@ -217,7 +217,18 @@ impl Store {
         .bind(placement.reference.clone())
         .execute(&mut *tx)
         .await?;
-        let woken = match &placement.customer {
+        // The customer as stored now, under the placement row's lock, not as read before the
+        // provider was asked: one forgotten meanwhile is not bound to the order
+        // (`forget_customer` takes the same lock before it looks for the customer's orders).
+        let customer = match sqlx::query(PLACEMENT_SELECT)
+            .bind(placement.reference.clone())
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            Some(row) => placement_record(&self.keys, &row)?.customer,
+            None => None,
+        };
+        let woken = match &customer {
             Some(customer) => {
                 let (registration, woken) = self
                     .bind_customer(&mut tx, order_no.as_str(), customer, now)

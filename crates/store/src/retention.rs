@@ -87,29 +87,32 @@ impl Store {
         let index = self.keys.email_index(email);
         let now = self.now();
         let mut tx = self.begin_write().await?;
-        let orders: Vec<String> = sqlx::query(
-            "SELECT order_no FROM orders WHERE customer_email_index = $1 ORDER BY order_no",
-        )
-        .bind(index.clone())
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get("order_no"))
-        .collect::<Result<_, _>>()?;
         let mut erased = Erased::default();
-        for order_no in &orders {
-            erased.add(self.erase_order(&mut tx, order_no, None, true, now).await?);
-        }
+        // Placements first: on PostgreSQL this waits for a placement being placed (which
+        // binds its customer to the new order under the same row lock), so the orders read
+        // next include that order; a placement placed after this sees its customer erased.
         erased.placements += sqlx::query(
             "UPDATE placements SET customer_email = '', customer_name = NULL, customer_locale = NULL,
                     customer_email_index = NULL, updated_at = $2
               WHERE customer_email_index = $1",
         )
-        .bind(index)
+        .bind(index.clone())
         .bind(now)
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        let orders: Vec<String> = sqlx::query(
+            "SELECT order_no FROM orders WHERE customer_email_index = $1 ORDER BY order_no",
+        )
+        .bind(index)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("order_no"))
+        .collect::<Result<_, _>>()?;
+        for order_no in &orders {
+            erased.add(self.erase_order(&mut tx, order_no, None, true, now).await?);
+        }
         if !erased.is_empty() {
             let entry = AuditEntry {
                 actor: actor.to_owned(),

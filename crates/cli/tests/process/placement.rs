@@ -18,6 +18,8 @@ on_both_backends!(
     a_placement_killed_after_the_provider_placed_it_is_not_placed_twice,
     a_webhook_before_the_placements_answer_is_emailed_when_the_answer_commits,
     the_providers_errors_retry_alert_or_fail_the_placement,
+    a_placement_whose_customer_is_forgotten_before_it_is_placed_fails_and_says_why,
+    a_customer_forgotten_while_the_provider_places_their_order_is_not_bound_to_it,
 );
 
 /// No sweeps, and lookups far off: only placements talk to the provider here.
@@ -449,5 +451,111 @@ async fn the_providers_errors_retry_alert_or_fail_the_placement(backend: Backend
         "{}",
         server.log_text()
     );
+    drop(server);
+}
+
+/// The provider is busy at the first calls; meanwhile the shop's customer asks to be
+/// forgotten. The placement is not placed for nobody: it fails, says why to the shop's GET,
+/// and operators get `placement_failed`.
+async fn a_placement_whose_customer_is_forgotten_before_it_is_placed_fails_and_says_why(
+    backend: Backend,
+) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let (provider, smtp, dir, config) = placing_world(&db.url);
+    let server = Server::start(&config, dir.path()).await;
+    let client = esim_courier_tests::http_client();
+    // Four "busy" answers: the retries wait at least 0.5 + 1 + 2 + 4 s in all.
+    for _ in 0..4 {
+        provider.then(Scripted::Code(102));
+    }
+    let (status, answer) = post(
+        &client,
+        &server,
+        &body("forgot-1", "JP-7D-5GB", "fay@traveller.example"),
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    wait_until(30, "the first call", || !place_keys(&provider).is_empty()).await;
+    let (code, out, err) = run_cli(
+        &config,
+        dir.path(),
+        &["customers", "forget", "fay@traveller.example"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(" 1 placement(s)"), "{out}");
+
+    let failed = placement_becomes(&client, &server, "forgot-1", "failed").await;
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("customer's data was erased")),
+        "{failed}"
+    );
+    wait_until(30, "the placement_failed alert", || {
+        ops_alerts(&smtp)
+            .iter()
+            .any(|a| a.contains("placement_failed") && a.contains("forgot-1"))
+    })
+    .await;
+    let calls = place_keys(&provider).len();
+    assert!((1..=4).contains(&calls), "only the busy calls: {calls}");
+    assert!(provider.orders().is_empty(), "nothing was placed");
+    drop(server);
+}
+
+/// The provider places the order at once but answers 4 s later; meanwhile the customer is
+/// forgotten. The answer is recorded (the order exists at the provider), but the erased
+/// customer is not written back onto the new order, and nobody is emailed.
+async fn a_customer_forgotten_while_the_provider_places_their_order_is_not_bound_to_it(
+    backend: Backend,
+) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let (provider, smtp, dir, config) = placing_world(&db.url);
+    provider.then(Scripted::Late(Duration::from_secs(4)));
+    let server = Server::start(&config, dir.path()).await;
+    let client = esim_courier_tests::http_client();
+    let (status, answer) = post(
+        &client,
+        &server,
+        &body("forgot-2", "JP-7D-5GB", "gus@traveller.example"),
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    wait_until(30, "the provider to hold the order", || {
+        provider.orders().len() == 1
+    })
+    .await;
+    let (code, out, err) = run_cli(
+        &config,
+        dir.path(),
+        &["customers", "forget", "gus@traveller.example"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(" 1 placement(s)"), "{out}");
+
+    let placed = placement_becomes(&client, &server, "forgot-2", "placed").await;
+    let order_no = placed["orderNo"].as_str().expect("its order").to_owned();
+    // Its result comes: the order has no customer, and there is nobody to email.
+    provider.finish(&order_no, "COMPLETED", ICCID, LPA);
+    let url = format!("{}/webhooks/order/{WEBHOOK_TOKEN}", server.base);
+    let statuses = provider.push_webhook(&url, &order_no, QUICK).await;
+    assert_eq!(statuses[0], 200);
+    let (_, order) = order_json(&config, dir.path(), &order_no).await;
+    assert!(
+        order["customer"].is_null(),
+        "no customer on the new order: {order}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(to_customers(&smtp).is_empty(), "nobody was emailed");
+    let text = server.log_text();
+    assert!(!text.contains("gus@"), "the address is not logged");
     drop(server);
 }
