@@ -22,7 +22,7 @@ impl Dispatcher {
         }
         match job.kind {
             JobKind::ReconcileSweep => return self.sweep(&job, shutdown).await,
-            JobKind::ReconcileLookup => return self.lookup(&job).await,
+            JobKind::ReconcileLookup => return self.lookup(&job, shutdown).await,
             JobKind::PlaceOrder => return self.place(&job, shutdown).await,
             JobKind::RetentionPurge => return self.purge(&job, shutdown).await,
             JobKind::OrderCompleted | JobKind::OrderFailed | JobKind::Alert => {}

@@ -108,7 +108,8 @@ impl Dispatcher {
     /// the work is dropped and the job's lease released, so that the process stops within
     /// `shutdown_grace` and another worker resumes the job at once instead of after its lease.
     /// Each piece of this work is safe to run again: a sweep records what it finds through
-    /// the intake, a purge erases what is due, a placement carries its idempotency key.
+    /// the intake, a lookup asks again, a purge erases what is due, a placement carries its
+    /// idempotency key.
     pub(crate) async fn holding<T>(
         &self,
         job: &ClaimedJob,
@@ -145,7 +146,7 @@ impl Dispatcher {
         self.check_written(self.store.job_defer(job, later).await);
     }
 
-    pub(crate) async fn lookup(&self, job: &ClaimedJob) {
+    pub(crate) async fn lookup(&self, job: &ClaimedJob, shutdown: &CancellationToken) {
         let Some((reconciler, settings)) = &self.reconcile else {
             self.leave_to_another_replica(job).await;
             return;
@@ -160,11 +161,17 @@ impl Dispatcher {
                 return;
             }
         };
-        // The webhook may have come since this lookup was scheduled: then nothing to ask.
-        let found = match self.store.has_result(order_no.as_str()).await {
-            Ok(true) => Ok(Found::AlreadyKnown),
-            Ok(false) => reconciler.order(&order_no).await,
-            Err(e) => Err(e.into()),
+        // The webhook may have come since this lookup was scheduled: then nothing to ask. The
+        // provider's turn and answer may take a while: held like a sweep's pages.
+        let ask = async {
+            match self.store.has_result(order_no.as_str()).await {
+                Ok(true) => Ok(Found::AlreadyKnown),
+                Ok(false) => reconciler.order(&order_no).await,
+                Err(e) => Err(e.into()),
+            }
+        };
+        let Some(found) = self.holding(job, shutdown, ask).await else {
+            return;
         };
         let attempt = self.attempt(started_at, None);
         let still = match found {

@@ -7,8 +7,10 @@
 //! - Records are mapped into the domain types of `core` in one function (`record.rs`), the
 //!   only place that knows their assumed shape.
 //! - Lookups (`/v1/order/e-sim/page`) wait for a rate limiter (10 per second by default, as
-//!   the provider allows). It holds for this process; the reconciler that calls the provider
-//!   runs where its lease is held, so one process calls at a time across replicas.
+//!   the provider allows). It holds for this process; across replicas, whose lookups run at
+//!   once, they also wait for a [`CallGate`](esim_courier_core::CallGate)'s turn
+//!   ([`YoniProvider::with_gate`]; esim-courier gives the store's, shared through the
+//!   database).
 
 mod config;
 mod envelope;

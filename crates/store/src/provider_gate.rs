@@ -20,6 +20,13 @@ use crate::{Backend, Store, StoreError};
 
 /// How far past its turn a call may still go.
 const LATE_MS: i64 = 20;
+/// The furthest ahead a turn can be, in intervals, when every caller waits its turn: a few
+/// replicas' dispatchers all calling at once. Further ahead (at least a minute), the gate was
+/// moved by a clock that ran ahead (a replica's, or one corrected since): taken as is, every
+/// caller on every replica would sleep that long, holding its dispatcher's slots. It starts
+/// again from now instead; at worst a burst the provider answers "busy" to, which is retried.
+const MAX_AHEAD_TURNS: i64 = 256;
+const MAX_AHEAD_MIN_MS: i64 = 60_000;
 /// How many turns a caller takes before it goes late anyway (with a warning): the database
 /// is that slow, and the provider's answer to a burst ("busy") is transient and retried.
 const TURNS: u32 = 5;
@@ -40,19 +47,24 @@ impl Store {
         }
     }
 
-    /// Takes the next turn: the Unix ms at which this call may go.
+    /// Takes the next turn: the Unix ms at which this call may go (see [`MAX_AHEAD_TURNS`]
+    /// for a turn too far ahead).
     async fn take_turn(&self, interval_ms: i64) -> Result<i64, StoreError> {
         let sql = match self.backend {
             Backend::Sqlite => {
-                "UPDATE provider_gate SET next_at = MAX(next_at, $1) + $2 WHERE id = 1 RETURNING next_at"
+                "UPDATE provider_gate SET next_at = CASE WHEN next_at > $1 + $3 THEN $1 ELSE MAX(next_at, $1) END + $2
+                  WHERE id = 1 RETURNING next_at"
             }
             Backend::Postgres => {
-                "UPDATE provider_gate SET next_at = GREATEST(next_at, $1) + $2 WHERE id = 1 RETURNING next_at"
+                "UPDATE provider_gate SET next_at = CASE WHEN next_at > $1 + $3 THEN $1 ELSE GREATEST(next_at, $1) END + $2
+                  WHERE id = 1 RETURNING next_at"
             }
         };
+        let max_ahead = (interval_ms * MAX_AHEAD_TURNS).max(MAX_AHEAD_MIN_MS);
         let next_at: i64 = sqlx::query(sql)
             .bind(crate::now_ms())
             .bind(interval_ms)
+            .bind(max_ahead)
             .fetch_one(&self.write)
             .await?
             .try_get("next_at")?;

@@ -20,6 +20,7 @@ on_both_backends!(
     shutdown_during_a_slow_sweep_releases_it_within_the_grace_period,
     replicas_scheduling_the_same_sweep_slot_make_one_job,
     a_provider_call_turn_that_passed_while_it_was_taken_is_not_used,
+    a_turn_an_hour_ahead_from_a_clock_that_ran_ahead_is_not_waited_for,
 );
 
 const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
@@ -240,6 +241,38 @@ async fn a_provider_call_turn_that_passed_while_it_was_taken_is_not_used(backend
     assert!(
         used >= released,
         "the call went at the turn of {used}, taken while the row was held until {released}"
+    );
+    other.close().await;
+    store.close().await;
+}
+
+/// A replica whose clock ran an hour ahead (or one corrected since) moved the shared gate an
+/// hour on. Waited for, every provider call of every replica would sleep that hour, each
+/// holding a dispatcher's slot: the gate starts again from now instead.
+async fn a_turn_an_hour_ahead_from_a_clock_that_ran_ahead_is_not_waited_for(backend: Backend) {
+    use esim_courier_core::CallGate;
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let store = migrated_store(&db.url).await;
+    let gate = store.provider_gate(NonZeroU32::new(10).expect("non-zero"));
+    let other = sqlx::AnyPool::connect(&db.url).await.expect("connects");
+    sqlx::query("UPDATE provider_gate SET next_at = $1 WHERE id = 1")
+        .bind(now_ms() + 3_600_000)
+        .execute(&other)
+        .await
+        .expect("moved an hour on");
+    tokio::time::timeout(Duration::from_secs(60), gate.turn())
+        .await
+        .expect("the turn is not an hour away");
+    let next_at: i64 = sqlx::query_scalar("SELECT next_at FROM provider_gate WHERE id = 1")
+        .fetch_one(&other)
+        .await
+        .expect("reads");
+    assert!(
+        next_at < now_ms() + 60_000,
+        "the gate starts again from now: {} s ahead",
+        (next_at - now_ms()) / 1000
     );
     other.close().await;
     store.close().await;
