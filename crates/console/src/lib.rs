@@ -250,22 +250,31 @@ async fn login(
     }
     let address = esim_courier_receiver::client_address(&state.config.trusted_proxies, &req)
         .map_or_else(|| "unknown".to_owned(), |ip: IpAddr| ip.to_string());
-    let name = form.username.trim().to_owned();
+    // No user name holds a control character; PostgreSQL refuses text with a NUL in it, so
+    // such a name is kept as one that matches nobody rather than failing the login's writes.
+    let name: String = form
+        .username
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect();
     let sources = [format!("addr:{address}"), format!("user:{name}")];
     let limit = i64::from(state.config.login_attempts_per_minute);
-    for source in &sources {
-        match state.store.console_login_failures(source, 60_000).await {
-            Ok(n) if n >= limit => {
-                tracing::warn!(%address, user = %name, "console login refused: too many failed attempts in a minute");
-                return plain(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many failed logins in the last minute; wait a minute and try again.",
-                );
-            }
-            Ok(_) => {}
-            Err(e) => return unavailable(&e),
+    let attempt = match state
+        .store
+        .console_login_attempt(&sources, limit, 60_000)
+        .await
+    {
+        Ok(Some(at)) => at,
+        Ok(None) => {
+            tracing::warn!(%address, user = %name, "console login refused: too many failed attempts in a minute");
+            return plain(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed logins in the last minute; wait a minute and try again.",
+            );
         }
-    }
+        Err(e) => return unavailable(&e),
+    };
     let credentials = match state.store.console_credentials(&name).await {
         Ok(c) => c,
         Err(e) => return unavailable(&e),
@@ -281,10 +290,8 @@ async fn login(
         .unwrap_or(false)
         && credentials.is_some();
     if !verified {
+        // The attempt stays on record as a failure.
         tracing::warn!(%address, user = %name, "console login failed");
-        if let Err(e) = state.store.console_login_failed(&sources).await {
-            return unavailable(&e);
-        }
         let Ok(csrf) = token() else {
             return plain(StatusCode::INTERNAL_SERVER_ERROR, "no randomness available");
         };
@@ -297,6 +304,9 @@ async fn login(
             ))
             .content_type("text/html; charset=utf-8")
             .body(pages::login(&csrf, Some("Wrong user name or password.")));
+    }
+    if let Err(e) = state.store.console_login_succeeded(&sources, attempt).await {
+        return unavailable(&e);
     }
     // A new session id at every login: whatever id the browser had before is worthless.
     let (Ok(id), Ok(csrf)) = (token(), token()) else {

@@ -8,7 +8,7 @@
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use esim_courier_core::ActivationCode;
+use esim_courier_core::{ActivationCode, OrderNo};
 use esim_courier_store::{OrderFilter, OrderQuery};
 use serde::Deserialize;
 
@@ -58,6 +58,10 @@ fn read(query: &ListQuery) -> Result<(OrderQuery, ListParams), &'static str> {
         .map(str::trim)
         .unwrap_or_default()
         .to_owned();
+    // No order number, ICCID or address holds one (and PostgreSQL refuses text with a NUL).
+    if q.chars().any(char::is_control) {
+        return Err("A search cannot hold control characters.");
+    }
     Ok((
         OrderQuery {
             filter,
@@ -208,6 +212,9 @@ pub(crate) async fn show(
         Err(answer) => return answer,
     };
     let order_no = path.into_inner();
+    if OrderNo::parse(&order_no).is_err() {
+        return plain(StatusCode::NOT_FOUND, "No such order.");
+    }
     let details = match state.store.order_details(&order_no).await {
         Ok(Some(d)) => d,
         Ok(None) => return plain(StatusCode::NOT_FOUND, "No such order."),
@@ -248,6 +255,10 @@ async fn order_action(
     (verb, question): (&str, impl FnOnce(&str) -> String),
 ) -> Result<(ConsoleSession, String, String), HttpResponse> {
     let session = actor(req, state, fields).await?;
+    // Not an order number any order has (and one PostgreSQL could not even look up).
+    if OrderNo::parse(&order_no).is_err() {
+        return Err(plain(StatusCode::NOT_FOUND, "No such order."));
+    }
     let back = format!("/admin/orders/{}", encode(&order_no));
     if !confirmed(fields) {
         let action = format!("{back}/{verb}");

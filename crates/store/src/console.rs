@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use crate::audit::{self, AuditAction, AuditEntry};
 use crate::crypto::{event_row, receipt_row, Field};
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// What a console user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -219,11 +219,46 @@ impl Store {
         Ok(())
     }
 
-    /// Records a failed login against each of `sources` (`addr:<ip>`, `user:<name>`), and
-    /// forgets failures older than an hour.
-    pub async fn console_login_failed(&self, sources: &[String]) -> Result<(), StoreError> {
+    /// Takes a login attempt against each of `sources` (`addr:<ip>`, `user:<name>`), unless
+    /// one of them already has `limit` failures within the last `window_ms`: then `None`, and
+    /// no password may be checked. The attempt is recorded as a failure before its password
+    /// is checked, in the transaction that counted, and the count is serialised per source
+    /// (SQLite's writer; an advisory lock on PostgreSQL), so logins sent at once cannot all
+    /// read "no failures yet" and each get a guess. A login that succeeds takes its attempt
+    /// back with [`Store::console_login_succeeded`], giving the time returned here. Failures
+    /// older than an hour are forgotten.
+    pub async fn console_login_attempt(
+        &self,
+        sources: &[String],
+        limit: i64,
+        window_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
         let now = self.now();
         let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            // In one order, so two logins sharing a source never wait on each other crosswise.
+            let mut locks: Vec<&String> = sources.iter().collect();
+            locks.sort();
+            for source in locks {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind(source.clone())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        for source in sources {
+            let failed: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM console_login_failures WHERE source = $1 AND at > $2",
+            )
+            .bind(source.clone())
+            .bind(now - window_ms)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+            if failed >= limit {
+                return Ok(None);
+            }
+        }
         for source in sources {
             sqlx::query("INSERT INTO console_login_failures (source, at) VALUES ($1, $2)")
                 .bind(source.clone())
@@ -236,23 +271,25 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Some(now))
     }
 
-    /// How many logins failed against `source` within the last `window_ms`.
-    pub async fn console_login_failures(
+    /// The login attempt taken at `at` against `sources` succeeded: it is not a failure.
+    pub async fn console_login_succeeded(
         &self,
-        source: &str,
-        window_ms: i64,
-    ) -> Result<i64, StoreError> {
-        Ok(sqlx::query(
-            "SELECT COUNT(*) AS n FROM console_login_failures WHERE source = $1 AND at > $2",
-        )
-        .bind(source.to_owned())
-        .bind(self.now() - window_ms)
-        .fetch_one(&self.read)
-        .await?
-        .try_get("n")?)
+        sources: &[String],
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for source in sources {
+            sqlx::query("DELETE FROM console_login_failures WHERE source = $1 AND at = $2")
+                .bind(source.clone())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 

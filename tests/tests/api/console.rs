@@ -13,6 +13,8 @@ on_both_backends!(
     every_admin_page_without_a_session_goes_to_the_login_page,
     a_login_opens_a_new_session_and_a_logout_ends_it_on_the_server,
     a_wrong_password_opens_nothing_and_the_sixth_failure_in_a_minute_is_refused,
+    logins_sent_at_once_get_no_more_guesses_than_the_limit,
+    control_characters_in_a_name_a_search_or_an_order_number_are_answered_not_failed,
     a_post_without_its_forms_token_is_refused,
     an_idle_session_expires,
     keyset_pages_over_1000_orders_show_each_once,
@@ -265,6 +267,90 @@ async fn a_wrong_password_opens_nothing_and_the_sixth_failure_in_a_minute_is_ref
     assert_eq!(status, 429, "the same client address is past its limit");
     assert_eq!(session, None);
     assert_eq!(app.count("SELECT COUNT(*) FROM console_sessions").await, 0);
+    app.stop().await;
+}
+
+/// A script sends 30 wrong passwords at once: no more of them are checked than the limit
+/// allows (5 a minute), however they interleave. Successful logins are not failures.
+async fn logins_sent_at_once_get_no_more_guesses_than_the_limit(backend: Backend) {
+    let Some(app) = app(backend, ConsoleConfig::default()).await else {
+        return;
+    };
+    add_user(&app, "ops-dan", Role::Operator).await;
+    for attempt in 1..=6 {
+        let (status, session) = log_in(&app, "ops-dan", PASSWORD, None).await;
+        assert_eq!(status, 303, "login {attempt}");
+        assert!(session.is_some());
+    }
+    let (csrf_cookie, token) = login_form(&app).await;
+    let tries = (0..30).map(|i| {
+        let (base, csrf_cookie, token) = (app.base.clone(), csrf_cookie.clone(), token.clone());
+        async move {
+            client()
+                .post(format!("{base}/admin/login"))
+                .header("cookie", format!("{LOGIN_CSRF_COOKIE}={csrf_cookie}"))
+                .form(&[
+                    ("username", "ops-dan"),
+                    ("password", &format!("guess number {i}")),
+                    ("csrf_token", &token),
+                ])
+                .send()
+                .await
+                .expect("answers")
+                .status()
+                .as_u16()
+        }
+    });
+    let mut statuses = futures_util::future::join_all(tries).await;
+    statuses.sort_unstable();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, refused), (5, 25), "{statuses:?}");
+    let (status, _) = log_in(&app, "ops-dan", PASSWORD, None).await;
+    assert_eq!(status, 429, "the right password waits out the minute too");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM console_login_failures WHERE source = 'user:ops-dan'")
+            .await,
+        5
+    );
+    app.stop().await;
+}
+
+/// A NUL or another control character where a name, a search or an order number goes is
+/// answered as any other wrong value, on PostgreSQL too (which refuses text holding a NUL).
+async fn control_characters_in_a_name_a_search_or_an_order_number_are_answered_not_failed(
+    backend: Backend,
+) {
+    let Some(app) = app(backend, ConsoleConfig::default()).await else {
+        return;
+    };
+    add_user(&app, "ops-eve", Role::Operator).await;
+    let (status, session) = log_in(&app, "ops\0eve", PASSWORD, None).await;
+    assert_eq!((status, session), (401, None), "no such user");
+    let (status, session) = log_in(&app, "ops-eve", PASSWORD, None).await;
+    assert_eq!(status, 303);
+    let session = session.expect("a session cookie");
+    for (path, want) in [
+        ("/admin/orders?q=%00", 400),
+        ("/admin/orders?q=B1%1B%5B2J", 400),
+        ("/admin/orders.csv?q=%00", 400),
+        ("/admin/orders/B%001", 404),
+    ] {
+        let (status, body, _) = get(&app, path, Some(&session)).await;
+        assert_eq!(status, want, "{path}: {body}");
+    }
+    let (_, page, _) = get(&app, "/admin/", Some(&session)).await;
+    let res = client()
+        .post(format!("{}/admin/orders/B%001/resend", app.base))
+        .header("cookie", format!("{SESSION_COOKIE}={session}"))
+        .form(&[
+            ("csrf_token", form_token(&page).as_str()),
+            ("confirm", "yes"),
+        ])
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(res.status().as_u16(), 404);
     app.stop().await;
 }
 
