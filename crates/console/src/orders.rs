@@ -191,12 +191,7 @@ fn masked_body(body: &[u8], codes: &[&ActivationCode]) -> String {
     for code in codes {
         let id = code.matching_id();
         if !id.is_empty() {
-            let n = id.chars().count();
-            let keep: String = id.chars().skip(n.saturating_sub(4)).collect();
-            text = text.replace(
-                id,
-                &format!("{}{keep}", "*".repeat(n.saturating_sub(4).max(4))),
-            );
+            text = text.replace(id, &code.masked_matching_id());
         }
     }
     text
@@ -501,6 +496,14 @@ mod tests {
         assert!(shown.contains("1234"), "{shown}");
         let foreign = masked_body(br#"{"lpa":"LPA:1$other.example$SECRETSECRET99"}"#, &[]);
         assert!(!foreign.contains("SECRETSECRET99"), "{foreign}");
+        // A short matching ID shows nothing of itself elsewhere either, as in its `lpa`.
+        for id in ["AB12CD", "AB12"] {
+            let code = ActivationCode::parse(&format!("LPA:1$x.example${id}")).expect("a code");
+            let body = format!(r#"{{"lpa":"LPA:1$x.example${id}","note":"ref {id}"}}"#);
+            let shown = masked_body(body.as_bytes(), &[&code]);
+            assert!(!shown.contains(&id[2..]), "{id}: {shown}");
+            assert!(shown.contains("ref ****"), "{id}: {shown}");
+        }
     }
 
     #[test]

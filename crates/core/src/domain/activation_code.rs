@@ -147,16 +147,22 @@ impl ActivationCode {
     /// The activation code with all of the matching ID but its last 4 characters masked, for
     /// an operator's view of an order.
     pub fn masked(&self) -> String {
+        self.render(&self.masked_matching_id())
+    }
+
+    /// The matching ID as [`Self::masked`] shows it: its last 4 characters when it has more
+    /// than 8, otherwise none (the last 4 of a short ID are most of it); at least 4 stars.
+    pub fn masked_matching_id(&self) -> String {
         let n = self.matching_id.chars().count();
         let visible: String = if n > 8 {
             self.matching_id.chars().skip(n - 4).collect()
         } else {
             String::new()
         };
-        self.render(&format!(
+        format!(
             "{}{visible}",
             "*".repeat(n.saturating_sub(visible.len()).max(4))
-        ))
+        )
     }
 
     fn render(&self, matching_id: &str) -> String {
