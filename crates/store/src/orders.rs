@@ -319,13 +319,16 @@ impl Store {
         let Some(event_id) = event_id else {
             return Ok(None);
         };
+        // Under the order row's lock: two resends at once (a double click) are numbered one
+        // after the other below, not both with the same key (a unique-key failure).
+        let registered = sqlx::query(self.locked_customer_email())
+            .bind(order_no.to_owned())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<Option<String>, _>("customer_email")?;
         let recipient = match to {
             Some(to) => Some(to.clone()),
-            None => sqlx::query("SELECT customer_email FROM orders WHERE order_no = $1")
-                .bind(order_no.to_owned())
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get::<Option<String>, _>("customer_email")?
+            None => registered
                 .map(|e| {
                     let e = self.keys.open_str(Field::OrderEmail, order_no, &e)?;
                     email(&e, "the order's customer")

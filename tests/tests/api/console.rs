@@ -22,6 +22,7 @@ on_both_backends!(
     a_viewer_reads_but_cannot_act_and_an_action_needs_its_forms_token,
     a_reveal_shows_the_code_on_its_answer_only_and_is_audited,
     a_resend_and_a_bulk_retry_from_the_console_go_through_the_outbox_on_record,
+    two_resends_confirmed_at_once_are_two_emails_not_a_failure,
     the_overview_counts_what_the_store_holds_and_the_alerts_page_lists_each_alert,
 );
 
@@ -827,6 +828,49 @@ async fn a_reveal_shows_the_code_on_its_answer_only_and_is_audited(backend: Back
         assert!(!page.contains(matching_id), "{path} after the reveal");
         assert!(page.contains("reveal"), "{path} lists the reveal");
     }
+    app.stop().await;
+}
+
+/// A double click on "Yes, go ahead" (or two operators at once): both resends are queued,
+/// each with its own key; neither is a unique-key failure answered as an outage.
+async fn two_resends_confirmed_at_once_are_two_emails_not_a_failure(backend: Backend) {
+    let Some((app, operator, _)) = staffed(backend).await else {
+        return;
+    };
+    register(&app, "S-2", "ana@traveller.example").await;
+    app.webhook_json(completed(
+        "S-2",
+        "89440000000000000032",
+        "LPA:1$rsp.demo$69C32E7D00000032",
+        "Japan",
+    ))
+    .await;
+    app.drain().await;
+    let token = token_of(&app, &operator).await;
+    for round in 0..3 {
+        let resend = || {
+            act(
+                &app,
+                &operator,
+                "/admin/orders/S-2/resend",
+                Some(&token),
+                &[("confirm", "yes")],
+            )
+        };
+        let ((first, a), (second, b)) = tokio::join!(resend(), resend());
+        assert_eq!((first, second), (200, 200), "round {round}: {a}\n{b}");
+    }
+    app.drain().await;
+    assert_eq!(
+        app.customer.delivered().len(),
+        7,
+        "the first and six resends"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'resend'")
+            .await,
+        6
+    );
     app.stop().await;
 }
 
