@@ -131,6 +131,11 @@ pub struct ConsoleSection {
     /// next answers 429.
     #[serde(default = "default_login_attempts")]
     pub login_attempts_per_minute: u32,
+    /// Mark the console's cookies `Secure` (the browser sends them over HTTPS only). Unset:
+    /// when esim-courier serves TLS itself (`[server] tls`); set it to `true` behind a proxy
+    /// that terminates TLS, where esim-courier itself is reached over plain HTTP.
+    #[serde(default)]
+    pub secure_cookies: Option<bool>,
 }
 
 impl Default for ConsoleSection {
@@ -139,6 +144,7 @@ impl Default for ConsoleSection {
             enabled: true,
             session_idle: default_session_idle(),
             login_attempts_per_minute: default_login_attempts(),
+            secure_cookies: None,
         }
     }
 }

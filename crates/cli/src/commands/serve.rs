@@ -56,7 +56,7 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
             esim_courier_console::ConsoleConfig {
                 session_idle: config.console.session_idle,
                 login_attempts_per_minute: config.console.login_attempts_per_minute,
-                secure_cookies: tls.is_some(),
+                secure_cookies: config.console.secure_cookies.unwrap_or(tls.is_some()),
                 trusted_proxies: config.webhook.trusted_proxies.clone(),
                 resend_to: compose::resend_targets(&notifiers, &routes),
             },

@@ -10,7 +10,7 @@ use reqwest::redirect::Policy;
 use esim_courier_tests::smtp::{open_activation_email, read_qr, SmtpServer};
 
 use crate::email::{order_json, register, to_customers, write_email_config};
-use crate::harness::{run_cli, run_cli_with_stdin, wait_until, Server};
+use crate::harness::{edit_config, run_cli, run_cli_with_stdin, wait_until, Server};
 
 on_both_backends!(an_operator_added_with_the_cli_logs_in_to_the_console_of_serve,);
 
@@ -157,4 +157,42 @@ async fn an_operator_added_with_the_cli_logs_in_to_the_console_of_serve(backend:
         303
     );
     drop(server);
+}
+
+/// Behind a proxy that terminates TLS, esim-courier is reached over plain HTTP: its cookies
+/// are `Secure` when `[console] secure_cookies` says so, and only then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_tls_proxy_the_consoles_cookies_are_secure_when_configured() {
+    let smtp = SmtpServer::start();
+    for secure in [None, Some(true)] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_url = format!("sqlite://{}/data/esim-courier.db", dir.path().display());
+        let config = write_email_config(dir.path(), &db_url, &smtp.url(), "");
+        if let Some(secure) = secure {
+            edit_config(&config, |doc| {
+                let mut console = toml::Table::new();
+                console.insert("secure_cookies".into(), secure.into());
+                doc.insert("console".into(), console.into());
+            });
+        }
+        let server = Server::start(&config, dir.path()).await;
+        let res = esim_courier_tests::http_client()
+            .get(format!("{}/admin/login", server.base))
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(res.status().as_u16(), 200);
+        let cookie = res
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .expect("the login form's cookie")
+            .to_owned();
+        assert_eq!(
+            cookie.split(';').any(|a| a.trim() == "Secure"),
+            secure == Some(true),
+            "{secure:?}: {cookie}"
+        );
+        drop(server);
+    }
 }
