@@ -120,6 +120,25 @@ pub fn sqlite_file(url: &str) -> Option<PathBuf> {
         .map(|o| o.get_filename().to_path_buf())
 }
 
+/// Whether the SQLite database at `file` records an encryption key that sealed a value (read
+/// before choosing its keys: a new key file cannot read what the old one sealed). A file that
+/// does not exist, cannot be read, or is from before encryption records none.
+pub async fn sqlite_records_keys(file: &std::path::Path) -> bool {
+    use sqlx::{ConnectOptions, Connection};
+    if !file.exists() {
+        return false;
+    }
+    let Ok(mut db) = SqliteConnectOptions::new().filename(file).connect().await else {
+        return false;
+    };
+    let recorded = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM encryption_keys")
+        .fetch_one(&mut db)
+        .await
+        .is_ok_and(|n| n > 0);
+    let _ = db.close().await;
+    recorded
+}
+
 /// Turns `//data/x.db` into the file's path and a URL that creates the file, and creates
 /// its folder. The path is the one sqlx opens (percent-decoded), so that the group-commit
 /// writer opens the same file.

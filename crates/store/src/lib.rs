@@ -70,7 +70,7 @@ use tokio::sync::Notify;
 
 pub use audit::{AuditAction, AuditEntry, AuditRecord};
 pub use clock::Clock;
-pub use connect::{sqlite_file, StoreOptions};
+pub use connect::{sqlite_file, sqlite_records_keys, StoreOptions};
 pub use console::{
     AlertRecord, ConsoleSession, ConsoleUser, OrderFilter, OrderQuery, OrderRow, Overview, Role,
 };

@@ -145,7 +145,7 @@ pub fn log_progress(p: Progress) {
 
 /// The store's keys: `[encryption]` when configured; on SQLite without it, the key file beside
 /// the database, made on first start; on PostgreSQL without it, an error saying what to do.
-pub fn keyring(config: &Config) -> anyhow::Result<Keyring> {
+pub async fn keyring(config: &Config) -> anyhow::Result<Keyring> {
     if let Some(section) = &config.encryption {
         return from_section(section).context("[encryption] is not usable");
     }
@@ -161,6 +161,15 @@ pub fn keyring(config: &Config) -> anyhow::Result<Keyring> {
     let file = database
         .parent()
         .map_or_else(|| PathBuf::from(KEY_FILE), |d| d.join(KEY_FILE));
+    // A new key file cannot read what the old one sealed: made only for a database that
+    // holds nothing sealed (a new one, or one from before encryption).
+    if !file.exists() && esim_courier_store::sqlite_records_keys(&database).await {
+        bail!(
+            "the key file {} is missing, but the database {} holds values sealed with its keys:              put back the key file kept with the database's backups (apart from them). A new              key file is made only for a database that has none, as it could not read what is stored",
+            file.display(),
+            database.display()
+        );
+    }
     key_file(&file)
 }
 

@@ -45,7 +45,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 /// Opens and migrates the store, without readying its encryption (`keys rotate` does its
 /// own walk).
 pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
-    let keys = keys::keyring(config)?;
+    let keys = keys::keyring(config).await?;
     let mut options = StoreOptions::new(config.database.url.expose_secret(), Arc::new(keys));
     options.max_connections = config.database.max_connections;
     let store = Store::connect(&options).await.with_context(|| {

@@ -575,14 +575,22 @@ async fn the_embedded_default_makes_its_key_file_once_readable_by_its_owner_only
         key,
         "kept"
     );
-    // Without it the data cannot be read, and the start says which key is missing.
+    // Without it the data cannot be read: the start says the key file is missing, and does
+    // not make a new one that could not read what is stored.
     std::fs::remove_file(&file).expect("removed");
     let (code, _, err) = run_cli(&config, dir.path(), &["migrate"], &[]).await;
     assert_ne!(code, 0);
     assert!(
-        err.contains("not configured") || err.contains("index_key"),
+        err.contains("the key file")
+            && err.contains("is missing")
+            && err.contains("esim-courier.key"),
         "{err}"
     );
+    assert!(!file.exists(), "no new key file");
+    // Put back, it starts as before.
+    std::fs::write(&file, &key).expect("put back");
+    let (code, _, err) = run_cli(&config, dir.path(), &["migrate"], &[]).await;
+    assert_eq!(code, 0, "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
