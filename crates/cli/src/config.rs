@@ -66,7 +66,9 @@ pub struct RetentionSection {
     /// Raw receipt bodies, after they arrived (replaced by a note saying they were redacted).
     #[serde(default, with = "humantime_serde")]
     pub receipt_bodies: Option<Duration>,
-    /// Customers' addresses, names and languages, after the order was created.
+    /// After the order was created, its customer's data as `customers forget` erases it:
+    /// address, name, language, recipients, codes (kept masked) and receipt bodies; its
+    /// activation emails not yet sent are cancelled.
     #[serde(default, with = "humantime_serde")]
     pub customer_data: Option<Duration>,
     /// Between two purges.

@@ -23,7 +23,9 @@ pub enum KeysCommand {
     /// Print a new random key (base64 of 32 bytes) for `[encryption] keys` or `index_key`.
     Generate,
     /// Re-encrypt every stored value with `encryption.active_key`, in batches. Safe while
-    /// `serve` runs; run it again after an interruption and it goes on where it stopped.
+    /// `serve` runs once every replica has the same active key (one still sealing with the
+    /// old key would write values this run does not see); run it again after an interruption
+    /// and it goes on where it stopped.
     Rotate {
         /// Values read and rewritten per transaction: smaller batches hold the database's
         /// write lock for less time beside a busy `serve`.
