@@ -250,6 +250,33 @@ pub fn dispatcher_config(config: &Config) -> anyhow::Result<DispatcherConfig> {
     })
 }
 
+/// The console's configuration: `tls` when esim-courier serves TLS itself (its cookies are
+/// then `Secure` unless `[console] secure_cookies` says otherwise), `resend_to` the
+/// notifiers its resend uses. No login allowed at all, or a session that ends before its
+/// first page, is refused by name rather than served as a console nobody can use.
+pub fn console_config(
+    config: &Config,
+    tls: bool,
+    resend_to: Vec<String>,
+) -> anyhow::Result<esim_courier_console::ConsoleConfig> {
+    let c = &config.console;
+    if c.login_attempts_per_minute == 0 {
+        bail!(
+            "console.login_attempts_per_minute must be at least 1: with 0 every login is refused"
+        );
+    }
+    if c.session_idle < std::time::Duration::from_secs(60) {
+        bail!("console.session_idle must be at least 1m: a shorter one ends sessions between two pages");
+    }
+    Ok(esim_courier_console::ConsoleConfig {
+        session_idle: c.session_idle,
+        login_attempts_per_minute: c.login_attempts_per_minute,
+        secure_cookies: c.secure_cookies.unwrap_or(tls),
+        trusted_proxies: config.webhook.trusted_proxies.clone(),
+        resend_to,
+    })
+}
+
 /// The configured email notifiers as their concrete type (for `preview`, which renders
 /// emails to files).
 #[cfg(feature = "email")]

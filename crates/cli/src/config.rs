@@ -675,6 +675,39 @@ mod tests {
     }
 
     #[test]
+    fn a_console_nobody_could_use_is_refused_by_name_and_secure_cookies_follow_tls() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("c.toml");
+        let base = "[database]\nurl = \"sqlite://x.db\"\n[webhook]\ntokens = [\"t\"]\n";
+        for (console, named) in [
+            (
+                "login_attempts_per_minute = 0",
+                "console.login_attempts_per_minute",
+            ),
+            ("session_idle = \"0s\"", "console.session_idle"),
+            ("session_idle = \"30s\"", "console.session_idle"),
+        ] {
+            std::fs::write(&path, format!("{base}[console]\n{console}\n")).expect("write");
+            let config = Config::load(&path).expect("loads");
+            let err = crate::compose::console_config(&config, false, Vec::new())
+                .expect_err(console)
+                .to_string();
+            assert!(err.contains(named), "{console}: {err}");
+        }
+        for (console, tls, secure) in [
+            ("", false, false),
+            ("", true, true),
+            ("secure_cookies = true", false, true),
+            ("secure_cookies = false", true, false),
+        ] {
+            std::fs::write(&path, format!("{base}[console]\n{console}\n")).expect("write");
+            let config = Config::load(&path).expect("loads");
+            let composed = crate::compose::console_config(&config, tls, Vec::new()).expect("valid");
+            assert_eq!(composed.secure_cookies, secure, "{console:?}, tls {tls}");
+        }
+    }
+
+    #[test]
     fn the_signature_algorithm_and_encoding_are_typed_when_loaded() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("c.toml");

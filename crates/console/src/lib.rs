@@ -184,12 +184,17 @@ pub(crate) fn unavailable(e: &esim_courier_store::StoreError) -> HttpResponse {
     )
 }
 
+/// `[console] session_idle` in milliseconds.
+fn idle_ms(state: &State) -> i64 {
+    i64::try_from(state.config.session_idle.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// The live session of `req`, if any.
 async fn session(req: &HttpRequest, state: &State) -> Result<Option<ConsoleSession>, HttpResponse> {
     let Some(cookie) = req.cookie(SESSION_COOKIE) else {
         return Ok(None);
     };
-    let idle = i64::try_from(state.config.session_idle.as_millis()).unwrap_or(i64::MAX);
+    let idle = idle_ms(state);
     state
         .store
         .console_session(&id_hash(cookie.value()), idle)
@@ -323,7 +328,7 @@ async fn login(
     }
     if let Err(e) = state
         .store
-        .open_console_session(&id_hash(&id), &name, &csrf)
+        .open_console_session(&id_hash(&id), &name, &csrf, idle_ms(&state))
         .await
     {
         return unavailable(&e);

@@ -156,12 +156,22 @@ impl Store {
 
     /// Opens a session of `user`, known by `id_hash` (the SHA-256 of its cookie's id), whose
     /// forms carry `csrf_token`.
+    ///
+    /// Sessions unused for longer than `idle_ms` are ended too: one whose browser never
+    /// came back is otherwise only ended when its cookie is shown again.
     pub async fn open_console_session(
         &self,
         id_hash: &str,
         user: &str,
         csrf_token: &str,
+        idle_ms: i64,
     ) -> Result<(), StoreError> {
+        let now = self.now();
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM console_sessions WHERE last_seen < $1")
+            .bind(now.saturating_sub(idle_ms))
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO console_sessions (id_hash, user_name, csrf_token, created_at, last_seen)
              VALUES ($1, $2, $3, $4, $4)",
@@ -169,9 +179,10 @@ impl Store {
         .bind(id_hash.to_owned())
         .bind(user.to_owned())
         .bind(csrf_token.to_owned())
-        .bind(self.now())
-        .execute(&self.write)
+        .bind(now)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 

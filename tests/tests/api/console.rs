@@ -424,6 +424,17 @@ async fn an_idle_session_expires(backend: Backend) {
         "idle past its time"
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM console_sessions").await, 0);
+    // A session whose browser never comes back is ended by the next login.
+    let (_, abandoned) = log_in(&app, "ops-dan", PASSWORD, None).await;
+    assert!(abandoned.is_some());
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let (_, fresh) = log_in(&app, "ops-dan", PASSWORD, None).await;
+    assert!(fresh.is_some());
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM console_sessions").await,
+        1,
+        "only the new one"
+    );
     app.stop().await;
 }
 

@@ -54,6 +54,11 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
     if let Err(e) = compose::dispatcher_config(&config) {
         line(false, "dispatcher settings", &format!("{e:#}"));
     }
+    if config.console.enabled {
+        if let Err(e) = compose::console_config(&config, false, Vec::new()) {
+            line(false, "console settings", &format!("{e:#}"));
+        }
+    }
     match compose::provider(&config, None) {
         Ok(None) => {}
         Ok(Some(provider)) => match provider.healthcheck().await {

@@ -28,6 +28,14 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
     // Every setting is checked before the port opens: a refused one answers no webhook.
     let reconcile = compose::reconciler(&config, &store, &routes)?;
     let dispatcher_config = compose::dispatcher_config(&config)?;
+    let console = config
+        .console
+        .enabled
+        .then(|| {
+            let resend_to = compose::resend_targets(&notifiers, &routes);
+            compose::console_config(&config, tls.is_some(), resend_to)
+        })
+        .transpose()?;
 
     let listener = TcpListener::bind(&config.server.bind)
         .with_context(|| format!("cannot listen on {}", config.server.bind))?;
@@ -50,18 +58,7 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
         }
         None => None,
     };
-    let console = config.console.enabled.then(|| {
-        esim_courier_console::configure(
-            store.clone(),
-            esim_courier_console::ConsoleConfig {
-                session_idle: config.console.session_idle,
-                login_attempts_per_minute: config.console.login_attempts_per_minute,
-                secure_cookies: config.console.secure_cookies.unwrap_or(tls.is_some()),
-                trusted_proxies: config.webhook.trusted_proxies.clone(),
-                resend_to: compose::resend_targets(&notifiers, &routes),
-            },
-        )
-    });
+    let console = console.map(|c| esim_courier_console::configure(store.clone(), c));
     let server = esim_courier_receiver::serve(
         listener,
         store.clone(),
