@@ -68,6 +68,15 @@ impl YoniProvider {
                 "must be an http(s) URL with a host".into(),
             ));
         }
+        // The API's paths (`/v1/...`) are the provider's, and signed as such: a path here
+        // would be dropped from every call, which then answers 404 (a permanent failure).
+        if base.path() != "/" || base.query().is_some() || base.fragment().is_some() {
+            return Err(ConfigError::BaseUrl(format!(
+                "must name the API's host only, e.g. {}://{}: the calls' paths (/v1/...) are the provider's",
+                base.scheme(),
+                base.host_str().unwrap_or_default()
+            )));
+        }
         if config.app_id.trim().is_empty() {
             return Err(ConfigError::AppId);
         }

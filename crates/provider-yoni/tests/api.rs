@@ -203,3 +203,34 @@ async fn lookups_never_exceed_the_rate_limit() {
         assert!(within <= 10, "{within} calls within a second of call {i}");
     }
 }
+
+#[test]
+fn a_base_url_with_a_path_is_refused_rather_than_dropped() {
+    let config = |base_url: &str| YoniConfig {
+        base_url: base_url.into(),
+        app_id: APP_ID.into(),
+        app_secret: SECRET.to_owned().into(),
+        timeout: Duration::from_secs(2),
+        requests_per_second: NonZeroU32::new(10).expect("above 0"),
+    };
+    for refused in [
+        "https://gw.example.com/yoni",
+        "https://gw.example.com/yoni/",
+        "https://gw.example.com/?tenant=7",
+    ] {
+        let err = YoniProvider::new(config(refused), CurrencyTable::default())
+            .expect_err(refused)
+            .to_string();
+        assert!(
+            err.contains("base_url") && err.contains("https://gw.example.com"),
+            "{refused}: {err}"
+        );
+    }
+    for accepted in [
+        "https://gw.example.com",
+        "https://gw.example.com/",
+        "http://127.0.0.1:9000",
+    ] {
+        YoniProvider::new(config(accepted), CurrencyTable::default()).expect(accepted);
+    }
+}
