@@ -62,6 +62,10 @@ const PAGE: i64 = 500;
 /// What a key's check value says (`encryption_keys.key_check`).
 const KEY_CHECK: &[u8] = b"esim-courier key check";
 
+/// `encryption_state.index_check` while a `keys reindex` is under way (or was interrupted),
+/// followed by the new key's check value.
+const REINDEXING: &str = "reindexing:";
+
 impl Store {
     /// What every process does before it reads or writes sealed values:
     ///
@@ -91,6 +95,12 @@ impl Store {
                 .fetch_one(&self.write)
                 .await?
                 .try_get("index_check")?;
+        if check.as_deref().is_some_and(|c| c.starts_with(REINDEXING)) {
+            return Err(StoreError::Config(
+                "a `keys reindex` was interrupted: some blind-index entries are made under the new                  index key and some under the old one, so neither key is accepted. Run                  `esim-courier keys reindex` again with the new index_key; a start is accepted once                  it has finished"
+                    .into(),
+            ));
+        }
         if check.as_deref() != Some(self.keys.index_check().as_str()) {
             return Err(StoreError::Config(
                 "encryption.index_key is not the key this database's blind indexes were made with: \
@@ -484,8 +494,8 @@ impl Store {
     /// Makes every blind-index entry again under this store's index key (`keys reindex`):
     /// the address index of orders and placements, and event fingerprints (from the stored
     /// result, ICCID and code; without a stored code, from the receipt's body). The database
-    /// accepts the new index key only once all are done (a run killed half-way is run
-    /// again). Every process must be stopped meanwhile: one still running with the old key
+    /// accepts the new index key only once all are done, and the old one no more once this
+    /// has begun (a run killed half-way is run again). Every process must be stopped meanwhile: one still running with the old key
     /// would write entries the new one does not match.
     pub async fn reindex(
         &self,
@@ -500,6 +510,12 @@ impl Store {
                 "this database still holds values from before encryption: start esim-courier once with its old index key first".into(),
             ));
         }
+        // From the first entry made again until the last, neither key matches every entry: no
+        // start is accepted meanwhile, nor after an interruption until a run finishes.
+        sqlx::query("UPDATE encryption_state SET index_check = $1 WHERE id = 1")
+            .bind(format!("{REINDEXING}{}", self.keys.index_check()))
+            .execute(&self.write)
+            .await?;
         let mut done = Reindexed::default();
         for (table, key, field) in [
             ("orders", "order_no", Field::OrderEmail),

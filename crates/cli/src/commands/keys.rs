@@ -58,7 +58,7 @@ pub async fn run(path: &Path, command: KeysCommand) -> anyhow::Result<ExitCode> 
             })
             .await
             .context(
-                "the blind index was not made again; the database still takes its old index key",
+                "the blind index was not made again completely: run `keys reindex` again with the new index_key; until it finishes, no start is accepted with either key",
             )?;
         store.close().await;
         println!(

@@ -19,6 +19,7 @@ on_both_backends!(
     rotation_beside_a_running_server_killed_half_way_leaves_nothing_on_the_old_key,
     a_database_from_before_encryption_is_encrypted_by_the_first_start,
     retention_erases_codes_and_bodies_on_time_and_forget_leaves_no_trace,
+    a_reindex_stopped_half_way_is_accepted_with_neither_key_until_run_again,
 );
 
 /// The matching IDs of the codes this file sends: none may appear in the database's bytes.
@@ -422,6 +423,99 @@ async fn rotation_beside_a_running_server_killed_half_way_leaves_nothing_on_the_
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("erased 1 customer(s)") && out.contains("ROT-5"),
+        "{out}"
+    );
+}
+
+/// `keys reindex` stops half way: the addresses are made again under the new index key, then
+/// an event's code does not open (here: another event's sealed code in its place). A start
+/// with the old key would not find those customers (erasure would miss them): it is refused,
+/// as with the new one, until a run has finished.
+async fn a_reindex_stopped_half_way_is_accepted_with_neither_key_until_run_again(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
+    let (k1, old_index, new_index) = (
+        esim_courier_store::generate_key(),
+        esim_courier_store::generate_key(),
+        esim_courier_store::generate_key(),
+    );
+    set_keys(&config, "k1", &[("k1", &k1)], &old_index);
+    let client = esim_courier_tests::http_client();
+    let server = Server::start(&config, dir.path()).await;
+    for i in 0..3 {
+        let order_no = format!("REIX-{i}");
+        register(
+            &client,
+            &server,
+            &order_no,
+            &format!("r{i}@traveller.example"),
+        )
+        .await;
+        assert_eq!(
+            server
+                .post(&client, completed(&order_no, "8944500102198304826"))
+                .await,
+            200
+        );
+    }
+    drop(server);
+
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.expect("db");
+    let codes: Vec<(i64, String)> = sqlx::query("SELECT id, lpa FROM order_events ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .expect("events")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(codes.len(), 3);
+    let swap = |lpa: String, id: i64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("UPDATE order_events SET lpa = $1 WHERE id = $2")
+                .bind(lpa)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .expect("written");
+        }
+    };
+    swap(codes[0].1.clone(), codes[2].0).await;
+
+    set_keys(&config, "k1", &[("k1", &k1)], &new_index);
+    let (code, _, err) = run_cli(&config, dir.path(), &["keys", "reindex"], &[]).await;
+    assert_ne!(code, 0, "the last event's code does not open");
+    assert!(err.contains("run `keys reindex` again"), "{err}");
+    for index in [&old_index, &new_index] {
+        set_keys(&config, "k1", &[("k1", &k1)], index);
+        let (code, _, err) = run_cli(&config, dir.path(), &["migrate"], &[]).await;
+        assert_ne!(code, 0);
+        assert!(err.contains("`keys reindex` was interrupted"), "{err}");
+    }
+
+    swap(codes[2].1.clone(), codes[2].0).await;
+    pool.close().await;
+    let (code, out, err) = run_cli(&config, dir.path(), &["keys", "reindex"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("3 event fingerprint(s), 3 address(es)"),
+        "{out}"
+    );
+    let (code, out, err) = run_cli(
+        &config,
+        dir.path(),
+        &["customers", "forget", "r1@traveller.example"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("erased 1 customer(s)") && out.contains("REIX-1"),
         "{out}"
     );
 }
