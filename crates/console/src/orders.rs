@@ -413,15 +413,28 @@ pub(crate) async fn retry(
     if !confirmed(&form) {
         let what = if everything {
             "Queue every dead letter again? Each is delivered anew, with its attempts counted from one.".to_owned()
+        } else if all {
+            format!(
+                "Queue the {} dead letter(s) the filter shows again?",
+                ids.len()
+            )
         } else {
             format!("Queue {} dead letter(s) again?", ids.len())
         };
-        let mut fields: Vec<(String, String)> = ids
-            .iter()
-            .map(|id| ("id".to_owned(), id.to_string()))
-            .collect();
-        let which = if everything { "all" } else { "selected" };
-        fields.push(("which".to_owned(), which.to_owned()));
+        // A filter's dead letters are confirmed by the filter, read again then: thousands of
+        // ids (an alert channel down for a day) would pass the form's size limit.
+        let fields: Vec<(String, String)> = if all {
+            vec![
+                ("which".to_owned(), "all".to_owned()),
+                ("notifier".to_owned(), notifier.clone()),
+                ("kind".to_owned(), kind.clone()),
+            ]
+        } else {
+            ids.iter()
+                .map(|id| ("id".to_owned(), id.to_string()))
+                .chain([("which".to_owned(), "selected".to_owned())])
+                .collect()
+        };
         let action = "/admin/dead-letters/retry";
         return page(pages::confirm(
             &session,

@@ -23,6 +23,7 @@ on_both_backends!(
     a_reveal_shows_the_code_on_its_answer_only_and_is_audited,
     a_resend_and_a_bulk_retry_from_the_console_go_through_the_outbox_on_record,
     two_resends_confirmed_at_once_are_two_emails_not_a_failure,
+    a_filtered_retry_of_three_thousand_dead_letters_is_asked_and_done,
     the_overview_counts_what_the_store_holds_and_the_alerts_page_lists_each_alert,
 );
 
@@ -1033,6 +1034,64 @@ async fn a_resend_and_a_bulk_retry_from_the_console_go_through_the_outbox_on_rec
         )
         .await,
         4
+    );
+    app.stop().await;
+}
+
+/// An alert channel was down for a day: 3,000 of its alerts are dead letters. "Retry all"
+/// with its filter asks, then queues every one; the confirmation carries the filter, not
+/// 3,000 ids past the form's size limit (16 KiB).
+async fn a_filtered_retry_of_three_thousand_dead_letters_is_asked_and_done(backend: Backend) {
+    let Some((app, operator, _)) = staffed(backend).await else {
+        return;
+    };
+    let mut tx = app.db.begin().await.expect("begins");
+    for i in 0..3_000 {
+        sqlx::query(
+            "INSERT INTO outbox_jobs (dedup_key, notifier, kind, order_no, payload, state, attempts,
+                 created_at, updated_at, next_attempt_at)
+             VALUES ($1, 'ops', 'alert', NULL, '{}', 'dead', 5, 1, 1, 1)",
+        )
+        .bind(format!("down-for-a-day:{i}"))
+        .execute(&mut *tx)
+        .await
+        .expect("a dead letter");
+    }
+    tx.commit().await.expect("commits");
+    let token = token_of(&app, &operator).await;
+    let (status, asked) = act(
+        &app,
+        &operator,
+        "/admin/dead-letters/retry",
+        Some(&token),
+        &[("which", "all"), ("notifier", "ops")],
+    )
+    .await;
+    assert_eq!(status, 200, "{asked}");
+    assert!(
+        asked.contains("Queue the 3000 dead letter(s) the filter shows again?"),
+        "{asked}"
+    );
+    // The confirmation form as the browser sends it back.
+    let fields: Vec<(String, String)> = asked
+        .split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|f| {
+            let (name, rest) = f.split_once("\" value=\"")?;
+            Some((name.to_owned(), rest.split('"').next()?.to_owned()))
+        })
+        .collect();
+    let form: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, done) = act(&app, &operator, "/admin/dead-letters/retry", None, &form).await;
+    assert_eq!(status, 200, "{done}");
+    assert!(done.contains("3000 dead letter(s) queued again"), "{done}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outbox_jobs WHERE state = 'dead'")
+            .await,
+        0
     );
     app.stop().await;
 }
