@@ -97,7 +97,10 @@ impl Store {
                 .try_get("index_check")?;
         if check.as_deref().is_some_and(|c| c.starts_with(REINDEXING)) {
             return Err(StoreError::Config(
-                "a `keys reindex` was interrupted: some blind-index entries are made under the new                  index key and some under the old one, so neither key is accepted. Run                  `esim-courier keys reindex` again with the new index_key; a start is accepted once                  it has finished"
+                "a `keys reindex` was interrupted: some blind-index entries are made under the new \
+                 index key and some under the old one, so neither key is accepted. Run \
+                 `esim-courier keys reindex` again with the new index_key; a start is accepted once \
+                 it has finished"
                     .into(),
             ));
         }
@@ -495,8 +498,9 @@ impl Store {
     /// the address index of orders and placements, and event fingerprints (from the stored
     /// result, ICCID and code; without a stored code, from the receipt's body). The database
     /// accepts the new index key only once all are done, and the old one no more once this
-    /// has begun (a run killed half-way is run again). Every process must be stopped meanwhile: one still running with the old key
-    /// would write entries the new one does not match.
+    /// has begun (a run killed half-way is run again). Every process must be stopped
+    /// meanwhile: one still running with the old key would write entries the new one does
+    /// not match.
     pub async fn reindex(
         &self,
         progress: &(dyn Fn(Progress) + Sync),

@@ -167,7 +167,9 @@ pub async fn keyring(config: &Config) -> anyhow::Result<Keyring> {
     // holds nothing sealed (a new one, or one from before encryption).
     if !file.exists() && esim_courier_store::sqlite_records_keys(&database).await {
         bail!(
-            "the key file {} is missing, but the database {} holds values sealed with its keys:              put back the key file kept with the database's backups (apart from them). A new              key file is made only for a database that has none, as it could not read what is stored",
+            "the key file {} is missing, but the database {} holds values sealed with its keys: \
+             put back the key file kept with the database's backups (apart from them). A new \
+             key file is made only for a database that has none, as it could not read what is stored",
             file.display(),
             database.display()
         );
