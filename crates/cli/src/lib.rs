@@ -25,6 +25,22 @@
 //! its keys are checked against `CrmConfig`, `check` validates and health-checks it, routes
 //! reach it, and `retry`/`group_window` apply. `examples/custom-notifier` is a whole project.
 
+/// `println!` for the commands' output: a closed stdout (the output piped into `head`, a
+/// pager quit early) ends the command quietly, as Unix tools do, where the standard macro
+/// panics on the broken pipe. Defined before the modules, so theirs is this one.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: cannot write the output: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 mod commands;
 mod compose;
 mod config;

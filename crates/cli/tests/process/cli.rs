@@ -343,3 +343,21 @@ async fn check_makes_one_signed_provider_call_and_fails_on_a_refused_signature()
     let refused: Vec<bool> = provider.requests().iter().map(|r| r.refused).collect();
     assert_eq!(refused, [false, true]);
 }
+
+/// A command whose output is piped into a reader that has gone (`| head`, a pager quit
+/// early) ends quietly, as Unix tools do, not with a panic on the broken pipe.
+#[test]
+fn output_into_a_closed_pipe_ends_the_command_quietly() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_esim-courier"))
+        .args(["keys", "generate"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    // The reader goes before the command writes a byte.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
