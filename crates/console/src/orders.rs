@@ -410,6 +410,12 @@ pub(crate) async fn retry(
             Err(e) => return unavailable(&e),
         };
     }
+    if !all && ids.is_empty() {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "No dead letter was ticked: go back, tick the ones to retry, or use \"Retry all\".",
+        );
+    }
     if !confirmed(&form) {
         let what = if everything {
             "Queue every dead letter again? Each is delivered anew, with its attempts counted from one.".to_owned()

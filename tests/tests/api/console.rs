@@ -1003,6 +1003,10 @@ async fn a_resend_and_a_bulk_retry_from_the_console_go_through_the_outbox_on_rec
             .await
         }
     };
+    // Nothing ticked: said so, nothing asked.
+    let (status, said) = retry(vec![("which", "selected".into())]).await;
+    assert_eq!(status, 400);
+    assert!(said.contains("No dead letter was ticked"), "{said}");
     let (status, asked) = retry(vec![("id", ids[0].clone()), ("which", "selected".into())]).await;
     assert_eq!(status, 200);
     assert!(asked.contains("Queue 1 dead letter(s) again?"), "{asked}");
