@@ -87,6 +87,44 @@ pub fn describe(e: &reqwest::Error) -> String {
     }
 }
 
+/// Why a body was not read whole ([`read_body`]), with what was.
+#[derive(Debug)]
+pub enum BodyError {
+    /// It is longer than the limit: its first bytes, as many as the limit.
+    TooLarge(Vec<u8>),
+    /// The connection broke or timed out while it arrived: what had arrived.
+    Cut(Vec<u8>),
+}
+
+impl BodyError {
+    /// What was read, for a caller that makes do with the start of an answer (an error code).
+    pub fn into_partial(self) -> Vec<u8> {
+        match self {
+            Self::TooLarge(read) | Self::Cut(read) => read,
+        }
+    }
+}
+
+/// A response's body, at most `max` bytes: reading stops at the limit, so a peer's answer,
+/// however long, never makes this process hold more than `max` bytes of it.
+pub async fn read_body(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, BodyError> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = max - body.len();
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    return Err(BodyError::TooLarge(body));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(_) => return Err(BodyError::Cut(body)),
+        }
+    }
+}
+
 /// A `Retry-After` header in seconds (the form HTTP APIs use), if present and valid.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
@@ -105,6 +143,47 @@ mod tests {
         assert_eq!(peer_text(" invalid_blocks\n", 120), "invalid_blocks");
         assert_eq!(peer_text("a\u{1b}[31mb", 200), "a [31mb");
         assert_eq!(peer_text(&"x".repeat(500), 200).len(), 200);
+    }
+
+    /// A peer on 127.0.0.1 that answers every request with `body` (no `Content-Length`, the
+    /// connection closed at its end).
+    async fn peer(body: Vec<u8>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/", listener.local_addr().expect("address"));
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    let head = "HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\n\r\n";
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let _ = socket.write_all(&body).await;
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_up_to_its_limit_and_no_further() {
+        let client = client(Duration::from_secs(5)).expect("client");
+        let long: Vec<u8> = (0..4 << 20).map(|i| b'a' + (i % 26) as u8).collect();
+        let url = peer(long.clone()).await;
+        let response = client.get(&url).send().await.expect("answered");
+        match read_body(response, 4096).await {
+            Err(BodyError::TooLarge(start)) => assert_eq!(start, long[..4096]),
+            other => panic!("{other:?}"),
+        }
+        let url = peer(b"no_service".to_vec()).await;
+        let response = client.get(&url).send().await.expect("answered");
+        assert_eq!(
+            read_body(response, 4096).await.expect("whole"),
+            b"no_service"
+        );
     }
 
     #[test]

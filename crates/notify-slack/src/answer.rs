@@ -24,17 +24,13 @@ pub(crate) struct Answer {
 
 impl Answer {
     /// Reads the status, `Retry-After` and (at most [`MAX_BODY`] bytes of) the body.
-    pub(crate) async fn read(mut response: reqwest::Response) -> Self {
+    pub(crate) async fn read(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let retry_after = esim_courier_notify_http::retry_after(response.headers());
-        let mut body = Vec::new();
-        while body.len() < MAX_BODY {
-            match response.chunk().await {
-                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-                // The status decides; a body cut short only loses the error code.
-                Ok(None) | Err(_) => break,
-            }
-        }
+        // The status decides; a body cut short only loses the error code.
+        let body = esim_courier_notify_http::read_body(response, MAX_BODY)
+            .await
+            .unwrap_or_else(esim_courier_notify_http::BodyError::into_partial);
         Self {
             status,
             code: esim_courier_notify_http::peer_text(&String::from_utf8_lossy(&body), 120),

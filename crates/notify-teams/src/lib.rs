@@ -55,7 +55,10 @@ impl TeamsNotifier {
             return Ok(status);
         }
         let retry_after = esim_courier_notify_http::retry_after(response.headers());
-        let code = error_code(&response.bytes().await.unwrap_or_default());
+        let body = esim_courier_notify_http::read_body(response, MAX_ANSWER)
+            .await
+            .unwrap_or_else(esim_courier_notify_http::BodyError::into_partial);
+        let code = error_code(&body);
         let message = self.hook.endpoint.redact(&match code {
             Some(code) => format!("{what}: Teams answered HTTP {status} ({code})"),
             None => format!("{what}: Teams answered HTTP {status}"),
@@ -70,7 +73,7 @@ impl TeamsNotifier {
 
 /// The `error.code` of a Workflows error answer, short and printable.
 fn error_code(body: &[u8]) -> Option<String> {
-    let answer: Value = serde_json::from_slice(&body[..body.len().min(MAX_ANSWER)]).ok()?;
+    let answer: Value = serde_json::from_slice(body).ok()?;
     let code: String = answer["error"]["code"]
         .as_str()?
         .chars()

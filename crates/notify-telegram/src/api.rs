@@ -205,15 +205,10 @@ fn classify(
 }
 
 /// At most [`MAX_ANSWER`] bytes of the body; what could not be read is left out.
-async fn read(mut response: reqwest::Response) -> Vec<u8> {
-    let mut body = Vec::new();
-    while body.len() < MAX_ANSWER {
-        match response.chunk().await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-            Ok(None) | Err(_) => break,
-        }
-    }
-    body
+async fn read(response: reqwest::Response) -> Vec<u8> {
+    esim_courier_notify_http::read_body(response, MAX_ANSWER)
+        .await
+        .unwrap_or_else(esim_courier_notify_http::BodyError::into_partial)
 }
 
 #[cfg(test)]
