@@ -163,10 +163,20 @@ impl YoniProvider {
         })?;
         let status = response.status().as_u16();
         let retry_after = esim_courier_notify_http::retry_after(response.headers());
-        let body = response
-            .bytes()
+        // Transient either way, as a garbled answer is: the next call may get a sound one.
+        let body = esim_courier_notify_http::read_body(response, MAX_ANSWER_BYTES)
             .await
-            .map_err(|_| ProviderError::transient(format!("{path}: the answer was cut off")))?;
+            .map_err(|e| {
+                ProviderError::transient(match e {
+                    esim_courier_notify_http::BodyError::TooLarge(_) => format!(
+                        "{path}: the answer is larger than {} MiB and was not read",
+                        MAX_ANSWER_BYTES >> 20
+                    ),
+                    esim_courier_notify_http::BodyError::Cut(_) => {
+                        format!("{path}: the answer was cut off")
+                    }
+                })
+            })?;
         match status {
             200..=299 => envelope::read(&body),
             401 => Err(ProviderError::permanent(format!(
@@ -291,6 +301,10 @@ impl Provider for YoniProvider {
             .map(|_| ())
     }
 }
+
+/// The largest answer read. A full page (500 records of about 1 KiB) is well under 1 MiB; a
+/// larger answer is a fault on the way (a proxy, a broken server) and is not held in memory.
+const MAX_ANSWER_BYTES: usize = 8 << 20;
 
 fn now_ms() -> i64 {
     let since = SystemTime::now()

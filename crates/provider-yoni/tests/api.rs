@@ -185,6 +185,28 @@ async fn error_codes_http_errors_and_garbage_say_whether_a_retry_helps() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_larger_than_8_mib_is_refused_and_one_below_is_read() {
+    let fake = FakeProvider::start(APP_ID, SECRET);
+    let provider = client(&fake, SECRET, 50);
+    for scripted in [Scripted::Large(9 << 20), Scripted::LargeStreamed(9 << 20)] {
+        fake.then(scripted.clone());
+        let e = provider.page(1, 10).await.expect_err("too large");
+        assert!(
+            e.is_transient() && e.message().contains("larger than 8 MiB"),
+            "{scripted:?}: {e}"
+        );
+    }
+    // The same answers under the limit are read: only their size was refused.
+    for scripted in [Scripted::Large(7 << 20), Scripted::LargeStreamed(7 << 20)] {
+        fake.then(scripted.clone());
+        let page = provider.page(1, 10).await.expect("under the limit");
+        assert!(page.orders.is_empty(), "{scripted:?}");
+    }
+    // And the client goes on as usual.
+    provider.page(1, 10).await.expect("a page");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookups_never_exceed_the_rate_limit() {
     let fake = FakeProvider::start(APP_ID, SECRET);
     let provider = client(&fake, SECRET, 10);

@@ -71,6 +71,10 @@ pub enum Scripted {
     Http(u16),
     /// HTTP 200 with a body that is not JSON.
     Malformed,
+    /// HTTP 200 with a successful page of about this many bytes, its `Content-Length` given.
+    Large(usize),
+    /// The same page streamed in 64 KiB chunks, with no `Content-Length`.
+    LargeStreamed(usize),
     /// Answer as usual, after this long.
     Slow(Duration),
     /// Do the work at once (an order is placed), but answer only after this long: a caller
@@ -269,6 +273,12 @@ fn now_ms() -> i64 {
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// A successful, empty page padded with an unknown field to about `bytes` bytes.
+fn large_page(bytes: usize) -> String {
+    json!({"code": 0, "msg": "success", "data": {"total": 0, "records": [], "padding": "x".repeat(bytes)}})
+        .to_string()
+}
+
 fn envelope(code: i64, msg: &str, data: Value) -> HttpResponse {
     HttpResponse::Ok().json(json!({"code": code, "msg": msg, "data": data}))
 }
@@ -309,6 +319,15 @@ async fn receive(
             return HttpResponse::build(StatusCode::from_u16(status).expect("a status")).finish()
         }
         Some(Scripted::Malformed) => return HttpResponse::Ok().body("{\"code\": 0, \"data\": "),
+        Some(Scripted::Large(bytes)) => return HttpResponse::Ok().body(large_page(bytes)),
+        Some(Scripted::LargeStreamed(bytes)) => {
+            let page = web::Bytes::from(large_page(bytes));
+            let chunks = (0..page.len()).step_by(64 * 1024).map(move |at| {
+                Ok::<_, std::convert::Infallible>(page.slice(at..page.len().min(at + 64 * 1024)))
+            });
+            return HttpResponse::Ok()
+                .streaming(futures_util::stream::iter(chunks.collect::<Vec<_>>()));
+        }
         Some(Scripted::Slow(delay)) => tokio::time::sleep(delay).await,
         Some(Scripted::Late(_)) | None => {}
     }
