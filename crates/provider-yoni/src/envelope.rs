@@ -2,15 +2,17 @@
 //! a `code` other than 0 is an error with `data: null`. What each code means for the caller
 //! is the table of `shared/provider-api.md`.
 
-use esim_courier_core::ProviderError;
+use esim_courier_core::{JsonScalar, ProviderError};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 #[derive(Deserialize)]
 struct Envelope {
     code: i64,
+    /// Its words, read as any JSON value: a `msg` that is a number or an object must not
+    /// turn a documented error code into a garbled answer.
     #[serde(default)]
-    msg: Option<String>,
+    msg: Option<Box<RawValue>>,
     #[serde(default)]
     data: Option<Box<RawValue>>,
 }
@@ -29,7 +31,12 @@ pub(crate) fn read(body: &[u8]) -> Result<Box<RawValue>, ProviderError> {
             .data
             .ok_or_else(|| ProviderError::transient("the provider answered success without data"));
     }
-    Err(error(envelope.code, envelope.msg.as_deref().unwrap_or("")))
+    let said = envelope
+        .msg
+        .as_deref()
+        .and_then(|m| JsonScalar::of(m).into_text())
+        .unwrap_or_default();
+    Err(error(envelope.code, &said))
 }
 
 /// The error a non-zero `code` means.
@@ -110,5 +117,34 @@ mod tests {
             .expect_err("an error code");
         assert!(!e.is_transient() && e.message().contains("package does not exist"));
         assert!(!e.message().contains('\u{1b}'), "{}", e.message());
+    }
+
+    #[test]
+    fn an_error_code_holds_whatever_its_msg_is() {
+        for (body, said) in [
+            (r#"{"code": 504, "msg": 504, "data": null}"#, Some("(504)")),
+            (
+                r#"{"code": 504, "msg": {"en": "no such package"}, "data": null}"#,
+                None,
+            ),
+            (r#"{"code": 504, "msg": null}"#, None),
+            (r#"{"code": 504}"#, None),
+        ] {
+            let e = read(body.as_bytes()).expect_err(body);
+            assert!(
+                !e.is_transient() && e.code() == Some(504),
+                "{body}: {}",
+                e.message()
+            );
+            assert_eq!(
+                e.message().ends_with(')'),
+                said.is_some(),
+                "{body}: {}",
+                e.message()
+            );
+            if let Some(said) = said {
+                assert!(e.message().ends_with(said), "{body}: {}", e.message());
+            }
+        }
     }
 }
