@@ -23,7 +23,8 @@ pub(crate) fn read(body: &[u8]) -> Result<Box<RawValue>, ProviderError> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
         // A cut or garbled answer (a proxy's page, a broken connection) may pass.
         ProviderError::transient(format!(
-            "the provider's answer is not its JSON envelope: {e}"
+            "the provider's answer is not its JSON envelope: {}",
+            shape_error(&e)
         ))
     })?;
     if envelope.code == 0 {
@@ -37,6 +38,27 @@ pub(crate) fn read(body: &[u8]) -> Result<Box<RawValue>, ProviderError> {
         .and_then(|m| JsonScalar::of(m).into_text())
         .unwrap_or_default();
     Err(error(envelope.code, &said))
+}
+
+/// What a JSON error says about an answer, without the answer's own text. serde quotes the
+/// value it could not use (`invalid type: string "…"`), and that value may be a whole record
+/// with its activation code (a provider that sends `data` as a JSON string): the error goes
+/// into logs, the job's stored error and operator alerts, which never hold a code. Kept:
+/// the kind of value, what was expected (our type's words) and where.
+pub(crate) fn shape_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let Some(quoted) = text.find(['"', '`']) else {
+        return text;
+    };
+    if text.starts_with("missing field") {
+        // The field's name is ours.
+        return text;
+    }
+    let what = text[..quoted].trim_end().trim_end_matches(':');
+    match text.rfind(", expected ") {
+        Some(expected) if expected > quoted => format!("{what}{}", &text[expected..]),
+        _ => format!("{what} at line {} column {}", e.line(), e.column()),
+    }
 }
 
 /// The error a non-zero `code` means.
@@ -117,6 +139,45 @@ mod tests {
             .expect_err("an error code");
         assert!(!e.is_transient() && e.message().contains("package does not exist"));
         assert!(!e.message().contains('\u{1b}'), "{}", e.message());
+    }
+
+    #[test]
+    fn a_json_error_names_the_shape_never_the_value() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Page {
+            records: Vec<u8>,
+        }
+        let code = "LPA:1$smdp.example.com$K2-4KJ2T-1B6Q9X";
+        for (json, said) in [
+            (
+                format!(r#""{{\"lpa\": \"{code}\"}}""#),
+                "invalid type: string, expected struct Page at line 1 column ",
+            ),
+            (
+                format!(r#"{{"records": "{code}"}}"#),
+                "invalid type: string, expected a sequence at line 1 column ",
+            ),
+            (
+                format!(r#"{{"records": ["{code}"]}}"#),
+                "invalid type: string, expected u8 at line 1 column ",
+            ),
+            (
+                "{}".to_owned(),
+                "missing field `records` at line 1 column 2",
+            ),
+            (
+                format!("{{\"records\": [1, {code}"),
+                "expected value at line 1 column ",
+            ),
+        ] {
+            let e = serde_json::from_str::<Page>(&json).expect_err(&json);
+            let shown = shape_error(&e);
+            assert!(shown.starts_with(said), "{json}: {shown}");
+            assert!(!shown.contains("K2-4KJ2T"), "{json}: {shown}");
+        }
+        let e = read(format!(r#"{{"code": "{code}"}}"#).as_bytes()).expect_err("a string code");
+        assert!(!e.message().contains("K2-4KJ2T"), "{}", e.message());
     }
 
     #[test]

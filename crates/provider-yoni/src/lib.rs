@@ -226,7 +226,10 @@ impl YoniProvider {
             records: Vec<Box<RawValue>>,
         }
         let page: PageData = serde_json::from_str(data.get()).map_err(|e| {
-            ProviderError::transient(format!("{PAGE}: the page is not the expected shape: {e}"))
+            ProviderError::transient(format!(
+                "{PAGE}: the page is not the expected shape: {}",
+                envelope::shape_error(&e)
+            ))
         })?;
         let number = |raw: &Option<Box<RawValue>>| {
             raw.as_deref()
@@ -267,7 +270,10 @@ impl Provider for YoniProvider {
             order_no: Box<RawValue>,
         }
         let placed: Placed = serde_json::from_str(data.get()).map_err(|e| {
-            ProviderError::transient(format!("{PLACE}: the answer has no orderNo: {e}"))
+            ProviderError::transient(format!(
+                "{PLACE}: the answer has no orderNo: {}",
+                envelope::shape_error(&e)
+            ))
         })?;
         JsonScalar::of(&placed.order_no)
             .into_text()

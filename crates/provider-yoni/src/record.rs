@@ -28,7 +28,8 @@ pub(crate) fn order(
 ) -> Result<ProviderOrder, ProviderError> {
     let unusable =
         |why: String| ProviderError::permanent(format!("an order record is unusable: {why}"));
-    let head: Head = serde_json::from_str(record.get()).map_err(|e| unusable(e.to_string()))?;
+    let head: Head = serde_json::from_str(record.get())
+        .map_err(|e| unusable(crate::envelope::shape_error(&e)))?;
     let text =
         |raw: &Option<Box<RawValue>>| raw.as_deref().and_then(|r| JsonScalar::of(r).into_text());
     let order_no = text(&head.order_no)
