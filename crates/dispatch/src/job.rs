@@ -349,6 +349,11 @@ impl Dispatcher {
             Ok(CustomerWait::CustomerArrived) => {
                 tracing::info!("the customer was registered meanwhile; delivering now");
             }
+            Ok(CustomerWait::CustomerErased) => {
+                tracing::info!(
+                    "the customer was erased during an earlier attempt; the email is cancelled"
+                );
+            }
             Ok(CustomerWait::LeaseLost) => self.check_written(Ok(false)),
             Err(e) => self.check_written(Err(e)),
         }

@@ -286,16 +286,17 @@ pub(crate) const FINISH_JOB: &str = "UPDATE outbox_jobs SET state = $1, last_err
         locked_until = NULL, locked_by = NULL, updated_at = $4
   WHERE id = $5 AND locked_by = $6 AND state = 'in_flight'";
 /// PostgreSQL: [`FINISH_JOB`] and, when it changed the job (the lease was still this
-/// claim's), [`RECORD_ATTEMPT`], in one statement: `$1`..`$6` as in `FINISH_JOB`, then `$7`
+/// claim's), [`RECORD_ATTEMPT`] (without the recipient when the customer was erased during
+/// the attempt), in one statement: `$1`..`$6` as in `FINISH_JOB`, then `$7`
 /// attempt, `$8` started, `$9` outcome, `$10` receipt, `$11` worker, `$12` recipient, `$13`
 /// locale. Its form for several jobs at once is pg_outcome.rs's.
 pub(crate) const FINISH_ATTEMPT_PG: &str = "WITH f AS (
          UPDATE outbox_jobs SET state = $1, last_error = $2, next_attempt_at = COALESCE($3, next_attempt_at),
                 locked_until = NULL, locked_by = NULL, updated_at = $4
           WHERE id = $5 AND locked_by = $6 AND state = 'in_flight'
-          RETURNING id)
+          RETURNING id, customer_erased_at)
      INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker, recipient, locale)
-     SELECT id, $7, $8, $4, $9, $2, $10, $11, $12, $13 FROM f";
+     SELECT id, $7, $8, $4, $9, $2, $10, $11, CASE WHEN customer_erased_at IS NULL THEN $12 END, $13 FROM f";
 /// Gives a leased job back without counting the claim as an attempt: `$1` due at, `$2` now,
 /// `$3` job, `$4` lease.
 const DEFER_JOB: &str =
@@ -314,9 +315,17 @@ pub(crate) fn unreadable_job(id: i64, e: &StoreError) -> String {
     reason
 }
 
-/// One attempt in the delivery log.
+/// One attempt in the delivery log, written after its job's [`FINISH_JOB`]: `$1` job, `$2`
+/// attempt, `$3` started, `$4` finished, `$5` outcome, `$6` error, `$7` receipt, `$8`
+/// worker, `$9` recipient, `$10` locale. The recipient is dropped when the order's customer
+/// was erased during the attempt (the job's `customer_erased_at`, read from the row the
+/// finish has just changed).
 pub(crate) const RECORD_ATTEMPT: &str = "INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker, recipient, locale)
- VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+ SELECT $1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN customer_erased_at IS NULL THEN $9 END, $10
+   FROM outbox_jobs WHERE id = $1";
+
+/// What a job cancelled by its customer's erasure says.
+pub(crate) const CUSTOMER_ERASED: &str = "the customer was erased";
 
 /// Which due jobs a claim leases.
 #[derive(Debug, Clone)]
@@ -1021,20 +1030,39 @@ impl Store {
     ) -> Result<CustomerWait, StoreError> {
         let now = self.now();
         let mut tx = self.begin_write().await?;
-        let registered = match &job.order_no {
-            Some(order_no) => sqlx::query(self.locked_customer_email())
-                .bind(order_no.clone())
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get::<Option<String>, _>("customer_email"))
-                .transpose()?
-                .flatten()
-                .is_some(),
-            None => false,
+        let (registered, erased) = match &job.order_no {
+            Some(order_no) => {
+                match sqlx::query(self.locked_customer_email())
+                    .bind(order_no.clone())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                {
+                    Some(r) => (
+                        r.try_get::<Option<String>, _>("customer_email")?.is_some(),
+                        r.try_get::<Option<i64>, _>("customer_erased_at")?.is_some(),
+                    ),
+                    None => (false, false),
+                }
+            }
+            None => (false, false),
         };
-        // Registered meanwhile: give the job back due now; otherwise park it.
-        let raise = !registered && !alert_jobs.is_empty();
-        let done = if registered {
+        // Registered meanwhile: give the job back due now. Erased (a delivery under way when
+        // the customer was forgotten, which failed): cancel it, as the erasure cancelled the
+        // order's other unsent emails. Otherwise park it.
+        let raise = !registered && !erased && !alert_jobs.is_empty();
+        let done = if erased && !registered {
+            sqlx::query(
+                "UPDATE outbox_jobs SET state = 'cancelled', attempts = attempts - 1, last_error = $1,
+                        locked_until = NULL, locked_by = NULL, updated_at = $2
+                  WHERE id = $3 AND locked_by = $4 AND state = 'in_flight'",
+            )
+            .bind(CUSTOMER_ERASED)
+            .bind(now)
+            .bind(job.id)
+            .bind(job.lease.clone())
+            .execute(&mut *tx)
+            .await?
+        } else if registered {
             sqlx::query(DEFER_JOB)
                 .bind(now)
                 .bind(now)
@@ -1072,6 +1100,8 @@ impl Store {
         }
         Ok(if registered {
             CustomerWait::CustomerArrived
+        } else if erased {
+            CustomerWait::CustomerErased
         } else {
             CustomerWait::Parked
         })
@@ -1212,6 +1242,9 @@ pub enum CustomerWait {
     Parked,
     /// The customer was registered meanwhile: the job is due again at once.
     CustomerArrived,
+    /// The order's customer was erased: the job is cancelled, as erasure cancels the
+    /// order's unsent emails.
+    CustomerErased,
     /// The lease had expired and another worker holds the job; nothing was written.
     LeaseLost,
 }

@@ -132,7 +132,9 @@ pub fn outcome_batch_statement(rows: usize) -> String {
 /// [`FINISH_ATTEMPT_PG`] for `rows` outcomes in one statement, committed on its own: row
 /// `n`'s 13 parameters follow row `n - 1`'s. Each outcome updates its job only while the job
 /// is in flight under its lease, and logs its attempt only if it did (its `n` joins the two;
-/// a statement's data-modifying parts all run to completion, read or not). Returns the
+/// a statement's data-modifying parts all run to completion, read or not), without its
+/// recipient when the customer was erased during the attempt (the locked job's
+/// `customer_erased_at`, as in the single statement). Returns the
 /// position `n` (from 0) of each outcome written; one whose lease was lost (expired and
 /// claimed again) gets nothing written and no row. Only a stale lease's outcome can meet
 /// another batch's row, and a batch the database refuses for it (a deadlock) is written
@@ -161,8 +163,9 @@ fn finish_attempts(rows: usize) -> String {
                  outcome, receipt, worker, recipient, locale)
               AS (VALUES {values}),
          t AS (
-             SELECT v.*, j.at FROM v CROSS JOIN LATERAL (
-                 SELECT ctid AS at, locked_by, state FROM outbox_jobs WHERE id = v.job
+             SELECT v.*, j.at, j.erased FROM v CROSS JOIN LATERAL (
+                 SELECT ctid AS at, locked_by, state, customer_erased_at AS erased
+                   FROM outbox_jobs WHERE id = v.job
                  OFFSET 0 FOR UPDATE) j
               WHERE j.locked_by = v.lease AND j.state = 'in_flight'),
          f AS (
@@ -177,7 +180,7 @@ fn finish_attempts(rows: usize) -> String {
              INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error,
                  receipt, worker, recipient, locale)
              SELECT t.job, t.attempt, t.started_at, t.finished_at, t.outcome, t.error, t.receipt,
-                    t.worker, t.recipient, t.locale
+                    t.worker, CASE WHEN t.erased IS NULL THEN t.recipient END, t.locale
                FROM t JOIN f ON f.n = t.n)
     SELECT n::bigint AS n FROM f"
     )

@@ -312,6 +312,28 @@ impl Store {
             .execute(&mut **tx)
             .await?
             .rows_affected();
+            erased.cancelled_jobs += sqlx::query(
+                "UPDATE outbox_jobs SET state = 'cancelled', last_error = $3, updated_at = $2
+                  WHERE order_no = $1 AND kind = 'order_completed' AND state IN ('pending', 'waiting', 'dead')",
+            )
+            .bind(order_no.to_owned())
+            .bind(now)
+            .bind(crate::outbox::CUSTOMER_ERASED)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            // Deliveries under way, a job claimed before the cancel above included: their
+            // outcome, written after this, keeps no recipient (the finish reads this mark from
+            // the job row; on PostgreSQL the mark's row lock makes it wait for this
+            // transaction). Marked before the attempts below are read, so an outcome written
+            // meanwhile is one of them.
+            sqlx::query(
+                "UPDATE outbox_jobs SET customer_erased_at = $2 WHERE order_no = $1 AND state = 'in_flight'",
+            )
+            .bind(order_no.to_owned())
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
             erased.recipients += sqlx::query(
                 "UPDATE delivery_attempts SET recipient = NULL
                   WHERE recipient IS NOT NULL AND job_id IN (SELECT id FROM outbox_jobs WHERE order_no = $1)",
@@ -324,15 +346,6 @@ impl Store {
                 "UPDATE outbox_jobs SET recipient = NULL WHERE order_no = $1 AND recipient IS NOT NULL",
             )
             .bind(order_no.to_owned())
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-            erased.cancelled_jobs += sqlx::query(
-                "UPDATE outbox_jobs SET state = 'cancelled', last_error = 'the customer was erased', updated_at = $2
-                  WHERE order_no = $1 AND kind = 'order_completed' AND state IN ('pending', 'waiting', 'dead')",
-            )
-            .bind(order_no.to_owned())
-            .bind(now)
             .execute(&mut **tx)
             .await?
             .rows_affected();

@@ -3,7 +3,7 @@
 //! arrived.
 
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 pub use mailin_embedded::{response, Response};
@@ -34,6 +34,43 @@ struct Mailbox {
     received: Vec<Received>,
     /// Replies to give instead of 250/354, in order.
     script: Vec<(Stage, Response)>,
+    /// A message to this address waits at its DATA command until released.
+    hold: Option<Hold>,
+}
+
+struct Hold {
+    to: String,
+    arrived: mpsc::Sender<()>,
+    release: mpsc::Receiver<()>,
+}
+
+/// A message held at its `DATA` command ([`SmtpServer::hold_next_to`]): the client has sent
+/// its envelope and waits for the server's answer, as a slow server makes it wait.
+#[derive(Debug)]
+pub struct Held {
+    arrived: mpsc::Receiver<()>,
+    release: mpsc::Sender<()>,
+}
+
+impl Held {
+    /// Waits until the message arrives at `DATA` and is held there.
+    ///
+    /// # Panics
+    /// When none arrives within 30 s.
+    pub async fn arrived(&self) {
+        for _ in 0..3000 {
+            if self.arrived.try_recv().is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no message arrived to be held within 30 s");
+    }
+
+    /// Lets the message go on: `DATA` gets the next scripted reply, or the usual one.
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
 }
 
 #[derive(Clone)]
@@ -60,6 +97,18 @@ impl Handler for Recorder {
     }
 
     fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
+        let hold = {
+            let mut mailbox = self.mailbox.lock().unwrap_or_else(PoisonError::into_inner);
+            match &mailbox.hold {
+                Some(h) if to.iter().any(|t| t.eq_ignore_ascii_case(&h.to)) => mailbox.hold.take(),
+                _ => None,
+            }
+        };
+        if let Some(hold) = hold {
+            // This session's thread waits; the server's other sessions go on.
+            let _ = hold.arrived.send(());
+            let _ = hold.release.recv();
+        }
         if let Some(reply) = self.scripted(Stage::Data) {
             return reply;
         }
@@ -119,6 +168,21 @@ impl SmtpServer {
             .unwrap_or_else(PoisonError::into_inner)
             .script
             .push((stage, response));
+    }
+
+    /// Holds the next message to `to` at its `DATA` command until [`Held::release`].
+    pub fn hold_next_to(&self, to: &str) -> Held {
+        let (arrived_tx, arrived) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        self.mailbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .hold = Some(Hold {
+            to: to.to_owned(),
+            arrived: arrived_tx,
+            release: release_rx,
+        });
+        Held { arrived, release }
     }
 
     pub fn received(&self) -> Vec<Received> {

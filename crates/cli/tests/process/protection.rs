@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use esim_courier_tests::smtp::{open_activation_email, read_qr, SmtpServer};
+use esim_courier_tests::smtp::{open_activation_email, read_qr, Response, SmtpServer, Stage};
 use esim_courier_tests::{on_both_backends, test_db, Backend};
 use serde_json::json;
 use sqlx::Row;
@@ -19,6 +19,7 @@ on_both_backends!(
     rotation_beside_a_running_server_killed_half_way_leaves_nothing_on_the_old_key,
     a_database_from_before_encryption_is_encrypted_by_the_first_start,
     retention_erases_codes_and_bodies_on_time_and_forget_leaves_no_trace,
+    an_email_under_way_when_its_customer_is_forgotten_leaves_no_address_and_is_not_retried,
     a_reindex_stopped_half_way_is_accepted_with_neither_key_until_run_again,
 );
 
@@ -875,4 +876,126 @@ async fn retention_erases_codes_and_bodies_on_time_and_forget_leaves_no_trace(ba
             "{secret:?} is in the database's bytes"
         );
     }
+}
+
+/// `customers forget` while the customer's activation email is being sent: the SMTP server
+/// holds it at DATA. The send under way cannot be called back, but what is written after the
+/// erasure keeps no address: the delivered attempt's recipient is empty, and an attempt that
+/// failed is cancelled when it comes round again rather than waiting for a registration
+/// (and alerting operators that the customer never came).
+async fn an_email_under_way_when_its_customer_is_forgotten_leaves_no_address_and_is_not_retried(
+    backend: Backend,
+) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
+    let server = Server::start(&config, dir.path()).await;
+    let client = esim_courier_tests::http_client();
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.url)
+        .await
+        .expect("connects");
+
+    // (order, customer, whether the held email is then accepted)
+    for (order_no, customer, accepted) in [
+        ("ERA-1", "ada.erased@traveller.example", true),
+        ("ERA-2", "bo.erased@traveller.example", false),
+    ] {
+        register(&client, &server, order_no, customer).await;
+        let held = smtp.hold_next_to(customer);
+        assert_eq!(
+            server
+                .post(&client, completed(order_no, "8944500102198304826"))
+                .await,
+            200
+        );
+        held.arrived().await;
+        let (code, out, err) = run_cli(
+            &config,
+            dir.path(),
+            &["customers", "forget", customer, "--by", "dpo-kim"],
+            &[],
+        )
+        .await;
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("erased 1 customer(s)"), "{out}");
+        if !accepted {
+            smtp.reply_next(
+                Stage::Data,
+                Response::custom(451, "4.3.0 Try again later".into()),
+            );
+        }
+        held.release();
+
+        let job = format!(
+            "SELECT j.state, j.last_error, (SELECT COUNT(*) FROM delivery_attempts a WHERE a.job_id = j.id) AS attempts
+               FROM outbox_jobs j WHERE j.order_no = '{order_no}' AND j.kind = 'order_completed'"
+        );
+        let want = if accepted { "done" } else { "cancelled" };
+        let mut state = (String::new(), None::<String>, 0i64);
+        for _ in 0..150 {
+            let row = sqlx::query(sqlx::AssertSqlSafe(job.clone()))
+                .fetch_one(&pool)
+                .await
+                .expect("the job");
+            state = (
+                row.try_get("state").expect("state"),
+                row.try_get("last_error").expect("last_error"),
+                row.try_get("attempts").expect("attempts"),
+            );
+            if state.0 == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(state.0, want, "{order_no}: {state:?}");
+        if accepted {
+            assert_eq!(state.2, 1, "{order_no}: one attempt, delivered: {state:?}");
+        } else {
+            assert_eq!(
+                state.1.as_deref(),
+                Some("the customer was erased"),
+                "{order_no}: {state:?}"
+            );
+            assert_eq!(
+                state.2, 1,
+                "{order_no}: the failed attempt only, no other: {state:?}"
+            );
+        }
+        let kept: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM delivery_attempts a JOIN outbox_jobs j ON j.id = a.job_id
+              WHERE j.order_no = '{order_no}' AND a.recipient IS NOT NULL"
+        )))
+        .fetch_one(&pool)
+        .await
+        .expect("counted")
+        .try_get("n")
+        .expect("n");
+        assert_eq!(kept, 0, "{order_no}: an attempt kept its recipient");
+        let sent = customer_mails(&smtp)
+            .iter()
+            .filter(|m| m.to.iter().any(|t| t == customer))
+            .count();
+        assert_eq!(
+            sent,
+            usize::from(accepted),
+            "{order_no}: only the send under way went out"
+        );
+    }
+    // Nothing was raised about a customer who never registered.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !server.log_text().contains("customer never registered")
+            && !server
+                .log_text()
+                .contains("waiting for the customer's registration"),
+        "{}",
+        server.log_text()
+    );
+    pool.close().await;
 }
