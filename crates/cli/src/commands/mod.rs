@@ -61,16 +61,32 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// The database URL without its password, for messages.
+/// The database URL without its password, for messages: the one in its user information
+/// (`postgres://user:***@host/db`) and any in its query (`?password=***`, `sslpassword`),
+/// which sqlx accepts too.
 pub fn redacted_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (url, rest) = match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
             let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}://{user}:***@{}", &url[..scheme], &url[at + 1..])
+            (format!("{}://{user}:***@", &url[..scheme]), &url[at + 1..])
         }
-        _ => url.to_owned(),
-    }
+        _ => (String::new(), url),
+    };
+    let Some((before, query)) = rest.split_once('?') else {
+        return format!("{url}{rest}");
+    };
+    let query = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.to_ascii_lowercase().contains("password") => {
+                format!("{key}=***")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    format!("{url}{before}?{query}")
 }
 
 /// Who an operator command is recorded as in the audit log: `--by NAME`, else the OS user.
@@ -85,4 +101,38 @@ pub fn time(ms: i64) -> String {
     let t =
         std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
     humantime::format_rfc3339_millis(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_url;
+
+    #[test]
+    fn a_database_password_never_shows_wherever_the_url_holds_it() {
+        for (url, shown) in [
+            (
+                "postgres://esim:s3cret@db:5432/esim",
+                "postgres://esim:***@db:5432/esim",
+            ),
+            (
+                "postgres://esim:s3?cr@t@db/esim?sslmode=require",
+                "postgres://esim:***@db/esim?sslmode=require",
+            ),
+            (
+                "postgres://esim@db/esim?password=s3cret&sslmode=require",
+                "postgres://esim:***@db/esim?password=***&sslmode=require",
+            ),
+            (
+                "postgres://db/esim?user=esim&PASSWORD=s3cret&sslpassword=s3cret",
+                "postgres://db/esim?user=esim&PASSWORD=***&sslpassword=***",
+            ),
+            ("sqlite:data/esim-courier.db", "sqlite:data/esim-courier.db"),
+            (
+                "sqlite:data/esim-courier.db?mode=rwc",
+                "sqlite:data/esim-courier.db?mode=rwc",
+            ),
+        ] {
+            assert_eq!(redacted_url(url), shown, "{url}");
+        }
+    }
 }
