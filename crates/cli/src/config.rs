@@ -524,20 +524,61 @@ impl Config {
     }
 }
 
-/// Figment's errors, one line each, naming the key.
+/// Figment's errors, one line each, naming the key. A value of the wrong type is named by its
+/// kind, never shown: figment reads an environment variable as a number or a boolean when it
+/// looks like one, so a secret made of digits (`ESIM_COURIER__...__SECRET=84736251093847`)
+/// fails as "found unsigned int `84736251093847`", and these lines reach the terminal and the
+/// logs.
 pub(crate) fn describe(e: &figment::Error) -> String {
+    use figment::error::Kind;
     e.clone()
         .into_iter()
         .map(|e| {
             let key = e.path.join(".");
+            let kind = match &e.kind {
+                Kind::InvalidType(actual, expected) => {
+                    format!(
+                        "invalid type: found {}, expected {expected}",
+                        kind_of(actual)
+                    )
+                }
+                Kind::InvalidValue(actual, expected) => {
+                    format!(
+                        "invalid value: found {}, expected {expected}",
+                        kind_of(actual)
+                    )
+                }
+                kind => kind.to_string(),
+            };
             if key.is_empty() {
-                e.kind.to_string()
+                kind
             } else {
-                format!("key {key}: {}", e.kind)
+                format!("key {key}: {kind}")
             }
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// What kind of value figment found, without the value.
+fn kind_of(actual: &figment::error::Actual) -> &'static str {
+    use figment::error::Actual;
+    match actual {
+        Actual::Bool(_) => "a boolean",
+        Actual::Unsigned(_) | Actual::Signed(_) => "an integer",
+        Actual::Float(_) => "a number",
+        Actual::Char(_) | Actual::Str(_) => "a string",
+        Actual::Bytes(_) => "bytes",
+        Actual::Unit | Actual::Option => "no value",
+        Actual::Seq => "a list",
+        Actual::Map | Actual::NewtypeStruct => "a table",
+        Actual::Enum
+        | Actual::UnitVariant
+        | Actual::NewtypeVariant
+        | Actual::TupleVariant
+        | Actual::StructVariant => "a variant",
+        Actual::Other(_) => "another kind of value",
+    }
 }
 
 /// The keys of a `[notifiers.<name>]` section that esim-courier reads itself (see
@@ -740,6 +781,27 @@ mod tests {
         std::fs::write(&path, with(", algorithm = \"md5\"")).expect("write");
         let err = format!("{:#}", Config::load(&path).expect_err("refused"));
         assert!(err.contains("md5") && err.contains("algorithm"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_named_by_its_key_never_shown() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("c.toml");
+        // As figment reads `ESIM_COURIER__WEBHOOK__SIGNATURE__SECRET=84736251093847`.
+        for (secret, kind) in [("84736251093847", "an integer"), ("true", "a boolean")] {
+            std::fs::write(
+                &path,
+                format!("[database]\nurl = \"sqlite://x.db\"\n[webhook]\ntokens = [\"t\"]\nsignature = {{ header = \"X-Sig\", secret = {secret} }}\n"),
+            )
+            .expect("write");
+            let err = format!("{:#}", Config::load(&path).expect_err("refused"));
+            assert!(
+                err.contains("webhook.signature.secret")
+                    && err.contains(&format!("found {kind}, expected a string")),
+                "{err}"
+            );
+            assert!(!err.contains(secret), "{err}");
+        }
     }
 
     #[test]
