@@ -193,18 +193,13 @@ impl Store {
         })
     }
 
-    /// An order's customer email (and when it was erased), read under the order row's lock
-    /// where the engine has row locks (`FOR UPDATE`); SQLite serialises writers instead. A
-    /// registration and an erasure take the same lock, so whichever commits second sees the
-    /// other.
+    /// An order's customer email, read under the order row's lock where the engine has row
+    /// locks (`FOR UPDATE`); SQLite serialises writers instead. A registration and an
+    /// erasure take the same lock, so whichever commits second sees the other.
     fn locked_customer_email(&self) -> &'static str {
         match self.backend {
-            Backend::Sqlite => {
-                "SELECT customer_email, customer_erased_at FROM orders WHERE order_no = $1"
-            }
-            Backend::Postgres => {
-                "SELECT customer_email, customer_erased_at FROM orders WHERE order_no = $1 FOR UPDATE"
-            }
+            Backend::Sqlite => "SELECT customer_email FROM orders WHERE order_no = $1",
+            Backend::Postgres => "SELECT customer_email FROM orders WHERE order_no = $1 FOR UPDATE",
         }
     }
 }

@@ -1030,25 +1030,31 @@ impl Store {
     ) -> Result<CustomerWait, StoreError> {
         let now = self.now();
         let mut tx = self.begin_write().await?;
-        let (registered, erased) = match &job.order_no {
-            Some(order_no) => {
-                match sqlx::query(self.locked_customer_email())
-                    .bind(order_no.clone())
-                    .fetch_optional(&mut *tx)
-                    .await?
-                {
-                    Some(r) => (
-                        r.try_get::<Option<String>, _>("customer_email")?.is_some(),
-                        r.try_get::<Option<i64>, _>("customer_erased_at")?.is_some(),
-                    ),
-                    None => (false, false),
-                }
-            }
-            None => (false, false),
+        let registered = match &job.order_no {
+            Some(order_no) => sqlx::query(self.locked_customer_email())
+                .bind(order_no.clone())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get::<Option<String>, _>("customer_email"))
+                .transpose()?
+                .flatten()
+                .is_some(),
+            None => false,
         };
-        // Registered meanwhile: give the job back due now. Erased (a delivery under way when
-        // the customer was forgotten, which failed): cancel it, as the erasure cancelled the
-        // order's other unsent emails. Otherwise park it.
+        // Read after the order row's lock: an erasure of the order (which takes it first) has
+        // committed its mark on this job by now, or runs after this transaction and finds
+        // the job parked, which it cancels.
+        let erased = sqlx::query("SELECT customer_erased_at FROM outbox_jobs WHERE id = $1")
+            .bind(job.id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get::<Option<i64>, _>("customer_erased_at"))
+            .transpose()?
+            .flatten()
+            .is_some();
+        // Registered meanwhile: give the job back due now. Under way when its customer was
+        // erased, and failed: cancel it, as the erasure cancelled the order's other unsent
+        // emails. Otherwise park it.
         let raise = !registered && !erased && !alert_jobs.is_empty();
         let done = if erased && !registered {
             sqlx::query(
@@ -1242,8 +1248,8 @@ pub enum CustomerWait {
     Parked,
     /// The customer was registered meanwhile: the job is due again at once.
     CustomerArrived,
-    /// The order's customer was erased: the job is cancelled, as erasure cancels the
-    /// order's unsent emails.
+    /// The order's customer was erased while this job was under way: the job is cancelled,
+    /// as erasure cancels the order's unsent emails.
     CustomerErased,
     /// The lease had expired and another worker holds the job; nothing was written.
     LeaseLost,

@@ -312,28 +312,36 @@ impl Store {
             .execute(&mut **tx)
             .await?
             .rows_affected();
+            // In one statement, so no job escapes both by changing state between two: the
+            // order's activation emails not yet sent are cancelled, dead letters included,
+            // and its deliveries under way are marked. Their outcome, written after this,
+            // then keeps no recipient (the finish reads the mark from the job row it
+            // updates; on PostgreSQL the mark's row lock makes it wait for this
+            // transaction), and one that failed is cancelled when it comes round again. A
+            // job that finished meanwhile is taken in its new state (PostgreSQL checks a row
+            // changed under it again), and its attempt is among those cleared below.
             erased.cancelled_jobs += sqlx::query(
-                "UPDATE outbox_jobs SET state = 'cancelled', last_error = $3, updated_at = $2
-                  WHERE order_no = $1 AND kind = 'order_completed' AND state IN ('pending', 'waiting', 'dead')",
+                "UPDATE outbox_jobs
+                    SET customer_erased_at = $2,
+                        state = CASE WHEN state = 'in_flight' THEN state ELSE 'cancelled' END,
+                        last_error = CASE WHEN state = 'in_flight' THEN last_error ELSE $3 END,
+                        updated_at = CASE WHEN state = 'in_flight' THEN updated_at ELSE $2 END
+                  WHERE order_no = $1
+                    AND (state = 'in_flight'
+                         OR (kind = 'order_completed' AND state IN ('pending', 'waiting', 'dead')))
+              RETURNING state",
             )
             .bind(order_no.to_owned())
             .bind(now)
             .bind(crate::outbox::CUSTOMER_ERASED)
-            .execute(&mut **tx)
+            .fetch_all(&mut **tx)
             .await?
-            .rows_affected();
-            // Deliveries under way, a job claimed before the cancel above included: their
-            // outcome, written after this, keeps no recipient (the finish reads this mark from
-            // the job row; on PostgreSQL the mark's row lock makes it wait for this
-            // transaction). Marked before the attempts below are read, so an outcome written
-            // meanwhile is one of them.
-            sqlx::query(
-                "UPDATE outbox_jobs SET customer_erased_at = $2 WHERE order_no = $1 AND state = 'in_flight'",
-            )
-            .bind(order_no.to_owned())
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
+            .iter()
+            .map(|r| r.try_get::<String, _>("state"))
+            .collect::<Result<Vec<_>, _>>()?
+            .iter()
+            .filter(|state| *state == "cancelled")
+            .count() as u64;
             erased.recipients += sqlx::query(
                 "UPDATE delivery_attempts SET recipient = NULL
                   WHERE recipient IS NOT NULL AND job_id IN (SELECT id FROM outbox_jobs WHERE order_no = $1)",
