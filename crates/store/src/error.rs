@@ -88,6 +88,17 @@ impl StoreError {
         }
     }
 
+    /// Whether PostgreSQL ended the transaction to break a deadlock (`40P01`) or a
+    /// serialization conflict (`40001`): the same work, done again, can succeed at once.
+    pub(crate) fn is_lock_conflict(&self) -> bool {
+        match self {
+            Self::Database(e) => e
+                .as_database_error()
+                .is_some_and(|d| matches!(d.code().as_deref(), Some("40P01" | "40001"))),
+            _ => false,
+        }
+    }
+
     /// A copy for each caller of a group commit (the driver's errors cannot be cloned).
     pub(crate) fn clone_for_caller(&self) -> StoreError {
         let mut message = self.to_string();

@@ -167,7 +167,10 @@ async fn write_batch<R: Batched>(pool: &AnyPool, mut batch: Vec<(R, Reply<R>)>) 
             }
             return;
         }
-        Err(e) if e.is_unavailable() => {
+        // A deadlock or serialization conflict is not the database being away: the batch
+        // met another transaction's rows (an erasure marking the same jobs, a stale lease's
+        // outcome), and each write on its own, below, waits for it instead.
+        Err(e) if e.is_unavailable() && !e.is_lock_conflict() => {
             for (_, reply) in batch {
                 let _ = reply.send(Err(e.clone_for_caller()));
             }

@@ -84,6 +84,22 @@ impl Store {
     /// found by their address's blind index, in one transaction, with an audit row by `actor`
     /// that does not hold the address.
     pub async fn forget_customer(&self, email: &str, actor: &str) -> Result<Erased, StoreError> {
+        // Its marks on deliveries under way can meet a batch of their outcomes locking the
+        // same jobs in another order; PostgreSQL then ends one of the two, and an erasure it
+        // ended is done again.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.forget_customer_once(email, actor).await {
+                Err(e) if e.is_lock_conflict() && tries < 3 => {
+                    tracing::warn!(tries, error = %e, "an erasure met a concurrent write; doing it again");
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn forget_customer_once(&self, email: &str, actor: &str) -> Result<Erased, StoreError> {
         let index = self.keys.email_index(email);
         let now = self.now();
         let mut tx = self.begin_write().await?;
