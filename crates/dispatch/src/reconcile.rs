@@ -177,6 +177,9 @@ impl Reconciler {
     /// maximum).
     pub const PAGE_SIZE: u32 = 50;
 
+    /// Pages in a row with only orders already read after which a sweep stops.
+    pub const REPEATED_PAGES: u32 = 3;
+
     /// A reconciler recording into `store`, routing as `routes` say.
     pub fn new(store: Store, provider: Arc<dyn Provider>, routes: Routes) -> Self {
         Self {
@@ -257,15 +260,19 @@ impl Reconciler {
         let mut report = SweepReport::default();
         let mut seen: HashSet<OrderNo> = HashSet::new();
         let mut current = 1;
+        // Pages in a row that brought no order not read before.
+        let mut repeated = 0;
         loop {
             let page = self.provider.page(current, Self::PAGE_SIZE).await?;
             report.pages += 1;
             let mut older_seen = false;
             let read = page.orders.len();
+            let mut fresh = 0;
             for order in page.orders {
                 let order = match order {
                     Ok(order) => order,
                     Err(e) => {
+                        fresh += 1;
                         report.unreadable += 1;
                         tracing::warn!(error = %e, "a provider order record is unusable; skipped");
                         continue;
@@ -278,6 +285,7 @@ impl Reconciler {
                 if !seen.insert(order.order_no.clone()) {
                     continue;
                 }
+                fresh += 1;
                 report.orders += 1;
                 let found = self.record(&order).await?;
                 report.count(&found);
@@ -287,7 +295,24 @@ impl Reconciler {
             if older_seen || read == 0 || read_all {
                 return Ok(report);
             }
-            current += 1;
+            // New orders shift the pages by a few records between two reads, never by whole
+            // pages; a provider that answers the same page whatever `current` asks (and a
+            // `total` that never runs out) would otherwise keep this sweep, and the
+            // provider's lookup rate, busy for ever.
+            repeated = if read > 0 && fresh == 0 {
+                repeated + 1
+            } else {
+                0
+            };
+            if repeated == Self::REPEATED_PAGES {
+                tracing::warn!(
+                    pages = report.pages,
+                    "the provider answered {} pages in a row with only orders already read; the sweep stops here (does it ignore the page number?)",
+                    Self::REPEATED_PAGES
+                );
+                return Ok(report);
+            }
+            current = current.saturating_add(1);
         }
     }
 }

@@ -105,6 +105,8 @@ struct State {
     script: VecDeque<Scripted>,
     requests: Vec<Request>,
     next: u64,
+    /// Answer the first page whatever `current` asks (a broken provider).
+    first_page_only: bool,
 }
 
 impl State {
@@ -168,6 +170,12 @@ impl FakeProvider {
     }
 
     /// Answers the next request (after those already scripted) as `scripted`.
+    /// From now on, answers the first page of a lookup whatever page it asks for, with the
+    /// true `total`: a provider that ignores `current`.
+    pub fn ignore_page_numbers(&self) {
+        self.lock().first_page_only = true;
+    }
+
     pub fn then(&self, scripted: Scripted) {
         self.lock().script.push_back(scripted);
     }
@@ -371,9 +379,13 @@ fn place(req: &HttpRequest, body: &Value, fake: &FakeProvider) -> HttpResponse {
 }
 
 fn page(body: &Value, fake: &FakeProvider) -> HttpResponse {
-    let current = body["current"].as_u64().unwrap_or(1).max(1);
-    let size = body["size"].as_u64().unwrap_or(50).clamp(1, 500);
     let state = fake.lock();
+    let current = if state.first_page_only {
+        1
+    } else {
+        body["current"].as_u64().unwrap_or(1).max(1)
+    };
+    let size = body["size"].as_u64().unwrap_or(50).clamp(1, 500);
     let matching: Vec<&Order> = state
         .orders
         .iter()

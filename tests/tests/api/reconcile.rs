@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 on_both_backends!(
     a_sweep_records_each_order_once_while_new_orders_shift_the_pages,
+    a_provider_that_ignores_the_page_number_does_not_keep_a_sweep_for_ever,
     shutdown_during_a_slow_sweep_releases_it_within_the_grace_period,
     replicas_scheduling_the_same_sweep_slot_make_one_job,
     a_provider_call_turn_that_passed_while_it_was_taken_is_not_used,
@@ -127,6 +128,36 @@ async fn a_sweep_records_each_order_once_while_new_orders_shift_the_pages(backen
     let requests = fake.requests();
     assert!(requests.iter().all(|r| !r.refused));
     assert_eq!(requests.len(), 6);
+}
+
+/// A provider that answers its first page whatever page is asked for, with a `total` that
+/// promises more: the sweep stops once pages only repeat what it read, rather than paging
+/// for ever (and using the provider's lookup rate) while the next sweeps pile up behind it.
+async fn a_provider_that_ignores_the_page_number_does_not_keep_a_sweep_for_ever(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let fake = FakeProvider::start("reseller-7", "the-app-secret");
+    let reconciler = reconciler(&db.url, &fake).await;
+    finished_orders(&fake, 500);
+    fake.ignore_page_numbers();
+    let report = reconciler
+        .sweep(now_ms() - 3_600_000, |_, _| {})
+        .await
+        .expect("the sweep runs");
+    assert_eq!(
+        report,
+        SweepReport {
+            pages: 1 + Reconciler::REPEATED_PAGES,
+            orders: 50,
+            recovered: 50,
+            ..SweepReport::default()
+        }
+    );
+    assert_eq!(
+        fake.requests().len(),
+        1 + usize::try_from(Reconciler::REPEATED_PAGES).expect("small")
+    );
 }
 
 /// A stop (SIGTERM, a deploy) while a sweep waits on a slow provider: the dispatcher stops
