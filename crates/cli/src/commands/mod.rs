@@ -62,31 +62,36 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 /// The database URL without its password, for messages: the one in its user information
-/// (`postgres://user:***@host/db`) and any in its query (`?password=***`, `sslpassword`),
-/// which sqlx accepts too.
+/// (`postgres://user:***@host/db`) and any in its query (`?password=***`, `sslpassword`), which
+/// sqlx accepts too. Read as sqlx reads it (the `url` crate, query keys decoded). A URL that
+/// does not parse shows only its scheme, since where its password ends cannot be told; a
+/// path without a scheme (`data/esim.db`) holds none and shows whole.
 pub fn redacted_url(url: &str) -> String {
-    let (url, rest) = match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            (format!("{}://{user}:***@", &url[..scheme]), &url[at + 1..])
-        }
-        _ => (String::new(), url),
+    let Some((scheme, _)) = url.split_once("://") else {
+        return url.to_owned();
     };
-    let Some((before, query)) = rest.split_once('?') else {
-        return format!("{url}{rest}");
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return format!("{scheme}://… (not a valid URL, not shown)");
     };
-    let query = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if key.to_ascii_lowercase().contains("password") => {
-                format!("{key}=***")
-            }
-            _ => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("&");
-    format!("{url}{before}?{query}")
+    let mut changed = false;
+    if parsed.password().is_some() {
+        changed |= parsed.set_password(Some("***")).is_ok();
+    }
+    let secret = |key: &str| key.to_ascii_lowercase().contains("password");
+    let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+    if pairs.iter().any(|(key, _)| secret(key)) {
+        parsed.query_pairs_mut().clear().extend_pairs(
+            pairs
+                .iter()
+                .map(|(key, value)| (key, if secret(key) { "***" } else { value })),
+        );
+        changed = true;
+    }
+    if changed {
+        parsed.to_string()
+    } else {
+        url.to_owned()
+    }
 }
 
 /// Who an operator command is recorded as in the audit log: `--by NAME`, else the OS user.
@@ -115,12 +120,30 @@ mod tests {
                 "postgres://esim:***@db:5432/esim",
             ),
             (
-                "postgres://esim:s3?cr@t@db/esim?sslmode=require",
+                "postgres://esim:s3%3Fcr%40t@db/esim?sslmode=require",
                 "postgres://esim:***@db/esim?sslmode=require",
             ),
             (
+                "postgres://db/esim?password=s3cret&user=esim@corp",
+                "postgres://db/esim?password=***&user=esim%40corp",
+            ),
+            (
+                "postgres://esim@db/esim?pass%77ord=s3cret",
+                "postgres://esim@db/esim?password=***",
+            ),
+            (
+                "postgres://[::1]:5432/esim?password=s3cret",
+                "postgres://[::1]:5432/esim?password=***",
+            ),
+            // Not a URL (a '/' in the password cuts its host): nothing of it is shown.
+            (
+                "postgres://esim:pa/ss@db/esim",
+                "postgres://… (not a valid URL, not shown)",
+            ),
+            ("data/esim-courier.db", "data/esim-courier.db"),
+            (
                 "postgres://esim@db/esim?password=s3cret&sslmode=require",
-                "postgres://esim:***@db/esim?password=***&sslmode=require",
+                "postgres://esim@db/esim?password=***&sslmode=require",
             ),
             (
                 "postgres://db/esim?user=esim&PASSWORD=s3cret&sslpassword=s3cret",
