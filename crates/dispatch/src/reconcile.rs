@@ -271,8 +271,8 @@ impl Reconciler {
             for order in page.orders {
                 let order = match order {
                     Ok(order) => order,
+                    // Not new: a repeated page's unusable record must not keep a sweep going.
                     Err(e) => {
-                        fresh += 1;
                         report.unreadable += 1;
                         tracing::warn!(error = %e, "a provider order record is unusable; skipped");
                         continue;
@@ -307,7 +307,7 @@ impl Reconciler {
             if repeated == Self::REPEATED_PAGES {
                 tracing::warn!(
                     pages = report.pages,
-                    "the provider answered {} pages in a row with only orders already read; the sweep stops here (does it ignore the page number?)",
+                    "the provider answered {} pages in a row with no order not read before; the sweep stops here (does it ignore the page number?)",
                     Self::REPEATED_PAGES
                 );
                 return Ok(report);

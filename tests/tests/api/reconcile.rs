@@ -140,17 +140,24 @@ async fn a_provider_that_ignores_the_page_number_does_not_keep_a_sweep_for_ever(
     let fake = FakeProvider::start("reseller-7", "the-app-secret");
     let reconciler = reconciler(&db.url, &fake).await;
     finished_orders(&fake, 500);
+    // The newest record cannot be used (no order number): repeated on every page, it is no
+    // new order either.
+    let mut unusable = fake.new_order("JP-7D-5GB");
+    unusable.order_no = String::new();
+    fake.add(unusable);
     fake.ignore_page_numbers();
     let report = reconciler
         .sweep(now_ms() - 3_600_000, |_, _| {})
         .await
         .expect("the sweep runs");
+    let pages = 1 + Reconciler::REPEATED_PAGES;
     assert_eq!(
         report,
         SweepReport {
-            pages: 1 + Reconciler::REPEATED_PAGES,
-            orders: 50,
-            recovered: 50,
+            pages,
+            orders: 49,
+            recovered: 49,
+            unreadable: u64::from(pages),
             ..SweepReport::default()
         }
     );
