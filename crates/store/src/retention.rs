@@ -86,12 +86,12 @@ impl Store {
     pub async fn forget_customer(&self, email: &str, actor: &str) -> Result<Erased, StoreError> {
         // Its marks on deliveries under way can meet a batch of their outcomes locking the
         // same jobs in another order; PostgreSQL then ends one of the two, and an erasure it
-        // ended is done again.
+        // ended is done again, up to three times.
         let mut tries = 0;
         loop {
             tries += 1;
             match self.forget_customer_once(email, actor).await {
-                Err(e) if e.is_lock_conflict() && tries < 3 => {
+                Err(e) if e.is_lock_conflict() && tries <= 3 => {
                     tracing::warn!(tries, error = %e, "an erasure met a concurrent write; doing it again");
                 }
                 done => return done,
