@@ -388,3 +388,106 @@ async fn the_sqlite_writer_times_its_statements_when_asked() {
         "a store opened without the option times nothing"
     );
 }
+
+/// PostgreSQL: a batch of outcomes that meets a deadlock is written again one outcome at a
+/// time, as `pg_outcome.rs` says. Another transaction holds the last job's row, then asks
+/// for the one before it, which the batch has locked on its way; PostgreSQL ends the batch,
+/// whose `deadlock_timeout` passes first. Every delivery must still hear that its outcome
+/// counted, with each job done and its attempt logged once. Before, each outcome of the
+/// batch got the deadlock as an error: their leases would expire and the emails go out again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_outcomes_that_meets_a_deadlock_is_written_one_at_a_time() {
+    let Some(db) = test_db(Backend::Postgres).await else {
+        return;
+    };
+    let store = migrated_store(&db.url).await;
+    add_jobs(&store, 40).await;
+    let jobs = store.claim("worker-a", 60_000, 40).await.expect("claims");
+    assert_eq!(jobs.len(), 40);
+    let (held, wanted) = (jobs[39].id, jobs[38].id);
+    let mut other = AnyConnection::connect(&db.url).await.expect("connects");
+    let before = deadlocks(&mut other).await;
+    sqlx::raw_sql("BEGIN; SET LOCAL deadlock_timeout = '10s'")
+        .execute(&mut other)
+        .await
+        .expect("begins");
+    sqlx::query("SELECT id FROM outbox_jobs WHERE id = $1 FOR UPDATE")
+        .bind(held)
+        .fetch_one(&mut other)
+        .await
+        .expect("locks the last job");
+
+    let by = attempt_now("worker-a");
+    let outcomes = futures_util::future::join_all(
+        jobs.iter()
+            .map(|job| store.job_delivered(job, &by, Some("250 ok"))),
+    );
+    let other_side = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let got = sqlx::query("SELECT id FROM outbox_jobs WHERE id = $1 FOR UPDATE")
+            .bind(wanted)
+            .fetch_one(&mut other)
+            .await
+            .map(|_| ());
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut other)
+            .await
+            .expect("rolls back");
+        got
+    };
+    let (written, got) = tokio::join!(outcomes, other_side);
+    got.expect("the other transaction got the row once the batch was ended");
+    for (job, written) in jobs.iter().zip(written) {
+        assert!(
+            written.expect("the outcome is recorded"),
+            "job {}: the lease held",
+            job.id
+        );
+    }
+    let count = |sql: &'static str| {
+        let url = db.url.clone();
+        async move {
+            let mut conn = AnyConnection::connect(&url).await.expect("connects");
+            sqlx::query(sql)
+                .fetch_one(&mut conn)
+                .await
+                .expect("counted")
+                .try_get::<i64, _>("n")
+                .expect("n")
+        }
+    };
+    assert_eq!(
+        count("SELECT COUNT(*) AS n FROM outbox_jobs WHERE state = 'done'").await,
+        40
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) AS n FROM delivery_attempts").await,
+        40
+    );
+    // The deadlock did happen: otherwise this test would show nothing. A server process
+    // reports its counts when it ends at the latest: close the store's connections first.
+    store.close().await;
+    let mut after = before;
+    for _ in 0..150 {
+        after = deadlocks(&mut other).await;
+        if after > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        after,
+        before + 1,
+        "one deadlock, between the batch and the other transaction"
+    );
+}
+
+/// The deadlocks PostgreSQL has counted in this test's database.
+async fn deadlocks(conn: &mut AnyConnection) -> i64 {
+    sqlx::query("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        .fetch_one(conn)
+        .await
+        .expect("read")
+        .try_get("deadlocks")
+        .expect("deadlocks")
+}
