@@ -78,10 +78,6 @@ impl Store {
         &self,
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<(), StoreError> {
-        let state = sqlx::query("SELECT upgraded FROM encryption_state WHERE id = 1")
-            .fetch_one(&self.read)
-            .await?;
-        let upgraded: i64 = state.try_get("upgraded")?;
         // The first start records its index key's check value; a second process starting at
         // the same moment with another index key finds that one when it reads it back.
         sqlx::query(
@@ -90,11 +86,74 @@ impl Store {
         .bind(self.keys.index_check())
         .execute(&self.write)
         .await?;
-        let check: Option<String> =
-            sqlx::query("SELECT index_check FROM encryption_state WHERE id = 1")
-                .fetch_one(&self.write)
-                .await?
-                .try_get("index_check")?;
+        let upgraded = self.accept_keys().await?;
+        sqlx::query(
+            "INSERT INTO encryption_keys (key_id, first_used, key_check) VALUES ($1, $2, $3)
+             ON CONFLICT (key_id) DO NOTHING",
+        )
+        .bind(self.keys.active().to_owned())
+        .bind(self.now())
+        .bind(
+            self.keys
+                .seal(Field::KeyCheck, self.keys.active(), KEY_CHECK),
+        )
+        .execute(&self.write)
+        .await?;
+        if !upgraded {
+            let usage = self.walk(Walk::Reseal, PAGE, progress).await?;
+            if usage.unreadable > 0 {
+                return Err(StoreError::Config(format!(
+                    "{} stored value(s) could not be opened while encrypting the database (each is named in the log)",
+                    usage.unreadable
+                )));
+            }
+            sqlx::query("UPDATE encryption_state SET upgraded = 1 WHERE id = 1")
+                .execute(&self.write)
+                .await?;
+            if self.backend == crate::Backend::Sqlite && usage.rewritten > 0 {
+                // The rewritten pages are in the WAL, and the file still holds the plaintext
+                // ones until a checkpoint copies them over; pages freed before `secure_delete`
+                // was on may hold older plaintext still. A checkpoint, then VACUUM (which
+                // rewrites the file without free pages), then a checkpoint of that.
+                for statement in [
+                    "PRAGMA wal_checkpoint(TRUNCATE)",
+                    "VACUUM",
+                    "PRAGMA wal_checkpoint(TRUNCATE)",
+                ] {
+                    sqlx::query(statement).execute(&self.write).await?;
+                }
+            }
+            if usage.rewritten > 0 {
+                tracing::info!(
+                    values = usage.rewritten,
+                    key = self.keys.active(),
+                    "encrypted the values stored before encryption"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The checks of [`Store::prepare_encryption`] without its writes, for `check`: the same
+    /// refusals, as errors. `Some(n)` for a database from before encryption, whose `n` values
+    /// in plaintext the next start encrypts (a read of every encrypted column); `None` once
+    /// it is encrypted. A database no process has started on yet has no index key recorded:
+    /// the first start records its own.
+    pub async fn verify_encryption(&self) -> Result<Option<u64>, StoreError> {
+        if self.accept_keys().await? {
+            return Ok(None);
+        }
+        Ok(Some(self.walk(Walk::Count, PAGE, &|_| {}).await?.plaintext))
+    }
+
+    /// Refuses keys that do not match what the database was sealed and indexed with; whether
+    /// the database is encrypted (`false`: from before encryption). Reads only.
+    async fn accept_keys(&self) -> Result<bool, StoreError> {
+        let state = sqlx::query("SELECT upgraded, index_check FROM encryption_state WHERE id = 1")
+            .fetch_one(&self.write)
+            .await?;
+        let upgraded: i64 = state.try_get("upgraded")?;
+        let check: Option<String> = state.try_get("index_check")?;
         if check.as_deref().is_some_and(|c| c.starts_with(REINDEXING)) {
             return Err(StoreError::Config(
                 "a `keys reindex` was interrupted: some blind-index entries are made under the new \
@@ -104,7 +163,10 @@ impl Store {
                     .into(),
             ));
         }
-        if check.as_deref() != Some(self.keys.index_check().as_str()) {
+        if check
+            .as_deref()
+            .is_some_and(|c| c != self.keys.index_check().as_str())
+        {
             return Err(StoreError::Config(
                 "encryption.index_key is not the key this database's blind indexes were made with: \
                  configure the index key it was started with before, or stop every process and run \
@@ -152,51 +214,7 @@ impl Store {
             }
             // Recorded, but no value needs it now: `keys rotate` takes it off the record.
         }
-        sqlx::query(
-            "INSERT INTO encryption_keys (key_id, first_used, key_check) VALUES ($1, $2, $3)
-             ON CONFLICT (key_id) DO NOTHING",
-        )
-        .bind(self.keys.active().to_owned())
-        .bind(self.now())
-        .bind(
-            self.keys
-                .seal(Field::KeyCheck, self.keys.active(), KEY_CHECK),
-        )
-        .execute(&self.write)
-        .await?;
-        if upgraded == 0 {
-            let usage = self.walk(Walk::Reseal, PAGE, progress).await?;
-            if usage.unreadable > 0 {
-                return Err(StoreError::Config(format!(
-                    "{} stored value(s) could not be opened while encrypting the database (each is named in the log)",
-                    usage.unreadable
-                )));
-            }
-            sqlx::query("UPDATE encryption_state SET upgraded = 1 WHERE id = 1")
-                .execute(&self.write)
-                .await?;
-            if self.backend == crate::Backend::Sqlite && usage.rewritten > 0 {
-                // The rewritten pages are in the WAL, and the file still holds the plaintext
-                // ones until a checkpoint copies them over; pages freed before `secure_delete`
-                // was on may hold older plaintext still. A checkpoint, then VACUUM (which
-                // rewrites the file without free pages), then a checkpoint of that.
-                for statement in [
-                    "PRAGMA wal_checkpoint(TRUNCATE)",
-                    "VACUUM",
-                    "PRAGMA wal_checkpoint(TRUNCATE)",
-                ] {
-                    sqlx::query(statement).execute(&self.write).await?;
-                }
-            }
-            if usage.rewritten > 0 {
-                tracing::info!(
-                    values = usage.rewritten,
-                    key = self.keys.active(),
-                    "encrypted the values stored before encryption"
-                );
-            }
-        }
-        Ok(())
+        Ok(upgraded != 0)
     }
 
     /// How many stored values each key sealed (a read of every encrypted column).

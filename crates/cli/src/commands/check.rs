@@ -75,11 +75,35 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
         },
         Err(e) => line(false, "provider", &format!("{e:#}")),
     }
-    match super::open_store(&config).await {
+    // The store's keys are checked as a start checks them, but nothing is encrypted here: the
+    // first start after an upgrade from before encryption does that, once every replica of
+    // the older version is stopped (docs/operations.md), and `check` is run while they serve.
+    match super::connect_store(&config).await {
         Ok(store) => {
             match store.ping().await {
                 Ok(()) => line(true, "store", "reachable and migrated"),
                 Err(e) => line(false, "store", &e.to_string()),
+            }
+            match store.verify_encryption().await {
+                Ok(None) => line(
+                    true,
+                    "encryption",
+                    "the configured keys are the ones this database was encrypted and indexed with",
+                ),
+                Ok(Some(plaintext)) => line(
+                    true,
+                    "encryption",
+                    &format!(
+                        "the database is from before encryption: the next start encrypts its \
+                         {plaintext} stored value(s), once every replica of the older version \
+                         is stopped"
+                    ),
+                ),
+                Err(e) => line(
+                    false,
+                    "encryption",
+                    &format!("cannot start with the configured encryption keys: {e}"),
+                ),
             }
             store.close().await;
         }

@@ -595,6 +595,21 @@ async fn a_database_from_before_encryption_is_encrypted_by_the_first_start(backe
         contains(&database_bytes(&db.url).await, MATCHING_ID),
         "plaintext before"
     );
+    // `check` says what the first start will do and does none of it: it is run while the
+    // older version may still be serving (and writing plaintext).
+    let (code, out, err) = run_cli(&config, dir.path(), &["check"], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(
+            "PASS encryption: the database is from before encryption: the next start encrypts \
+             its 4 stored value(s)"
+        ),
+        "the address, the name, the body and the code: {out}"
+    );
+    assert!(
+        contains(&database_bytes(&db.url).await, MATCHING_ID),
+        "still plaintext after `check`"
+    );
 
     let server = Server::start(&config, dir.path()).await;
     let client = esim_courier_tests::http_client();
@@ -634,6 +649,22 @@ async fn a_database_from_before_encryption_is_encrypted_by_the_first_start(backe
             "{secret:?} is left in the database's bytes"
         );
     }
+    let (code, out, err) = run_cli(&config, dir.path(), &["check"], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("PASS encryption: the configured keys are the ones this database was"),
+        "{out}"
+    );
+    // Keys a start would refuse, `check` refuses the same way.
+    let other = esim_courier_store::generate_key();
+    set_keys(&config, "k9", &[("k9", &other)], &other);
+    let (code, out, _) = run_cli(&config, dir.path(), &["check"], &[]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("FAIL encryption: cannot start with the configured encryption keys")
+            && out.contains("encryption.index_key is not the key"),
+        "{out}"
+    );
 }
 
 #[cfg(unix)]
