@@ -79,24 +79,35 @@ impl std::fmt::Display for Erased {
 
 const BATCH: i64 = 200;
 
+/// Runs an erasure's transaction, and again (up to three times) when PostgreSQL ended it to
+/// break a deadlock or a serialization conflict. An erasure locks an order's rows and marks
+/// its deliveries under way, and a batch of delivery outcomes, a registration or a webhook
+/// can lock some of the same rows in another order: PostgreSQL then ends one of the two, and
+/// without this an erasure asked for (`customers forget`) would fail, and a retention purge
+/// would wait for its next attempt with the rest of its work.
+async fn again_after_lock_conflict<T, F, Fut>(mut transaction: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match transaction().await {
+            Err(e) if e.is_lock_conflict() && tries <= 3 => {
+                tracing::warn!(tries, error = %e, "an erasure met a concurrent write; doing it again");
+            }
+            done => return done,
+        }
+    }
+}
+
 impl Store {
     /// Erases one customer's personal data and activation codes on every order and placement
     /// found by their address's blind index, in one transaction, with an audit row by `actor`
     /// that does not hold the address.
     pub async fn forget_customer(&self, email: &str, actor: &str) -> Result<Erased, StoreError> {
-        // Its marks on deliveries under way can meet a batch of their outcomes locking the
-        // same jobs in another order; PostgreSQL then ends one of the two, and an erasure it
-        // ended is done again, up to three times.
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match self.forget_customer_once(email, actor).await {
-                Err(e) if e.is_lock_conflict() && tries <= 3 => {
-                    tracing::warn!(tries, error = %e, "an erasure met a concurrent write; doing it again");
-                }
-                done => return done,
-            }
-        }
+        again_after_lock_conflict(|| self.forget_customer_once(email, actor)).await
     }
 
     async fn forget_customer_once(&self, email: &str, actor: &str) -> Result<Erased, StoreError> {
@@ -204,20 +215,26 @@ impl Store {
                 if rows.is_empty() {
                     break;
                 }
-                let mut tx = self.begin_write().await?;
-                for r in &rows {
-                    let order_no: Option<String> = r.try_get("order_no")?;
-                    erased.bodies += self
-                        .redact(
-                            &mut tx,
-                            r.try_get("id")?,
-                            order_no.as_deref(),
-                            r.try_get("received_at")?,
-                            now,
-                        )
-                        .await?;
-                }
-                tx.commit().await?;
+                let rows = &rows;
+                erased.bodies += again_after_lock_conflict(|| async move {
+                    let mut tx = self.begin_write().await?;
+                    let mut bodies = 0;
+                    for r in rows {
+                        let order_no: Option<String> = r.try_get("order_no")?;
+                        bodies += self
+                            .redact(
+                                &mut tx,
+                                r.try_get("id")?,
+                                order_no.as_deref(),
+                                r.try_get("received_at")?,
+                                now,
+                            )
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok::<_, StoreError>(bodies)
+                })
+                .await?;
             }
         }
         erased.orders.sort();
@@ -247,15 +264,23 @@ impl Store {
             if rows.is_empty() {
                 return Ok(());
             }
-            let now = self.now();
-            let mut tx = self.begin_write().await?;
-            for (order_no, event) in &rows {
-                erased.add(
-                    self.erase_order(&mut tx, order_no, *event, customer, now)
-                        .await?,
-                );
-            }
-            tx.commit().await?;
+            let rows = &rows;
+            erased.add(
+                again_after_lock_conflict(|| async move {
+                    let now = self.now();
+                    let mut tx = self.begin_write().await?;
+                    let mut batch = Erased::default();
+                    for (order_no, event) in rows {
+                        batch.add(
+                            self.erase_order(&mut tx, order_no, *event, customer, now)
+                                .await?,
+                        );
+                    }
+                    tx.commit().await?;
+                    Ok(batch)
+                })
+                .await?,
+            );
         }
     }
 

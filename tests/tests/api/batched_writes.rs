@@ -483,7 +483,7 @@ async fn a_batch_of_outcomes_that_meets_a_deadlock_is_written_one_at_a_time() {
 }
 
 /// The deadlocks PostgreSQL has counted in this test's database.
-async fn deadlocks(conn: &mut AnyConnection) -> i64 {
+pub(crate) async fn deadlocks(conn: &mut AnyConnection) -> i64 {
     sqlx::query("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
         .fetch_one(conn)
         .await

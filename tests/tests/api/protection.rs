@@ -1,9 +1,16 @@
 //! Encryption at rest through the real app: each stored value is bound to its own row.
 
-use esim_courier_store::StoreError;
-use esim_courier_tests::{on_both_backends, spawn_app, AppOptions, Backend, SAMPLE_COMPLETED};
+use std::time::Duration;
+
+use esim_courier_core::{Customer, EmailAddress, OrderNo};
+use esim_courier_store::{now_ms, Retention, StoreError};
+use esim_courier_tests::{
+    migrated_store, on_both_backends, spawn_app, test_db, AppOptions, Backend, SAMPLE_COMPLETED,
+};
 use serde_json::json;
-use sqlx::Row;
+use sqlx::{AnyConnection, Connection, Row};
+
+use crate::batched_writes::deadlocks;
 
 on_both_backends!(
     a_value_copied_into_another_row_does_not_decrypt,
@@ -163,4 +170,119 @@ async fn the_email_digest_index_holds_registered_customers_only(backend: Backend
         "{plan:?}"
     );
     app.stop().await;
+}
+
+/// An erasure (the retention purge, `customers forget`) that PostgreSQL ends to break a
+/// deadlock with another transaction locking the same orders in the other order (a batch of
+/// delivery outcomes, a registration) is done again, and erases all it was to erase.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_that_meets_a_deadlock_is_done_again() {
+    for purge in [true, false] {
+        let Some(db) = test_db(Backend::Postgres).await else {
+            return;
+        };
+        let store = migrated_store(&db.url).await;
+        let email = "ana@traveller.example";
+        let customer = Customer {
+            email: EmailAddress::parse(email).expect("an address"),
+            name: Some("Ana".into()),
+            locale: None,
+            retail_price: None,
+        };
+        let mut other = AnyConnection::connect(&db.url).await.expect("connects");
+        for (order, created_at) in [("ERASE-A", 1_i64), ("ERASE-B", 2)] {
+            store
+                .register_customer(&OrderNo::parse(order).expect("an order"), &customer)
+                .await
+                .expect("registered");
+            // Erased in this order: the purge takes the oldest first, a `forget` goes by
+            // order number.
+            sqlx::query("UPDATE orders SET created_at = $1 WHERE order_no = $2")
+                .bind(created_at)
+                .bind(order)
+                .execute(&mut other)
+                .await
+                .expect("dated");
+        }
+        let before = deadlocks(&mut other).await;
+        // The other transaction waits longer before it looks for a deadlock: PostgreSQL
+        // ends the erasure's.
+        sqlx::raw_sql("BEGIN; SET LOCAL deadlock_timeout = '10s'")
+            .execute(&mut other)
+            .await
+            .expect("begins");
+        sqlx::query("SELECT order_no FROM orders WHERE order_no = 'ERASE-B' FOR UPDATE")
+            .fetch_one(&mut other)
+            .await
+            .expect("locks the second order");
+
+        let erasure = async {
+            if purge {
+                let retention = Retention {
+                    customer_data: Some(Duration::from_secs(1)),
+                    ..Retention::default()
+                };
+                store.purge(&retention, now_ms()).await
+            } else {
+                store.forget_customer(email, "test").await
+            }
+        };
+        let other_side = async {
+            // Once the erasure, holding the first order, waits for the second, this side
+            // asks for the first: a deadlock.
+            let mut watch = AnyConnection::connect(&db.url).await.expect("connects");
+            let mut waiting = 0_i64;
+            for _ in 0..200 {
+                waiting = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM pg_stat_activity
+                      WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .fetch_one(&mut watch)
+                .await
+                .expect("read")
+                .try_get("n")
+                .expect("n");
+                if waiting > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(waiting, 1, "the erasure waits for the second order");
+            let got =
+                sqlx::query("SELECT order_no FROM orders WHERE order_no = 'ERASE-A' FOR UPDATE")
+                    .fetch_one(&mut other)
+                    .await
+                    .map(|_| ());
+            sqlx::raw_sql("ROLLBACK")
+                .execute(&mut other)
+                .await
+                .expect("rolls back");
+            got
+        };
+        let (erased, got) = tokio::join!(erasure, other_side);
+        got.expect("the other transaction got the first order once the erasure was ended");
+        let erased = erased.expect("the erasure is done again after the deadlock");
+        assert_eq!(erased.customers, 2, "purge {purge}: {erased}");
+        let left: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM orders WHERE customer_email IS NOT NULL OR customer_name IS NOT NULL",
+        )
+        .fetch_one(&mut other)
+        .await
+        .expect("counted")
+        .try_get("n")
+        .expect("n");
+        assert_eq!(left, 0, "purge {purge}: no customer data is left");
+        // The deadlock did happen, or this test shows nothing. A server process reports its
+        // counts when it ends at the latest: close the store's connections first.
+        store.close().await;
+        let mut after = before;
+        for _ in 0..150 {
+            after = deadlocks(&mut other).await;
+            if after > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(after, before + 1, "purge {purge}: one deadlock");
+    }
 }
