@@ -569,7 +569,7 @@ fn order_no(text: &str) -> Result<OrderNo, StoreError> {
 }
 
 pub(crate) fn email(text: &str, what: &str) -> Result<EmailAddress, StoreError> {
-    EmailAddress::parse(text).map_err(|e| corrupt(what, e))
+    EmailAddress::parse_stored(text).map_err(|e| corrupt(what, e))
 }
 
 /// A stored amount and currency code.

@@ -12,6 +12,7 @@ on_both_backends!(
     the_api_needs_its_bearer_token,
     webhook_before_registration_waits_then_notifies_once,
     registration_before_webhook_notifies_once,
+    a_registration_in_any_language_is_read_back_and_notified,
     a_customer_never_registered_raises_an_alert,
     after_delivery_a_registration_with_another_address_is_refused_and_changes_nothing,
 );
@@ -49,6 +50,10 @@ async fn registration_validates_its_fields(backend: Backend) {
     let cases = [
         (json!({"name": "no email"}), "email"),
         (json!({"email": "not-an-address"}), "email"),
+        // Addresses the mailer refuses to send to: refused here, not dead at delivery.
+        (json!({"email": "ana..smith@example.com"}), "email"),
+        (json!({"email": "ana.@example.com"}), "email"),
+        (json!({"email": "a(b)@example.com"}), "email"),
         (
             json!({"email": "a@example.com", "locale": "../../etc"}),
             "locale",
@@ -197,6 +202,33 @@ async fn registration_before_webhook_notifies_once(backend: Backend) {
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     assert_eq!(app.customer.delivered().len(), 1);
+    app.stop().await;
+}
+
+/// `*` (any language), alone or as a list of that one item (`*,`, which a browser's
+/// `Accept-Language` can be trimmed to), is kept as `*` and read back: the order shows, and
+/// its activation is sent, in the default language.
+async fn a_registration_in_any_language_is_read_back_and_notified(backend: Backend) {
+    let Some(app) = spawn_app(backend, AppOptions::default()).await else {
+        return;
+    };
+    let (status, answer) = app
+        .register(
+            "2026032516xxxxxxxxxxx",
+            json!({"email": "ana@example.com", "locale": "*,"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let (status, order) = app.order("2026032516xxxxxxxxxxx").await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order["customer"]["locale"], "*");
+    app.webhook_json(SAMPLE_COMPLETED).await;
+    eventually(10, "the activation notification", || async {
+        (!app.customer.delivered().is_empty()).then_some(())
+    })
+    .await;
+    let (status, order) = app.order("2026032516xxxxxxxxxxx").await;
+    assert_eq!(status, 200, "{order}");
     app.stop().await;
 }
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use esim_courier_core::EmailAddress;
 
+use super::terminal::printable;
 use super::{actor, load, open_store};
 
 #[derive(Debug, Subcommand)]
@@ -25,7 +26,9 @@ pub enum CustomersCommand {
 /// `esim-courier customers ...`.
 pub async fn run(path: &Path, command: CustomersCommand) -> anyhow::Result<ExitCode> {
     let CustomersCommand::Forget { email, by } = command;
-    let address = match EmailAddress::parse(email.trim()) {
+    // Its shape only: an address an earlier version accepted (before registration applied
+    // the mailer's rules) can still be erased.
+    let address = match EmailAddress::parse_stored(email.trim()) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e}");
@@ -45,7 +48,7 @@ pub async fn run(path: &Path, command: CustomersCommand) -> anyhow::Result<ExitC
     }
     println!("erased {erased}");
     if !erased.orders.is_empty() {
-        println!("orders: {}", erased.orders.join(", "));
+        println!("orders: {}", printable(&erased.orders.join(", ")));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -26,14 +26,40 @@ pub enum CustomerError {
     Locale(String),
 }
 
-/// An email address: `local@domain`, with a dotted domain, no spaces, at most 254 characters.
-/// Deliverability is the mail server's business; this only refuses what cannot be an address.
+/// An email address: `local@domain`, with a dotted domain, no spaces, at most 254 characters,
+/// and a local part and a domain the mailer can send to. Deliverability is the mail server's
+/// business; this only refuses what cannot be an address.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct EmailAddress(String);
 
 impl EmailAddress {
-    /// Parses an address, trimming whitespace.
+    /// Parses an address, trimming whitespace: the shape of [`EmailAddress::parse_stored`],
+    /// and the rules of mail syntax lettre applies when it sends (the `email_address`
+    /// crate's: no dot at the start or end of the local part, no two dots in a row, no
+    /// characters such as `(` `)` `[` `]` `\` `:` outside quotes). What this accepts, the
+    /// activation email can be sent to; what it refuses is answered at registration instead
+    /// of failing at delivery.
     pub fn parse(raw: &str) -> Result<Self, CustomerError> {
+        let address = Self::parse_stored(raw)?;
+        let bad = |why: &str| CustomerError::Email(format!("email address is not valid: {why}"));
+        let (local, domain) = address.0.rsplit_once('@').unwrap_or_default();
+        if !email_address::EmailAddress::is_valid_local_part(local) {
+            return Err(bad(
+                "the part before '@' is not one mail can be sent to (a dot at its start or end, \
+                 two dots in a row, or a character such as ( ) [ ] \\ :)",
+            ));
+        }
+        if !email_address::EmailAddress::is_valid_domain(domain) {
+            return Err(bad("the domain is not a dotted host name"));
+        }
+        Ok(address)
+    }
+
+    /// An address as it was stored: its shape only (`local@domain`, a dotted domain, no
+    /// spaces, at most 254 characters). For reading stored rows and for finding a customer
+    /// to erase: an address an earlier version accepted, before [`EmailAddress::parse`]
+    /// applied the mailer's rules, is still read back and can still be erased.
+    pub fn parse_stored(raw: &str) -> Result<Self, CustomerError> {
         let s = raw.trim();
         let bad = |why: &str| CustomerError::Email(format!("email address is not valid: {why}"));
         if s.is_empty() {
@@ -97,6 +123,12 @@ impl Locale {
     pub fn parse(raw: &str) -> Result<Self, CustomerError> {
         let bad = || CustomerError::Locale(raw.to_owned());
         let raw_trimmed = raw.trim();
+        if raw_trimmed == "*" {
+            // Any language, as an `Accept-Language` list of that one item says: no preference,
+            // so the default language. Accepted alone as in a list (`*,`), where it is what is
+            // kept, and so what is read back.
+            return Ok(Self(raw_trimmed.to_owned()));
+        }
         if !raw_trimmed.contains([',', ';']) {
             return Self::tag(raw_trimmed).map(Self).ok_or_else(bad);
         }
@@ -217,6 +249,21 @@ mod tests {
             Locale::parse("ar;q=0, en").expect("a list").preferences(),
             ["en"]
         );
+        // What is kept reads back as itself: the store parses it again.
+        for raw in [
+            "*",
+            "*,",
+            ", *",
+            "*;q=0.5",
+            "en,",
+            " en-us ,",
+            "fr-CH, fr;q=0.9, *;q=0.5",
+            "pt_br;Q=0.8",
+        ] {
+            let kept = Locale::parse(raw).expect(raw);
+            assert_eq!(Locale::parse(kept.as_str()), Ok(kept.clone()), "{raw:?}");
+        }
+        assert!(Locale::parse("*,").expect("any").preferences().is_empty());
         for bad in [
             "",
             "../../etc",
@@ -248,9 +295,27 @@ mod tests {
             "a b@example.com",
             "ana@example..com",
             "<ana@example.com>",
+            // What the mailer refuses to send to: refused at registration.
+            "ana..smith@example.com",
+            ".ana@example.com",
+            "ana.@example.com",
+            "a(b)@example.com",
+            "a[b]@example.com",
+            "a:b@example.com",
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad}");
         }
+        for ok in [
+            "ana+esim@example.com",
+            "o'brien@example.ie",
+            "josé@bücher.example",
+        ] {
+            assert!(EmailAddress::parse(ok).is_ok(), "{ok}");
+        }
+        // Stored by an earlier version, read back.
+        let old = EmailAddress::parse_stored("ana..smith@example.com").expect("its shape");
+        assert_eq!(old.as_str(), "ana..smith@example.com");
+        assert!(EmailAddress::parse_stored("ana@").is_err());
         let e = EmailAddress::parse("traveller@example.com").expect("valid");
         assert_eq!(e.masked(), "t***@example.com");
         assert!(!format!("{e:?}").contains("traveller"));
