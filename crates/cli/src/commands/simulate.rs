@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use futures_util::StreamExt;
+use indexmap::IndexMap;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The provider's sample COMPLETED order, used when no payload file is given.
 const SAMPLE: &str = r#"{
@@ -51,18 +52,28 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         }
         None => SAMPLE.to_owned(),
     };
-    let mut payload: Value = serde_json::from_str(&text).context("the payload is not JSON")?;
-    if let (Some(result), Some(obj)) = (&args.result, payload.as_object_mut()) {
-        obj.insert("result".into(), Value::String(result.clone()));
+    serde_json::from_str::<&RawValue>(&text).context("the payload is not JSON")?;
+    // Sent as written, as the provider's own bytes would be; `--result` and `--count` change
+    // their members only, and every other value keeps its text (a long numeric order number
+    // is not rounded, `9.990` stays `9.990`).
+    let edits = args.result.is_some() || args.count > 1;
+    let parsed: Option<IndexMap<String, Box<RawValue>>> = serde_json::from_str(&text).ok();
+    if edits && parsed.is_none() {
+        anyhow::bail!(
+            "--result and --count change the payload's members: it must be a JSON object"
+        );
+    }
+    let mut members = parsed.unwrap_or_default();
+    if let Some(result) = &args.result {
+        members.insert("result".into(), json_text(result)?);
     }
     let client = esim_courier_notify_http::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    let base_order = payload
+    let base_order = members
         .get("orderNo")
-        .and_then(Value::as_str)
-        .unwrap_or("SIM")
-        .to_owned();
+        .map(|v| serde_json::from_str::<String>(v.get()).unwrap_or_else(|_| v.get().to_owned()))
+        .unwrap_or_else(|| "SIM".to_owned());
     let progress = if args.count > 1 {
         let bar = ProgressBar::new(u64::from(args.count));
         bar.set_style(
@@ -73,16 +84,25 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     } else {
         ProgressBar::hidden()
     };
-    let orders = (1..=args.count).map(|i| {
-        let mut body = payload.clone();
-        if args.count > 1 {
-            if let Some(obj) = body.as_object_mut() {
-                obj.insert("orderNo".into(), Value::String(format!("{base_order}-{i}")));
-            }
+    let mut bodies = Vec::with_capacity(args.count as usize);
+    for i in 1..=args.count {
+        if !edits {
+            bodies.push((base_order.clone(), text.clone().into_bytes()));
+            continue;
         }
+        let order = if args.count > 1 {
+            let order = format!("{base_order}-{i}");
+            members.insert("orderNo".into(), json_text(&order)?);
+            order
+        } else {
+            base_order.clone()
+        };
+        bodies.push((order, serde_json::to_vec(&members)?));
+    }
+    let orders = bodies.into_iter().map(|(order, body)| {
         let (client, url, progress) = (client.clone(), args.url.clone(), progress.clone());
         async move {
-            let delivered = deliver(&client, &url, &body, &progress).await;
+            let delivered = deliver(&client, &url, &order, body, &progress).await;
             progress.inc(1);
             delivered
         }
@@ -107,20 +127,20 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `text` as a JSON string.
+fn json_text(text: &str) -> anyhow::Result<Box<RawValue>> {
+    Ok(RawValue::from_string(serde_json::to_string(text)?)?)
+}
+
 /// One order, with the provider's retry policy. Returns whether it got a 2xx.
 async fn deliver(
     client: &reqwest::Client,
     url: &str,
-    body: &Value,
+    order: &str,
+    bytes: Vec<u8>,
     progress: &ProgressBar,
 ) -> bool {
-    let order = body
-        .get("orderNo")
-        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-        .unwrap_or_default();
-    let Ok(bytes) = serde_json::to_vec(body) else {
-        return false;
-    };
+    let order = super::terminal::printable(order);
     for attempt in 1..=3usize {
         let started = Instant::now();
         let sent = client
@@ -149,7 +169,11 @@ async fn deliver(
                     status.as_u16()
                 )
             }
-            Err(e) => format!("order {order} attempt {attempt}: failed in {ms:.1} ms: {e}"),
+            // Not `e` itself: its text ends with the URL, and the URL holds the webhook token.
+            Err(e) => format!(
+                "order {order} attempt {attempt}: failed in {ms:.1} ms: {}",
+                esim_courier_notify_http::describe(&e)
+            ),
         };
         say(progress, line);
         if let Some(wait) = RETRY_WAITS.get(attempt - 1) {

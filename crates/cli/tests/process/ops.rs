@@ -304,6 +304,68 @@ async fn simulate_retries_like_the_provider_3_then_6_seconds_apart() {
     assert!(elapsed >= Duration::from_secs(9));
 }
 
+/// `simulate` sends the payload's text as written (a long numeric order number is not
+/// rounded, members keep their order; `--result` changes that member only), and a failed
+/// attempt's line does not show the webhook token in the URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_sends_the_payload_as_written_and_keeps_the_token_out_of_its_lines() {
+    let hook = Hook::start(0);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let payload = dir.path().join("payload.json");
+    std::fs::write(
+        &payload,
+        r#"{"orderNo": 202603251612345678901, "price": 9.990, "result": "COMPLETED",
+            "iccid": "8910010000000000001"}"#,
+    )
+    .expect("written");
+    let payload = payload.display().to_string();
+    let unused = dir.path().join("unused.toml");
+    let (code, out, err) = run_cli(
+        &unused,
+        dir.path(),
+        &[
+            "simulate",
+            "--url",
+            &hook.url,
+            "--payload",
+            &payload,
+            "--result",
+            "FAILED",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("order 202603251612345678901 attempt 1: HTTP 200"),
+        "{out}"
+    );
+    let body = hook.state.lock().expect("lock").bodies.get("").cloned();
+    assert_eq!(
+        body.as_deref(),
+        Some(
+            r#"{"orderNo":202603251612345678901,"price":9.990,"result":"FAILED","iccid":"8910010000000000001"}"#
+        )
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr");
+    let token = "simulated-secret-token-77";
+    let url = format!("http://{closed}/webhooks/order/{token}");
+    let (code, out, err) = run_cli(&unused, dir.path(), &["simulate", "--url", &url], &[]).await;
+    assert_ne!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("attempt 3: failed") && out.contains("could not connect"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(token) && !err.contains(token),
+        "the token is shown: {out}\n{err}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_is_served_with_a_configured_certificate() {
     let dir = tempfile::tempdir().expect("temp dir");
