@@ -111,6 +111,25 @@ async fn a_failed_order_is_posted_signed_and_the_signature_verifies_independentl
     assert_eq!(r.body["data"]["price"], "12.50");
 }
 
+/// A key a header cannot carry as it is (an order number in another script, a control
+/// character the provider sent in an ICCID) goes out percent-encoded, signed as sent, rather
+/// than failing the request at every retry.
+#[tokio::test]
+async fn a_key_a_header_cannot_carry_is_sent_percent_encoded_and_signed_as_sent() {
+    let peer = Peer::start(Reply::new(200, ""));
+    let n = notifier(format!("{}/hook", peer.base), Some(SECRET));
+    let mut notification = failed_order();
+    notification.key = "completed:Ñandú-7:8910\u{1}12:100%:ops-hook".into();
+    n.notify(&notification).await.expect("delivered");
+    let got = peer.received();
+    assert_eq!(got.len(), 1);
+    let id = "completed:%C3%91and%C3%BA-7:8910%0112:100%25:ops-hook";
+    assert_eq!(got[0].header("webhook-id"), Some(id));
+    let timestamp = got[0].header("webhook-timestamp").expect("a timestamp");
+    let signature = got[0].header("webhook-signature").expect("a signature");
+    assert!(verify(SECRET, id, timestamp, &got[0].raw, signature));
+}
+
 #[tokio::test]
 async fn answers_map_to_transient_or_permanent() {
     let peer = Peer::start(Reply::new(200, ""));
