@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use esim_courier_core::{Notifier, Routes};
-use esim_courier_store::{duration_ms, now_ms, ClaimedJob, DueClaim, JobState, Store};
+use esim_courier_store::{duration_ms, now_ms, ClaimedJob, DueClaim, JobKind, JobState, Store};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -245,16 +245,23 @@ impl Dispatcher {
             && matches!(self.store.next_due_at().await, Ok(due) if due.is_none_or(|d| d > now_ms()))
     }
 
-    /// Claimed jobs by how they go out: grouping notifiers' jobs together, one list per
-    /// notifier; the others one by one.
+    /// Claimed jobs by how they go out: grouping notifiers' notifications together, one list
+    /// per notifier; the others one by one. Scheduled work (a sweep, a lookup, a placement, a
+    /// purge) is never a notifier's, whatever its `notifier` column says: a notifier
+    /// configured under that name must not take it.
     fn split(&self, jobs: Vec<ClaimedJob>) -> (HashMap<String, Vec<ClaimedJob>>, Vec<ClaimedJob>) {
         let mut groups: HashMap<String, Vec<ClaimedJob>> = HashMap::new();
         let mut singles = Vec::new();
         for job in jobs {
-            if self
-                .notifiers
-                .get(&job.notifier)
-                .is_some_and(|r| r.group_window.is_some())
+            let notification = matches!(
+                job.kind,
+                JobKind::OrderCompleted | JobKind::OrderFailed | JobKind::Alert
+            );
+            if notification
+                && self
+                    .notifiers
+                    .get(&job.notifier)
+                    .is_some_and(|r| r.group_window.is_some())
             {
                 groups.entry(job.notifier.clone()).or_default().push(job);
             } else {

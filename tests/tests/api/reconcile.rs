@@ -6,11 +6,13 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use esim_courier_core::testing::RecordingNotifier;
+use esim_courier_core::Audience;
 use esim_courier_core::{CurrencyTable, Routes};
 use esim_courier_dispatch::reconcile::{ReconcileSettings, Reconciler, SweepReport, SweepSchedule};
-use esim_courier_dispatch::{Dispatcher, DispatcherConfig};
+use esim_courier_dispatch::{Dispatcher, DispatcherConfig, Registered, RetryPolicy};
 use esim_courier_provider_yoni::{YoniConfig, YoniProvider};
-use esim_courier_store::{now_ms, JobKind, Store, StoreOptions};
+use esim_courier_store::{now_ms, JobKind, Store, StoreOptions, RECONCILER};
 use esim_courier_tests::provider::{FakeProvider, Scripted};
 use esim_courier_tests::{eventually, migrated_store, on_both_backends, test_db, Backend};
 use tokio_util::sync::CancellationToken;
@@ -22,6 +24,7 @@ on_both_backends!(
     replicas_scheduling_the_same_sweep_slot_make_one_job,
     a_provider_call_turn_that_passed_while_it_was_taken_is_not_used,
     a_turn_an_hour_ahead_from_a_clock_that_ran_ahead_is_not_waited_for,
+    an_operator_notifier_named_reconciler_does_not_take_the_sweep,
 );
 
 const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
@@ -313,5 +316,79 @@ async fn a_turn_an_hour_ahead_from_a_clock_that_ran_ahead_is_not_waited_for(back
         (next_at - now_ms()) / 1000
     );
     other.close().await;
+    store.close().await;
+}
+
+/// Scheduled work is stored under the notifier name `reconciler`: an operator notifier an
+/// operator named so (one that groups its alerts) must not take the sweep and dead-letter it
+/// as "not a notification". The sweep runs and records the lost orders.
+async fn an_operator_notifier_named_reconciler_does_not_take_the_sweep(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let fake = FakeProvider::start("reseller-7", "the-app-secret");
+    finished_orders(&fake, 3);
+    let store = migrated_store(&db.url).await;
+    let reconciler = reconciler_on(store.clone(), &fake, Duration::from_secs(5));
+    let settings = ReconcileSettings {
+        expect_within: Duration::from_secs(60),
+        sweep: Some(SweepSchedule {
+            interval: Duration::from_secs(3600),
+            window: Duration::from_secs(48 * 3600),
+        }),
+        lookup_interval: Duration::from_secs(60),
+        give_up_after: Duration::from_secs(24 * 3600),
+        verify_webhooks: false,
+    };
+    assert!(store.schedule_sweep(now_ms()).await.expect("scheduled"));
+    let ops = RecordingNotifier::new(RECONCILER, Audience::Operator);
+    let notifiers = HashMap::from([(
+        RECONCILER.to_owned(),
+        Registered {
+            notifier: Arc::new(ops.clone()),
+            policy: RetryPolicy::default(),
+            group_window: Some(Duration::from_millis(100)),
+        },
+    )]);
+    let shutdown = CancellationToken::new();
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        notifiers,
+        Routes::default(),
+        DispatcherConfig::default(),
+    )
+    .with_reconciler(reconciler, settings);
+    let run = tokio::spawn(Arc::new(dispatcher).run(shutdown.clone()));
+    eventually(20, "the sweep to record the lost orders", || async {
+        (count(
+            &db.url,
+            "SELECT COUNT(*) FROM order_events WHERE source = 'reconciliation'",
+        )
+        .await
+            == 3)
+            .then_some(())
+    })
+    .await;
+    eventually(10, "the sweep to be done", || async {
+        (count(
+            &db.url,
+            "SELECT COUNT(*) FROM outbox_jobs WHERE kind = 'reconcile_sweep' AND state = 'done'",
+        )
+        .await
+            == 1)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        count(
+            &db.url,
+            "SELECT COUNT(*) FROM outbox_jobs WHERE state = 'dead'"
+        )
+        .await,
+        0,
+        "nothing dead-lettered"
+    );
+    shutdown.cancel();
+    run.await.expect("clean");
     store.close().await;
 }
