@@ -177,10 +177,19 @@ pub(crate) fn unavailable(e: &esim_courier_store::StoreError) -> HttpResponse {
         tracing::error!(error = %e, "the console read a stored value that cannot be decrypted");
         return plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}."));
     }
-    tracing::error!(error = %e, "the console cannot reach the database");
+    if e.is_unavailable() {
+        tracing::error!(error = %e, "the console cannot reach the database");
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The database cannot be reached; try again shortly.",
+        );
+    }
+    // A stored value that does not read back, a statement that failed: not worth a retry,
+    // and not the database's absence. What it was is in the log.
+    tracing::error!(error = %e, "the console could not read what it was asked for");
     plain(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The database cannot be reached; try again shortly.",
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "This could not be read from the database; the server's log says why.",
     )
 }
 

@@ -62,6 +62,14 @@ fn read(query: &ListQuery) -> Result<(OrderQuery, ListParams), &'static str> {
     if q.chars().any(char::is_control) {
         return Err("A search cannot hold control characters.");
     }
+    // The page cursor ends with an order number, which holds none either.
+    if query
+        .after
+        .as_deref()
+        .is_some_and(|a| a.chars().any(char::is_control))
+    {
+        return Err("A page cursor cannot hold control characters.");
+    }
     Ok((
         OrderQuery {
             filter,

@@ -25,6 +25,7 @@ on_both_backends!(
     two_resends_confirmed_at_once_are_two_emails_not_a_failure,
     a_filtered_retry_of_three_thousand_dead_letters_is_asked_and_done,
     the_overview_counts_what_the_store_holds_and_the_alerts_page_lists_each_alert,
+    a_stored_value_that_does_not_read_back_is_not_called_an_unreachable_database,
 );
 
 const PASSWORD: &str = "a long enough passphrase";
@@ -336,6 +337,7 @@ async fn control_characters_in_a_name_a_search_or_an_order_number_are_answered_n
         ("/admin/orders?q=%00", 400),
         ("/admin/orders?q=B1%1B%5B2J", 400),
         ("/admin/orders.csv?q=%00", 400),
+        ("/admin/orders?after=1%3A%00", 400),
         ("/admin/orders/B%001", 404),
     ] {
         let (status, body, _) = get(&app, path, Some(&session)).await;
@@ -1178,5 +1180,27 @@ async fn the_overview_counts_what_the_store_holds_and_the_alerts_page_lists_each
         );
     }
     assert!(alerts.contains("<td>ops</td>"), "the channel");
+    app.stop().await;
+}
+
+/// A stored value that no longer parses (a row written by hand, or by an older version under
+/// other rules) is a 500 that says the log has the reason, not a 503 telling the operator to
+/// wait for a database that is there.
+async fn a_stored_value_that_does_not_read_back_is_not_called_an_unreachable_database(
+    backend: Backend,
+) {
+    let Some((app, operator, _)) = staffed(backend).await else {
+        return;
+    };
+    register(&app, "BAD-1", "ana@traveller.example").await;
+    sqlx::query("UPDATE orders SET customer_locale = 'not a language' WHERE order_no = 'BAD-1'")
+        .execute(&app.db)
+        .await
+        .expect("written by hand");
+    let (status, body, _) = get(&app, "/admin/orders/BAD-1", Some(&operator)).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("the server's log says why"), "{body}");
+    let (status, _, _) = get(&app, "/admin/orders", Some(&operator)).await;
+    assert_eq!(status, 200, "the list does not read the locale");
     app.stop().await;
 }
