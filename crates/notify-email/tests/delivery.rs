@@ -296,6 +296,68 @@ async fn an_operator_email_reaches_every_operator_with_the_contract_price() {
     assert!(parsed.body_html(0).is_some_and(|h| h.contains("4.87 SGD")));
 }
 
+/// One operator address the company's server no longer has (`550 5.1.1`) does not keep the
+/// alert from the others: it goes to each of them, the refused one is named (masked) in the
+/// delivery's reply. Refused for every operator, it fails, transient if any refusal was.
+#[tokio::test]
+async fn an_operator_address_the_server_refuses_does_not_keep_the_email_from_the_others() {
+    let server = SmtpServer::start();
+    let notifier = notifier(
+        "audience = \"operator\"\ntemplate = \"order-failed\"\nto = [\"ops@wander.example\", \"left@wander.example\", \"night@wander.example\"]",
+        &format!(r#"{{ type = "smtp", url = "smtp://127.0.0.1:{}" }}"#, server.port),
+    );
+    let failed = Notification {
+        key: "B23120118131234:failed".into(),
+        content: Content::OrderFailed(FailedOrder {
+            order_no: OrderNo::parse("B23120118131234").expect("order"),
+            package_code: Some("CKH491".into()),
+            package_name: Some("Malaysia, 1 Day, 1GB, 256kbps".into()),
+            contract_price: Some(money("4.87")),
+            received_at_ms: 1_714_555_800_000,
+        }),
+    };
+    server.refuse(
+        "left@wander.example",
+        Response::custom(550, "5.1.1 <left@wander.example>: user unknown".into()),
+    );
+    let receipt = notifier
+        .notify(&failed)
+        .await
+        .expect("delivered to the others");
+    let reply = receipt.id.expect("the server's reply");
+    assert!(
+        reply.contains("for 2 of 3 recipients") && reply.contains("l***@wander.example: "),
+        "{reply}"
+    );
+    assert!(reply.contains("550"), "{reply}");
+    assert!(!reply.contains("left@"), "the address is masked: {reply}");
+    let mails = server.received();
+    let to: Vec<Vec<String>> = mails.iter().map(|m| m.to.clone()).collect();
+    assert_eq!(to, [["ops@wander.example"], ["night@wander.example"]]);
+    let ids: Vec<Option<String>> = mails
+        .iter()
+        .map(|m| esim_courier_test_support::smtp::message_id(&m.data))
+        .collect();
+    assert!(ids[0].is_some() && ids[0] == ids[1], "one message: {ids:?}");
+
+    // Every operator refused: failed, and transient since one refusal was.
+    server.refuse(
+        "ops@wander.example",
+        Response::custom(550, "5.1.1 user unknown".into()),
+    );
+    server.refuse(
+        "night@wander.example",
+        Response::custom(452, "4.2.2 mailbox full".into()),
+    );
+    let error = notifier.notify(&failed).await.expect_err("nobody got it");
+    assert!(error.is_transient(), "{error}");
+    assert!(
+        error.message().contains("452") && error.message().contains("550"),
+        "{error}"
+    );
+    assert!(server.received().is_empty());
+}
+
 #[tokio::test]
 async fn the_file_transport_writes_one_eml_per_message_into_a_folder_it_creates() {
     let root = tempfile::tempdir().expect("tempdir");

@@ -36,6 +36,8 @@ struct Mailbox {
     script: Vec<(Stage, Response)>,
     /// A message to this address waits at its DATA command until released.
     hold: Option<Hold>,
+    /// Addresses refused at every `RCPT TO`, as a server refuses a mailbox it does not have.
+    refused: Vec<(String, Response)>,
 }
 
 struct Hold {
@@ -92,8 +94,18 @@ impl Recorder {
 // Replies are scripted at RCPT and DATA, not at the end of the data: mailin 0.6 stays in its
 // data state after refusing a message there and then ignores QUIT.
 impl Handler for Recorder {
-    fn rcpt(&mut self, _to: &str) -> Response {
-        self.scripted(Stage::Rcpt).unwrap_or(response::OK)
+    fn rcpt(&mut self, to: &str) -> Response {
+        let refused = self
+            .mailbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .refused
+            .iter()
+            .find(|(address, _)| address.eq_ignore_ascii_case(to))
+            .map(|(_, reply)| reply.clone());
+        refused
+            .or_else(|| self.scripted(Stage::Rcpt))
+            .unwrap_or(response::OK)
     }
 
     fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
@@ -168,6 +180,15 @@ impl SmtpServer {
             .unwrap_or_else(PoisonError::into_inner)
             .script
             .push((stage, response));
+    }
+
+    /// Refuses `to` with `reply` at every `RCPT TO` from now on (an unknown mailbox).
+    pub fn refuse(&self, to: &str, reply: Response) {
+        self.mailbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .refused
+            .push((to.to_owned(), reply));
     }
 
     /// Holds the next message to `to` at its `DATA` command until [`Held::release`].

@@ -54,7 +54,7 @@ pub(super) fn classify(failure: &SmtpFailure, server: &str) -> NotifyError {
 /// job's attempts and sent in the dead-letter alert. The shape is
 /// `EmailAddress::masked`'s; a word is not parsed as an address first, since a reply may end
 /// one with a full stop, which would fail the parse and leave it whole.
-fn mask_addresses(text: &str) -> String {
+pub(super) fn mask_addresses(text: &str) -> String {
     let delimiter = |c: char| {
         c.is_whitespace()
             || matches!(

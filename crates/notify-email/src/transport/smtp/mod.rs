@@ -28,7 +28,7 @@ use secrecy::ExposeSecret;
 use url::{Host, Url};
 
 use self::connection::{open, tls_parameters, Encrypted};
-use self::error::{classify, truncate, SmtpFailure};
+use self::error::{classify, mask_addresses, truncate, SmtpFailure};
 use self::pool::{quit, Pool};
 use crate::{ConfigError, SmtpConfig, TlsMode};
 
@@ -177,12 +177,72 @@ impl Smtp {
     /// Sends `message`; its id is the server's reply.
     pub(super) async fn deliver(&self, message: &Message) -> Result<String, NotifyError> {
         let bytes = message.formatted();
-        let response = self
-            .within_deadline(self.send(message.envelope(), &bytes))
-            .await?
-            .map_err(|e| classify(&e, &self.server))?;
-        let first_line = response.message().next().unwrap_or_default();
-        Ok(truncate(&format!("{} {first_line}", response.code()), 200))
+        let envelope = message.envelope();
+        match self.within_deadline(self.send(envelope, &bytes)).await? {
+            Ok(response) => Ok(reply(&response)),
+            Err(SmtpFailure::Smtp(e))
+                if envelope.to().len() > 1 && (e.is_permanent() || e.is_transient()) =>
+            {
+                self.within_deadline(self.deliver_one_by_one(envelope, &bytes))
+                    .await?
+            }
+            Err(e) => Err(classify(&e, &self.server)),
+        }
+    }
+
+    /// After a server's refusal of a message to several recipients, the message to each on
+    /// its own. lettre's exchange stops at the first recipient the server refuses, before the
+    /// message is sent to anyone: one address that left the company (`550 5.1.1 user
+    /// unknown`) in an operator notifier's `to` would otherwise keep every alert from every
+    /// operator. A refusal of the message itself (at `DATA`) is met again for each, and
+    /// nobody got it.
+    ///
+    /// Accepted for some: delivered, the others named (masked) in the reply kept with the
+    /// attempt and in a warning; it is not sent again, which would reach the ones that got it
+    /// twice. Refused for all: failed, transient if any refusal was.
+    async fn deliver_one_by_one(
+        &self,
+        envelope: &Envelope,
+        bytes: &[u8],
+    ) -> Result<String, NotifyError> {
+        let mut accepted = None;
+        let mut refused = Vec::new();
+        for to in envelope.to() {
+            let one = Envelope::new(envelope.from().cloned(), vec![to.clone()])
+                .map_err(|e| NotifyError::permanent(e.to_string()))?;
+            match self.send(&one, bytes).await {
+                Ok(response) => {
+                    accepted.get_or_insert_with(|| reply(&response));
+                }
+                Err(e) => refused.push((mask_addresses(to.as_ref()), classify(&e, &self.server))),
+            }
+        }
+        let refusals = refused
+            .iter()
+            .map(|(to, e)| format!("{to}: {}", e.message()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        match accepted {
+            Some(reply) => {
+                tracing::warn!(
+                    server = %self.server,
+                    refused = %refusals,
+                    "the mail server refused some of the message's recipients; it went to the others"
+                );
+                Ok(truncate(
+                    &format!(
+                        "{reply} (for {} of {} recipients; refused {refusals})",
+                        envelope.to().len() - refused.len(),
+                        envelope.to().len()
+                    ),
+                    400,
+                ))
+            }
+            None if refused.iter().any(|(_, e)| e.is_transient()) => {
+                Err(NotifyError::transient(refusals))
+            }
+            None => Err(NotifyError::permanent(refusals)),
+        }
     }
 
     /// Connects, logs in and sends `NOOP`.
@@ -276,6 +336,12 @@ impl Smtp {
                 ))
             })
     }
+}
+
+/// A server's reply as an attempt keeps it: its code and first line.
+fn reply(response: &Response) -> String {
+    let first_line = response.message().next().unwrap_or_default();
+    truncate(&format!("{} {first_line}", response.code()), 200)
 }
 
 impl std::fmt::Debug for Smtp {
