@@ -32,8 +32,9 @@ pub enum AlertKind {
     /// (`[reconcile] verify_webhooks`), or it could not be confirmed in time: nothing was sent.
     WebhookUnverified,
     /// The provider refused a call for a reason on the reseller's account (it does not exist,
-    /// is inactive, this server's address is not allowed, the balance is too low): operators
-    /// must act; placements wait and retry.
+    /// is inactive, this server's address is not allowed, the balance is too low) or on our
+    /// credentials (a refused signature): operators must act; placements, and activation
+    /// emails waiting for the provider to confirm their webhook, wait and retry.
     ProviderAccount,
     /// The provider refused to place an order (an unknown package, a price not available), or
     /// the placement was given up: the customer gets no eSIM from it.
@@ -259,6 +260,29 @@ impl Alert {
                 at_ms,
             )
         }
+    }
+
+    /// The provider refused to confirm `order_no`'s COMPLETED webhook (`verify_webhooks`) for
+    /// a reason operators must fix: `cause` is its code and its meaning. The activation email
+    /// waits, and the confirmation is asked for again by itself for up to `give_up_after`: once
+    /// the account or the credentials are fixed, the email goes out without a command.
+    pub fn confirmation_refused(
+        order_no: &str,
+        cause: &str,
+        give_up_after: std::time::Duration,
+        at_ms: i64,
+    ) -> Self {
+        Self::about(
+            AlertKind::ProviderAccount,
+            Some(order_no),
+            format!(
+                "the provider refused to confirm the webhook of order {order_no}: {cause}; its \
+                 activation email waits, and goes out by itself once the account or the \
+                 credentials are fixed (the provider is asked again for up to {} hours)",
+                give_up_after.as_secs() / 3600
+            ),
+            at_ms,
+        )
     }
 
     /// Job `job_id` of `order_no` stopped because a stored value it needs does not decrypt

@@ -206,7 +206,7 @@ impl Dispatcher {
 }
 
 /// The provider's code and what it means, for the `provider_account` alert.
-fn account_cause(error: &ProviderError) -> String {
+pub(crate) fn account_cause(error: &ProviderError) -> String {
     match error.code() {
         Some(code) => format!("code {code}, {}", error.message()),
         None => error.message().to_owned(),

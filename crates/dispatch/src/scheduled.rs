@@ -238,6 +238,9 @@ impl Dispatcher {
                 return false;
             }
             Err(e) => {
+                if e.is_about_the_account() || !e.is_transient() {
+                    self.confirmation_refused(job, order_no, &e, settings).await;
+                }
                 self.confirm_later(
                     job,
                     settings,
@@ -326,6 +329,34 @@ impl Dispatcher {
             why,
             "waiting for the provider to confirm the webhook"
         );
+    }
+
+    /// Raises `provider_account`, once per job and cause, when the provider refuses to confirm
+    /// a webhook for a reason operators must fix (the reseller's account, our signature):
+    /// asking again cannot help until they do, and without this the email would wait the
+    /// whole of `give_up_after` before anyone heard. The confirmation is still asked for
+    /// until then, so that the emails held go out by themselves once it is fixed.
+    async fn confirmation_refused(
+        &self,
+        job: &ClaimedJob,
+        order_no: &str,
+        error: &esim_courier_core::ProviderError,
+        settings: &crate::reconcile::ReconcileSettings,
+    ) {
+        let cause = crate::placement::account_cause(error);
+        tracing::error!(
+            order_no,
+            cause,
+            "the provider refused to confirm a webhook; its activation email waits"
+        );
+        let alert = Alert::confirmation_refused(order_no, &cause, settings.give_up_after, now_ms());
+        let key = error
+            .code()
+            .map_or_else(|| "confirm".to_owned(), |c| format!("confirm-{c}"));
+        let jobs = self.alert_jobs(&alert);
+        if let Err(e) = self.store.alert_once(job, &key, &jobs).await {
+            tracing::error!(error = %e, "writing the provider_account alert failed");
+        }
     }
 
     /// Dead-letters `job` with `alert` in place of the dead-letter alert: retrying the dead

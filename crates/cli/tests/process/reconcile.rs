@@ -19,6 +19,7 @@ on_both_backends!(
     a_registered_order_without_a_webhook_is_looked_up_until_it_finishes_or_is_overdue,
     with_verification_a_forged_code_is_never_emailed_and_the_providers_is,
     a_confirmed_email_gets_its_retries_however_long_the_provider_took,
+    with_verification_a_refused_account_is_alerted_at_once_and_the_email_waits_for_the_fix,
     a_sweep_killed_half_way_runs_again_after_the_restart,
 );
 
@@ -508,6 +509,87 @@ async fn with_verification_a_forged_code_is_never_emailed_and_the_providers_is(b
     assert_eq!(order["events"].as_array().map(Vec::len), Some(2), "{order}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(to_customers(&smtp).len(), 2);
+    drop(server);
+}
+
+/// With `verify_webhooks`, a provider that refuses the reseller's account (code 503: this
+/// server's address is not allowed) raises `provider_account` at once, one alert for the
+/// order however many rounds it waits, rather than after `give_up_after`; once the provider
+/// answers again (the operator fixed the allow-list), the email goes out by itself.
+async fn with_verification_a_refused_account_is_alerted_at_once_and_the_email_waits_for_the_fix(
+    backend: Backend,
+) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let (provider, smtp, dir, config) = world(
+        &db.url,
+        "0s",
+        &[
+            ("verify_webhooks", true.into()),
+            ("lookup_interval", "1s".into()),
+        ],
+    );
+    let server = Server::start(&config, dir.path()).await;
+    let client = esim_courier_tests::http_client();
+    let order = provider.new_order("JP-7D-5GB");
+    provider.add(order.clone());
+    provider.finish(&order.order_no, "COMPLETED", ICCID, LPA);
+    register(
+        &client,
+        &server,
+        &order.order_no,
+        "ana@traveller.example",
+        "en",
+    )
+    .await;
+    let asked_before = provider.requests().len();
+    for _ in 0..3 {
+        provider.then(Scripted::Code(503));
+    }
+    let webhook = provider
+        .orders()
+        .into_iter()
+        .find(|o| o.order_no == order.order_no)
+        .expect("the provider's order")
+        .webhook();
+    let res = client
+        .post(format!("{}/webhooks/order/{WEBHOOK_TOKEN}", server.base))
+        .json(&webhook)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(res.status().as_u16(), 200);
+
+    let refusals = || {
+        smtp.peek()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|t| t.contains("ops@")))
+            .map(|m| readable_text(&m.data))
+            .filter(|text| text.contains("refused to confirm"))
+            .collect::<Vec<_>>()
+    };
+    wait_until(30, "the provider_account alert", || !refusals().is_empty()).await;
+    wait_until(30, "the activation email once the provider answers", || {
+        to_customers(&smtp).len() == 1
+    })
+    .await;
+    let asked = provider.requests().len() - asked_before;
+    assert!(
+        asked >= 4,
+        "three refused rounds, then the confirmation: {asked}"
+    );
+    let alerts = refusals();
+    assert_eq!(alerts.len(), 1, "one alert for the order: {alerts:?}");
+    assert!(
+        alerts[0].contains(&order.order_no)
+            && alerts[0].contains("code 503")
+            && alerts[0].contains("not allowed"),
+        "{}",
+        alerts[0]
+    );
+    let (_, _, png, _) = open_activation_email(&to_customers(&smtp)[0].data);
+    assert_eq!(read_qr(&png), LPA);
     drop(server);
 }
 
