@@ -69,7 +69,7 @@ impl Dispatcher {
             Err(e) => {
                 self.retry_or_give_up(
                     job,
-                    started_at,
+                    (started_at, None),
                     &e.to_string(),
                     PURGE_ATTEMPTS,
                     "the retention purge",

@@ -60,9 +60,13 @@ impl Dispatcher {
                     .await
             }
             Err(e) => {
+                let retry_after = match &e {
+                    crate::reconcile::ReconcileError::Provider(e) => e.retry_after(),
+                    crate::reconcile::ReconcileError::Store(_) => None,
+                };
                 self.retry_or_give_up(
                     job,
-                    started_at,
+                    (started_at, retry_after),
                     &e.to_string(),
                     SWEEP_ATTEMPTS,
                     "the reconciliation sweep",
@@ -74,13 +78,14 @@ impl Dispatcher {
         self.check_written(written);
     }
 
-    /// A failed run of periodic work (`what`): retried with the default backoff, then after
-    /// `max_attempts` dead-lettered (with a `dead_letter` alert); the next slot's run does
-    /// the same work anyway.
+    /// A failed run of periodic work (`what`) that started at `started_at`: retried with the
+    /// default backoff, or after the `Retry-After` the provider asked for if longer, then
+    /// after `max_attempts` dead-lettered (with a `dead_letter` alert); the next slot's run
+    /// does the same work anyway.
     pub(crate) async fn retry_or_give_up(
         &self,
         job: &ClaimedJob,
-        started_at: i64,
+        (started_at, retry_after): (i64, Option<std::time::Duration>),
         why: &str,
         max_attempts: u32,
         what: &str,
@@ -93,7 +98,7 @@ impl Dispatcher {
                 .await;
             return;
         }
-        let retry = started_at + duration_ms(RetryPolicy::default().delay(attempts, None));
+        let retry = started_at + duration_ms(RetryPolicy::default().delay(attempts, retry_after));
         tracing::warn!(error = %why, retry_in_ms = retry - started_at, "{what} failed; will retry");
         let attempt = self.attempt(started_at, None);
         let written = self.store.job_retry(job, &attempt, why, retry).await;

@@ -69,6 +69,8 @@ pub enum Scripted {
     Code(i64),
     /// This HTTP status with an empty body.
     Http(u16),
+    /// HTTP 429 asking to wait this many seconds (`Retry-After`), as a rate limiter answers.
+    TooMany(u64),
     /// HTTP 200 with a body that is not JSON.
     Malformed,
     /// HTTP 200 with a successful page of about this many bytes, its `Content-Length` given.
@@ -325,6 +327,11 @@ async fn receive(
         Some(Scripted::Code(code)) => return envelope(code, "scripted error", Value::Null),
         Some(Scripted::Http(status)) => {
             return HttpResponse::build(StatusCode::from_u16(status).expect("a status")).finish()
+        }
+        Some(Scripted::TooMany(seconds)) => {
+            return HttpResponse::TooManyRequests()
+                .insert_header(("Retry-After", seconds.to_string()))
+                .finish()
         }
         Some(Scripted::Malformed) => return HttpResponse::Ok().body("{\"code\": 0, \"data\": "),
         Some(Scripted::Large(bytes)) => return HttpResponse::Ok().body(large_page(bytes)),

@@ -25,6 +25,7 @@ on_both_backends!(
     a_provider_call_turn_that_passed_while_it_was_taken_is_not_used,
     a_turn_an_hour_ahead_from_a_clock_that_ran_ahead_is_not_waited_for,
     an_operator_notifier_named_reconciler_does_not_take_the_sweep,
+    a_sweep_the_provider_asks_to_wait_is_retried_after_its_wait,
 );
 
 const LPA: &str = "LPA:1$rsp.yoni.example$69C32E7D00000001";
@@ -390,5 +391,68 @@ async fn an_operator_notifier_named_reconciler_does_not_take_the_sweep(backend: 
     );
     shutdown.cancel();
     run.await.expect("clean");
+    store.close().await;
+}
+
+/// A sweep the provider answers with 429 and `Retry-After: 120` is tried again after those two
+/// minutes, not on the sweep's own backoff (about a second), which would ask a rate-limited
+/// provider again at once and give the sweep up within seconds.
+async fn a_sweep_the_provider_asks_to_wait_is_retried_after_its_wait(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let fake = FakeProvider::start("reseller-7", "the-app-secret");
+    finished_orders(&fake, 3);
+    fake.then(Scripted::TooMany(120));
+    let store = migrated_store(&db.url).await;
+    let reconciler = reconciler_on(store.clone(), &fake, Duration::from_secs(5));
+    let settings = ReconcileSettings {
+        expect_within: Duration::from_secs(60),
+        sweep: Some(SweepSchedule {
+            interval: Duration::from_secs(3600),
+            window: Duration::from_secs(48 * 3600),
+        }),
+        lookup_interval: Duration::from_secs(60),
+        give_up_after: Duration::from_secs(24 * 3600),
+        verify_webhooks: false,
+    };
+    let scheduled_at = now_ms();
+    assert!(store.schedule_sweep(scheduled_at).await.expect("scheduled"));
+    let shutdown = CancellationToken::new();
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        HashMap::new(),
+        Routes::default(),
+        DispatcherConfig::default(),
+    )
+    .with_reconciler(reconciler, settings);
+    let run = tokio::spawn(Arc::new(dispatcher).run(shutdown.clone()));
+    eventually(20, "the sweep's first attempt to be recorded", || async {
+        (count(
+            &db.url,
+            "SELECT COUNT(*) FROM delivery_attempts a JOIN outbox_jobs j ON j.id = a.job_id
+              WHERE j.kind = 'reconcile_sweep'",
+        )
+        .await
+            == 1)
+            .then_some(())
+    })
+    .await;
+    shutdown.cancel();
+    run.await.expect("clean");
+    // The sweep that was tried (the next slot's sweep, an hour on, is scheduled beside it).
+    let next = count(
+        &db.url,
+        "SELECT j.next_attempt_at FROM outbox_jobs j
+          WHERE j.kind = 'reconcile_sweep' AND j.state = 'pending'
+            AND EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.job_id = j.id)",
+    )
+    .await;
+    assert!(
+        next >= scheduled_at + 120_000,
+        "retried {} ms after it was due",
+        next - scheduled_at
+    );
+    assert_eq!(fake.requests().len(), 1, "asked once");
     store.close().await;
 }
