@@ -131,7 +131,7 @@ impl Store {
         let orders: Vec<String> = sqlx::query(
             "SELECT order_no FROM orders WHERE customer_email_index = $1 ORDER BY order_no",
         )
-        .bind(index)
+        .bind(index.clone())
         .fetch_all(&mut *tx)
         .await?
         .iter()
@@ -140,6 +140,9 @@ impl Store {
         for order_no in &orders {
             erased.add(self.erase_order(&mut tx, order_no, None, true, now).await?);
         }
+        erased.add(self.erase_sent_to(&mut tx, &index, now).await?);
+        erased.orders.sort();
+        erased.orders.dedup();
         if !erased.is_empty() {
             let entry = AuditEntry {
                 actor: actor.to_owned(),
@@ -147,10 +150,10 @@ impl Store {
                 order_no: None,
                 detail: format!(
                     "a customer's data erased on request: {erased}; orders {}",
-                    if orders.is_empty() {
+                    if erased.orders.is_empty() {
                         "-".into()
                     } else {
-                        orders.join(", ")
+                        erased.orders.join(", ")
                     }
                 ),
             };
@@ -398,6 +401,68 @@ impl Store {
             .execute(&mut **tx)
             .await?
             .rows_affected();
+        }
+        Ok(erased)
+    }
+
+    /// The address `index` names where an operator's `resend --to` put it, on any order:
+    /// the job's own recipient and its attempts'. Only such jobs hold a recipient of their
+    /// own, so each is opened and compared (they are few: one per re-send to another
+    /// address). One not yet sent, or being sent, is cancelled: without its recipient it
+    /// would go to the order's customer, and a delivery under way finds its lease gone and
+    /// records no attempt.
+    async fn erase_sent_to(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        index: &str,
+        now: i64,
+    ) -> Result<Erased, StoreError> {
+        let mut erased = Erased::default();
+        let jobs = sqlx::query(
+            "SELECT id, order_no, recipient FROM outbox_jobs WHERE recipient IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        for job in &jobs {
+            let id: i64 = job.try_get("id")?;
+            let sealed: String = job.try_get("recipient")?;
+            // One that does not open cannot be compared; `orders show` names it.
+            let Ok(address) = self
+                .keys
+                .open_str(Field::JobRecipient, &id.to_string(), &sealed)
+            else {
+                continue;
+            };
+            if self.keys.email_index(&address) != index {
+                continue;
+            }
+            erased.cancelled_jobs += sqlx::query(
+                "UPDATE outbox_jobs SET state = 'cancelled', last_error = $2, updated_at = $3,
+                        locked_until = NULL, locked_by = NULL
+                  WHERE id = $1 AND state NOT IN ('done', 'cancelled')",
+            )
+            .bind(id)
+            .bind(crate::outbox::CUSTOMER_ERASED)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            erased.recipients += sqlx::query(
+                "UPDATE delivery_attempts SET recipient = NULL WHERE job_id = $1 AND recipient IS NOT NULL",
+            )
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            erased.recipients +=
+                sqlx::query("UPDATE outbox_jobs SET recipient = NULL WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+            erased
+                .orders
+                .extend(job.try_get::<Option<String>, _>("order_no")?);
         }
         Ok(erased)
     }

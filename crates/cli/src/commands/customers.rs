@@ -12,7 +12,8 @@ use super::{actor, load, open_store};
 #[derive(Debug, Subcommand)]
 pub enum CustomersCommand {
     /// Erase a customer's personal data and activation codes on every order and placement at
-    /// once: addresses, names, languages, codes (kept masked), receipt bodies, recipients.
+    /// once: addresses, names, languages, codes (kept masked), receipt bodies, recipients;
+    /// and the address where `resend --to` sent to it, on any order.
     /// Recorded in the audit log without the address.
     Forget {
         /// The customer's address (any case).

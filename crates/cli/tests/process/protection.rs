@@ -21,6 +21,7 @@ on_both_backends!(
     retention_erases_codes_and_bodies_on_time_and_forget_leaves_no_trace,
     an_email_under_way_when_its_customer_is_forgotten_leaves_no_address_and_is_not_retried,
     a_reindex_stopped_half_way_is_accepted_with_neither_key_until_run_again,
+    forgetting_an_address_a_resend_went_to_erases_it_and_cancels_what_was_not_sent,
 );
 
 /// The matching IDs of the codes this file sends: none may appear in the database's bytes.
@@ -907,6 +908,84 @@ async fn retention_erases_codes_and_bodies_on_time_and_forget_leaves_no_trace(ba
             "{secret:?} is in the database's bytes"
         );
     }
+}
+
+/// An operator re-sent an order's activation email to another address (`resend --to`), twice:
+/// once delivered, once queued while the server was stopped. `customers forget` of that
+/// address (not the order's customer) finds both: the delivered one keeps no address, the
+/// queued one is cancelled, so it goes neither to the forgotten address nor to the order's
+/// customer, whose data stays.
+async fn forgetting_an_address_a_resend_went_to_erases_it_and_cancels_what_was_not_sent(
+    backend: Backend,
+) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
+    let server = Server::start(&config, dir.path()).await;
+    let client = esim_courier_tests::http_client();
+    let (customer, other) = ("ana.kept@traveller.example", "bob.sent@traveller.example");
+    register(&client, &server, "TO-1", customer).await;
+    assert_eq!(
+        server
+            .post(&client, completed("TO-1", "8944500102198304826"))
+            .await,
+        200
+    );
+    wait_until(30, "the customer's email", || {
+        customer_mails(&smtp).len() == 1
+    })
+    .await;
+    let resend = ["resend", "TO-1", "--to", other, "--by", "ops-lee"];
+    let (code, _, err) = run_cli(&config, dir.path(), &resend, &[]).await;
+    assert_eq!(code, 0, "{err}");
+    wait_until(30, "the re-sent email", || customer_mails(&smtp).len() == 2).await;
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, _, err) = run_cli(&config, dir.path(), &resend, &[]).await;
+    assert_eq!(code, 0, "{err}");
+    let show = |config: std::path::PathBuf, dir: std::path::PathBuf| async move {
+        let (code, out, err) = run_cli(&config, &dir, &["orders", "show", "TO-1"], &[]).await;
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let before = show(config.clone(), dir.path().to_owned()).await;
+    assert!(before.contains("to b***@traveller.example"), "{before}");
+
+    let (code, out, err) = run_cli(
+        &config,
+        dir.path(),
+        &["customers", "forget", "Bob.Sent@traveller.example"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("erased 0 customer(s)")
+            && out.contains("3 recipient address(es)")
+            && out.contains("1 undelivered job(s) cancelled")
+            && out.contains("orders: TO-1"),
+        "the delivered re-send's job and attempt, the queued one's job: {out}"
+    );
+    let after = show(config.clone(), dir.path().to_owned()).await;
+    // The audit trail keeps what the operator did, with the address masked as it was written.
+    let (deliveries, _) = after
+        .split_once("operator actions:")
+        .expect("the audit trail");
+    assert!(!deliveries.contains("b***@"), "{after}");
+    assert!(
+        deliveries.contains("customer ana.kept@traveller.example")
+            && deliveries.contains("job 3 order_completed -> customer-email: cancelled"),
+        "the customer stays, the queued re-send is cancelled: {after}"
+    );
+
+    // The queued re-send goes to nobody once the server is back.
+    let server = Server::start(&config, dir.path()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(customer_mails(&smtp).len(), 2, "nothing more was sent");
+    drop(server);
 }
 
 /// `customers forget` while the customer's activation email is being sent: the SMTP server
