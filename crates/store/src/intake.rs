@@ -469,6 +469,19 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
+        if let Some(order_no) = order_no {
+            // On record as awaiting a usable webhook (as a registration makes it), so that the
+            // order and its refused body are found where operators look (the rejection
+            // alert's `orders show`, the console, the order API) though no event came yet.
+            sqlx::query(
+                "INSERT INTO orders (order_no, created_at, updated_at, state)
+                 VALUES ($1, $2, $2, 'awaiting_webhook') ON CONFLICT (order_no) DO NOTHING",
+            )
+            .bind(order_no.to_owned())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         let jobs = plan(receipt_id);
         let n = jobs.len();
         for job in jobs {

@@ -201,6 +201,24 @@ async fn missing_order_no_or_result_is_422_naming_the_field(backend: Backend) {
         2
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM order_events").await, 0);
+    // The order the refused bodies name is found, as the rejection alert's command says
+    // (`orders show ORD-5`): still awaiting a usable webhook, its two bodies quarantined.
+    let (status, order) = app.order("ORD-5").await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order["state"], "awaiting_webhook");
+    let details = app
+        .store
+        .order_details("ORD-5")
+        .await
+        .expect("reads")
+        .expect("on record");
+    let outcomes: Vec<&str> = details.receipts.iter().map(|r| r.2.as_str()).collect();
+    assert_eq!(outcomes, ["quarantined", "quarantined"]);
+    // The provider's retry with a result is then recorded as usual.
+    let retry = r#"{"orderNo":"ORD-5","result":"FAILED"}"#;
+    assert_eq!(app.webhook_json(retry).await.0, 200);
+    let (_, order) = app.order("ORD-5").await;
+    assert_eq!(order["state"], "FAILED", "{order}");
     app.stop().await;
 }
 
