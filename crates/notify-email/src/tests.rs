@@ -64,7 +64,8 @@ fn order(locale: Option<&str>) -> CompletedOrder {
             email: EmailAddress::parse("ana@traveller.example").expect("email"),
             name: Some("Ana <b>Lim</b> & Co".into()),
             locale: locale.map(|l| Locale::parse(l).expect("locale")),
-            retail_price: Some(sgd("12.90")),
+            // As a shop may send it: shown with the currency's two decimals.
+            retail_price: Some(sgd("12.9")),
         }),
         received_at_ms: 1_714_555_800_000,
     }

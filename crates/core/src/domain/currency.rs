@@ -11,6 +11,22 @@ pub enum Currency {
 }
 
 impl Currency {
+    /// How many decimals its amounts are written with (ISO 4217's minor units): 0 for the yen
+    /// or the won, 3 for the dinars of Bahrain, Kuwait and their neighbours, 2 for most;
+    /// `None` for a code the table does not know.
+    pub fn minor_units(&self) -> Option<u32> {
+        let Self::Iso(code) = self else {
+            return None;
+        };
+        Some(match code.as_str() {
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF"
+            | "UGX" | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+            "CLF" | "UYW" => 4,
+            _ => 2,
+        })
+    }
+
     /// The ISO code if known, else the code as received.
     pub fn code(&self) -> &str {
         match self {

@@ -37,10 +37,21 @@ impl Money {
     }
 }
 
-/// `9.99 SGD`.
+/// `9.99 SGD`: the amount with its currency's decimals, as a price is written (`14.9 USD`
+/// shows as `14.90 USD`, `1500.00 JPY` as `1500 JPY`). Digits beyond them are shown, never
+/// rounded away: the amount is what the shop or the provider said. A currency the table
+/// does not know shows its amount as given.
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.amount, self.currency)
+        let mut amount = self.amount;
+        if let Some(units) = self.currency.minor_units() {
+            let shortest = amount.normalize();
+            if shortest.scale() <= units {
+                amount = shortest;
+                amount.rescale(units);
+            }
+        }
+        write!(f, "{amount} {}", self.currency)
     }
 }
 
@@ -61,5 +72,23 @@ mod tests {
         assert!(Money::parse("nine", usd.clone()).is_err());
         assert!(Money::parse("-1", usd.clone()).is_err());
         assert!(Money::parse("", usd).is_err());
+    }
+
+    #[test]
+    fn a_price_is_shown_with_its_currencys_decimals_and_never_rounded() {
+        let shown = |amount: &str, code: &str| {
+            Money::parse(amount, Currency::from_code(code))
+                .expect("decimal")
+                .to_string()
+        };
+        assert_eq!(shown("14.9", "USD"), "14.90 USD");
+        assert_eq!(shown("15", "EUR"), "15.00 EUR");
+        assert_eq!(shown("1e3", "USD"), "1000.00 USD");
+        assert_eq!(shown("1500.00", "JPY"), "1500 JPY");
+        assert_eq!(shown("0.5", "KWD"), "0.500 KWD");
+        assert_eq!(shown("14.999", "USD"), "14.999 USD");
+        assert_eq!(shown("1500.5", "JPY"), "1500.5 JPY");
+        assert_eq!(shown("9.9", "9"), "9.9 9", "an unknown code: as given");
+        assert_eq!(shown("0", "USD"), "0.00 USD");
     }
 }

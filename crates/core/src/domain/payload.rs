@@ -338,9 +338,16 @@ mod tests {
         let e = parse(r#"{"orderNo": 123456, "result": "FAILED", "currency": 2, "price": 12.5}"#)
             .expect("accepted");
         assert_eq!(e.order_no.as_str(), "123456");
+        let price = e.contract_price.expect("a price");
         assert_eq!(
-            e.contract_price.map(|m| m.to_string()).as_deref(),
-            Some("12.5 USD")
+            price.amount().to_string(),
+            "12.5",
+            "the number's exact value"
+        );
+        assert_eq!(
+            price.to_string(),
+            "12.50 USD",
+            "shown as a price is written"
         );
     }
 
