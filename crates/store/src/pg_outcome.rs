@@ -96,7 +96,20 @@ impl Batched for Outcome {
             query = bind(query, row);
         }
         let written = by_position(&query.fetch_all(pool).await?, rows.len(), |_| Ok(()))?;
-        Ok(written.into_iter().map(|w| Ok(w.is_some())).collect())
+        // An outcome the batch did not write: its lease was lost (expired and claimed again),
+        // or its job's row changed after the statement began (an erasure marking it): the
+        // batch then locks a version of the row that its update, reading with the
+        // statement's snapshot by the locked row's address, cannot see. Such an outcome is
+        // written alone, by the single statement, which finds the row by its key and checks
+        // the lease on its newest version; a lost lease is still lost there.
+        let mut out = Vec::with_capacity(rows.len());
+        for (row, written) in rows.iter().zip(written) {
+            out.push(match written {
+                Some(()) => Ok(true),
+                None => Self::write_one(pool, row).await,
+            });
+        }
+        Ok(out)
     }
 }
 

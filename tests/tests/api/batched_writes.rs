@@ -482,6 +482,70 @@ async fn a_batch_of_outcomes_that_meets_a_deadlock_is_written_one_at_a_time() {
     );
 }
 
+/// A batch of outcomes meets a job whose row another transaction changed and committed while
+/// the batch waited for it (an erasure marking a delivery under way does so): the batch
+/// locks the row's newest version, which its update cannot see. Each delivery's outcome is
+/// still written, the changed job's too, rather than reported as a lost lease (which would
+/// leave the job in flight until its lease expired, then deliver it again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_outcomes_writes_the_outcome_of_a_job_changed_under_it() {
+    let Some(db) = test_db(Backend::Postgres).await else {
+        return;
+    };
+    let store = migrated_store(&db.url).await;
+    add_jobs(&store, 40).await;
+    let jobs = store.claim("worker-a", 60_000, 40).await.expect("claims");
+    assert_eq!(jobs.len(), 40);
+    let changed = jobs[39].id;
+    let mut other = AnyConnection::connect(&db.url).await.expect("connects");
+    sqlx::raw_sql("BEGIN")
+        .execute(&mut other)
+        .await
+        .expect("begins");
+    sqlx::query("UPDATE outbox_jobs SET updated_at = updated_at + 1 WHERE id = $1")
+        .bind(changed)
+        .execute(&mut other)
+        .await
+        .expect("changes the last job");
+
+    let by = attempt_now("worker-a");
+    let outcomes = futures_util::future::join_all(
+        jobs.iter()
+            .map(|job| store.job_delivered(job, &by, Some("250 ok"))),
+    );
+    let other_side = async {
+        // The outcomes are waiting for the changed row by now: commit the change.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        sqlx::raw_sql("COMMIT")
+            .execute(&mut other)
+            .await
+            .expect("commits");
+    };
+    let (written, ()) = tokio::join!(outcomes, other_side);
+    for (job, written) in jobs.iter().zip(written) {
+        assert!(
+            written.expect("the outcome is recorded"),
+            "job {}: the lease held",
+            job.id
+        );
+    }
+    let done: i64 = sqlx::query("SELECT COUNT(*) AS n FROM outbox_jobs WHERE state = 'done'")
+        .fetch_one(&mut other)
+        .await
+        .expect("counted")
+        .try_get("n")
+        .expect("n");
+    assert_eq!(done, 40);
+    let logged: i64 = sqlx::query("SELECT COUNT(*) AS n FROM delivery_attempts")
+        .fetch_one(&mut other)
+        .await
+        .expect("counted")
+        .try_get("n")
+        .expect("n");
+    assert_eq!(logged, 40);
+    store.close().await;
+}
+
 /// The deadlocks PostgreSQL has counted in this test's database.
 pub(crate) async fn deadlocks(conn: &mut AnyConnection) -> i64 {
     sqlx::query("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
