@@ -27,6 +27,16 @@ impl Dispatcher {
             JobKind::RetentionPurge => return self.purge(&job, shutdown).await,
             JobKind::OrderCompleted | JobKind::OrderFailed | JobKind::Alert => {}
         }
+        if job.kind == JobKind::OrderCompleted && job.customer_erased_at.is_some() {
+            // Its customer (or the address a re-send went to) was erased while an earlier
+            // attempt was under way: never sent again.
+            tracing::info!(
+                "the customer was erased during an earlier attempt; the email is cancelled"
+            );
+            let written = self.store.job_cancel_erased(&job).await;
+            self.check_written(written);
+            return;
+        }
         let Some((registered, notification)) = self.prepare(&mut job).await else {
             return;
         };

@@ -139,6 +139,9 @@ pub struct ClaimedJob {
     /// The address an activation job goes to instead of the order's registered customer
     /// (`resend --to`); `None` for the customer as registered.
     pub recipient: Option<String>,
+    /// When the customer it was addressed to was erased while an attempt of it was under
+    /// way (Unix ms): such an activation job is never sent again ([`Store::job_cancel_erased`]).
+    pub customer_erased_at: Option<i64>,
     /// The job's event and its order's customer, when the claim read them (see
     /// [`JOB_CONTEXT`]).
     pub(crate) context: Option<std::sync::Arc<ContextRow>>,
@@ -231,7 +234,7 @@ static CLAIM_CONTEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
 });
 
 const JOB_COLUMNS: &str =
-    "id, dedup_key, notifier, kind, order_no, event_id, payload, attempts, created_at, retry_from, confirmed_at, customer_alerted, locked_by, recipient";
+    "id, dedup_key, notifier, kind, order_no, event_id, payload, attempts, created_at, retry_from, confirmed_at, customer_alerted, locked_by, recipient, customer_erased_at";
 
 // Statements shared by the sqlx path and SQLite's group-commit writer (see intake.rs).
 
@@ -282,8 +285,12 @@ pub(crate) static CLAIMED_JOB: std::sync::LazyLock<String> =
 
 /// Ends a leased attempt: `$1` state, `$2` error, `$3` next attempt (or unchanged), `$4` now,
 /// `$5` job, `$6` lease. Changes a row only while the lease is still this claim's.
+///
+/// A job whose customer was erased during the attempt (`customer_erased_at`) loses its own
+/// recipient (a `resend --to` address) here: the attempt under way was its last use.
 pub(crate) const FINISH_JOB: &str = "UPDATE outbox_jobs SET state = $1, last_error = $2, next_attempt_at = COALESCE($3, next_attempt_at),
-        locked_until = NULL, locked_by = NULL, updated_at = $4
+        locked_until = NULL, locked_by = NULL, updated_at = $4,
+        recipient = CASE WHEN customer_erased_at IS NULL THEN recipient END
   WHERE id = $5 AND locked_by = $6 AND state = 'in_flight'";
 /// PostgreSQL: [`FINISH_JOB`] and, when it changed the job (the lease was still this
 /// claim's), [`RECORD_ATTEMPT`] (without the recipient when the customer was erased during
@@ -292,7 +299,8 @@ pub(crate) const FINISH_JOB: &str = "UPDATE outbox_jobs SET state = $1, last_err
 /// locale. Its form for several jobs at once is pg_outcome.rs's.
 pub(crate) const FINISH_ATTEMPT_PG: &str = "WITH f AS (
          UPDATE outbox_jobs SET state = $1, last_error = $2, next_attempt_at = COALESCE($3, next_attempt_at),
-                locked_until = NULL, locked_by = NULL, updated_at = $4
+                locked_until = NULL, locked_by = NULL, updated_at = $4,
+                recipient = CASE WHEN customer_erased_at IS NULL THEN recipient END
           WHERE id = $5 AND locked_by = $6 AND state = 'in_flight'
           RETURNING id, customer_erased_at)
      INSERT INTO delivery_attempts (job_id, attempt, started_at, finished_at, outcome, error, receipt, worker, recipient, locale)
@@ -1154,6 +1162,27 @@ impl Store {
         Ok(held)
     }
 
+    /// Cancels a leased activation job whose customer was erased while an earlier attempt
+    /// of it was under way ([`ClaimedJob::customer_erased_at`]), its own recipient with it:
+    /// sent again, it would go to an address that was erased, or, without it, to the order's
+    /// customer instead of the one an operator chose. The claim's attempt is not counted.
+    /// False when the lease was lost.
+    pub async fn job_cancel_erased(&self, job: &ClaimedJob) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox_jobs SET state = 'cancelled', attempts = attempts - 1, last_error = $1,
+                    locked_until = NULL, locked_by = NULL, recipient = NULL, updated_at = $2
+              WHERE id = $3 AND locked_by = $4 AND state = 'in_flight'",
+        )
+        .bind(CUSTOMER_ERASED)
+        .bind(self.now())
+        .bind(job.id)
+        .bind(job.lease.clone())
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
     /// Gives a leased job back untouched (shutdown): it is due again at once, and the claim's
     /// attempt is not counted.
     pub async fn job_release(&self, job: &ClaimedJob) -> Result<bool, StoreError> {
@@ -1442,6 +1471,7 @@ macro_rules! claimed_job_from_row {
             customer_alerted: customer_alerted != 0,
             lease: lease.unwrap_or_default(),
             recipient: $row.$get("recipient")?,
+            customer_erased_at: $row.$get("customer_erased_at")?,
             context: None,
         }
     }};

@@ -185,7 +185,8 @@ fn finish_attempts(rows: usize) -> String {
              UPDATE outbox_jobs o
                 SET state = t.state, last_error = t.error,
                     next_attempt_at = COALESCE(t.next_attempt_at, o.next_attempt_at),
-                    locked_until = NULL, locked_by = NULL, updated_at = t.finished_at
+                    locked_until = NULL, locked_by = NULL, updated_at = t.finished_at,
+                    recipient = CASE WHEN t.erased IS NULL THEN o.recipient END
                FROM t
               WHERE o.ctid = t.at AND o.id = t.job
              RETURNING t.n),

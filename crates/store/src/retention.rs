@@ -46,6 +46,9 @@ pub struct Erased {
     pub placements: u64,
     /// Customer jobs not yet delivered, cancelled with their customer.
     pub cancelled_jobs: u64,
+    /// Customer jobs being sent at that moment: marked, so that their attempt keeps no
+    /// address and they are not sent again.
+    pub under_way: u64,
     /// The orders concerned.
     pub orders: Vec<String>,
 }
@@ -58,12 +61,19 @@ impl Erased {
         self.recipients += other.recipients;
         self.placements += other.placements;
         self.cancelled_jobs += other.cancelled_jobs;
+        self.under_way += other.under_way;
         self.orders.extend(other.orders);
     }
 
     /// Whether nothing was erased.
     pub fn is_empty(&self) -> bool {
-        self.customers + self.codes + self.bodies + self.recipients + self.placements == 0
+        self.customers
+            + self.codes
+            + self.bodies
+            + self.recipients
+            + self.placements
+            + self.under_way
+            == 0
     }
 }
 
@@ -71,8 +81,8 @@ impl std::fmt::Display for Erased {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} customer(s), {} activation code(s), {} receipt body(ies), {} recipient address(es), {} placement(s), {} undelivered job(s) cancelled",
-            self.customers, self.codes, self.bodies, self.recipients, self.placements, self.cancelled_jobs
+            "{} customer(s), {} activation code(s), {} receipt body(ies), {} recipient address(es), {} placement(s), {} undelivered job(s) cancelled, {} being sent (not sent again)",
+            self.customers, self.codes, self.bodies, self.recipients, self.placements, self.cancelled_jobs, self.under_way
         )
     }
 }
@@ -364,7 +374,7 @@ impl Store {
             // transaction), and one that failed is cancelled when it comes round again. A
             // job that finished meanwhile is taken in its new state (PostgreSQL checks a row
             // changed under it again), and its attempt is among those cleared below.
-            erased.cancelled_jobs += sqlx::query(
+            let changed = sqlx::query(
                 "UPDATE outbox_jobs
                     SET customer_erased_at = $2,
                         state = CASE WHEN state = 'in_flight' THEN state ELSE 'cancelled' END,
@@ -373,19 +383,22 @@ impl Store {
                   WHERE order_no = $1
                     AND (state = 'in_flight'
                          OR (kind = 'order_completed' AND state IN ('pending', 'waiting', 'dead')))
-              RETURNING state",
+              RETURNING state, kind",
             )
             .bind(order_no.to_owned())
             .bind(now)
             .bind(crate::outbox::CUSTOMER_ERASED)
             .fetch_all(&mut **tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<String, _>("state"))
-            .collect::<Result<Vec<_>, _>>()?
-            .iter()
-            .filter(|state| *state == "cancelled")
-            .count() as u64;
+            .await?;
+            for job in &changed {
+                let state: String = job.try_get("state")?;
+                let kind: String = job.try_get("kind")?;
+                match (state.as_str(), kind.as_str()) {
+                    ("cancelled", _) => erased.cancelled_jobs += 1,
+                    ("in_flight", "order_completed") => erased.under_way += 1,
+                    _ => {}
+                }
+            }
             erased.recipients += sqlx::query(
                 "UPDATE delivery_attempts SET recipient = NULL
                   WHERE recipient IS NOT NULL AND job_id IN (SELECT id FROM outbox_jobs WHERE order_no = $1)",
@@ -408,9 +421,11 @@ impl Store {
     /// The address `index` names where an operator's `resend --to` put it, on any order:
     /// the job's own recipient and its attempts'. Only such jobs hold a recipient of their
     /// own, so each is opened and compared (they are few: one per re-send to another
-    /// address). One not yet sent, or being sent, is cancelled: without its recipient it
-    /// would go to the order's customer, and a delivery under way finds its lease gone and
-    /// records no attempt.
+    /// address). One not yet sent is cancelled: without its recipient it would go to the
+    /// order's customer. One being sent is marked, as an order's erasure marks its
+    /// deliveries under way: that send cannot be called back, but its attempt is recorded
+    /// without the address, its finish drops the job's recipient, and it is never sent again
+    /// ([`Store::job_cancel_erased`]).
     async fn erase_sent_to(
         &self,
         tx: &mut Transaction<'_, Any>,
@@ -419,7 +434,7 @@ impl Store {
     ) -> Result<Erased, StoreError> {
         let mut erased = Erased::default();
         let jobs = sqlx::query(
-            "SELECT id, order_no, recipient FROM outbox_jobs WHERE recipient IS NOT NULL ORDER BY id",
+            "SELECT id, order_no, state, recipient FROM outbox_jobs WHERE recipient IS NOT NULL ORDER BY id",
         )
         .fetch_all(&mut **tx)
         .await?;
@@ -436,17 +451,34 @@ impl Store {
             if self.keys.email_index(&address) != index {
                 continue;
             }
-            erased.cancelled_jobs += sqlx::query(
-                "UPDATE outbox_jobs SET state = 'cancelled', last_error = $2, updated_at = $3,
-                        locked_until = NULL, locked_by = NULL
-                  WHERE id = $1 AND state NOT IN ('done', 'cancelled')",
+            // In one statement, as the order's erasure does: a job that changed state since
+            // it was read is taken in its new one (the SET reads the row as it was).
+            let state: String = sqlx::query(
+                "UPDATE outbox_jobs
+                    SET customer_erased_at = $3,
+                        recipient = CASE WHEN state = 'in_flight' THEN recipient END,
+                        state = CASE WHEN state IN ('in_flight', 'done', 'cancelled') THEN state
+                                     ELSE 'cancelled' END,
+                        last_error = CASE WHEN state IN ('in_flight', 'done', 'cancelled')
+                                          THEN last_error ELSE $2 END,
+                        updated_at = $3
+                  WHERE id = $1
+              RETURNING state",
             )
             .bind(id)
             .bind(crate::outbox::CUSTOMER_ERASED)
             .bind(now)
-            .execute(&mut **tx)
+            .fetch_one(&mut **tx)
             .await?
-            .rows_affected();
+            .try_get("state")?;
+            if state == "in_flight" {
+                erased.under_way += 1;
+            } else {
+                erased.recipients += 1;
+            }
+            if state == "cancelled" && job.try_get::<String, _>("state")? != "cancelled" {
+                erased.cancelled_jobs += 1;
+            }
             erased.recipients += sqlx::query(
                 "UPDATE delivery_attempts SET recipient = NULL WHERE job_id = $1 AND recipient IS NOT NULL",
             )
@@ -454,12 +486,6 @@ impl Store {
             .execute(&mut **tx)
             .await?
             .rows_affected();
-            erased.recipients +=
-                sqlx::query("UPDATE outbox_jobs SET recipient = NULL WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut **tx)
-                    .await?
-                    .rows_affected();
             erased
                 .orders
                 .extend(job.try_get::<Option<String>, _>("order_no")?);

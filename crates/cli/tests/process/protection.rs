@@ -942,6 +942,30 @@ async fn forgetting_an_address_a_resend_went_to_erases_it_and_cancels_what_was_n
     let (code, _, err) = run_cli(&config, dir.path(), &resend, &[]).await;
     assert_eq!(code, 0, "{err}");
     wait_until(30, "the re-sent email", || customer_mails(&smtp).len() == 2).await;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.url)
+        .await
+        .expect("connects");
+    let latest_state = || async {
+        sqlx::query(
+            "SELECT state FROM outbox_jobs WHERE id = (SELECT MAX(id) FROM outbox_jobs WHERE order_no = 'TO-1')",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("the job")
+        .try_get::<String, _>("state")
+        .expect("state")
+    };
+    // Its outcome recorded before the server stops.
+    for _ in 0..150 {
+        if latest_state().await == "done" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(latest_state().await, "done");
     drop(server);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (code, _, err) = run_cli(&config, dir.path(), &resend, &[]).await;
@@ -985,6 +1009,58 @@ async fn forgetting_an_address_a_resend_went_to_erases_it_and_cancels_what_was_n
     let server = Server::start(&config, dir.path()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(customer_mails(&smtp).len(), 2, "nothing more was sent");
+
+    // A re-send being handed to the mail server (held at DATA) when its address is
+    // forgotten: that send cannot be called back. Accepted, its record keeps no address;
+    // refused for now, it is never sent again, to the address or to the order's customer.
+    for accepted in [true, false] {
+        let held = smtp.hold_next_to(other);
+        let (code, _, err) = run_cli(&config, dir.path(), &resend, &[]).await;
+        assert_eq!(code, 0, "{err}");
+        held.arrived().await;
+        let (code, out, err) =
+            run_cli(&config, dir.path(), &["customers", "forget", other], &[]).await;
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("orders: TO-1"), "{out}");
+        if !accepted {
+            smtp.reply_next(
+                Stage::Data,
+                Response::custom(451, "4.3.0 Try again later".into()),
+            );
+        }
+        held.release();
+        let want = if accepted { "done" } else { "cancelled" };
+        let mut state = String::new();
+        for _ in 0..150 {
+            state = latest_state().await;
+            if state == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(state, want, "accepted: {accepted}");
+        let held_recipients: i64 = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM outbox_jobs WHERE order_no = 'TO-1' AND recipient IS NOT NULL)
+                  + (SELECT COUNT(*) FROM delivery_attempts a JOIN outbox_jobs j ON j.id = a.job_id
+                      WHERE j.order_no = 'TO-1' AND j.dedup_key LIKE 'resend:%' AND a.recipient IS NOT NULL) AS n",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("counted")
+        .try_get("n")
+        .expect("n");
+        assert_eq!(
+            held_recipients, 0,
+            "accepted: {accepted}: no re-send keeps the address"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        customer_mails(&smtp).len(),
+        3,
+        "the accepted one arrived; the refused one was not sent again"
+    );
+    pool.close().await;
     drop(server);
 }
 
