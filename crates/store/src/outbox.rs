@@ -463,8 +463,11 @@ impl ClaimRequest {
                   ORDER BY at LIMIT $4"
                     .to_owned(),
             ),
+            // Notifications only: scheduled work is stored under the notifier name
+            // `reconciler` (RECONCILER), which an operator may also give a notifier.
             (ClaimFilter::Notifier(_), backend) => (None, format!(
                 "SELECT id FROM outbox_jobs WHERE state = 'pending' AND next_attempt_at <= $3 AND notifier = $5
+                    AND kind IN ('order_completed', 'order_failed', 'alert')
                   ORDER BY id LIMIT $4{}",
                 match backend {
                     Backend::Sqlite => "",

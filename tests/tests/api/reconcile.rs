@@ -322,7 +322,9 @@ async fn a_turn_an_hour_ahead_from_a_clock_that_ran_ahead_is_not_waited_for(back
 
 /// Scheduled work is stored under the notifier name `reconciler`: an operator notifier an
 /// operator named so (one that groups its alerts) must not take the sweep and dead-letter it
-/// as "not a notification". The sweep runs and records the lost orders.
+/// as "not a notification", neither as one of its own jobs nor when it claims its batch for
+/// an alert due beside the sweep. The sweep runs and records the lost orders; the alert is
+/// delivered.
 async fn an_operator_notifier_named_reconciler_does_not_take_the_sweep(backend: Backend) {
     let Some(db) = test_db(backend).await else {
         return;
@@ -342,6 +344,29 @@ async fn an_operator_notifier_named_reconciler_does_not_take_the_sweep(backend: 
         verify_webhooks: false,
     };
     assert!(store.schedule_sweep(now_ms()).await.expect("scheduled"));
+    let alert = esim_courier_core::Alert::webhook_rejected(Some("R-1"), 422, "a test", now_ms());
+    store
+        .raise_alert(
+            "a-test",
+            vec![esim_courier_store::NewJob {
+                notifier: RECONCILER.to_owned(),
+                kind: JobKind::Alert,
+                payload: Some(serde_json::to_string(&alert).expect("JSON")),
+            }],
+        )
+        .await
+        .expect("raised");
+    // A grouping notifier's claim of its batch takes its notifications, not the sweep due
+    // beside them.
+    let taken = store
+        .claim_for_notifier(RECONCILER, "a-worker", 60_000, 10)
+        .await
+        .expect("claims");
+    let kinds: Vec<JobKind> = taken.iter().map(|j| j.kind).collect();
+    assert_eq!(kinds, [JobKind::Alert]);
+    for job in &taken {
+        assert!(store.job_release(job).await.expect("released"));
+    }
     let ops = RecordingNotifier::new(RECONCILER, Audience::Operator);
     let notifiers = HashMap::from([(
         RECONCILER.to_owned(),
@@ -389,6 +414,10 @@ async fn an_operator_notifier_named_reconciler_does_not_take_the_sweep(backend: 
         0,
         "nothing dead-lettered"
     );
+    eventually(10, "the alert to be delivered", || async {
+        (!ops.delivered().is_empty()).then_some(())
+    })
+    .await;
     shutdown.cancel();
     run.await.expect("clean");
     store.close().await;
