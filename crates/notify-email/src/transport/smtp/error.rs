@@ -9,8 +9,10 @@ use esim_courier_core::NotifyError;
 pub(super) enum SmtpFailure {
     /// No TCP connection (resolution, refusal, connect timeout).
     Connect(io::Error),
-    /// The SMTP exchange, including TLS and login.
+    /// The SMTP session before the message: greeting, TLS, login.
     Smtp(lettre::transport::smtp::Error),
+    /// The message's own exchange: `MAIL FROM`, each `RCPT TO`, `DATA`.
+    Transaction(lettre::transport::smtp::Error),
 }
 
 impl From<lettre::transport::smtp::Error> for SmtpFailure {
@@ -30,7 +32,7 @@ pub(super) fn classify(failure: &SmtpFailure, server: &str) -> NotifyError {
         SmtpFailure::Connect(e) => {
             return NotifyError::transient(format!("{server} unreachable: Connection error: {e}"))
         }
-        SmtpFailure::Smtp(e) => e,
+        SmtpFailure::Smtp(e) | SmtpFailure::Transaction(e) => e,
     };
     // lettre's message is the kind, the reply code and the server's text; no credentials,
     // but the text often names the recipient.

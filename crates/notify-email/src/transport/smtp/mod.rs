@@ -178,16 +178,25 @@ impl Smtp {
     pub(super) async fn deliver(&self, message: &Message) -> Result<String, NotifyError> {
         let bytes = message.formatted();
         let envelope = message.envelope();
-        match self.within_deadline(self.send(envelope, &bytes)).await? {
-            Ok(response) => Ok(reply(&response)),
-            Err(SmtpFailure::Smtp(e))
-                if envelope.to().len() > 1 && (e.is_permanent() || e.is_transient()) =>
-            {
-                self.within_deadline(self.deliver_one_by_one(envelope, &bytes))
-                    .await?
+        // One deadline for the attempt, the sends to each recipient after a refusal included:
+        // an attempt that outlived the dispatcher's timeout would be retried whole, and reach
+        // again the recipients that had it.
+        self.within_deadline(async {
+            match self.send(envelope, &bytes).await {
+                Ok(response) => Ok(reply(&response)),
+                // The server refused the message's exchange (a recipient, the sender, the
+                // data), not the session (greeting, TLS, login: each recipient would meet
+                // that again, and a refused login tried once per recipient can lock the
+                // account).
+                Err(SmtpFailure::Transaction(e))
+                    if envelope.to().len() > 1 && (e.is_permanent() || e.is_transient()) =>
+                {
+                    self.deliver_one_by_one(envelope, &bytes).await
+                }
+                Err(e) => Err(classify(&e, &self.server)),
             }
-            Err(e) => Err(classify(&e, &self.server)),
-        }
+        })
+        .await?
     }
 
     /// After a server's refusal of a message to several recipients, the message to each on
@@ -260,7 +269,10 @@ impl Smtp {
     /// Sends one message on a pooled or new connection.
     async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Response, SmtpFailure> {
         let mut connection = self.connection().await?;
-        let response = connection.send(envelope, bytes).await?;
+        let response = connection
+            .send(envelope, bytes)
+            .await
+            .map_err(SmtpFailure::Transaction)?;
         self.pool.put_back(connection, self.deadline);
         Ok(response)
     }

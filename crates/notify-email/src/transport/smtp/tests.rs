@@ -344,6 +344,28 @@ async fn a_refused_login_is_permanent() {
     assert_eq!(idle(&t), 0);
 }
 
+/// A refused login is the session's refusal, not a recipient's: a message to several
+/// recipients is not tried again for each (which would log in once per recipient and could
+/// lock the account).
+#[tokio::test]
+async fn a_refused_login_is_tried_once_for_a_message_to_several_recipients() {
+    let server = Server::start(Mode::Starttls);
+    let t = server.transport("username = \"courier\"\npassword = \"wrong\"");
+    let to_three = Message::builder()
+        .from("esim@wander.example".parse().expect("from"))
+        .to("ops@wander.example".parse().expect("to"))
+        .to("night@wander.example".parse().expect("to"))
+        .to("oncall@wander.example".parse().expect("to"))
+        .subject("An alert")
+        .header(ContentType::TEXT_PLAIN)
+        .body("Hello".to_owned())
+        .expect("message");
+    let error = t.send(&to_three).await.expect_err("535");
+    assert!(!error.is_transient(), "{error}");
+    assert!(error.message().contains("535"), "{error}");
+    assert_eq!(server.connections(), 1, "one login, not one per recipient");
+}
+
 #[tokio::test]
 async fn a_server_without_starttls_is_refused_when_starttls_is_required() {
     let server = Server::start(Mode::Plain);
