@@ -243,7 +243,9 @@ impl Dispatcher {
                 return false;
             }
             Err(e) => {
-                if e.is_about_the_account() || !e.is_transient() {
+                // The account (501, 502, 503, 506) or our signature (HTTP 401): only operators
+                // can fix them. Other refusals wait their rounds and alert at the end.
+                if e.is_about_the_account() || e.code() == Some(401) {
                     self.confirmation_refused(job, order_no, &e, settings).await;
                 }
                 self.confirm_later(

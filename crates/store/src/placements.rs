@@ -306,7 +306,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let prefix = format!("about:{}:{cause}", job.id);
-        insert_alert_jobs(&mut tx, (&prefix, alert_jobs), None, self.now()).await?;
+        // Under the job's order, if it has one: listed with the order it is about.
+        insert_alert_jobs(
+            &mut tx,
+            (&prefix, alert_jobs),
+            job.order_no.as_deref(),
+            self.now(),
+        )
+        .await?;
         tx.commit().await?;
         if !alert_jobs.is_empty() {
             self.notify_jobs_changed();

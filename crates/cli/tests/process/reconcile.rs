@@ -590,6 +590,16 @@ async fn with_verification_a_refused_account_is_alerted_at_once_and_the_email_wa
     );
     let (_, _, png, _) = open_activation_email(&to_customers(&smtp)[0].data);
     assert_eq!(read_qr(&png), LPA);
+    // The alert is listed with the order it is about.
+    let (code, out, err) = run_cli(
+        &config,
+        dir.path(),
+        &["orders", "show", &order.order_no],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("alert -> ops-email"), "{out}");
     drop(server);
 }
 
