@@ -65,6 +65,34 @@ pub fn peer_text(text: &str, max_chars: usize) -> String {
         .to_owned()
 }
 
+/// A request that failed before an answer came, as `what` (`"POST to crm.example failed"`)
+/// and [`describe`]: a request that could not be made (a header value it cannot carry) is
+/// permanent, since making it again cannot help; anything else (a timeout, a refused or
+/// reset connection) transient, since the service may be back soon.
+pub fn unanswered(e: &reqwest::Error, what: &str) -> NotifyError {
+    let message = format!("{what}: {}", describe(e));
+    if e.is_builder() {
+        NotifyError::permanent(message)
+    } else {
+        NotifyError::transient(message)
+    }
+}
+
+/// What a header value cannot hold as text, and `%` itself: control characters and, always
+/// encoded, every non-ASCII byte.
+const NOT_IN_A_HEADER: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+
+/// `text` as a header value: unchanged when it is printable ASCII, else percent-encoded
+/// (control and non-ASCII characters, and `%`), since a header cannot carry them. For an
+/// idempotency key or a message id made of an order number, which the provider may write in
+/// another script. Printable ASCII is kept as it is so that an id already sent stays the same.
+pub fn header_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return text.into();
+    }
+    percent_encoding::utf8_percent_encode(text, NOT_IN_A_HEADER).into()
+}
+
 /// What went wrong with a request, with its causes, without its URL.
 pub fn describe(e: &reqwest::Error) -> String {
     let mut parts = Vec::new();
@@ -137,6 +165,24 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_header_carries_printable_ascii_as_it_is_and_the_rest_percent_encoded() {
+        for kept in ["completed:2026032517000000000042:8910:ops", "A-100%: x", ""] {
+            assert_eq!(header_text(kept), kept);
+        }
+        assert_eq!(
+            header_text("completed:Ñandú-7:8910\u{1}12:100%"),
+            "completed:%C3%91and%C3%BA-7:8910%0112:100%25"
+        );
+        for text in ["Ñ", "a\u{7f}b", "x\ny", "注文-1"] {
+            let value = header_text(text);
+            assert!(
+                reqwest::header::HeaderValue::from_str(&value).is_ok(),
+                "{text:?} as {value:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_peers_words_are_short_printable_and_trimmed() {

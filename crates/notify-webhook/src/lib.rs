@@ -61,17 +61,6 @@ impl WebhookNotifier {
     }
 }
 
-/// What a header value cannot hold, and `%` itself: control characters and, always encoded,
-/// every non-ASCII byte.
-const NOT_IN_AN_ID: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
-
-/// The `webhook-id` of a notification: its key, percent-encoded where a header cannot carry
-/// it as it is (an order number in another script, a control character the provider sent
-/// in an ICCID). An ASCII key is sent unchanged; the signature covers the id as sent.
-fn message_id(key: &str) -> String {
-    percent_encoding::utf8_percent_encode(key, NOT_IN_AN_ID).to_string()
-}
-
 #[async_trait]
 impl Notifier for WebhookNotifier {
     fn name(&self) -> &str {
@@ -88,29 +77,23 @@ impl Notifier for WebhookNotifier {
         let timestamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let id = message_id(&notification.key);
+        // Percent-encoded where a header cannot carry it (an order number in another
+        // script, a control character in an ICCID); signed as sent.
+        let id = esim_courier_notify_http::header_text(&notification.key);
         let mut request = self
             .client
             .post(self.url.clone())
             .header("content-type", "application/json")
-            .header("webhook-id", id.as_str())
+            .header("webhook-id", id.as_ref())
             .header("webhook-timestamp", timestamp.to_string());
         if let Some(signer) = &self.signer {
             request = request.header("webhook-signature", signer.sign(&id, timestamp, &body));
         }
         let response = request.body(body).send().await.map_err(|e| {
-            let failed = format!(
-                "POST to {} failed: {}",
-                self.url.host_str().unwrap_or("?"),
-                esim_courier_notify_http::describe(&e)
-            );
-            if e.is_builder() {
-                // The request could not be made: making it again cannot help.
-                NotifyError::permanent(failed)
-            } else {
-                // Timeouts, refused connections, resets: the receiver may be back soon.
-                NotifyError::transient(failed)
-            }
+            esim_courier_notify_http::unanswered(
+                &e,
+                &format!("POST to {} failed", self.url.host_str().unwrap_or("?")),
+            )
         })?;
         let status = response.status();
         if status.is_success() {

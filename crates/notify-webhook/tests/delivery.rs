@@ -128,6 +128,15 @@ async fn a_key_a_header_cannot_carry_is_sent_percent_encoded_and_signed_as_sent(
     let timestamp = got[0].header("webhook-timestamp").expect("a timestamp");
     let signature = got[0].header("webhook-signature").expect("a signature");
     assert!(verify(SECRET, id, timestamp, &got[0].raw, signature));
+
+    // A key of printable ASCII goes out as it is, `%` and all.
+    notification.key = "completed:A-100%:8910:ops-hook".into();
+    n.notify(&notification).await.expect("delivered");
+    let got = peer.received();
+    assert_eq!(
+        got.last().and_then(|r| r.header("webhook-id")),
+        Some("completed:A-100%:8910:ops-hook")
+    );
 }
 
 #[tokio::test]

@@ -90,7 +90,12 @@ impl Notifier for CrmNotifier {
             .client
             .post(&self.tickets)
             .bearer_auth(self.token.expose_secret())
-            .header("Idempotency-Key", &notification.key)
+            // The key holds an order number, which may be in another script: a header
+            // carries it percent-encoded.
+            .header(
+                "Idempotency-Key",
+                esim_courier_notify_http::header_text(&notification.key).as_ref(),
+            )
             .json(&serde_json::json!({
                 "subject": subject,
                 "body": lines.join("\n"),
@@ -99,7 +104,7 @@ impl Notifier for CrmNotifier {
             }))
             .send()
             .await
-            .map_err(|e| NotifyError::transient(esim_courier_notify_http::describe(&e)))?;
+            .map_err(|e| esim_courier_notify_http::unanswered(&e, "the CRM did not answer"))?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(Receipt::with_id(format!("HTTP {status}")));
