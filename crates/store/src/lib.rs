@@ -125,6 +125,15 @@ pub struct Store {
     keys: Arc<Keyring>,
 }
 
+/// The database's migrations against this build's ([`Store::migration_status`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// This build's migrations the database has not run (`version description`).
+    pub pending: Vec<String>,
+    /// Versions the database ran that this build does not know: a newer build migrated it.
+    pub unknown: Vec<i64>,
+}
+
 impl Store {
     /// The engine behind this store.
     pub fn backend(&self) -> Backend {
@@ -140,13 +149,58 @@ impl Store {
         self.clock.now_ms()
     }
 
-    /// Applies the migrations of this engine that have not run yet.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        let migrator = match self.backend {
+    /// This engine's migrations.
+    fn migrator(&self) -> sqlx::migrate::Migrator {
+        match self.backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+        }
+    }
+
+    /// Applies the migrations of this engine that have not run yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.migrator()
+            .run(&self.write)
+            .await
+            .map_err(StoreError::Migrate)
+    }
+
+    /// What [`Store::migrate`] would do, without doing it (`check`, which may run beside
+    /// replicas of the older version: a migration would make them refuse to start again).
+    pub async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
+        use sqlx::Row;
+        let exists = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) AS n FROM pg_tables WHERE schemaname = current_schema() AND tablename = '_sqlx_migrations'"
+            }
         };
-        migrator.run(&self.write).await.map_err(StoreError::Migrate)
+        let n: i64 = sqlx::query(exists)
+            .fetch_one(&self.read)
+            .await?
+            .try_get("n")?;
+        let applied: Vec<i64> = if n == 0 {
+            Vec::new()
+        } else {
+            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|r| r.try_get("version"))
+                .collect::<Result<_, _>>()?
+        };
+        let migrator = self.migrator();
+        let known: Vec<i64> = migrator.iter().map(|m| m.version).collect();
+        Ok(MigrationStatus {
+            pending: migrator
+                .iter()
+                .filter(|m| !applied.contains(&m.version))
+                .map(|m| format!("{} {}", m.version, m.description))
+                .collect(),
+            unknown: applied.into_iter().filter(|v| !known.contains(v)).collect(),
+        })
     }
 
     /// Checks the database answers (readiness).

@@ -75,16 +75,55 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
         },
         Err(e) => line(false, "provider", &format!("{e:#}")),
     }
-    // The store's keys are checked as a start checks them, but nothing is encrypted here: the
-    // first start after an upgrade from before encryption does that, once every replica of
-    // the older version is stopped (docs/operations.md), and `check` is run while they serve.
-    match super::connect_store(&config).await {
+    // Nothing in the database is changed here: `check` is run before an upgrade, while
+    // replicas of the older version serve, and a migration would make them refuse to start
+    // again, as encrypting the values stored before encryption would leave what they write
+    // after it unsealed. The next start (or `migrate`) does both; this says what it will do.
+    match super::connect_unmigrated(&config).await {
         Ok(store) => {
             match store.ping().await {
-                Ok(()) => line(true, "store", "reachable and migrated"),
+                Ok(()) => line(true, "store", "reachable"),
                 Err(e) => line(false, "store", &e.to_string()),
             }
+            let migrated = match store.migration_status().await {
+                Ok(status) if !status.unknown.is_empty() => {
+                    line(
+                        false,
+                        "store schema",
+                        &format!(
+                            "the database was migrated by a newer esim-courier (migration(s) {:?} are not this version's): run that version",
+                            status.unknown
+                        ),
+                    );
+                    false
+                }
+                Ok(status) if status.pending.is_empty() => {
+                    line(true, "store schema", "up to date");
+                    true
+                }
+                Ok(status) => {
+                    line(
+                        true,
+                        "store schema",
+                        &format!(
+                            "{} migration(s) to apply, by the next start or `esim-courier migrate` (stop the older version's replicas first); the newest: {}",
+                            status.pending.len(),
+                            status.pending.last().map_or("", String::as_str)
+                        ),
+                    );
+                    false
+                }
+                Err(e) => {
+                    line(false, "store schema", &e.to_string());
+                    false
+                }
+            };
             match store.verify_encryption().await {
+                _ if !migrated => line(
+                    true,
+                    "encryption",
+                    "checked once the database is migrated (run `check` again then)",
+                ),
                 Ok(None) => line(
                     true,
                     "encryption",

@@ -45,20 +45,25 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 /// Opens and migrates the store, without readying its encryption (`keys rotate` does its
 /// own walk).
 pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
-    let keys = keys::keyring(config).await?;
-    let mut options = StoreOptions::new(config.database.url.expose_secret(), Arc::new(keys));
-    options.max_connections = config.database.max_connections;
-    let store = Store::connect(&options).await.with_context(|| {
-        format!(
-            "cannot open the database ({})",
-            redacted_url(config.database.url.expose_secret())
-        )
-    })?;
+    let store = connect_unmigrated(config).await?;
     store
         .migrate()
         .await
         .context("cannot migrate the database")?;
     Ok(store)
+}
+
+/// Opens the store as it is, unmigrated (`check`, which changes nothing).
+pub async fn connect_unmigrated(config: &Config) -> anyhow::Result<Store> {
+    let keys = keys::keyring(config).await?;
+    let mut options = StoreOptions::new(config.database.url.expose_secret(), Arc::new(keys));
+    options.max_connections = config.database.max_connections;
+    Store::connect(&options).await.with_context(|| {
+        format!(
+            "cannot open the database ({})",
+            redacted_url(config.database.url.expose_secret())
+        )
+    })
 }
 
 /// The database URL without its password, for messages: the one in its user information

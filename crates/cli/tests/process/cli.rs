@@ -306,6 +306,89 @@ async fn the_command_an_alert_offers_shows_a_hostile_order_and_runs_nothing_else
     drop(server);
 }
 
+esim_courier_tests::on_both_backends!(
+    check_changes_nothing_in_the_database_and_says_what_the_next_start_will_do,
+);
+
+/// `check` is run before an upgrade, beside replicas of the older version: it migrates
+/// nothing (they would refuse to start again), and says what the next start will do. It
+/// refuses a database a newer version migrated, as a start would.
+async fn check_changes_nothing_in_the_database_and_says_what_the_next_start_will_do(
+    backend: esim_courier_tests::Backend,
+) {
+    use sqlx::{Connection, Row};
+    let Some(db) = esim_courier_tests::test_db(backend).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let hook = Hook::start(0);
+    let config = write_config(dir.path(), &db.url, &hook.url, "");
+    let migrations_table = |url: String| async move {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connects");
+        let sql = if url.starts_with("sqlite:") {
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE name = '_sqlx_migrations'"
+        } else {
+            "SELECT COUNT(*) AS n FROM pg_tables WHERE tablename = '_sqlx_migrations'"
+        };
+        let n: i64 = sqlx::query(sql)
+            .fetch_one(&mut conn)
+            .await
+            .expect("read")
+            .try_get("n")
+            .expect("n");
+        n
+    };
+
+    let (code, out, err) = run_cli(&config, dir.path(), &["check"], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("PASS store schema: ") && out.contains("migration(s) to apply"),
+        "{out}"
+    );
+    assert!(
+        out.contains("PASS encryption: checked once the database is migrated"),
+        "{out}"
+    );
+    assert_eq!(
+        migrations_table(db.url.clone()).await,
+        0,
+        "nothing migrated"
+    );
+
+    let (code, _, err) = run_cli(&config, dir.path(), &["migrate"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run_cli(&config, dir.path(), &["check"], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("PASS store schema: up to date")
+            && out.contains("PASS encryption: the configured keys are"),
+        "{out}"
+    );
+
+    // A newer version migrated it since.
+    let mut conn = sqlx::AnyConnection::connect(&db.url)
+        .await
+        .expect("connects");
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES ($1, 'newer', TRUE, $2, 0)",
+    )
+    .bind(99_990_101_000_000_i64)
+    .bind(vec![0_u8])
+    .execute(&mut conn)
+    .await
+    .expect("a newer migration");
+    let _ = conn.close().await;
+    let (code, out, _) = run_cli(&config, dir.path(), &["check"], &[]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("FAIL store schema: the database was migrated by a newer esim-courier")
+            && out.contains("99990101000000"),
+        "{out}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_makes_one_signed_provider_call_and_fails_on_a_refused_signature() {
     use esim_courier_tests::provider::FakeProvider;
