@@ -232,6 +232,22 @@ pub fn reconciler(
 /// The dispatcher's configuration. A lease under a second is refused: a delivery renews its
 /// lease every third of it, and a job whose lease ends mid-delivery is claimed again and sent
 /// twice. A poll interval of 0s would claim in a busy loop.
+/// The retention purge's settings, `None` when `[retention]` keeps everything.
+pub fn retention_settings(
+    config: &Config,
+) -> anyhow::Result<Option<esim_courier_dispatch::RetentionSettings>> {
+    let Some(retention) = config.retention.periods() else {
+        return Ok(None);
+    };
+    if config.retention.purge_interval.is_zero() {
+        bail!("retention.purge_interval must be more than 0s");
+    }
+    Ok(Some(esim_courier_dispatch::RetentionSettings {
+        retention,
+        interval: config.retention.purge_interval,
+    }))
+}
+
 pub fn dispatcher_config(config: &Config) -> anyhow::Result<DispatcherConfig> {
     let d = &config.dispatcher;
     if d.lease < std::time::Duration::from_secs(1) {

@@ -54,6 +54,9 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
     if let Err(e) = compose::dispatcher_config(&config) {
         line(false, "dispatcher settings", &format!("{e:#}"));
     }
+    if let Err(e) = compose::retention_settings(&config) {
+        line(false, "retention settings", &format!("{e:#}"));
+    }
     if config.console.enabled {
         if let Err(e) = compose::console_config(&config, false, Vec::new()) {
             line(false, "console settings", &format!("{e:#}"));

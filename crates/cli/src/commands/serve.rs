@@ -28,6 +28,7 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
     // Every setting is checked before the port opens: a refused one answers no webhook.
     let reconcile = compose::reconciler(&config, &store, &routes)?;
     let dispatcher_config = compose::dispatcher_config(&config)?;
+    let retention = compose::retention_settings(&config)?;
     let console = config
         .console
         .enabled
@@ -98,14 +99,7 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
         }
         dispatcher = dispatcher.with_reconciler(reconciler, settings);
     }
-    if let Some(retention) = config.retention.periods() {
-        if config.retention.purge_interval.is_zero() {
-            anyhow::bail!("retention.purge_interval must be more than 0s");
-        }
-        let settings = esim_courier_dispatch::RetentionSettings {
-            retention,
-            interval: config.retention.purge_interval,
-        };
+    if let Some(settings) = retention {
         // A purge at once, and the next slot's, should the replica that scheduled it die.
         let now = esim_courier_store::now_ms();
         for at in [

@@ -389,6 +389,37 @@ async fn check_changes_nothing_in_the_database_and_says_what_the_next_start_will
     );
 }
 
+/// A retention section `serve` refuses is refused by `check` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_interval_of_zero_is_refused_by_check_as_by_serve() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let hook = Hook::start(0);
+    let config = write_config(
+        dir.path(),
+        &format!("sqlite://{}/r.db", dir.path().display()),
+        &hook.url,
+        "",
+    );
+    edit_config(&config, |doc| {
+        let mut retention = toml::Table::new();
+        retention.insert("customer_data".into(), "30d".into());
+        retention.insert("purge_interval".into(), "0s".into());
+        doc.insert("retention".into(), retention.into());
+    });
+    let (code, out, _) = run_cli(&config, dir.path(), &["check"], &[]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("FAIL retention settings: retention.purge_interval must be more than 0s"),
+        "{out}"
+    );
+    let (code, out, err) = run_cli(&config, dir.path(), &["serve"], &[]).await;
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("retention.purge_interval must be more than 0s"),
+        "{err}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_makes_one_signed_provider_call_and_fails_on_a_refused_signature() {
     use esim_courier_tests::provider::FakeProvider;
