@@ -125,6 +125,11 @@ pub struct Store {
     keys: Arc<Keyring>,
 }
 
+/// The PostgreSQL advisory lock whose holder migrates ([`Store::migrate`]): a constant of
+/// esim-courier's own, not sqlx's (which derives one from the database's name). A replica of
+/// a version from before takes sqlx's; it only ever runs migrations already applied.
+const MIGRATION_LOCK: i64 = 0x6573_696d_2d6d_6967; // "esim-mig"
+
 /// The database's migrations against this build's ([`Store::migration_status`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MigrationStatus {
@@ -157,12 +162,53 @@ impl Store {
         }
     }
 
-    /// Applies the migrations of this engine that have not run yet.
+    /// Applies the migrations of this engine that have not run yet. Processes that start
+    /// together take turns; the first runs what is new, the others find it done.
+    ///
+    /// On PostgreSQL the turn is an advisory lock asked for again every 200 ms
+    /// (`pg_try_advisory_lock`), not waited for (`pg_advisory_lock`, what sqlx's migrator
+    /// does): some migrations build their index `CONCURRENTLY`, which waits for every
+    /// transaction under way to end, a replica's wait for the lock among them, while that
+    /// replica waits for the lock: PostgreSQL then ended one of them as a deadlock, and a
+    /// replica started beside another failed to start. A try is a statement that ends at once.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        self.migrator()
-            .run(&self.write)
-            .await
-            .map_err(StoreError::Migrate)
+        use sqlx::Row;
+        let mut migrator = self.migrator();
+        if self.backend == Backend::Sqlite {
+            return migrator.run(&self.write).await.map_err(StoreError::Migrate);
+        }
+        migrator.set_locking(false);
+        let mut conn = self.write.acquire().await?;
+        let mut waiting = false;
+        loop {
+            let taken: bool = sqlx::query("SELECT pg_try_advisory_lock($1) AS taken")
+                .bind(MIGRATION_LOCK)
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("taken")?;
+            if taken {
+                break;
+            }
+            if !waiting {
+                tracing::info!("another process is migrating the database; waiting for it");
+                waiting = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        // `run_direct`: `run` on a connection makes this future `Send` for one lifetime only
+        // (sqlx's own note on it), which a spawned task cannot take.
+        let ran = migrator.run_direct(None, &mut *conn, false).await;
+        let released = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await;
+        if released.is_err() {
+            // The lock is the session's: closed with its connection, not kept in the pool.
+            drop(conn.detach());
+        }
+        ran.map_err(StoreError::Migrate)?;
+        released?;
+        Ok(())
     }
 
     /// What [`Store::migrate`] would do, without doing it (`check`, which may run beside

@@ -687,3 +687,32 @@ fn visit(node: &serde_json::Value, f: &mut impl FnMut(&serde_json::Value)) {
         visit(child, f);
     }
 }
+
+/// Replicas that start together on a new PostgreSQL database migrate it together: both
+/// start, the migrations run once, and every index they build is valid. (Some build their
+/// index `CONCURRENTLY`, which waits for every other transaction: one blocked on the
+/// migration lock among them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_migrate_once_and_every_index_is_valid() {
+    let Some(db) = test_db(Backend::Postgres).await else {
+        return;
+    };
+    let options = esim_courier_store::StoreOptions::new(&db.url, esim_courier_tests::test_keys());
+    let (a, b) = tokio::join!(Store::connect(&options), Store::connect(&options));
+    let (a, b) = (a.expect("connects"), b.expect("connects"));
+    let (ran_a, ran_b) = tokio::join!(a.migrate(), b.migrate());
+    ran_a.expect("the first replica starts");
+    ran_b.expect("the second replica starts");
+    let mut conn = sqlx::AnyConnection::connect(&db.url)
+        .await
+        .expect("connects");
+    let invalid: i64 = sqlx::query("SELECT COUNT(*) AS n FROM pg_index WHERE NOT indisvalid")
+        .fetch_one(&mut conn)
+        .await
+        .expect("read")
+        .try_get("n")
+        .expect("n");
+    assert_eq!(invalid, 0);
+    a.close().await;
+    b.close().await;
+}
