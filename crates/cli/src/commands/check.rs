@@ -121,8 +121,17 @@ pub async fn run(path: &Path, registry: &crate::plugins::Registry) -> anyhow::Re
                     false
                 }
             };
+            // The keys are checked against what the database records, which every schema
+            // since encryption holds: before an upgrade too, where a key the next start
+            // refuses would leave no version able to start (the migration applied first).
             match store.verify_encryption().await {
-                _ if !migrated => line(
+                Err(e @ esim_courier_store::StoreError::Config(_)) => line(
+                    false,
+                    "encryption",
+                    &format!("cannot start with the configured encryption keys: {e}"),
+                ),
+                // A schema from before encryption has nothing to check the keys against.
+                Err(_) if !migrated => line(
                     true,
                     "encryption",
                     "checked once the database is migrated (run `check` again then)",

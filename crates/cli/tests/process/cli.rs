@@ -387,6 +387,35 @@ async fn check_changes_nothing_in_the_database_and_says_what_the_next_start_will
             && out.contains("99990101000000"),
         "{out}"
     );
+
+    // Before an upgrade that migrates (the newest migration not yet applied), keys the next
+    // start would refuse are refused now: after the migration no version could start.
+    let mut conn = sqlx::AnyConnection::connect(&db.url)
+        .await
+        .expect("connects");
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version >= 20261203000003")
+        .execute(&mut conn)
+        .await
+        .expect("as before the newest migration");
+    let _ = conn.close().await;
+    let other = esim_courier_store::generate_key();
+    edit_config(&config, |doc| {
+        let mut section = toml::Table::new();
+        section.insert("active_key".into(), "k9".into());
+        section.insert("index_key".into(), other.clone().into());
+        let mut keys = toml::Table::new();
+        keys.insert("k9".into(), other.clone().into());
+        section.insert("keys".into(), keys.into());
+        doc.insert("encryption".into(), section.into());
+    });
+    let (code, out, _) = run_cli(&config, dir.path(), &["check"], &[]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("PASS store schema: 1 migration(s) to apply")
+            && out.contains("FAIL encryption: cannot start with the configured encryption keys")
+            && out.contains("encryption.index_key is not the key"),
+        "{out}"
+    );
 }
 
 /// A retention section `serve` refuses is refused by `check` too.
