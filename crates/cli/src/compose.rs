@@ -229,9 +229,6 @@ pub fn reconciler(
     )))
 }
 
-/// The dispatcher's configuration. A lease under a second is refused: a delivery renews its
-/// lease every third of it, and a job whose lease ends mid-delivery is claimed again and sent
-/// twice. A poll interval of 0s would claim in a busy loop.
 /// The retention purge's settings, `None` when `[retention]` keeps everything.
 pub fn retention_settings(
     config: &Config,
@@ -248,6 +245,9 @@ pub fn retention_settings(
     }))
 }
 
+/// The dispatcher's configuration. A lease under a second is refused: a delivery renews its
+/// lease every third of it, and a job whose lease ends mid-delivery is claimed again and sent
+/// twice. A poll interval of 0s would claim in a busy loop.
 pub fn dispatcher_config(config: &Config) -> anyhow::Result<DispatcherConfig> {
     let d = &config.dispatcher;
     if d.lease < std::time::Duration::from_secs(1) {
