@@ -29,7 +29,9 @@ impl Dispatcher {
         }
         if job.kind == JobKind::OrderCompleted && job.customer_erased_at.is_some() {
             // Its customer (or the address a re-send went to) was erased while an earlier
-            // attempt was under way: never sent again.
+            // attempt was under way: never sent again. Whatever its notifier's audience, as
+            // the erasure cancels every one of the order's activation jobs not yet sent (and
+            // the order's codes are erased with it).
             tracing::info!(
                 "the customer was erased during an earlier attempt; the email is cancelled"
             );

@@ -307,9 +307,12 @@ pub(crate) const FINISH_ATTEMPT_PG: &str = "WITH f AS (
      SELECT id, $7, $8, $4, $9, $2, $10, $11, CASE WHEN customer_erased_at IS NULL THEN $12 END, $13 FROM f";
 /// Gives a leased job back without counting the claim as an attempt: `$1` due at, `$2` now,
 /// `$3` job, `$4` lease.
+/// A job whose customer was erased during the claim loses its own recipient here too, as in
+/// [`FINISH_JOB`].
 const DEFER_JOB: &str =
     "UPDATE outbox_jobs SET state = 'pending', attempts = attempts - 1, next_attempt_at = $1,
-        locked_until = NULL, locked_by = NULL, updated_at = $2
+        locked_until = NULL, locked_by = NULL, updated_at = $2,
+        recipient = CASE WHEN customer_erased_at IS NULL THEN recipient END
   WHERE id = $3 AND locked_by = $4 AND state = 'in_flight'";
 /// Makes a job whose row cannot be read a dead letter: `$1` why, `$2` now, `$3` job.
 pub(crate) const BURY_JOB: &str =

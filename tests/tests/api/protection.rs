@@ -15,6 +15,7 @@ use crate::batched_writes::deadlocks;
 on_both_backends!(
     a_value_copied_into_another_row_does_not_decrypt,
     the_email_digest_index_holds_registered_customers_only,
+    a_resend_given_back_after_its_address_was_forgotten_keeps_no_address,
 );
 
 async fn a_value_copied_into_another_row_does_not_decrypt(backend: Backend) {
@@ -285,4 +286,78 @@ async fn an_erasure_that_meets_a_deadlock_is_done_again() {
         }
         assert_eq!(after, before + 1, "purge {purge}: one deadlock");
     }
+}
+
+/// A `resend --to` under way when its address is forgotten, then given back unfinished (a
+/// shutdown's grace ran out, its order could not be read): given back, it keeps no address,
+/// and its next claim carries the mark that cancels it there.
+async fn a_resend_given_back_after_its_address_was_forgotten_keeps_no_address(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let store = migrated_store(&db.url).await;
+    let (event, receipt) = esim_courier_tests::received(SAMPLE_COMPLETED);
+    store
+        .intake(receipt, &event, |_, _| Vec::new().into())
+        .await
+        .expect("recorded");
+    let customer = Customer {
+        email: EmailAddress::parse("ana@traveller.example").expect("an address"),
+        name: None,
+        locale: None,
+        retail_price: None,
+    };
+    store
+        .register_customer(&event.order_no, &customer)
+        .await
+        .expect("registered");
+    let bob = EmailAddress::parse("bob@traveller.example").expect("an address");
+    store
+        .resend(
+            event.order_no.as_str(),
+            &["customer".to_owned()],
+            Some(&bob),
+            "ops",
+        )
+        .await
+        .expect("queued")
+        .expect("a re-send");
+    let claimed = store.claim("worker-a", 60_000, 10).await.expect("claims");
+    assert_eq!(claimed.len(), 1);
+    assert!(claimed[0].recipient.is_some() && claimed[0].customer_erased_at.is_none());
+
+    let erased = store
+        .forget_customer("Bob@traveller.example", "dpo")
+        .await
+        .expect("erased");
+    assert_eq!(erased.under_way, 1, "{erased}");
+    assert!(store.job_release(&claimed[0]).await.expect("given back"));
+    let recipient: Option<String> = sqlx::query("SELECT recipient FROM outbox_jobs WHERE id = $1")
+        .bind(claimed[0].id)
+        .fetch_one(&*store_pool(&db.url).await)
+        .await
+        .expect("the job")
+        .try_get("recipient")
+        .expect("recipient");
+    assert_eq!(recipient, None, "given back without the address");
+    let again = store.claim("worker-b", 60_000, 10).await.expect("claims");
+    assert_eq!(again.len(), 1);
+    assert!(
+        again[0].customer_erased_at.is_some(),
+        "claimed with its mark"
+    );
+    assert!(store.job_cancel_erased(&again[0]).await.expect("cancelled"));
+    store.close().await;
+}
+
+/// A pool on `url`, for reading what the store wrote.
+async fn store_pool(url: &str) -> std::sync::Arc<sqlx::AnyPool> {
+    sqlx::any::install_default_drivers();
+    std::sync::Arc::new(
+        sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+            .expect("connects"),
+    )
 }
