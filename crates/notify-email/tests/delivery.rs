@@ -358,6 +358,48 @@ async fn an_operator_address_the_server_refuses_does_not_keep_the_email_from_the
     assert!(server.received().is_empty());
 }
 
+/// The sends to each recipient after a refusal share the attempt's deadline: a recipient the
+/// server holds past it counts as not reached, and what was accepted before is reported
+/// delivered, not failed (a failure would be retried whole and reach the others twice).
+#[tokio::test]
+async fn a_recipient_held_past_the_deadline_does_not_undo_the_others_delivery() {
+    let server = SmtpServer::start();
+    let notifier = notifier(
+        "audience = \"operator\"\ntemplate = \"order-failed\"\nto = [\"ops@wander.example\", \"left@wander.example\", \"night@wander.example\"]",
+        &format!(
+            r#"{{ type = "smtp", url = "smtp://127.0.0.1:{}", timeout = "2s" }}"#,
+            server.port
+        ),
+    );
+    server.refuse(
+        "left@wander.example",
+        Response::custom(550, "5.1.1 user unknown".into()),
+    );
+    let held = server.hold_next_to("night@wander.example");
+    let failed = Notification {
+        key: "B23120118131234:failed".into(),
+        content: Content::OrderFailed(FailedOrder {
+            order_no: OrderNo::parse("B23120118131234").expect("order"),
+            package_code: None,
+            package_name: Some("Malaysia, 1 Day, 1GB, 256kbps".into()),
+            contract_price: Some(money("4.87")),
+            received_at_ms: 1_714_555_800_000,
+        }),
+    };
+    let receipt = notifier
+        .notify(&failed)
+        .await
+        .expect("delivered to the one reached");
+    let reply = receipt.id.expect("the reply");
+    assert!(
+        reply.contains("for 1 of 3 recipients") && reply.contains("did not finish"),
+        "{reply}"
+    );
+    held.release();
+    let to: Vec<Vec<String>> = server.received().iter().map(|m| m.to.clone()).collect();
+    assert_eq!(to, [["ops@wander.example"]]);
+}
+
 #[tokio::test]
 async fn the_file_transport_writes_one_eml_per_message_into_a_folder_it_creates() {
     let root = tempfile::tempdir().expect("tempdir");

@@ -181,22 +181,19 @@ impl Smtp {
         // One deadline for the attempt, the sends to each recipient after a refusal included:
         // an attempt that outlived the dispatcher's timeout would be retried whole, and reach
         // again the recipients that had it.
-        self.within_deadline(async {
-            match self.send(envelope, &bytes).await {
-                Ok(response) => Ok(reply(&response)),
-                // The server refused the message's exchange (a recipient, the sender, the
-                // data), not the session (greeting, TLS, login: each recipient would meet
-                // that again, and a refused login tried once per recipient can lock the
-                // account).
-                Err(SmtpFailure::Transaction(e))
-                    if envelope.to().len() > 1 && (e.is_permanent() || e.is_transient()) =>
-                {
-                    self.deliver_one_by_one(envelope, &bytes).await
-                }
-                Err(e) => Err(classify(&e, &self.server)),
+        let deadline = tokio::time::Instant::now() + self.deadline;
+        match self.within_deadline(self.send(envelope, &bytes)).await? {
+            Ok(response) => Ok(reply(&response)),
+            // The server refused the message's exchange (a recipient, the sender, the data),
+            // not the session (greeting, TLS, login: each recipient would meet that again,
+            // and a refused login tried once per recipient can lock the account).
+            Err(SmtpFailure::Transaction(e))
+                if envelope.to().len() > 1 && (e.is_permanent() || e.is_transient()) =>
+            {
+                self.deliver_one_by_one(envelope, &bytes, deadline).await
             }
-        })
-        .await?
+            Err(e) => Err(classify(&e, &self.server)),
+        }
     }
 
     /// After a server's refusal of a message to several recipients, the message to each on
@@ -208,23 +205,33 @@ impl Smtp {
     ///
     /// Accepted for some: delivered, the others named (masked) in the reply kept with the
     /// attempt and in a warning; it is not sent again, which would reach the ones that got it
-    /// twice. Refused for all: failed, transient if any refusal was.
+    /// twice. Refused for all: failed, transient if any refusal was. The attempt's `deadline`
+    /// bounds every send: a recipient not reached by then counts as refused for now, so that
+    /// what was accepted before is still reported as delivered.
     async fn deliver_one_by_one(
         &self,
         envelope: &Envelope,
         bytes: &[u8],
+        deadline: tokio::time::Instant,
     ) -> Result<String, NotifyError> {
         let mut accepted = None;
         let mut refused = Vec::new();
         for to in envelope.to() {
             let one = Envelope::new(envelope.from().cloned(), vec![to.clone()])
                 .map_err(|e| NotifyError::permanent(e.to_string()))?;
-            match self.send(&one, bytes).await {
-                Ok(response) => {
+            let refusal = match tokio::time::timeout_at(deadline, self.send(&one, bytes)).await {
+                Ok(Ok(response)) => {
                     accepted.get_or_insert_with(|| reply(&response));
+                    continue;
                 }
-                Err(e) => refused.push((mask_addresses(to.as_ref()), classify(&e, &self.server))),
-            }
+                Ok(Err(e)) => classify(&e, &self.server),
+                Err(_) => NotifyError::transient(format!(
+                    "{} did not finish the SMTP exchange within {}",
+                    self.server,
+                    humantime::format_duration(self.deadline)
+                )),
+            };
+            refused.push((mask_addresses(to.as_ref()), refusal));
         }
         let refusals = refused
             .iter()
