@@ -467,14 +467,7 @@ async fn a_batch_of_outcomes_that_meets_a_deadlock_is_written_one_at_a_time() {
     // The deadlock did happen: otherwise this test would show nothing. A server process
     // reports its counts when it ends at the latest: close the store's connections first.
     store.close().await;
-    let mut after = before;
-    for _ in 0..150 {
-        after = deadlocks(&mut other).await;
-        if after > before {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let after = deadlocks_after(&mut other, before).await;
     assert_eq!(
         after,
         before + 1,
@@ -544,6 +537,21 @@ async fn a_batch_of_outcomes_writes_the_outcome_of_a_job_changed_under_it() {
         .expect("n");
     assert_eq!(logged, 40);
     store.close().await;
+}
+
+/// The deadlocks PostgreSQL has counted in this test's database once it counts more than
+/// `before`, or after 15 s. A server process reports its counts when it ends at the latest:
+/// close the connections of the transaction that was ended first.
+pub(crate) async fn deadlocks_after(conn: &mut AnyConnection, before: i64) -> i64 {
+    let mut after = before;
+    for _ in 0..150 {
+        after = deadlocks(conn).await;
+        if after > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    after
 }
 
 /// The deadlocks PostgreSQL has counted in this test's database.

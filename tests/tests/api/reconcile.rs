@@ -51,6 +51,20 @@ fn reconciler_on(store: Store, fake: &FakeProvider, timeout: Duration) -> Reconc
     Reconciler::new(store, Arc::new(provider), Routes::default())
 }
 
+/// Sweeps every hour over two days, lookups every minute, no verification.
+fn hourly_sweeps() -> ReconcileSettings {
+    ReconcileSettings {
+        expect_within: Duration::from_secs(60),
+        sweep: Some(SweepSchedule {
+            interval: Duration::from_secs(3600),
+            window: Duration::from_secs(48 * 3600),
+        }),
+        lookup_interval: Duration::from_secs(60),
+        give_up_after: Duration::from_secs(24 * 3600),
+        verify_webhooks: false,
+    }
+}
+
 /// A single integer from `sql` on the database at `url`.
 async fn count(url: &str, sql: &'static str) -> i64 {
     use sqlx::{Connection, Row};
@@ -184,16 +198,7 @@ async fn shutdown_during_a_slow_sweep_releases_it_within_the_grace_period(backen
     fake.then(Scripted::Slow(Duration::from_secs(30)));
     let store = migrated_store(&db.url).await;
     let reconciler = reconciler_on(store.clone(), &fake, Duration::from_secs(60));
-    let settings = ReconcileSettings {
-        expect_within: Duration::from_secs(60),
-        sweep: Some(SweepSchedule {
-            interval: Duration::from_secs(3600),
-            window: Duration::from_secs(48 * 3600),
-        }),
-        lookup_interval: Duration::from_secs(60),
-        give_up_after: Duration::from_secs(24 * 3600),
-        verify_webhooks: false,
-    };
+    let settings = hourly_sweeps();
     assert!(store.schedule_sweep(now_ms()).await.expect("scheduled"));
     let config = DispatcherConfig {
         shutdown_grace: Duration::from_millis(200),
@@ -333,16 +338,7 @@ async fn an_operator_notifier_named_reconciler_does_not_take_the_sweep(backend: 
     finished_orders(&fake, 3);
     let store = migrated_store(&db.url).await;
     let reconciler = reconciler_on(store.clone(), &fake, Duration::from_secs(5));
-    let settings = ReconcileSettings {
-        expect_within: Duration::from_secs(60),
-        sweep: Some(SweepSchedule {
-            interval: Duration::from_secs(3600),
-            window: Duration::from_secs(48 * 3600),
-        }),
-        lookup_interval: Duration::from_secs(60),
-        give_up_after: Duration::from_secs(24 * 3600),
-        verify_webhooks: false,
-    };
+    let settings = hourly_sweeps();
     assert!(store.schedule_sweep(now_ms()).await.expect("scheduled"));
     let alert = esim_courier_core::Alert::webhook_rejected(Some("R-1"), 422, "a test", now_ms());
     store
@@ -435,16 +431,7 @@ async fn a_sweep_the_provider_asks_to_wait_is_retried_after_its_wait(backend: Ba
     fake.then(Scripted::TooMany(120));
     let store = migrated_store(&db.url).await;
     let reconciler = reconciler_on(store.clone(), &fake, Duration::from_secs(5));
-    let settings = ReconcileSettings {
-        expect_within: Duration::from_secs(60),
-        sweep: Some(SweepSchedule {
-            interval: Duration::from_secs(3600),
-            window: Duration::from_secs(48 * 3600),
-        }),
-        lookup_interval: Duration::from_secs(60),
-        give_up_after: Duration::from_secs(24 * 3600),
-        verify_webhooks: false,
-    };
+    let settings = hourly_sweeps();
     let scheduled_at = now_ms();
     assert!(store.schedule_sweep(scheduled_at).await.expect("scheduled"));
     let shutdown = CancellationToken::new();
