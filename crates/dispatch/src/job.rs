@@ -27,18 +27,6 @@ impl Dispatcher {
             JobKind::RetentionPurge => return self.purge(&job, shutdown).await,
             JobKind::OrderCompleted | JobKind::OrderFailed | JobKind::Alert => {}
         }
-        if job.kind == JobKind::OrderCompleted && job.customer_erased_at.is_some() {
-            // Its customer (or the address a re-send went to) was erased while an earlier
-            // attempt was under way: never sent again. Whatever its notifier's audience, as
-            // the erasure cancels every one of the order's activation jobs not yet sent (and
-            // the order's codes are erased with it).
-            tracing::info!(
-                "the customer was erased during an earlier attempt; the email is cancelled"
-            );
-            let written = self.store.job_cancel_erased(&job).await;
-            self.check_written(written);
-            return;
-        }
         let Some((registered, notification)) = self.prepare(&mut job).await else {
             return;
         };
@@ -78,6 +66,18 @@ impl Dispatcher {
         &self,
         job: &mut ClaimedJob,
     ) -> Option<(&Registered, Notification)> {
+        if job.kind == JobKind::OrderCompleted && job.customer_erased_at.is_some() {
+            // Its customer (or the address a re-send went to) was erased while an earlier
+            // attempt was under way: never sent again, alone or in a digest. Whatever its
+            // notifier's audience, as the erasure cancels every one of the order's
+            // activation jobs not yet sent (and the order's codes are erased with it).
+            tracing::info!(
+                "the customer was erased during an earlier attempt; the email is cancelled"
+            );
+            let written = self.store.job_cancel_erased(job).await;
+            self.check_written(written);
+            return None;
+        }
         let Some(registered) = self.notifiers.get(&job.notifier) else {
             let error = format!("notifier {:?} is not configured", job.notifier);
             self.dead(job, now_ms(), None, AttemptOutcome::Permanent, &error)

@@ -19,6 +19,7 @@ use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
 on_both_backends!(
+    a_marked_activation_job_is_cancelled_in_a_digest_too,
     transient_errors_are_retried_with_growing_delays_then_succeed,
     retry_after_from_the_channel_is_honoured,
     a_permanent_error_is_dead_lettered_at_once_and_alerts_operators,
@@ -495,4 +496,80 @@ async fn a_flipped_byte_in_a_stored_code_is_a_dead_letter_and_an_alert_not_a_loo
         "{shown:?}"
     );
     app.stop().await;
+}
+
+/// An order's customer erased while its activation job for a grouping operator notifier was
+/// under way, then given back (a shutdown): at its next claim it is cancelled, not sent in the
+/// notifier's digest, as a customer notifier's job is.
+async fn a_marked_activation_job_is_cancelled_in_a_digest_too(backend: Backend) {
+    let Some(db) = test_db(backend).await else {
+        return;
+    };
+    let store = esim_courier_tests::migrated_store(&db.url).await;
+    let (event, receipt) = esim_courier_tests::received(SAMPLE_COMPLETED);
+    store
+        .intake(receipt, &event, |_, _| {
+            vec![NewJob {
+                notifier: "ops".into(),
+                kind: JobKind::OrderCompleted,
+                payload: None,
+            }]
+            .into()
+        })
+        .await
+        .expect("recorded");
+    let customer = esim_courier_core::Customer {
+        email: esim_courier_core::EmailAddress::parse("ana@traveller.example").expect("address"),
+        name: None,
+        locale: None,
+        retail_price: None,
+    };
+    store
+        .register_customer(&event.order_no, &customer)
+        .await
+        .expect("registered");
+    let claimed = store.claim("worker-a", 60_000, 10).await.expect("claims");
+    assert_eq!(claimed.len(), 1);
+    store
+        .forget_customer("ana@traveller.example", "dpo")
+        .await
+        .expect("erased");
+    assert!(store.job_release(&claimed[0]).await.expect("given back"));
+
+    let ops = esim_courier_core::testing::RecordingNotifier::new("ops", Audience::Operator);
+    let notifiers = HashMap::from([(
+        "ops".to_owned(),
+        Registered {
+            notifier: Arc::new(ops.clone()),
+            policy: RetryPolicy::default(),
+            group_window: Some(Duration::from_millis(100)),
+        },
+    )]);
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn(
+        Arc::new(Dispatcher::new(
+            store.clone(),
+            notifiers,
+            Routes::default(),
+            DispatcherConfig::default(),
+        ))
+        .run(shutdown.clone()),
+    );
+    let order_no = event.order_no.to_string();
+    eventually(10, "the job cancelled", || async {
+        let state = store
+            .order_details(&order_no)
+            .await
+            .expect("reads")
+            .expect("the order")
+            .jobs
+            .first()
+            .map(|j| j.state);
+        (state == Some(JobState::Cancelled)).then_some(())
+    })
+    .await;
+    assert!(ops.attempts().is_empty(), "not sent in a digest");
+    shutdown.cancel();
+    run.await.expect("clean");
+    store.close().await;
 }
