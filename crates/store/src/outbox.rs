@@ -317,7 +317,8 @@ const DEFER_JOB: &str =
 /// Makes a job whose row cannot be read a dead letter: `$1` why, `$2` now, `$3` job.
 pub(crate) const BURY_JOB: &str =
     "UPDATE outbox_jobs SET state = 'dead', last_error = $1, locked_until = NULL, locked_by = NULL,
-        updated_at = $2 WHERE id = $3";
+        updated_at = $2, recipient = CASE WHEN customer_erased_at IS NULL THEN recipient END
+  WHERE id = $3";
 
 /// Logs a claimed job that cannot be read and gives the reason to store with it.
 pub(crate) fn unreadable_job(id: i64, e: &StoreError) -> String {
