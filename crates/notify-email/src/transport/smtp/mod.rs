@@ -180,8 +180,11 @@ impl Smtp {
         let envelope = message.envelope();
         // One deadline for the attempt, the sends to each recipient after a refusal included:
         // an attempt that outlived the dispatcher's timeout would be retried whole, and reach
-        // again the recipients that had it.
-        let deadline = tokio::time::Instant::now() + self.deadline;
+        // again the recipients that had it. The sends to each end a tenth before it, so that
+        // what was delivered is reported inside a dispatcher timeout of the same length (both
+        // 30 s by default), which started before the message was rendered.
+        let deadline =
+            tokio::time::Instant::now() + self.deadline.saturating_sub(self.deadline / 10);
         match self.within_deadline(self.send(envelope, &bytes)).await? {
             Ok(response) => Ok(reply(&response)),
             // The server refused the message's exchange (a recipient, the sender, the data),
