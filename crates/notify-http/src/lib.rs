@@ -85,9 +85,10 @@ const NOT_IN_A_HEADER: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
 /// `text` as a header value: unchanged when it is printable ASCII, else percent-encoded
 /// (control and non-ASCII characters, and `%`), since a header cannot carry them. For an
 /// idempotency key or a message id made of an order number, which the provider may write in
-/// another script. Printable ASCII is kept as it is so that an id already sent stays the same
-/// (a printable key that holds a literal `%C3%91` then reads like the encoding of `Ñ`: keys
-/// are made of order numbers and ICCIDs, where neither occurs).
+/// another script. Printable ASCII is kept as it is so that an id already sent stays the same.
+/// The price: a printable key holding a literal `%C3%91` reads like the encoding of `Ñ`, so two
+/// order numbers written so (`B%C3%91`, `BÑ`) would share an id; the provider's order numbers
+/// are digits.
 pub fn header_text(text: &str) -> std::borrow::Cow<'_, str> {
     if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
         return text.into();
