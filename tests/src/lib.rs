@@ -31,6 +31,16 @@ pub async fn migrated_store(url: &str) -> esim_courier_store::Store {
     migrated_store_on(url, esim_courier_store::Clock::system()).await
 }
 
+/// A customer known by `email` alone, for tests that register one through the store.
+pub fn customer(email: &str) -> esim_courier_core::Customer {
+    esim_courier_core::Customer {
+        email: esim_courier_core::EmailAddress::parse(email).expect("an address"),
+        name: None,
+        locale: None,
+        retail_price: None,
+    }
+}
+
 /// The event and the receipt of webhook `body` as the store's intake takes them, received
 /// now (for tests that call the store directly).
 pub fn received(

@@ -45,6 +45,20 @@ fn customer_over_smtp(server: &SmtpServer) -> EmailNotifier {
     )
 }
 
+/// Order B23120118131234, failed at the provider: what the operator tests send.
+fn failed_order() -> Notification {
+    Notification {
+        key: "B23120118131234:failed".into(),
+        content: Content::OrderFailed(FailedOrder {
+            order_no: OrderNo::parse("B23120118131234").expect("order"),
+            package_code: Some("CKH491".into()),
+            package_name: Some("Malaysia, 1 Day, 1GB, 256kbps".into()),
+            contract_price: Some(money("4.87")),
+            received_at_ms: 1_714_555_800_000,
+        }),
+    }
+}
+
 fn money(amount: &str) -> Money {
     Money::parse(amount, Currency::Iso("SGD".into())).expect("price")
 }
@@ -259,16 +273,7 @@ async fn an_operator_email_reaches_every_operator_with_the_contract_price() {
         "audience = \"operator\"\ntemplate = \"order-failed\"\nto = [\"ops@wander.example\", \"Night Shift <night@wander.example>\"]",
         &format!(r#"{{ type = "smtp", url = "smtp://127.0.0.1:{}" }}"#, server.port),
     );
-    let failed = Notification {
-        key: "B23120118131234:failed".into(),
-        content: Content::OrderFailed(FailedOrder {
-            order_no: OrderNo::parse("B23120118131234").expect("order"),
-            package_code: Some("CKH491".into()),
-            package_name: Some("Malaysia, 1 Day, 1GB, 256kbps".into()),
-            contract_price: Some(money("4.87")),
-            received_at_ms: 1_714_555_800_000,
-        }),
-    };
+    let failed = failed_order();
     notifier.notify(&failed).await.expect("delivered");
     let mail = server.received().pop().expect("one message");
     assert_eq!(mail.to, ["ops@wander.example", "night@wander.example"]);
@@ -306,16 +311,7 @@ async fn an_operator_address_the_server_refuses_does_not_keep_the_email_from_the
         "audience = \"operator\"\ntemplate = \"order-failed\"\nto = [\"ops@wander.example\", \"left@wander.example\", \"night@wander.example\"]",
         &format!(r#"{{ type = "smtp", url = "smtp://127.0.0.1:{}" }}"#, server.port),
     );
-    let failed = Notification {
-        key: "B23120118131234:failed".into(),
-        content: Content::OrderFailed(FailedOrder {
-            order_no: OrderNo::parse("B23120118131234").expect("order"),
-            package_code: Some("CKH491".into()),
-            package_name: Some("Malaysia, 1 Day, 1GB, 256kbps".into()),
-            contract_price: Some(money("4.87")),
-            received_at_ms: 1_714_555_800_000,
-        }),
-    };
+    let failed = failed_order();
     server.refuse(
         "left@wander.example",
         Response::custom(550, "5.1.1 <left@wander.example>: user unknown".into()),
@@ -376,16 +372,7 @@ async fn a_recipient_held_past_the_deadline_does_not_undo_the_others_delivery() 
         Response::custom(550, "5.1.1 user unknown".into()),
     );
     let held = server.hold_next_to("night@wander.example");
-    let failed = Notification {
-        key: "B23120118131234:failed".into(),
-        content: Content::OrderFailed(FailedOrder {
-            order_no: OrderNo::parse("B23120118131234").expect("order"),
-            package_code: None,
-            package_name: Some("Malaysia, 1 Day, 1GB, 256kbps".into()),
-            contract_price: Some(money("4.87")),
-            received_at_ms: 1_714_555_800_000,
-        }),
-    };
+    let failed = failed_order();
     // Within the dispatcher's timeout, of the transport's length by default, whose clock
     // started before the message was rendered (here 200 ms before).
     let dispatchers = std::time::Duration::from_millis(4800);

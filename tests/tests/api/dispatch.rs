@@ -518,12 +518,7 @@ async fn a_marked_activation_job_is_cancelled_in_a_digest_too(backend: Backend) 
         })
         .await
         .expect("recorded");
-    let customer = esim_courier_core::Customer {
-        email: esim_courier_core::EmailAddress::parse("ana@traveller.example").expect("address"),
-        name: None,
-        locale: None,
-        retail_price: None,
-    };
+    let customer = esim_courier_tests::customer("ana@traveller.example");
     store
         .register_customer(&event.order_no, &customer)
         .await

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use esim_courier_core::{Customer, EmailAddress, OrderNo};
+use esim_courier_core::{EmailAddress, OrderNo};
 use esim_courier_store::{now_ms, Retention, StoreError};
 use esim_courier_tests::{
     migrated_store, on_both_backends, spawn_app, test_db, AppOptions, Backend, SAMPLE_COMPLETED,
@@ -184,12 +184,7 @@ async fn an_erasure_that_meets_a_deadlock_is_done_again() {
         };
         let store = migrated_store(&db.url).await;
         let email = "ana@traveller.example";
-        let customer = Customer {
-            email: EmailAddress::parse(email).expect("an address"),
-            name: Some("Ana".into()),
-            locale: None,
-            retail_price: None,
-        };
+        let customer = esim_courier_tests::customer(email);
         let mut other = AnyConnection::connect(&db.url).await.expect("connects");
         for (order, created_at) in [("ERASE-A", 1_i64), ("ERASE-B", 2)] {
             store
@@ -294,12 +289,7 @@ async fn a_resend_given_back_after_its_address_was_forgotten_keeps_no_address(ba
         .intake(receipt, &event, |_, _| Vec::new().into())
         .await
         .expect("recorded");
-    let customer = Customer {
-        email: EmailAddress::parse("ana@traveller.example").expect("an address"),
-        name: None,
-        locale: None,
-        retail_price: None,
-    };
+    let customer = esim_courier_tests::customer("ana@traveller.example");
     store
         .register_customer(&event.order_no, &customer)
         .await

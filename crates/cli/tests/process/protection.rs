@@ -88,6 +88,16 @@ async fn database_bytes(db_url: &str) -> Vec<u8> {
     }
 }
 
+/// One connection to the database at `url`, to read and write rows as a test needs.
+async fn pool_on(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .expect("connects")
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -531,12 +541,7 @@ async fn write_as_before_encryption(db_url: &str, order_no: &str, email: &str) {
         .expect("the payload parses")
         .fingerprint()
         .to_owned();
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::any::AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(db_url)
-        .await
-        .expect("connects");
+    let pool = pool_on(db_url).await;
     sqlx::query(
         // One recorded event, as migration 0009 counts an order's events.
         "INSERT INTO orders (order_no, created_at, updated_at, state, customer_email, customer_name, registered_at, recorded_events)
@@ -819,12 +824,7 @@ async fn retention_erases_codes_and_bodies_on_time_and_forget_leaves_no_trace(ba
         "{erased}"
     );
     // The FAILED order's body (no code) is redacted once three seconds old.
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::any::AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&db.url)
-        .await
-        .expect("connects");
+    let pool = pool_on(&db.url).await;
     let mut redacted = 0i64;
     for _ in 0..100 {
         redacted = sqlx::query(
@@ -942,12 +942,7 @@ async fn forgetting_an_address_a_resend_went_to_erases_it_and_cancels_what_was_n
     let (code, _, err) = run_cli(&config, dir.path(), &resend, &[]).await;
     assert_eq!(code, 0, "{err}");
     wait_until(30, "the re-sent email", || customer_mails(&smtp).len() == 2).await;
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::any::AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&db.url)
-        .await
-        .expect("connects");
+    let pool = pool_on(&db.url).await;
     let latest_state = || async {
         sqlx::query(
             "SELECT state FROM outbox_jobs WHERE id = (SELECT MAX(id) FROM outbox_jobs WHERE order_no = 'TO-1')",
@@ -1080,12 +1075,7 @@ async fn an_email_under_way_when_its_customer_is_forgotten_leaves_no_address_and
     let config = write_email_config(dir.path(), &db.url, &smtp.url(), "");
     let server = Server::start(&config, dir.path()).await;
     let client = esim_courier_tests::http_client();
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::any::AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&db.url)
-        .await
-        .expect("connects");
+    let pool = pool_on(&db.url).await;
 
     // (order, customer, whether the held email is then accepted)
     for (order_no, customer, accepted) in [
